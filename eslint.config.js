@@ -1,0 +1,28 @@
+// Type-checked ESLint (typescript-eslint's recommendedTypeChecked) with Prettier owning formatting.
+import eslint from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'coverage/', '.sandbox/', 'node_modules/', '**/*.js', '!eslint.config.js'] },
+  eslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      // Handlers never read the environment; config.ts and the composition root are the exceptions.
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read settings through src/lib/config.ts (composition root only).' },
+      ],
+    },
+  },
+  {
+    files: ['src/lib/composition.ts', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  prettier,
+);

@@ -1,0 +1,174 @@
+import { generateKeyPair as generateKeyPairCallback, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import forge from 'node-forge';
+import { ValidationError, type FieldIssue } from '../errors.js';
+import { thumbprintsOf, type Thumbprints } from './thumbprints.js';
+
+/** RSA modulus sizes PRODUCT.md §3 allows; 2048 is the default. */
+export const KEY_SIZES = [2048, 3072, 4096] as const;
+export type KeySize = (typeof KEY_SIZES)[number];
+export const DEFAULT_KEY_SIZE: KeySize = 2048;
+export const MIN_LIFETIME_DAYS = 30;
+export const MAX_LIFETIME_DAYS = 1095;
+/** X.520 ub-common-name: a CN holds at most 64 characters. */
+export const MAX_COMMON_NAME_LENGTH = 64;
+/** notBefore is backdated by this much so that a relying party with a slow clock accepts it at once. */
+export const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface RsaKeyPair {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+export interface CertificateRequest {
+  /** The app's displayName; the CN is this, truncated to 64 characters. */
+  readonly displayName: string;
+  readonly lifetimeDays: number;
+  readonly keySize?: number;
+  /** Injected clock; defaults to the current time. */
+  readonly now?: Date;
+}
+
+export interface GeneratedCertificate {
+  /** The DER-encoded X.509 certificate. */
+  readonly der: Buffer;
+  /** Kept as a KeyObject so that it cannot be serialised by accident (JSON.stringify gives `{}`). */
+  readonly privateKey: KeyObject;
+  readonly subject: string;
+  readonly commonName: string;
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly keySize: KeySize;
+  readonly thumbprints: Thumbprints;
+}
+
+const generateKeyPairAsync = promisify(generateKeyPairCallback);
+
+/**
+ * A fresh RSA key pair from Node's native generator. It runs on the libuv thread pool, so the event
+ * loop keeps serving requests while the prime search runs.
+ */
+export async function generateRsaKeyPair(keySize: number = DEFAULT_KEY_SIZE): Promise<RsaKeyPair> {
+  const size = checkKeySize(keySize);
+  return generateKeyPairAsync('rsa', { modulusLength: size, publicExponent: 0x10001 });
+}
+
+/** Generates a new key and a certificate for it (PRODUCT.md §3). The key is never reused. */
+export async function generateCertificate(request: CertificateRequest): Promise<GeneratedCertificate> {
+  const issues = validateRequest(request);
+  if (issues.length > 0) throw new ValidationError(issues);
+  const keyPair = await generateRsaKeyPair(request.keySize ?? DEFAULT_KEY_SIZE);
+  return createSelfSignedCertificate(keyPair, request);
+}
+
+/**
+ * Truncates a display name to the 64 characters a CN may hold, cutting between user-perceived
+ * characters (grapheme clusters), so an emoji or a combining accent is never split in half.
+ */
+export function commonNameFor(displayName: string): string {
+  const trimmed = displayName.trim();
+  if ([...trimmed].length <= MAX_COMMON_NAME_LENGTH) return trimmed;
+  let out = '';
+  let count = 0;
+  for (const { segment } of new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(trimmed)) {
+    const length = [...segment].length;
+    if (count + length > MAX_COMMON_NAME_LENGTH) break;
+    out += segment;
+    count += length;
+  }
+  return out.trimEnd();
+}
+
+function checkKeySize(keySize: number): KeySize {
+  if (!(KEY_SIZES as readonly number[]).includes(keySize)) {
+    throw ValidationError.forField('keySize', `must be one of ${KEY_SIZES.join(', ')} (got ${String(keySize)})`);
+  }
+  return keySize as KeySize;
+}
+
+function validateRequest(request: CertificateRequest): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  if (typeof request.displayName !== 'string' || request.displayName.trim() === '') {
+    issues.push({ path: 'displayName', message: 'must not be empty: it becomes the certificate subject CN' });
+  }
+  if (!Number.isInteger(request.lifetimeDays) || request.lifetimeDays < MIN_LIFETIME_DAYS || request.lifetimeDays > MAX_LIFETIME_DAYS) {
+    issues.push({
+      path: 'lifetimeDays',
+      message: `must be a whole number of days from ${MIN_LIFETIME_DAYS} to ${MAX_LIFETIME_DAYS} (got ${String(request.lifetimeDays)})`,
+    });
+  }
+  const keySize = request.keySize ?? DEFAULT_KEY_SIZE;
+  if (!(KEY_SIZES as readonly number[]).includes(keySize)) {
+    issues.push({ path: 'keySize', message: `must be one of ${KEY_SIZES.join(', ')} (got ${String(keySize)})` });
+  }
+  if (request.now !== undefined && Number.isNaN(request.now.getTime())) issues.push({ path: 'now', message: 'must be a valid date' });
+  return issues;
+}
+
+/** A random positive 16-byte serial: top bit clear (positive), first byte non-zero (minimal DER). */
+function randomSerialHex(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = bytes[0]! & 0x7f || 0x01;
+  return bytes.toString('hex');
+}
+
+const toBinary = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('binary');
+
+/**
+ * Builds and signs the self-signed certificate for an existing key pair.
+ *
+ * node-forge builds the ASN.1 (it is the well-kept library for that), but its RSA signing runs in
+ * JavaScript and costs about a third of a key generation; so the TBSCertificate is signed with
+ * Node's native crypto and forge only assembles the result.
+ */
+export function createSelfSignedCertificate(keyPair: RsaKeyPair, request: CertificateRequest): GeneratedCertificate {
+  const issues = validateRequest({ ...request, keySize: keyPair.privateKey.asymmetricKeyDetails?.modulusLength ?? request.keySize });
+  if (keyPair.privateKey.asymmetricKeyType !== 'rsa') issues.push({ path: 'privateKey', message: 'must be an RSA key' });
+  if (issues.length > 0) throw new ValidationError(issues);
+  const keySize = keyPair.privateKey.asymmetricKeyDetails!.modulusLength as KeySize;
+
+  const { pki, asn1 } = forge;
+  const commonName = commonNameFor(request.displayName);
+  const now = request.now ?? new Date();
+  // Whole seconds: X.509 UTCTime has no fractions, and the stored state must match the certificate.
+  const notBefore = new Date(Math.floor((now.getTime() - CLOCK_SKEW_MS) / 1000) * 1000);
+  const notAfter = new Date(notBefore.getTime() + request.lifetimeDays * DAY_MS);
+
+  const cert = pki.createCertificate();
+  cert.version = 2; // v3
+  cert.serialNumber = randomSerialHex();
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = notAfter;
+  const spki = keyPair.publicKey.export({ type: 'spki', format: 'der' });
+  cert.publicKey = pki.publicKeyFromAsn1(asn1.fromDer(toBinary(spki)));
+  const name = [{ shortName: 'CN', value: commonName, valueTagClass: asn1.Type.UTF8 as unknown as forge.asn1.Class }];
+  cert.setSubject(name);
+  cert.setIssuer(name);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true },
+    { name: 'extKeyUsage', clientAuth: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.signatureOid = cert.siginfo.algorithmOid = pki.oids.sha256WithRSAEncryption!;
+  // getTBSCertificate is public in node-forge but missing from @types/node-forge.
+  const tbs = (pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+  const signature = sign('sha256', Buffer.from(asn1.toDer(tbs).getBytes(), 'binary'), keyPair.privateKey);
+  (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
+  cert.signature = signature.toString('binary');
+  const der = Buffer.from(asn1.toDer(pki.certificateToAsn1(cert)).getBytes(), 'binary');
+
+  return {
+    der,
+    privateKey: keyPair.privateKey,
+    subject: `CN=${commonName}`,
+    commonName,
+    serialNumber: cert.serialNumber.toUpperCase(),
+    notBefore,
+    notAfter,
+    keySize,
+    thumbprints: thumbprintsOf(der),
+  };
+}

@@ -1,0 +1,414 @@
+import { Cron } from 'croner';
+import { z } from 'zod';
+import { ConfigurationError, type FieldIssue } from './errors.js';
+
+/**
+ * The application settings of PRODUCT.md §7, read from the environment once, validated, with
+ * defaults applied. Nothing else in the app reads process.env: the composition root calls
+ * `loadSettings()` and hands the result to whoever needs a piece of it.
+ */
+
+export type StorageConnection =
+  | { readonly kind: 'connectionString'; readonly connectionString: string }
+  | {
+      readonly kind: 'identity';
+      readonly tableServiceUri?: string;
+      readonly queueServiceUri?: string;
+      readonly blobServiceUri?: string;
+      /** A user-assigned identity's client id (`…__clientId`); system-assigned when absent. */
+      readonly clientId?: string;
+    };
+
+export interface EmailSettings {
+  readonly sender: string;
+  readonly endpoint: string;
+  /** Absent: managed identity (DefaultAzureCredential). */
+  readonly connectionString?: string;
+}
+
+export interface EventGridSettings {
+  readonly topicEndpoint: string;
+  /** Absent: managed identity (DefaultAzureCredential). */
+  readonly topicKey?: string;
+}
+
+export interface Settings {
+  readonly webJobsStorage: StorageConnection;
+  /** Where configs, state and history live; `CONFIG_STORAGE`, else `AzureWebJobsStorage`. */
+  readonly configStorage: StorageConnection;
+  readonly managedTenantId: string;
+  readonly renewalSchedule: string;
+  readonly renewalLeaseSeconds: number;
+  readonly verifyWindowMinutes: number;
+  /** No trailing slash. */
+  readonly graphBaseUrl: string;
+  /** No trailing slash. */
+  readonly authorityHost: string;
+  /** False for private clouds and emulators: credentials must then skip instance discovery. */
+  readonly authorityIsPublicCloud: boolean;
+  /** With a trailing slash, as Key Vault ids are written. */
+  readonly defaultKeyVaultUrl: string;
+  readonly email: EmailSettings | undefined;
+  readonly eventGrid: EventGridSettings | undefined;
+  readonly apiAudiences: readonly string[];
+  readonly apiTenantId: string;
+}
+
+export const DEFAULT_RENEWAL_SCHEDULE = '0 */15 * * * *';
+export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
+export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
+
+/** Authorities of the Azure clouds whose instance discovery works (public, US Gov, China). */
+const PUBLIC_CLOUD_AUTHORITY_HOSTS = new Set([
+  'login.microsoftonline.com',
+  'login.microsoftonline.us',
+  'login.chinacloudapi.cn',
+  'login.partner.microsoftonline.cn',
+]);
+
+/** Key Vault DNS suffixes of the Azure clouds (public, China, US Gov, Germany). */
+const KEY_VAULT_SUFFIXES = ['.vault.azure.net', '.vault.azure.cn', '.vault.usgovcloudapi.net', '.vault.microsoftazure.de'];
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const VAULT_NAME = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i;
+
+export function isGuid(value: string): boolean {
+  return GUID.test(value);
+}
+
+function isLoopback(url: URL): boolean {
+  return LOOPBACK_HOSTS.has(url.hostname);
+}
+
+/**
+ * A Key Vault URL as PRODUCT.md §2 allows it: `https://{name}.vault.azure.net/` or a sovereign
+ * cloud's suffix; a loopback https URL is accepted too so that the sandbox and tests can point the
+ * real SDK at an emulator. Returns the normalised URL (origin with a trailing slash) or an error.
+ */
+export function parseKeyVaultUrl(value: string): { url: string } | { error: string } {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { error: 'must be a URL such as https://my-vault.vault.azure.net/' };
+  }
+  if (url.protocol !== 'https:') return { error: 'must use https' };
+  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
+    return { error: 'must be the vault origin only, such as https://my-vault.vault.azure.net/' };
+  }
+  if (!isLoopback(url)) {
+    const host = url.hostname.toLowerCase();
+    const suffix = KEY_VAULT_SUFFIXES.find((s) => host.endsWith(s));
+    const name = suffix ? host.slice(0, -suffix.length) : '';
+    if (!suffix || !VAULT_NAME.test(name) || name.includes('--') || url.port) {
+      return {
+        error: `must be https://{vault-name}${KEY_VAULT_SUFFIXES[0]}/ (or ${KEY_VAULT_SUFFIXES.slice(1).join(', ')}), with a vault name of 3-24 letters, digits and hyphens`,
+      };
+    }
+  }
+  return { url: `${url.origin}/` };
+}
+
+const httpsUrl = (example: string) =>
+  z
+    .string()
+    .trim()
+    .superRefine((value, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be an absolute URL such as ${example}` });
+        return;
+      }
+      if (url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `must use https (got ${url.protocol})` });
+    })
+    .transform((value) => value.replace(/\/+$/, ''));
+
+const positiveIntFromString = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max} (got "${v}")` });
+        return z.NEVER;
+      }
+      return Number(v);
+    });
+
+const guid = (what: string) =>
+  z
+    .string({ error: `is required: the ${what} (a GUID)` })
+    .trim()
+    .regex(GUID, { error: `must be the ${what} as a GUID` });
+
+/**
+ * NCRONTAB as the Functions timer trigger takes it: six fields, seconds first. Checked with croner,
+ * which the local host also uses to run the schedule, so what validates here also runs there.
+ */
+const ncrontab = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v, ctx) => {
+    const value = v === undefined || v === '' ? DEFAULT_RENEWAL_SCHEDULE : v;
+    const fields = value.split(/\s+/);
+    if (fields.length !== 6) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be an NCRONTAB expression with six fields ({second} {minute} {hour} {day} {month} {day-of-week}), such as "${DEFAULT_RENEWAL_SCHEDULE}"; got ${fields.length} field(s)`,
+      });
+      return z.NEVER;
+    }
+    try {
+      new Cron(value, { paused: true }).stop();
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `is not a valid NCRONTAB expression: ${(error as Error).message}` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const envSchema = z.object({
+  AzureWebJobsStorage: optionalString,
+  AzureWebJobsStorage__accountName: optionalString,
+  AzureWebJobsStorage__tableServiceUri: optionalString,
+  AzureWebJobsStorage__queueServiceUri: optionalString,
+  AzureWebJobsStorage__blobServiceUri: optionalString,
+  AzureWebJobsStorage__clientId: optionalString,
+  CONFIG_STORAGE: optionalString,
+  CONFIG_STORAGE__accountName: optionalString,
+  CONFIG_STORAGE__tableServiceUri: optionalString,
+  CONFIG_STORAGE__clientId: optionalString,
+  MANAGED_TENANT_ID: guid('tenant id of the managed app registrations'),
+  RENEWAL_SCHEDULE: ncrontab,
+  RENEWAL_LEASE_SECONDS: positiveIntFromString(60, 86_400, 600),
+  VERIFY_WINDOW_MINUTES: positiveIntFromString(1, 120, 10),
+  GRAPH_BASE_URL: httpsUrl(DEFAULT_GRAPH_BASE_URL).optional(),
+  AZURE_AUTHORITY_HOST: httpsUrl(DEFAULT_AUTHORITY_HOST).optional(),
+  DEFAULT_KEYVAULT_URL: z
+    .string({ error: 'is required: the vault used when an app enables Key Vault without a URL, such as https://my-vault.vault.azure.net/' })
+    .trim()
+    .transform((v, ctx) => {
+      const parsed = parseKeyVaultUrl(v);
+      if ('error' in parsed) {
+        ctx.addIssue({ code: 'custom', message: parsed.error });
+        return z.NEVER;
+      }
+      return parsed.url;
+    }),
+  EMAIL_ENDPOINT: httpsUrl('https://my-acs.europe.communication.azure.com').optional(),
+  EMAIL_CONNECTION_STRING: optionalString,
+  EMAIL_SENDER: optionalString,
+  EVENTGRID_TOPIC_ENDPOINT: httpsUrl('https://my-topic.westeurope-1.eventgrid.azure.net/api/events').optional(),
+  EVENTGRID_TOPIC_KEY: optionalString,
+  API_AUDIENCE: z.string({ error: "is required: the API's App ID URI and/or client id, comma-separated" }).transform((v, ctx) => {
+    const audiences = v
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== '');
+    if (audiences.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must list at least one audience (App ID URI or client id)' });
+      return z.NEVER;
+    }
+    const bad = audiences.filter((a) => !GUID.test(a) && !/^[a-z][a-z0-9+.-]*:\/\/?\S+$/i.test(a));
+    if (bad.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `each audience must be a GUID or a URI such as api://…; not ${bad.join(', ')}` });
+      return z.NEVER;
+    }
+    return audiences;
+  }),
+  API_TENANT_ID: guid('tenant id that issues tokens for the API'),
+});
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function parseConnectionString(value: string, setting: string, issues: FieldIssue[]): StorageConnection | undefined {
+  const pairs = new Map(
+    value
+      .split(';')
+      .map((p) => p.trim())
+      .filter((p) => p !== '')
+      .map((p) => {
+        const at = p.indexOf('=');
+        return [at < 0 ? p.toLowerCase() : p.slice(0, at).trim().toLowerCase(), at < 0 ? '' : p.slice(at + 1)] as const;
+      }),
+  );
+  const ok =
+    pairs.get('usedevelopmentstorage') === 'true' ||
+    (pairs.has('accountname') && (pairs.has('accountkey') || pairs.has('sharedaccesssignature'))) ||
+    (pairs.has('sharedaccesssignature') && [...pairs.keys()].some((k) => k.endsWith('endpoint')));
+  if (!ok) {
+    issues.push({
+      path: setting,
+      message:
+        'must be a storage connection string (AccountName=…;AccountKey=… or UseDevelopmentStorage=true), or leave it empty and use identity-based settings (' +
+        `${setting}__accountName, or ${setting}__…ServiceUri)`,
+    });
+    return undefined;
+  }
+  return { kind: 'connectionString', connectionString: value };
+}
+
+function serviceUri(accountName: string | undefined, explicit: string | undefined, service: string, setting: string, issues: FieldIssue[]) {
+  if (explicit !== undefined) {
+    try {
+      const url = new URL(explicit);
+      if (url.protocol !== 'https:') throw new Error();
+      return explicit.replace(/\/+$/, '');
+    } catch {
+      issues.push({
+        path: `${setting}__${service}ServiceUri`,
+        message: `must be an https URL such as https://account.${service}.core.windows.net`,
+      });
+      return undefined;
+    }
+  }
+  return accountName === undefined ? undefined : `https://${accountName}.${service}.core.windows.net`;
+}
+
+function checkAccountName(name: string | undefined, setting: string, issues: FieldIssue[]) {
+  if (name !== undefined && !/^[a-z0-9]{3,24}$/.test(name)) {
+    issues.push({ path: `${setting}__accountName`, message: 'must be a storage account name: 3-24 lower-case letters and digits' });
+  }
+}
+
+function resolveWebJobsStorage(v: z.infer<typeof envSchema>, issues: FieldIssue[]): StorageConnection | undefined {
+  if (v.AzureWebJobsStorage !== undefined) return parseConnectionString(v.AzureWebJobsStorage, 'AzureWebJobsStorage', issues);
+  const accountName = v.AzureWebJobsStorage__accountName;
+  checkAccountName(accountName, 'AzureWebJobsStorage', issues);
+  const queueServiceUri = serviceUri(accountName, v.AzureWebJobsStorage__queueServiceUri, 'queue', 'AzureWebJobsStorage', issues);
+  const blobServiceUri = serviceUri(accountName, v.AzureWebJobsStorage__blobServiceUri, 'blob', 'AzureWebJobsStorage', issues);
+  const tableServiceUri = serviceUri(accountName, v.AzureWebJobsStorage__tableServiceUri, 'table', 'AzureWebJobsStorage', issues);
+  if (queueServiceUri === undefined && v.AzureWebJobsStorage__queueServiceUri === undefined) {
+    issues.push({
+      path: 'AzureWebJobsStorage',
+      message:
+        'is required: a storage connection string, or identity-based settings AzureWebJobsStorage__accountName (or AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__blobServiceUri)',
+    });
+    return undefined;
+  }
+  return { kind: 'identity', queueServiceUri, blobServiceUri, tableServiceUri, clientId: v.AzureWebJobsStorage__clientId };
+}
+
+function resolveConfigStorage(
+  v: z.infer<typeof envSchema>,
+  webJobs: StorageConnection | undefined,
+  issues: FieldIssue[],
+): StorageConnection | undefined {
+  if (v.CONFIG_STORAGE !== undefined) return parseConnectionString(v.CONFIG_STORAGE, 'CONFIG_STORAGE', issues);
+  if (v.CONFIG_STORAGE__accountName !== undefined || v.CONFIG_STORAGE__tableServiceUri !== undefined) {
+    checkAccountName(v.CONFIG_STORAGE__accountName, 'CONFIG_STORAGE', issues);
+    const tableServiceUri = serviceUri(v.CONFIG_STORAGE__accountName, v.CONFIG_STORAGE__tableServiceUri, 'table', 'CONFIG_STORAGE', issues);
+    return { kind: 'identity', tableServiceUri, clientId: v.CONFIG_STORAGE__clientId };
+  }
+  if (webJobs?.kind === 'identity' && webJobs.tableServiceUri === undefined) {
+    issues.push({
+      path: 'CONFIG_STORAGE',
+      message:
+        'is needed to find Table Storage: set CONFIG_STORAGE__tableServiceUri (or CONFIG_STORAGE__accountName), or AzureWebJobsStorage__tableServiceUri / AzureWebJobsStorage__accountName',
+    });
+    return undefined;
+  }
+  return webJobs;
+}
+
+function resolveEmail(v: z.infer<typeof envSchema>, issues: FieldIssue[]): EmailSettings | undefined {
+  let endpoint = v.EMAIL_ENDPOINT;
+  const connectionString = v.EMAIL_CONNECTION_STRING;
+  if (connectionString !== undefined) {
+    const match = /(?:^|;)\s*endpoint=([^;]+);?/i.exec(connectionString);
+    const hasKey = /(?:^|;)\s*accesskey=[^;]+/i.test(connectionString);
+    if (!match || !hasKey || !match[1]!.trim().startsWith('https://')) {
+      issues.push({
+        path: 'EMAIL_CONNECTION_STRING',
+        message: 'must be a Communication Services connection string: endpoint=https://….communication.azure.com/;accesskey=…',
+      });
+      return undefined;
+    }
+    endpoint ??= match[1]!.trim().replace(/\/+$/, '');
+  }
+  if (endpoint === undefined) {
+    if (v.EMAIL_SENDER !== undefined) {
+      issues.push({
+        path: 'EMAIL_ENDPOINT',
+        message: 'is required when EMAIL_SENDER is set (or set EMAIL_CONNECTION_STRING); without either, remove EMAIL_SENDER',
+      });
+    }
+    return undefined;
+  }
+  if (v.EMAIL_SENDER === undefined) {
+    issues.push({
+      path: 'EMAIL_SENDER',
+      message: 'is required when email is configured: the sender address of a verified domain, such as DoNotReply@….azurecomm.net',
+    });
+    return undefined;
+  }
+  if (!z.email().safeParse(v.EMAIL_SENDER).success) {
+    issues.push({ path: 'EMAIL_SENDER', message: 'must be an email address' });
+    return undefined;
+  }
+  return { sender: v.EMAIL_SENDER, endpoint, connectionString };
+}
+
+function resolveEventGrid(v: z.infer<typeof envSchema>, issues: FieldIssue[]): EventGridSettings | undefined {
+  if (v.EVENTGRID_TOPIC_ENDPOINT === undefined) {
+    if (v.EVENTGRID_TOPIC_KEY !== undefined) {
+      issues.push({ path: 'EVENTGRID_TOPIC_ENDPOINT', message: 'is required when EVENTGRID_TOPIC_KEY is set' });
+    }
+    return undefined;
+  }
+  return { topicEndpoint: v.EVENTGRID_TOPIC_ENDPOINT, topicKey: v.EVENTGRID_TOPIC_KEY };
+}
+
+/**
+ * Validates the environment and returns the settings, or throws one ConfigurationError that names
+ * every missing or malformed setting at once (so a deployment is fixed in one round, not one per
+ * restart).
+ */
+export function loadSettings(env: Env): Settings {
+  // Each setting is parsed on its own so that one bad value does not hide the others, and the
+  // cross-field rules below still see every setting that did parse.
+  const issues: FieldIssue[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(envSchema.shape)) {
+    const result = schema.safeParse(env[name]);
+    if (result.success) values[name] = result.data;
+    else for (const issue of result.error.issues) issues.push({ path: name, message: issue.message });
+  }
+  const v = values as z.infer<typeof envSchema>;
+  const fieldsOk = issues.length === 0;
+
+  const webJobsStorage = resolveWebJobsStorage(v, issues);
+  const configStorage = resolveConfigStorage(v, webJobsStorage, issues);
+  const email = resolveEmail(v, issues);
+  const eventGrid = resolveEventGrid(v, issues);
+
+  if (!fieldsOk || issues.length > 0 || !webJobsStorage || !configStorage) throw new ConfigurationError(issues);
+  const d = v;
+  const authorityHost = d.AZURE_AUTHORITY_HOST ?? DEFAULT_AUTHORITY_HOST;
+  return {
+    webJobsStorage,
+    configStorage,
+    managedTenantId: d.MANAGED_TENANT_ID.toLowerCase(),
+    renewalSchedule: d.RENEWAL_SCHEDULE,
+    renewalLeaseSeconds: d.RENEWAL_LEASE_SECONDS,
+    verifyWindowMinutes: d.VERIFY_WINDOW_MINUTES,
+    graphBaseUrl: d.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
+    authorityHost,
+    authorityIsPublicCloud: PUBLIC_CLOUD_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase()),
+    defaultKeyVaultUrl: d.DEFAULT_KEYVAULT_URL,
+    email,
+    eventGrid,
+    apiAudiences: d.API_AUDIENCE,
+    apiTenantId: d.API_TENANT_ID.toLowerCase(),
+  };
+}

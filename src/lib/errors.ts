@@ -1,0 +1,98 @@
+/**
+ * The error family every layer throws. Adapters translate service errors into it, use cases let it
+ * through, and the HTTP layer maps it to a status in one place (src/lib/http), so a handler never
+ * decides a status code by itself.
+ */
+
+/** One offending field: a dotted path as the caller wrote it (`notifications.recipients.0`). */
+export interface FieldIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export abstract class RotatorError extends Error {
+  /** A stable machine-readable code, used as the problem `type` suffix. */
+  abstract readonly code: string;
+}
+
+/** The input is wrong; retrying the same input fails the same way. */
+export class ValidationError extends RotatorError {
+  readonly code = 'validation';
+  readonly issues: readonly FieldIssue[];
+
+  constructor(issues: readonly FieldIssue[], message?: string) {
+    super(message ?? `Invalid input: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+    this.name = 'ValidationError';
+    this.issues = issues;
+  }
+
+  static forField(path: string, message: string): ValidationError {
+    return new ValidationError([{ path, message }]);
+  }
+}
+
+export class NotFoundError extends RotatorError {
+  readonly code = 'not-found';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** The request collides with the current state (a lease held, a name taken, the last credential). */
+export class ConflictError extends RotatorError {
+  readonly code = 'conflict';
+  /** When the caller may usefully retry, if known. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, options: { retryAfterSeconds?: number } = {}) {
+    super(message);
+    this.name = 'ConflictError';
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** An optimistic-concurrency check failed (a stale ETag). */
+export class PreconditionFailedError extends RotatorError {
+  readonly code = 'precondition-failed';
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreconditionFailedError';
+  }
+}
+
+/**
+ * Something outside the request must change first (a permission, a tenant policy, a certificate
+ * to start from). The message says what to do.
+ */
+export class PreconditionError extends RotatorError {
+  readonly code = 'precondition';
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreconditionError';
+  }
+}
+
+/** A transient failure (throttling, 5xx, timeout) that a later attempt may get past. */
+export class RetriableError extends RotatorError {
+  readonly code = 'retriable';
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, options: { retryAfterSeconds?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'RetriableError';
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** A setting is missing or malformed; raised once at start-up. */
+export class ConfigurationError extends RotatorError {
+  readonly code = 'configuration';
+  readonly issues: readonly FieldIssue[];
+  constructor(issues: readonly FieldIssue[]) {
+    super(
+      `Invalid settings (fix them in the Function App's application settings or local.settings.json):\n` +
+        issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigurationError';
+    this.issues = issues;
+  }
+}
