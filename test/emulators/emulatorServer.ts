@@ -1,0 +1,252 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+
+/**
+ * The shared base of every loopback emulator: an http(s) server on 127.0.0.1 with named routes,
+ * request counters and a log per route, and per-route fault injection (a status with Retry-After,
+ * a delay, a dropped connection, N failures then success). Each service emulator adds its routes
+ * and its state; tests and the sandbox inspect both.
+ */
+
+export interface EmulatorRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly path: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Buffer;
+  /** The body parsed as JSON; undefined when it is empty or not JSON. */
+  readonly json: unknown;
+}
+
+export interface EmulatorResponse {
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** An object is sent as JSON; a Buffer or string as is. */
+  readonly body?: unknown;
+}
+
+export type RouteHandler = (request: EmulatorRequest) => EmulatorResponse | Promise<EmulatorResponse>;
+
+export interface Fault {
+  /** Answer with this status instead of calling the route (with `body` and `retryAfterSeconds`). */
+  readonly status?: number;
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly retryAfterSeconds?: number;
+  /** Wait this long first (then fail, or serve normally when no status and no drop). */
+  readonly delayMs?: number;
+  /** Destroy the socket without an answer. */
+  readonly drop?: boolean;
+  /** Apply to the next N matching requests, then serve normally; default: until cleared. */
+  readonly times?: number;
+}
+
+export interface RecordedRequest {
+  readonly route: string;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+  readonly status: number;
+  readonly at: Date;
+}
+
+export interface EmulatorTlsOptions {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+interface Route {
+  readonly name: string;
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly keys: readonly string[];
+  readonly handler: RouteHandler;
+}
+
+/** `/applications/:id/addKey` → a RegExp with named groups; `:name*` matches across slashes. */
+function compile(path: string): { pattern: RegExp; keys: string[] } {
+  const keys: string[] = [];
+  const source = path
+    .split(/(:[A-Za-z_][A-Za-z0-9_]*\*?)/)
+    .map((part) => {
+      if (!part.startsWith(':')) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const wide = part.endsWith('*');
+      keys.push(part.slice(1, wide ? -1 : undefined));
+      return wide ? '(.+)' : '([^/]+)';
+    })
+    .join('');
+  return { pattern: new RegExp(`^${source}/?$`), keys };
+}
+
+export class EmulatorServer {
+  readonly name: string;
+  private readonly routes: Route[] = [];
+  private readonly faults = new Map<string, { fault: Fault; remaining: number }>();
+  private readonly counts = new Map<string, number>();
+  private readonly log: RecordedRequest[] = [];
+  private readonly sockets = new Set<Socket>();
+  private server: Server | undefined;
+  private baseUrl: string | undefined;
+
+  constructor(
+    name: string,
+    private readonly tls?: EmulatorTlsOptions,
+  ) {
+    this.name = name;
+  }
+
+  /** Registers a route; `name` is what counters and faults refer to. */
+  route(method: string, path: string, name: string, handler: RouteHandler): this {
+    const { pattern, keys } = compile(path);
+    this.routes.push({ name, method: method.toUpperCase(), pattern, keys, handler });
+    return this;
+  }
+
+  /** Injects a fault on a route by name, or on every route with `*`. */
+  inject(routeName: string, fault: Fault): void {
+    this.faults.set(routeName, { fault, remaining: fault.times ?? Number.POSITIVE_INFINITY });
+  }
+
+  clearFaults(routeName?: string): void {
+    if (routeName === undefined) this.faults.clear();
+    else this.faults.delete(routeName);
+  }
+
+  /** Requests served per route name (faulted ones included). */
+  count(routeName: string): number {
+    return this.counts.get(routeName) ?? 0;
+  }
+
+  counters(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+
+  requests(routeName?: string): readonly RecordedRequest[] {
+    return routeName === undefined ? [...this.log] : this.log.filter((r) => r.route === routeName);
+  }
+
+  resetCounters(): void {
+    this.counts.clear();
+    this.log.length = 0;
+  }
+
+  get url(): string {
+    if (this.baseUrl === undefined) throw new Error(`${this.name} emulator is not started`);
+    return this.baseUrl;
+  }
+
+  async start(port = 0): Promise<string> {
+    const listener = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    const server = this.tls ? createHttpsServer({ cert: this.tls.certPem, key: this.tls.keyPem }, listener) : createHttpServer(listener);
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    server.keepAliveTimeout = 1_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    const { port: bound } = server.address() as AddressInfo;
+    this.baseUrl = `${this.tls ? 'https' : 'http'}://127.0.0.1:${bound}`;
+    return this.baseUrl;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private takeFault(routeName: string): Fault | undefined {
+    for (const key of [routeName, '*']) {
+      const entry = this.faults.get(key);
+      if (!entry) continue;
+      entry.remaining -= 1;
+      if (entry.remaining <= 0) this.faults.delete(key);
+      return entry.fault;
+    }
+    return undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const url = new URL(req.url ?? '/', this.baseUrl ?? 'http://127.0.0.1');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = decodeURIComponent(url.pathname);
+
+    let matched: { route: Route; params: Record<string, string> } | undefined;
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const m = route.pattern.exec(path);
+      if (!m) continue;
+      pathMatched = true;
+      if (route.method !== method) continue;
+      matched = { route, params: Object.fromEntries(route.keys.map((k, i) => [k, m[i + 1]!])) };
+      break;
+    }
+    const routeName = matched?.route.name ?? 'unmatched';
+    this.counts.set(routeName, (this.counts.get(routeName) ?? 0) + 1);
+
+    let response: EmulatorResponse;
+    const fault = matched ? this.takeFault(routeName) : undefined;
+    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault?.drop) {
+      this.record(routeName, method, path, req, body, 0);
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.status !== undefined) {
+      response = {
+        status: fault.status,
+        headers: { ...(fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {}), ...fault.headers },
+        body: fault.body ?? { error: { code: 'InjectedFault', message: `Injected fault on ${routeName}` } },
+      };
+    } else if (!matched) {
+      response = { status: pathMatched ? 405 : 404, body: { error: { code: pathMatched ? 'MethodNotAllowed' : 'NotFound', message: `${method} ${path}` } } };
+    } else {
+      let json: unknown;
+      if (body.length > 0 && /json/i.test(req.headers['content-type'] ?? 'application/json')) {
+        try {
+          json = JSON.parse(body.toString('utf8'));
+        } catch {
+          json = undefined;
+        }
+      }
+      try {
+        response = await matched.route.handler({ method, url, path, params: matched.params, headers: req.headers, body, json });
+      } catch (error) {
+        response = { status: 500, body: { error: { code: 'EmulatorError', message: (error as Error).message } } };
+      }
+    }
+    this.record(routeName, method, path, req, body, response.status);
+    this.send(res, response);
+  }
+
+  private record(route: string, method: string, path: string, req: IncomingMessage, body: Buffer, status: number): void {
+    this.log.push({ route, method, path, headers: req.headers, body: body.toString('utf8'), status, at: new Date() });
+  }
+
+  private send(res: ServerResponse, response: EmulatorResponse): void {
+    const headers: Record<string, string> = { ...response.headers };
+    let payload: Buffer | undefined;
+    if (response.body === undefined) payload = undefined;
+    else if (Buffer.isBuffer(response.body)) payload = response.body;
+    else if (typeof response.body === 'string') payload = Buffer.from(response.body, 'utf8');
+    else {
+      payload = Buffer.from(JSON.stringify(response.body), 'utf8');
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json; charset=utf-8';
+    }
+    if (payload) headers['content-length'] = String(payload.length);
+    res.writeHead(response.status, headers);
+    res.end(payload);
+  }
+}
