@@ -20,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/lib/composition.ts', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
+    files: ['src/lib/composition.ts', 'src/host/**', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
