@@ -12,6 +12,24 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      // @azure/functions is webpack-bundled CommonJS: under Node's ESM loader (the Functions worker,
+      // the local host) only some named exports exist (`app` does; these classes do not), so a named
+      // value import works in vitest and crashes in Azure. Types are fine; values come from the default export.
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@azure/functions',
+              importNames: ['HttpRequest', 'HttpResponse', 'InvocationContext'],
+              allowTypeImports: true,
+              message:
+                "Import the type only, and take the class from the default export: `import functions from '@azure/functions'; const { HttpResponse } = functions;`",
+            },
+          ],
+        },
+      ],
       // Handlers never read the environment; config.ts and the composition root are the exceptions.
       'no-restricted-properties': [
         'error',
