@@ -342,6 +342,40 @@ export class AppStore {
     }
   }
 
+  /**
+   * Bulk load (migration, the sandbox's demo data, tests): each app's rows go in one transaction
+   * with other apps' rows, at most 100 operations each, so a batch never splits an app from its
+   * index rows. Fails on an app that exists already; writes no history.
+   */
+  async importApps(records: readonly { config: AppConfig; state?: RenewalState }[]): Promise<void> {
+    await this.#ready();
+    const now = this.#now();
+    let batch: TransactionAction[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const actions = batch;
+      batch = [];
+      try {
+        await this.#table.submitTransaction(actions);
+      } catch (error) {
+        translateStorageError(error, 'Importing apps');
+      }
+    };
+    for (const record of records) {
+      const config = appConfigSchema.parse(record.config);
+      const state = this.#withDerivedState(config, renewalStateSchema.parse(record.state ?? {}));
+      const entity = this.#appEntity(config, state, now, now, undefined);
+      const rows: TransactionAction[] = [
+        ['create', { partitionKey: APPS_PARTITION, rowKey: entity.nameKey, appId: config.appId }],
+        ...this.#dueRow(entity.dueKey, config.appId, state),
+        ['create', entity],
+      ];
+      if (batch.length + rows.length > 100) await flush();
+      batch.push(...rows);
+    }
+    await flush();
+  }
+
   /** A history row for an action that changes no config or state (a download, a failed attempt). */
   async appendHistory(appId: string, entry: HistoryInput, actor?: Actor): Promise<void> {
     await this.#ready();
