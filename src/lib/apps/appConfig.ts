@@ -166,6 +166,7 @@ export const renewalStateSchema = z
   .strict();
 
 export type RenewalState = z.output<typeof renewalStateSchema>;
+export type RenewalStateInput = z.input<typeof renewalStateSchema>;
 
 export const actorSchema = z.object({ oid: z.string(), name: z.string() }).strict();
 export type Actor = z.output<typeof actorSchema>;

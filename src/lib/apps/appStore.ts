@@ -11,6 +11,7 @@ import {
   type AppConfig,
   type HistoryEntry,
   type RenewalState,
+  type RenewalStateInput,
 } from './appConfig.js';
 
 /**
@@ -246,7 +247,7 @@ export class AppStore {
   }
 
   /** Adds an app. ConflictError when it exists already or its certificate name is taken in the vault. */
-  async createApp(input: { config: AppConfig; state?: RenewalState; actor?: Actor; history: HistoryInput }): Promise<StoredApp> {
+  async createApp(input: { config: AppConfig; state?: RenewalStateInput; actor?: Actor; history: HistoryInput }): Promise<StoredApp> {
     await this.#ready();
     const now = this.#now();
     const config = appConfigSchema.parse(input.config);
@@ -278,7 +279,7 @@ export class AppStore {
    */
   async updateApp(
     current: StoredApp,
-    change: { config?: AppConfig; state?: RenewalState; actor?: Actor; history?: HistoryInput },
+    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput },
   ): Promise<StoredApp> {
     await this.#ready();
     const now = this.#now();
@@ -347,7 +348,7 @@ export class AppStore {
    * with other apps' rows, at most 100 operations each, so a batch never splits an app from its
    * index rows. Fails on an app that exists already; writes no history.
    */
-  async importApps(records: readonly { config: AppConfig; state?: RenewalState }[]): Promise<void> {
+  async importApps(records: readonly { config: AppConfig; state?: RenewalStateInput }[]): Promise<void> {
     await this.#ready();
     const now = this.#now();
     let batch: TransactionAction[] = [];
