@@ -396,11 +396,11 @@ function derToPemCertificate(der: Buffer): string {
   return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
-/** A PFX without a password (no encryption, no MAC), the form of a certificate's secret value. */
+/** A PFX under the empty password (what `openssl pkcs12 -passin pass:` opens), the form of a certificate's secret value. */
 function unprotectedPfx(der: Buffer, privateKey: KeyObject): Buffer {
   const key = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
   const cert = forge.pki.certificateFromAsn1(forge.asn1.fromDer(der.toString('binary')));
-  const asn1 = forge.pkcs12.toPkcs12Asn1(key, [cert], null, { generateLocalKeyId: true });
+  const asn1 = forge.pkcs12.toPkcs12Asn1(key, [cert], '', { generateLocalKeyId: true });
   return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
 }
 

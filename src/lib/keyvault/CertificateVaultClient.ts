@@ -214,12 +214,19 @@ interface ParsedSecret {
 }
 
 /**
- * Key Vault serves an imported certificate's secret as a password-less PFX; node-forge reads it
+ * Key Vault serves an imported certificate's secret as a PFX with an empty password; node-forge reads it
  * because Node's crypto has no PKCS#12 parser.
  */
 function readPfx(base64: string): ParsedSecret | undefined {
   try {
-    const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(base64, 'base64').toString('binary'))), false, '');
+    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(base64, 'base64').toString('binary')));
+    let p12: forge.pkcs12.Pkcs12Pfx;
+    try {
+      p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, '');
+    } catch {
+      // forge keys the MAC of a PFX written with no password at all differently from the empty one.
+      p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false);
+    }
     const certBag = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!]?.find((b) => b.cert);
     if (!certBag?.cert) return undefined;
     const keyBag = [
