@@ -77,6 +77,7 @@ export function getApi(): Api {
     authenticator: new BearerAuthenticator({ authorityHost: s.authorityHost, tenantId: s.apiTenantId, audiences: s.apiAudiences }),
   };
   return api;
+}
 
 let azureCredential: TokenCredential | undefined;
 
