@@ -147,6 +147,39 @@ export type AppConfig = z.output<typeof appConfigSchema>;
 
 const isoDateTime = z.iso.datetime({ offset: true });
 
+/** Where one renewal is: the two stages of §4, and its end. */
+export const renewalProgressSchema = z
+  .object({
+    id: z.string(),
+    trigger: z.enum(['scheduled', 'manual', 'bootstrap', 'drift']),
+    stage: z.enum(['deployed', 'completed', 'failed']),
+    deployedAt: isoDateTime.optional(),
+    reason: z.string().optional(),
+    requestedBy: z.object({ oid: z.string(), name: z.string() }).strict().optional(),
+  })
+  .strict();
+
+export type RenewalProgress = z.output<typeof renewalProgressSchema>;
+
+/** A notification (email or event) that could not be sent yet; what to send is rebuilt from it. */
+export const pendingNotificationSchema = z
+  .object({
+    /** Stable per renewal and kind, so a retry replaces rather than duplicates. */
+    id: z.string(),
+    channel: z.enum(['email', 'event']),
+    kind: z.enum(['generated', 'renewed', 'failed', 'near-expiry', 'removed']),
+    renewalId: z.string().optional(),
+    thumbprint: z.string().optional(),
+    keyId: z.string().optional(),
+    notAfter: isoDateTime.optional(),
+    error: z.string().optional(),
+    attempts: z.int().min(0),
+    lastError: z.string().optional(),
+  })
+  .strict();
+
+export type PendingNotification = z.output<typeof pendingNotificationSchema>;
+
 /** Renewal state per app (§2); read-only over the API, written by the renewal use cases. */
 export const renewalStateSchema = z
   .object({
@@ -162,6 +195,21 @@ export const renewalStateSchema = z
     lastOutcomeAt: isoDateTime.optional(),
     lastError: z.string().optional(),
     consecutiveFailures: z.int().min(0).default(0),
+    /** RSA modulus of the current certificate (the drift check compares it with the config). */
+    keySize: z.int().optional(),
+    /** Key Vault version (and its full id) holding the current certificate and its key. */
+    keyVaultVersion: z.string().optional(),
+    keyVaultId: z.string().optional(),
+    /** The renewal that made (or is making) the current certificate. */
+    renewal: renewalProgressSchema.optional(),
+    /** Held while a renewal stage runs, so that two renewals of one app never interleave (§4). */
+    lease: z.object({ owner: z.string(), renewalId: z.string(), until: isoDateTime }).strict().optional(),
+    /** Set by the scheduler when it enqueues: a due app is enqueued once per due period. */
+    queued: z.object({ renewalId: z.string(), forDueAt: isoDateTime, at: isoDateTime }).strict().optional(),
+    /** Emails and events that failed and are retried on later ticks; never fail a renewal. */
+    pendingNotifications: z.array(pendingNotificationSchema).max(50).default([]),
+    /** `thumbprint:thresholdDays` of the near-expiry warnings already sent (the newest few). */
+    nearExpiryWarned: z.array(z.string()).max(20).default([]),
   })
   .strict();
 

@@ -23,6 +23,8 @@ import {
  *   due_{dueEpochMs, 15 digits}_{appId}   the due index: one row per app that has a due time
  *   kvname_{vaultHost}_{name}         reserves a Key Vault certificate name in a vault for one app
  *   hist_{appId}_{invertedMs}_{rand}  history, newest first within an app's range
+ *   pending_{appId}                   the app has notifications to retry (see markPendingNotifications)
+ *   sched_{name}                      the scheduler's own bookkeeping (the drift slice cursor)
  *
  * Why one partition: an entity-group transaction can only span one partition, and with every row
  * in it, each write commits the app row, its due-index row, its name reservation and its history
@@ -43,6 +45,8 @@ const APP_PREFIX = 'app_';
 const DUE_PREFIX = 'due_';
 const NAME_PREFIX = 'kvname_';
 const HISTORY_PREFIX = 'hist_';
+const PENDING_PREFIX = 'pending_';
+const SCHEDULER_PREFIX = 'sched_';
 /** Larger than any epoch millisecond this code will see; history keys count down from it. */
 const HISTORY_EPOCH_CEILING = 9_999_999_999_999;
 
@@ -433,6 +437,69 @@ export class AppStore {
       return translateStorageError(error, 'Listing due apps');
     }
     return { apps, pagesRead, entitiesRead };
+  }
+
+  /**
+   * Marks an app as having notifications to retry, so that the scheduler finds it with a range read
+   * over `pending_` rows instead of reading every app. Written before the state that records the
+   * pending notification (an upsert, idempotent), so a crash in between leaves a marker without
+   * work, which the scheduler clears, never work without a marker.
+   */
+  async markPendingNotifications(appId: string): Promise<void> {
+    await this.#ready();
+    try {
+      await this.#table.upsertEntity({ partitionKey: APPS_PARTITION, rowKey: `${PENDING_PREFIX}${appId}`, appId }, 'Replace');
+    } catch (error) {
+      translateStorageError(error, `Marking app ${appId} for notification retries`);
+    }
+  }
+
+  async clearPendingNotifications(appId: string): Promise<void> {
+    await this.#ready();
+    try {
+      await this.#table.deleteEntity(APPS_PARTITION, `${PENDING_PREFIX}${appId}`);
+    } catch (error) {
+      if (!isRestError(error, 404)) translateStorageError(error, `Clearing the notification marker of app ${appId}`);
+    }
+  }
+
+  /** The appIds marked as having notifications to retry: its cost follows the marked apps only. */
+  async listAppsWithPendingNotifications(options: { maxPageSize?: number } = {}): Promise<string[]> {
+    await this.#ready();
+    const filter = odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${PENDING_PREFIX} and RowKey lt ${prefixEnd(PENDING_PREFIX)}`;
+    const appIds: string[] = [];
+    try {
+      const pages = this.#table.listEntities<{ appId: string }>({ queryOptions: { filter } }).byPage({ maxPageSize: options.maxPageSize ?? 1000 });
+      for await (const page of pages) for (const row of page) appIds.push(row.appId);
+    } catch (error) {
+      return translateStorageError(error, 'Listing apps with pending notifications');
+    }
+    return appIds;
+  }
+
+  /** The scheduler's bookkeeping row `name` (JSON), with its ETag for a conditional write. */
+  async getSchedulerRecord(name: string): Promise<{ value: unknown; etag: string } | undefined> {
+    await this.#ready();
+    try {
+      const row = await this.#table.getEntity<{ value: string }>(APPS_PARTITION, `${SCHEDULER_PREFIX}${name}`);
+      return { value: JSON.parse(row.value) as unknown, etag: row.etag };
+    } catch (error) {
+      if (isRestError(error, 404)) return undefined;
+      return translateStorageError(error, `Reading scheduler record ${name}`);
+    }
+  }
+
+  /** Writes the record; with `etag` only if unchanged since read (PreconditionFailedError otherwise). */
+  async putSchedulerRecord(name: string, value: unknown, etag: string | undefined): Promise<void> {
+    await this.#ready();
+    const entity = { partitionKey: APPS_PARTITION, rowKey: `${SCHEDULER_PREFIX}${name}`, value: JSON.stringify(value) };
+    try {
+      if (etag === undefined) await this.#table.createEntity(entity);
+      else await this.#table.updateEntity(entity, 'Replace', { etag });
+    } catch (error) {
+      if (isRestError(error, 409)) throw new PreconditionFailedError(`Scheduler record ${name} was written by another instance`);
+      translateStorageError(error, `Writing scheduler record ${name}`);
+    }
   }
 
   /**

@@ -1,0 +1,635 @@
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
+import type { PendingNotification, RenewalProgress } from '../apps/appConfig.js';
+import { generateCertificate } from '../certificates/generateCertificate.js';
+import { parseCertificate } from '../certificates/parseCertificate.js';
+import { encodeCer } from '../certificates/encode.js';
+import { encodePfx } from '../certificates/pfx.js';
+import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError } from '../errors.js';
+import { buildEmail, buildEvent, notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
+import type {
+  Actor,
+  AppCredentials,
+  CertificateSigner,
+  CertificateVault,
+  EmailMessage,
+  EventSink,
+  GraphWriteMode,
+  Mailer,
+  RenewalMessage,
+  RenewalQueue,
+  RenewalState,
+  RenewalStore,
+  SignInVerifier,
+  StoredApp,
+  VaultVersion,
+} from './ports.js';
+
+/**
+ * One renewal in the two stages of PRODUCT.md §4, shared by the queue worker, the manual
+ * generation route and bootstrap.
+ *
+ * Deploy: lease → generate (or reuse what an earlier attempt of this renewal made) → Key Vault
+ * import tagged with the renewal id → add to the app registration under a keyId derived from the
+ * renewal id → record `deployed` → queue the confirm stage. Confirm: lease → sign in as the app with
+ * the new certificate until Entra accepts it → record `verifiedAt` → email → event → remove expired
+ * managed certificates → record `completed`.
+ *
+ * Every step can be repeated: a redelivered message finds the Key Vault version by its tag and the
+ * credential by its keyId and carries on from there, so a crash between any two steps costs a
+ * retry, never a second certificate or a lost credential. Nothing older is removed before the new
+ * certificate has signed in.
+ */
+
+export type RenewalTrigger = RenewalMessage['trigger'];
+
+export type RenewalStep = 'leased' | 'generated' | 'imported' | 'added' | 'recorded' | 'queued' | 'verified' | 'notified' | 'cleaned';
+
+export interface RenewalSettings {
+  readonly leaseSeconds: number;
+  readonly verifyWindowMinutes: number;
+  /** How long the confirm stage waits for Entra's propagation before its first sign-in. */
+  readonly confirmDelaySeconds: number;
+  /** Pause between sign-in attempts inside the window (grows to this cap). */
+  readonly verifyRetryMaxDelayMs?: number;
+}
+
+export interface RenewalDependencies {
+  readonly store: RenewalStore;
+  readonly vaultFor: (vaultUrl: string) => CertificateVault;
+  readonly credentials: AppCredentials;
+  readonly verifier: SignInVerifier;
+  readonly queue: RenewalQueue;
+  readonly mailer?: Mailer;
+  readonly events?: EventSink;
+  readonly settings: RenewalSettings;
+  readonly now?: () => Date;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly log?: (message: string, properties?: Record<string, unknown>) => void;
+  /** Called after each step; tests throw here to stand in for a crash between two steps. */
+  readonly afterStep?: (step: RenewalStep, message: RenewalMessage) => Promise<void> | void;
+}
+
+export interface DeployedCertificate {
+  readonly appId: string;
+  readonly renewalId: string;
+  readonly keyId: string;
+  readonly thumbprint: string;
+  readonly thumbprintSha256: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly keyVault?: { readonly id: string; readonly version: string };
+  /** The certificate and key, in memory: for the creating response only, never stored here. */
+  readonly certificate: { readonly der: Buffer; readonly privateKey: KeyObject | undefined };
+}
+
+const MANAGED_TAG = 'entra-cert-rotator';
+const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;
+const WRITE_ATTEMPTS = 6;
+
+/** The keyId of a renewal's credential: a UUID derived from the renewal id, so a retry finds its own work. */
+export function keyIdForRenewal(renewalId: string): string {
+  const h = createHash('sha256').update(`entra-cert-rotator/keyId/${renewalId}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+interface Held {
+  app: StoredApp;
+  readonly owner: string;
+  readonly message: RenewalMessage;
+}
+
+type StateChange = Partial<RenewalState>;
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+
+export class RenewalService {
+  readonly #d: RenewalDependencies;
+  readonly #now: () => Date;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(dependencies: RenewalDependencies) {
+    this.#d = dependencies;
+    this.#now = dependencies.now ?? (() => new Date());
+    this.#sleep = dependencies.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** A manual generation (POST /certificates): the deploy stage inline, the confirm stage queued. */
+  generate(appId: string, actor: Actor): Promise<DeployedCertificate> {
+    return this.deploy({ appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'manual' }, actor);
+  }
+
+  /** Runs the stage the message names. Used by the queue worker. */
+  async handle(message: RenewalMessage): Promise<void> {
+    if (message.stage === 'deploy') await this.deploy(message);
+    else await this.confirm(message);
+  }
+
+  async deploy(message: RenewalMessage, actor?: Actor): Promise<DeployedCertificate> {
+    const held = await this.#acquire(message);
+    try {
+      return await this.#deploy(held, actor);
+    } finally {
+      await this.#release(held);
+    }
+  }
+
+  async confirm(message: RenewalMessage): Promise<void> {
+    let held: Held;
+    try {
+      held = await this.#acquire(message);
+    } catch (error) {
+      // The app was deleted after its renewal was queued: nothing is left to confirm.
+      if (error instanceof NotFoundError) return;
+      throw error;
+    }
+    try {
+      await this.#confirm(held);
+    } finally {
+      await this.#release(held);
+    }
+  }
+
+  /**
+   * The last attempt of a message failed: record the failure (once per renewal), tell the admins
+   * and automation. The existing certificates are untouched.
+   */
+  async recordFailure(message: RenewalMessage, error: unknown): Promise<void> {
+    const app = await this.#d.store.getApp(message.appId);
+    if (!app) return;
+    const text = errorText(error);
+    const already = app.state.renewal?.id === message.renewalId && app.state.renewal.stage === 'failed';
+    if (already) return;
+    const now = this.#now();
+    const progress: RenewalProgress = { ...(app.state.renewal?.id === message.renewalId ? app.state.renewal : {}), id: message.renewalId, trigger: message.trigger, stage: 'failed' };
+    let updated = await this.#writeState(app, undefined, (s) => ({
+      renewal: progress,
+      lastOutcome: 'failed',
+      lastOutcomeAt: now.toISOString(),
+      lastError: text,
+      consecutiveFailures: s.consecutiveFailures + 1,
+    }), { action: `renewal.${message.stage}`, trigger: message.trigger, outcome: 'failed', error: text });
+    this.#d.log?.('renewal failed', { appId: message.appId, renewalId: message.renewalId, stage: message.stage, outcome: 'failed', error: text });
+    updated = await this.#notify(updated, undefined, {
+      kind: 'failed',
+      id: notificationId('failed', message.renewalId),
+      appId: message.appId,
+      displayName: updated.config.displayName,
+      trigger: message.trigger,
+      error: text,
+      thumbprint: updated.state.currentThumbprint,
+      notAfter: updated.state.notAfter,
+    });
+  }
+
+  /** Retries the app's pending notifications; returns how many are still pending. */
+  async retryPendingNotifications(appId: string): Promise<number> {
+    const app = await this.#d.store.getApp(appId);
+    if (!app || app.state.pendingNotifications.length === 0) {
+      await this.#d.store.clearPendingNotifications(appId);
+      return 0;
+    }
+    let current = app;
+    for (const pending of app.state.pendingNotifications) {
+      current = await this.#notify(current, undefined, this.#factsFromPending(current, pending), pending);
+    }
+    if (current.state.pendingNotifications.length === 0) await this.#d.store.clearPendingNotifications(appId);
+    return current.state.pendingNotifications.length;
+  }
+
+  /** Sends a near-expiry warning for the current certificate (once: the caller checked the policy). */
+  async warnNearExpiry(app: StoredApp): Promise<StoredApp> {
+    const thumbprint = app.state.currentThumbprint!;
+    const key = `${thumbprint}:${app.config.notifications.thresholdDays}`;
+    const updated = await this.#writeState(app, undefined, (s) => ({ nearExpiryWarned: [...s.nearExpiryWarned.filter((k) => k !== key), key].slice(-20) }));
+    return this.#notify(updated, undefined, {
+      kind: 'near-expiry',
+      id: notificationId('near-expiry', key),
+      appId: app.config.appId,
+      displayName: app.config.displayName,
+      thumbprint,
+      keyId: app.state.keyId,
+      notBefore: app.state.notBefore,
+      notAfter: app.state.notAfter,
+    });
+  }
+
+  // --- the stages ---------------------------------------------------------------------------
+
+  async #deploy(held: Held, actor: Actor | undefined): Promise<DeployedCertificate> {
+    const { message } = held;
+    const { config } = held.app;
+    const step = (name: RenewalStep) => this.#d.afterStep?.(name, message);
+    await step('leased');
+    const keyId = keyIdForRenewal(message.renewalId);
+    const vault = config.keyVault.enabled ? this.#d.vaultFor(config.keyVault.vaultUrl) : undefined;
+    const name = config.keyVault.certificateName;
+
+    // What an earlier attempt of this renewal already made, if anything.
+    let der: Buffer;
+    let privateKey: KeyObject | undefined;
+    let version: VaultVersion | undefined;
+    const earlier = vault ? await vault.findVersionByTag(name, 'renewalId', message.renewalId) : undefined;
+    if (vault && earlier) {
+      const stored = await vault.getCertificateWithPrivateKey(name, { version: earlier.version });
+      ({ der, privateKey } = stored);
+      version = earlier;
+    } else {
+      const generated = await generateCertificate({ displayName: config.displayName, lifetimeDays: config.lifetimeDays, keySize: config.keySize, now: this.#now() });
+      ({ der, privateKey } = generated);
+      await step('generated');
+      if (vault) {
+        const { pfx, password } = await encodePfx(generated.der, generated.privateKey, { friendlyName: config.displayName });
+        version = await vault.importCertificate(name, {
+          pfx,
+          password,
+          tags: { managedBy: MANAGED_TAG, appId: config.appId, renewalId: message.renewalId, thumbprint: generated.thumbprints.sha1 },
+        });
+      } else {
+        // Without Key Vault the email is the only place the key lands, so it must go out before the
+        // certificate is trusted anywhere; if it cannot, nothing has changed and the attempt fails.
+        await this.#sendKeyByEmail(held.app, generated.der, generated.privateKey, message.renewalId);
+      }
+      await step('imported');
+    }
+    const info = parseCertificate(der);
+
+    await this.#d.credentials.upsertCertificate(config.appId, { keyId, der }, await this.#writeMode(held.app));
+    await step('added');
+
+    const already = held.app.state.renewal?.id === message.renewalId && held.app.state.renewal.stage !== 'failed';
+    if (!already || held.app.state.currentThumbprint !== info.thumbprints.sha1) {
+      held.app = await this.#writeState(
+        held.app,
+        held.owner,
+        () => ({
+          currentThumbprint: info.thumbprints.sha1,
+          currentThumbprintSha256: info.thumbprints.sha256,
+          keyId,
+          notBefore: info.notBefore.toISOString(),
+          notAfter: info.notAfter.toISOString(),
+          keySize: info.keySize,
+          keyVaultVersion: version?.version,
+          keyVaultId: version?.id,
+          verifiedAt: undefined,
+          lastOutcome: 'deployed',
+          lastOutcomeAt: this.#now().toISOString(),
+          lastError: undefined,
+          queued: undefined,
+          renewal: {
+            id: message.renewalId,
+            trigger: message.trigger,
+            stage: 'deployed',
+            deployedAt: this.#now().toISOString(),
+            reason: message.reason,
+            requestedBy: actor,
+          },
+        }),
+        { action: 'renewal.deploy', trigger: message.trigger, outcome: 'succeeded', thumbprint: info.thumbprints.sha1, actor },
+        actor,
+      );
+    }
+    await step('recorded');
+
+    await this.#d.queue.enqueue({ ...message, stage: 'confirm' }, { visibilityDelaySeconds: this.#d.settings.confirmDelaySeconds });
+    await step('queued');
+    this.#d.log?.('certificate deployed', { appId: config.appId, renewalId: message.renewalId, thumbprint: info.thumbprints.sha1, trigger: message.trigger });
+
+    return {
+      appId: config.appId,
+      renewalId: message.renewalId,
+      keyId,
+      thumbprint: info.thumbprints.sha1,
+      thumbprintSha256: info.thumbprints.sha256,
+      notBefore: info.notBefore,
+      notAfter: info.notAfter,
+      keyVault: version ? { id: version.id, version: version.version } : undefined,
+      certificate: { der, privateKey },
+    };
+  }
+
+  async #confirm(held: Held): Promise<void> {
+    const { message } = held;
+    const step = (name: RenewalStep) => this.#d.afterStep?.(name, message);
+    const progress = held.app.state.renewal;
+    if (!progress || progress.id !== message.renewalId) {
+      // A newer renewal replaced this one before it was confirmed; that one confirms itself.
+      this.#d.log?.('confirm skipped: superseded', { appId: message.appId, renewalId: message.renewalId });
+      return;
+    }
+    if (progress.stage === 'completed') return;
+    const { config } = held.app;
+
+    if (held.app.state.verifiedAt === undefined) {
+      await this.#verify(held);
+      held.app = await this.#writeState(
+        held.app,
+        held.owner,
+        () => ({ verifiedAt: this.#now().toISOString(), lastOutcome: 'verified', lastOutcomeAt: this.#now().toISOString(), lastError: undefined }),
+        { action: 'renewal.verify', trigger: message.trigger, outcome: 'succeeded', thumbprint: held.app.state.currentThumbprint },
+      );
+    }
+    await step('verified');
+
+    const kind: NotificationKind = message.trigger === 'manual' ? 'generated' : 'renewed';
+    held.app = await this.#notify(held.app, held.owner, this.#certificateFacts(held.app, kind, message), undefined, {
+      // Without Key Vault the renewal email (with its key) already went out at deploy.
+      withAttachment: config.keyVault.enabled,
+      emailOnly: false,
+      skipEmail: !config.keyVault.enabled && config.notifications.includeCertificate,
+    });
+    await step('notified');
+
+    const removed = await this.#d.credentials.removeExpiredManagedCertificates(config.appId, this.#now(), await this.#writeMode(held.app));
+    for (const certificate of removed) {
+      held.app = await this.#notify(held.app, held.owner, {
+        kind: 'removed',
+        id: notificationId('removed', `${message.renewalId}:${certificate.keyId}`),
+        appId: config.appId,
+        displayName: config.displayName,
+        thumbprint: certificate.thumbprint,
+        keyId: certificate.keyId,
+        notBefore: certificate.notBefore.toISOString(),
+        notAfter: certificate.notAfter.toISOString(),
+        trigger: message.trigger,
+      });
+    }
+    await step('cleaned');
+
+    held.app = await this.#writeState(
+      held.app,
+      held.owner,
+      (s) => ({ renewal: { ...s.renewal!, stage: 'completed' }, consecutiveFailures: 0 }),
+      removed.length > 0
+        ? { action: 'renewal.cleanup', trigger: message.trigger, outcome: 'succeeded', thumbprint: removed.map((r) => r.thumbprint).join(',') }
+        : undefined,
+    );
+    this.#d.log?.('renewal completed', { appId: config.appId, renewalId: message.renewalId, outcome: 'completed', removed: removed.length });
+  }
+
+  /** Signs in as the app with the new certificate until Entra accepts it or the window closes. */
+  async #verify(held: Held): Promise<void> {
+    const { config, state } = held.app;
+    if (!config.keyVault.enabled) {
+      // Without Key Vault the key lived only in the creating attempt, so sign-in cannot be tried
+      // here; what can be proven is that the app registration carries the certificate.
+      const listed = await this.#d.credentials.listCertificates(config.appId);
+      if (!listed.some((c) => c.keyId === state.keyId && c.thumbprint === state.currentThumbprint)) {
+        throw new RetriableError(`The new certificate ${state.currentThumbprint} is not on the app registration yet`);
+      }
+      return;
+    }
+    const signer = await this.#signerFromVault(held.app, state.keyVaultVersion);
+    const deadline = Date.parse(state.renewal?.deployedAt ?? this.#now().toISOString()) + this.#d.settings.verifyWindowMinutes * 60_000;
+    const maxDelay = this.#d.settings.verifyRetryMaxDelayMs ?? DEFAULT_VERIFY_RETRY_MAX_DELAY_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#d.verifier.verify(config.appId, signer);
+        return;
+      } catch (error) {
+        const remaining = deadline - this.#now().getTime();
+        if (!(error instanceof RetriableError) || remaining <= 0) {
+          throw new RetriableError(
+            `The new certificate ${state.currentThumbprint} did not sign in within ${this.#d.settings.verifyWindowMinutes} minutes: ${errorText(error)}`,
+            { cause: error },
+          );
+        }
+        await this.#sleep(Math.min(remaining, Math.min(maxDelay, 1000 * 2 ** attempt)));
+      }
+    }
+  }
+
+  // --- notifications ------------------------------------------------------------------------
+
+  #certificateFacts(app: StoredApp, kind: NotificationKind, message: Pick<RenewalMessage, 'renewalId' | 'trigger'>): NotificationFacts {
+    const s = app.state;
+    return {
+      kind,
+      id: notificationId(kind, message.renewalId),
+      appId: app.config.appId,
+      displayName: app.config.displayName,
+      thumbprint: s.currentThumbprint,
+      keyId: s.keyId,
+      notBefore: s.notBefore,
+      notAfter: s.notAfter,
+      keyVaultCertificateId: s.keyVaultId,
+      keyVaultVersion: s.keyVaultVersion,
+      trigger: message.trigger,
+    };
+  }
+
+  #factsFromPending(app: StoredApp, pending: PendingNotification): NotificationFacts {
+    if ((pending.kind === 'renewed' || pending.kind === 'generated') && pending.renewalId !== undefined) {
+      return { ...this.#certificateFacts(app, pending.kind, { renewalId: pending.renewalId, trigger: app.state.renewal?.trigger ?? 'scheduled' }), id: pending.id };
+    }
+    return {
+      kind: pending.kind,
+      id: pending.id,
+      appId: app.config.appId,
+      displayName: app.config.displayName,
+      thumbprint: pending.thumbprint,
+      keyId: pending.keyId,
+      notAfter: pending.notAfter,
+      error: pending.error,
+    };
+  }
+
+  /**
+   * Sends the email (when the app asks for notifications and email is configured) and the event
+   * (when a topic is configured). A failure of either is recorded as pending on the app, to be
+   * retried by the scheduler, and never fails the renewal (§4).
+   */
+  async #notify(
+    app: StoredApp,
+    owner: string | undefined,
+    facts: NotificationFacts,
+    retrying?: PendingNotification,
+    options: { withAttachment?: boolean; emailOnly?: boolean; skipEmail?: boolean } = {},
+  ): Promise<StoredApp> {
+    const failures: { channel: 'email' | 'event'; error: string }[] = [];
+    const wantEmail = !options.skipEmail && app.config.notifications.enabled && this.#d.mailer !== undefined && (!retrying || retrying.channel === 'email');
+    const wantEvent = !options.emailOnly && this.#d.events !== undefined && (!retrying || retrying.channel === 'event');
+    if (wantEmail) {
+      try {
+        await this.#sendEmail(app, facts, options.withAttachment === true || retrying?.kind === 'renewed' || retrying?.kind === 'generated');
+      } catch (error) {
+        failures.push({ channel: 'email', error: errorText(error) });
+      }
+    }
+    if (wantEvent) {
+      try {
+        await this.#d.events!.publish([buildEvent(facts, this.#now())]);
+      } catch (error) {
+        failures.push({ channel: 'event', error: errorText(error) });
+      }
+    }
+    const retried = retrying ? `${retrying.channel}:${retrying.id}` : undefined;
+    if (failures.length === 0 && retried === undefined) return app;
+    if (failures.length > 0) await this.#d.store.markPendingNotifications(app.config.appId);
+    return this.#writeState(app, owner, (s) => {
+      const keep = s.pendingNotifications.filter((p) => `${p.channel}:${p.id}` !== retried && !failures.some((f) => f.channel === p.channel && p.id === facts.id));
+      const added = failures.map<PendingNotification>((f) => ({
+        id: facts.id,
+        channel: f.channel,
+        kind: facts.kind,
+        renewalId: facts.kind === 'renewed' || facts.kind === 'generated' ? facts.id.slice(facts.kind.length + 1) : undefined,
+        thumbprint: facts.thumbprint,
+        keyId: facts.keyId,
+        notAfter: facts.notAfter,
+        error: facts.error,
+        attempts: (retrying?.channel === f.channel ? retrying.attempts : 0) + 1,
+        lastError: f.error,
+      }));
+      return { pendingNotifications: [...keep, ...added].slice(-50) };
+    });
+  }
+
+  async #sendEmail(app: StoredApp, facts: NotificationFacts, withAttachment: boolean): Promise<void> {
+    const mailer = this.#d.mailer!;
+    const email: EmailMessage = buildEmail(facts, app.config);
+    const n = app.config.notifications;
+    const attach = withAttachment && n.includeCertificate && (facts.kind === 'renewed' || facts.kind === 'generated') && app.state.currentThumbprint;
+    if (!attach) {
+      await mailer.send(email);
+      return;
+    }
+    const signer = await this.#signerFromVault(app, app.state.keyVaultVersion);
+    const fileName = safeFileName(app.config.displayName);
+    if (n.attachmentFormat === 'cer') {
+      await mailer.send({ ...email, attachments: [{ name: `${fileName}.cer`, contentType: 'application/pkix-cert', content: encodeCer(signer.der) }] });
+      return;
+    }
+    await this.#sendPfxPair(app, email, signer.der, signer.privateKey, facts.id);
+  }
+
+  async #sendKeyByEmail(app: StoredApp, der: Buffer, privateKey: KeyObject, renewalId: string): Promise<void> {
+    if (!this.#d.mailer) {
+      throw new PreconditionError(
+        'This app keeps its private key only in the renewal email (keyVault.enabled is false), but email is not configured (EMAIL_ENDPOINT or EMAIL_CONNECTION_STRING, and EMAIL_SENDER)',
+      );
+    }
+    const info = parseCertificate(der);
+    const facts: NotificationFacts = {
+      kind: 'renewed',
+      id: notificationId('renewed', renewalId),
+      appId: app.config.appId,
+      displayName: app.config.displayName,
+      thumbprint: info.thumbprints.sha1,
+      notBefore: info.notBefore.toISOString(),
+      notAfter: info.notAfter.toISOString(),
+    };
+    await this.#sendPfxPair(app, buildEmail(facts, app.config), der, privateKey, `${facts.id}:${info.thumbprints.sha1}`);
+  }
+
+  /** The PFX in one email and its password in a second, never together (§2 attachmentFormat). */
+  async #sendPfxPair(app: StoredApp, email: EmailMessage, der: Buffer, privateKey: KeyObject, id: string): Promise<void> {
+    const mailer = this.#d.mailer!;
+    const { pfx, password } = await encodePfx(der, privateKey, { friendlyName: app.config.displayName });
+    await mailer.send({
+      ...email,
+      plainText: `${email.plainText}\nThe attached PFX holds the private key. Its password comes in a separate email.\n`,
+      html: `${email.html}<p>The attached PFX holds the private key. Its password comes in a separate email.</p>`,
+      attachments: [{ name: `${safeFileName(app.config.displayName)}.pfx`, contentType: 'application/x-pkcs12', content: pfx }],
+    });
+    await mailer.send({
+      to: email.to,
+      subject: `${email.subject} (PFX password)`,
+      plainText: `The password of the PFX sent in the previous email is:\n\n${password}\n`,
+      html: `<p>The password of the PFX sent in the previous email is:</p><pre>${password}</pre>`,
+      operationId: undefined,
+    });
+    void id;
+  }
+
+  // --- lease, state writes, Graph mode --------------------------------------------------------
+
+  async #acquire(message: RenewalMessage): Promise<Held> {
+    const owner = randomUUID();
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const app = await this.#d.store.getApp(message.appId);
+      if (!app) throw new NotFoundError(`App ${message.appId} is not managed`);
+      const now = this.#now();
+      const lease = app.state.lease;
+      if (lease && Date.parse(lease.until) > now.getTime()) {
+        throw new ConflictError(`A renewal of app ${message.appId} (${lease.renewalId}) is running; retry after ${lease.until}`, {
+          retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lease.until) - now.getTime()) / 1000)),
+        });
+      }
+      const until = new Date(now.getTime() + this.#d.settings.leaseSeconds * 1000).toISOString();
+      try {
+        const leased = await this.#d.store.updateApp(app, { state: { ...app.state, lease: { owner, renewalId: message.renewalId, until } } });
+        return { app: leased, owner, message };
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+      }
+    }
+    throw new ConflictError(`App ${message.appId} is being changed by others; retry shortly`, { retryAfterSeconds: 5 });
+  }
+
+  async #release(held: Held): Promise<void> {
+    try {
+      held.app = await this.#writeState(held.app, held.owner, () => ({ lease: undefined }));
+    } catch (error) {
+      // The lease expires by itself; a failed release only delays the next renewal of this app.
+      if (!(error instanceof NotFoundError)) this.#d.log?.('lease release failed', { appId: held.message.appId, error: errorText(error) });
+    }
+  }
+
+  /**
+   * Applies a state change with the app's ETag, re-reading and re-applying on a concurrent write
+   * (an admin's PATCH, a scheduler tick). With an `owner`, the change only lands while that lease
+   * is still held, so an attempt that lost its lease cannot overwrite a newer renewal's state.
+   */
+  async #writeState(
+    app: StoredApp,
+    owner: string | undefined,
+    change: (state: RenewalState) => StateChange,
+    history?: Parameters<RenewalStore['updateApp']>[1]['history'],
+    actor?: Actor,
+  ): Promise<StoredApp> {
+    let current = app;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      if (owner !== undefined && current.state.lease?.owner !== owner) {
+        throw new ConflictError(`The lease on app ${app.config.appId} was lost (another renewal took over); this attempt stops here`, { retryAfterSeconds: 30 });
+      }
+      try {
+        return await this.#d.store.updateApp(current, { state: { ...current.state, ...change(current.state) }, history, actor });
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+        const fresh = await this.#d.store.getApp(app.config.appId);
+        if (!fresh) throw new NotFoundError(`App ${app.config.appId} was deleted`);
+        current = fresh;
+      }
+    }
+    throw new RetriableError(`App ${app.config.appId} kept changing while its renewal state was written`);
+  }
+
+  async #writeMode(app: StoredApp): Promise<GraphWriteMode> {
+    if (app.config.graphMode === 'owner') return { graphMode: 'owner' };
+    return { graphMode: 'self', signer: await this.#signerFromVault(app, app.state.keyVaultVersion, 'self') };
+  }
+
+  async #signerFromVault(app: StoredApp, version: string | undefined, purpose: 'self' | 'verify' = 'verify'): Promise<CertificateSigner> {
+    const { config, state } = app;
+    const now = this.#now();
+    if (!config.keyVault.enabled || version === undefined || state.notAfter === undefined || Date.parse(state.notAfter) <= now.getTime()) {
+      throw new PreconditionError(
+        purpose === 'self'
+          ? `graphMode "self" signs in as the app with its current certificate from Key Vault, and app ${config.appId} has no valid one: generate one in graphMode "owner" (or let an admin add one to Key Vault), then switch back to "self"`
+          : `The current certificate of app ${config.appId} is not in Key Vault`,
+      );
+    }
+    const stored = await this.#d.vaultFor(config.keyVault.vaultUrl).getCertificateWithPrivateKey(config.keyVault.certificateName, { version });
+    return { der: stored.der, privateKey: stored.privateKey };
+  }
+}
+
+/** A file name from an app's display name: letters, digits, dot, dash and underscore only. */
+export function safeFileName(displayName: string): string {
+  const name = displayName
+    .normalize('NFKD')
+    .replace(/[^\w.-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '')
+    .slice(0, 80);
+  return name === '' ? 'certificate' : name;
+}
