@@ -1,18 +1,27 @@
-import { TableClient } from '@azure/data-tables';
-import { AppService } from './apps/appService.js';
-import { AppStore } from './apps/appStore.js';
-import type { AppRegistrationDirectory } from './directory.js';
-import { ConfigurationError } from './errors.js';
-import { BearerAuthenticator } from './http/bearerAuthenticator.js';
 import { EmailClient } from '@azure/communication-email';
+import { TableClient } from '@azure/data-tables';
 import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { CertificateClient } from '@azure/keyvault-certificates';
 import { SecretClient } from '@azure/keyvault-secrets';
+import { QueueClient } from '@azure/storage-queue';
+import type { Client } from '@microsoft/microsoft-graph-client';
+import { AppService } from './apps/appService.js';
+import { AppStore } from './apps/appStore.js';
 import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
+import type { AppRegistrationDirectory } from './directory.js';
 import { NotificationMailer } from './email/NotificationMailer.js';
+import { ConfigurationError } from './errors.js';
 import { EventPublisher } from './eventgrid/EventPublisher.js';
+import { AppRegistrationClient } from './graph/appRegistrationClient.js';
+import { GraphAppRegistrationDirectory } from './graph/graphAppRegistrationDirectory.js';
+import { createAppSignIn, createGraphClient, graphScopeFor } from './graph/graphClient.js';
+import { AppSignInVerifier } from './graph/signInVerifier.js';
+import { BearerAuthenticator } from './http/bearerAuthenticator.js';
 import { CertificateVaultClient } from './keyvault/CertificateVaultClient.js';
+import { RENEWAL_QUEUE_NAME, StorageRenewalQueue } from './queue/renewalQueue.js';
+import { RenewalScheduler } from './renewal/RenewalScheduler.js';
+import { RenewalService } from './renewal/RenewalService.js';
 
 /**
  * The composition root: the one place that reads the environment, builds SDK clients and adapters,
@@ -26,6 +35,32 @@ export function getSettings(): Settings {
   settings ??= loadSettings(process.env);
   return settings;
 }
+
+let azureCredential: TokenCredential | undefined;
+
+/**
+ * The rotator's own identity for every Azure client: managed identity in Azure, whatever
+ * DefaultAzureCredential finds locally. Instance discovery is disabled for any authority but the
+ * Azure clouds' (PRODUCT.md §7), so a private cloud or the loopback emulator works.
+ */
+export function getAzureCredential(): TokenCredential {
+  const s = getSettings();
+  azureCredential ??= new DefaultAzureCredential({ authorityHost: s.authorityHost, disableInstanceDiscovery: !s.authorityIsPublicCloud });
+  return azureCredential;
+}
+
+/** A credential for identity-based storage: a user-assigned identity when `…__clientId` names one. */
+function storageCredential(clientId: string | undefined): TokenCredential {
+  if (clientId === undefined) return getAzureCredential();
+  const s = getSettings();
+  return new DefaultAzureCredential({
+    managedIdentityClientId: clientId,
+    authorityHost: s.authorityHost,
+    disableInstanceDiscovery: !s.authorityIsPublicCloud,
+  });
+}
+
+// --- Table Storage: configs, state, history --------------------------------------------------
 
 /** The table that holds configs, state, the due index and history (one partition, see AppStore). */
 export const APPS_TABLE_NAME = 'CertRotatorApps';
@@ -44,7 +79,7 @@ export function createTableClient(connection: StorageConnection, tableName: stri
   if (connection.tableServiceUri === undefined) {
     throw new ConfigurationError([{ path: 'CONFIG_STORAGE__tableServiceUri', message: 'is required for identity-based table access' }]);
   }
-  return new TableClient(connection.tableServiceUri, tableName, new DefaultAzureCredential({ managedIdentityClientId: connection.clientId }));
+  return new TableClient(connection.tableServiceUri, tableName, storageCredential(connection.clientId));
 }
 
 let appStore: AppStore | undefined;
@@ -53,44 +88,60 @@ export function getAppStore(): AppStore {
   return appStore;
 }
 
-/**
- * The Graph adapter implements this port on its own branch (src/lib/graph/); until it is merged
- * here, the config API cannot preflight a create, and says so instead of pretending.
- */
+// --- Storage queue: renewal requests ------------------------------------------------------------
+
+export function createRenewalQueueClient(connection: StorageConnection): QueueClient {
+  if (connection.kind === 'connectionString') return new QueueClient(connection.connectionString, RENEWAL_QUEUE_NAME);
+  if (connection.queueServiceUri === undefined) {
+    throw new ConfigurationError([{ path: 'AzureWebJobsStorage__queueServiceUri', message: 'is required for identity-based queue access' }]);
+  }
+  return new QueueClient(`${connection.queueServiceUri}/${RENEWAL_QUEUE_NAME}`, storageCredential(connection.clientId));
+}
+
+let renewalQueue: StorageRenewalQueue | undefined;
+export function getRenewalQueue(): StorageRenewalQueue {
+  renewalQueue ??= new StorageRenewalQueue(createRenewalQueueClient(getSettings().webJobsStorage));
+  return renewalQueue;
+}
+
+// --- Microsoft Graph ---------------------------------------------------------------------------
+
+let graphClient: Client | undefined;
+let appRegistrationClient: AppRegistrationClient | undefined;
+let appRegistrationDirectory: AppRegistrationDirectory | undefined;
+
+/** Microsoft Graph signed in as the rotator (reads, and owner-mode writes). */
+export function getGraphClient(): Client {
+  graphClient ??= createGraphClient({ credential: getAzureCredential(), graphBaseUrl: getSettings().graphBaseUrl });
+  return graphClient;
+}
+
+function appSignIn() {
+  const s = getSettings();
+  return createAppSignIn({
+    tenantId: s.managedTenantId,
+    authorityHost: s.authorityHost,
+    disableInstanceDiscovery: !s.authorityIsPublicCloud,
+    graphBaseUrl: s.graphBaseUrl,
+  });
+}
+
+export function getAppRegistrationClient(): AppRegistrationClient {
+  appRegistrationClient ??= new AppRegistrationClient({ graph: getGraphClient(), signInAsApp: appSignIn() });
+  return appRegistrationClient;
+}
+
 export function getAppRegistrationDirectory(): AppRegistrationDirectory {
-  const missing = (): Promise<never> =>
-    Promise.reject(new Error('The Microsoft Graph adapter (AppRegistrationDirectory) is not wired into the composition root yet'));
-  return { getAppRegistration: missing, assertManageable: missing };
+  appRegistrationDirectory ??= new GraphAppRegistrationDirectory({
+    graph: getGraphClient(),
+    applications: getAppRegistrationClient(),
+    credential: getAzureCredential(),
+    graphScope: graphScopeFor(getSettings().graphBaseUrl),
+  });
+  return appRegistrationDirectory;
 }
 
-export interface Api {
-  readonly apps: AppService;
-  readonly authenticator: BearerAuthenticator;
-}
-
-let api: Api | undefined;
-export function getApi(): Api {
-  if (api) return api;
-  const s = getSettings();
-  api = {
-    apps: new AppService({ store: getAppStore(), directory: getAppRegistrationDirectory(), defaultKeyVaultUrl: s.defaultKeyVaultUrl }),
-    authenticator: new BearerAuthenticator({ authorityHost: s.authorityHost, tenantId: s.apiTenantId, audiences: s.apiAudiences }),
-  };
-  return api;
-}
-
-let azureCredential: TokenCredential | undefined;
-
-/**
- * The rotator's own identity for every Azure client (managed identity in Azure). Instance discovery
- * is off when the authority is not a public-cloud one (a private cloud or the loopback emulator),
- * where the discovery endpoint does not exist.
- */
-export function getAzureCredential(): TokenCredential {
-  const s = getSettings();
-  azureCredential ??= new DefaultAzureCredential({ authorityHost: s.authorityHost, disableInstanceDiscovery: !s.authorityIsPublicCloud });
-  return azureCredential;
-}
+// --- Key Vault, email, Event Grid -------------------------------------------------------------
 
 const vaultClients = new Map<string, CertificateVaultClient>();
 
@@ -153,9 +204,7 @@ export function createNotificationMailer(
   options: ServiceClientOptions & { pollIntervalInMs?: number } = {},
 ): NotificationMailer {
   const clientOptions = { retryOptions: options.retryOptions };
-  const client = email.connectionString
-    ? new EmailClient(email.connectionString, clientOptions)
-    : new EmailClient(email.endpoint, credential(), clientOptions);
+  const client = email.connectionString ? new EmailClient(email.connectionString, clientOptions) : new EmailClient(email.endpoint, credential(), clientOptions);
   return new NotificationMailer(client, email.sender, { pollIntervalInMs: options.pollIntervalInMs });
 }
 
@@ -166,4 +215,60 @@ export function createEventPublisher(eventGrid: EventGridSettings, credential: (
     ? new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', new AzureKeyCredential(eventGrid.topicKey), clientOptions)
     : new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', credential(), clientOptions);
   return new EventPublisher(client, eventGrid.topicEndpoint);
+}
+
+// --- Use cases ---------------------------------------------------------------------------------
+
+/** Visibility delay of the confirm stage: Entra usually accepts a new certificate within a minute. */
+export const CONFIRM_DELAY_SECONDS = 30;
+
+let renewalService: RenewalService | undefined;
+export function getRenewalService(): RenewalService {
+  const s = getSettings();
+  renewalService ??= new RenewalService({
+    store: getAppStore(),
+    vaultFor: (url) => getCertificateVaultClient(url),
+    credentials: getAppRegistrationClient(),
+    verifier: new AppSignInVerifier(appSignIn()),
+    queue: getRenewalQueue(),
+    mailer: getNotificationMailer(),
+    events: getEventPublisher(),
+    settings: { leaseSeconds: s.renewalLeaseSeconds, verifyWindowMinutes: s.verifyWindowMinutes, confirmDelaySeconds: CONFIRM_DELAY_SECONDS },
+    log: (message, properties) => console.log(JSON.stringify({ message, ...properties })),
+  });
+  return renewalService;
+}
+
+let renewalScheduler: RenewalScheduler | undefined;
+export function getRenewalScheduler(): RenewalScheduler {
+  renewalScheduler ??= new RenewalScheduler({
+    store: getAppStore(),
+    renewals: getRenewalService(),
+    queue: getRenewalQueue(),
+    credentials: getAppRegistrationClient(),
+    vaultFor: (url) => getCertificateVaultClient(url),
+    schedule: getSettings().renewalSchedule,
+  });
+  return renewalScheduler;
+}
+
+export interface Api {
+  readonly apps: AppService;
+  readonly authenticator: BearerAuthenticator;
+}
+
+let api: Api | undefined;
+export function getApi(): Api {
+  if (api) return api;
+  const s = getSettings();
+  api = {
+    apps: new AppService({
+      store: getAppStore(),
+      directory: getAppRegistrationDirectory(),
+      defaultKeyVaultUrl: s.defaultKeyVaultUrl,
+      requestBootstrap: (appId) => getRenewalQueue().requestRenewal(appId, 'bootstrap'),
+    }),
+    authenticator: new BearerAuthenticator({ authorityHost: s.authorityHost, tenantId: s.apiTenantId, audiences: s.apiAudiences }),
+  };
+  return api;
 }
