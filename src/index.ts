@@ -1,7 +1,10 @@
 import { app } from '@azure/functions';
 import { appHistory, appItem, appsCollection } from './functions/apps.js';
 import { health } from './functions/health.js';
+import { renewalScheduler } from './functions/renewalScheduler.js';
+import { renewalWorker } from './functions/renewalWorker.js';
 import { ALL_HTTP_METHODS } from './lib/http/route.js';
+import { RENEWAL_QUEUE_NAME } from './lib/queue/renewalQueue.js';
 
 // Registration only: handlers live in src/functions/, one per trigger, and are exported by name so
 // that tests and the local host call the very same functions.
@@ -13,3 +16,8 @@ app.http('health', { methods: ['GET'], authLevel: 'anonymous', route: 'health', 
 app.http('apps', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'apps', handler: appsCollection });
 app.http('app', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'apps/{appId}', handler: appItem });
 app.http('appHistory', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'apps/{appId}/history', handler: appHistory });
+
+// The renewal pipeline (§4): the scheduler feeds the queue; the worker runs one stage per message.
+// Storage queue messages are base64 JSON (the default messageEncoding); host.json sets the retry rules.
+app.timer('renewalScheduler', { schedule: '%RENEWAL_SCHEDULE%', handler: renewalScheduler });
+app.storageQueue('renewalWorker', { queueName: RENEWAL_QUEUE_NAME, connection: 'AzureWebJobsStorage', handler: renewalWorker });

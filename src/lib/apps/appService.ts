@@ -45,6 +45,8 @@ export interface AppServiceOptions {
   readonly defaultKeyVaultUrl: string;
   /** Attempts of a read-merge-write when another writer got in between (no If-Match sent). */
   readonly maxAttempts?: number;
+  /** Queues the first certificate of an app created with `bootstrap: true` (§2). */
+  readonly requestBootstrap?: (appId: string) => Promise<unknown>;
 }
 
 export function toAppView(app: StoredApp): AppView {
@@ -99,8 +101,10 @@ export class AppService {
   readonly #directory: AppRegistrationDirectory;
   readonly #defaultKeyVaultUrl: string;
   readonly #maxAttempts: number;
+  readonly #requestBootstrap: ((appId: string) => Promise<unknown>) | undefined;
 
   constructor(options: AppServiceOptions) {
+    this.#requestBootstrap = options.requestBootstrap;
     this.#store = options.store;
     this.#directory = options.directory;
     this.#defaultKeyVaultUrl = options.defaultKeyVaultUrl;
@@ -208,6 +212,9 @@ export class AppService {
       actor: caller,
       history: { action: 'config.created', trigger: 'api', outcome: 'succeeded', changes: changedPaths({}, this.#settingsOf(config)) },
     });
+    // After the create committed: a failure to queue leaves a managed app without a first
+    // certificate, which the caller sees (503) and fixes with POST /certificates or a retry.
+    if (config.bootstrap && config.enabled) await this.#requestBootstrap?.(appId);
     return stored;
   }
 

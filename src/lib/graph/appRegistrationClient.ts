@@ -135,14 +135,18 @@ export class AppRegistrationClient {
   }
 
   /**
-   * Removes the expired credentials this rotator added. Never one it did not add, and never a valid
-   * one, so the last valid credential always stays.
+   * Removes the expired credentials this rotator added, and returns them (for the removal events).
+   * Never one it did not add, and never a valid one, so the last valid credential always stays.
    */
-  async removeExpiredManagedCertificates(appId: string, mode: WriteMode): Promise<string[]> {
+  async removeExpiredManagedCertificates(appId: string, mode: WriteMode): Promise<AppCertificate[]> {
     const app = await this.read(appId);
-    const expired = this.expiredManaged(app);
+    const expired = this.describe(app.keyCredentials).filter((c) => c.managed && c.status === 'expired');
     if (expired.length === 0) return [];
-    await this.remove(app, expired, mode);
+    await this.remove(
+      app,
+      expired.map((c) => c.keyId),
+      mode,
+    );
     return expired;
   }
 

@@ -4,10 +4,12 @@ import { generateCertificate } from '../certificates/generateCertificate.js';
 import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
-import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError } from '../errors.js';
+import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
+import { MAX_DEQUEUE_COUNT, renewalMessageSchema } from './renewalMessage.js';
 import { buildEmail, buildEvent, notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
 import type {
   Actor,
+  AppCertificate,
   AppCredentials,
   CertificateSigner,
   CertificateVault,
@@ -74,12 +76,15 @@ export interface DeployedCertificate {
   readonly renewalId: string;
   readonly keyId: string;
   readonly thumbprint: string;
-  readonly thumbprintSha256: string;
+  readonly thumbprintSha256: string | undefined;
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly keyVault?: { readonly id: string; readonly version: string };
-  /** The certificate and key, in memory: for the creating response only, never stored here. */
-  readonly certificate: { readonly der: Buffer; readonly privateKey: KeyObject | undefined };
+  /**
+   * The certificate and key, in memory: for the creating response only, never stored here. Absent
+   * only when a retry adopted a credential whose key went out by email in an earlier attempt.
+   */
+  readonly certificate: { readonly der: Buffer; readonly privateKey: KeyObject | undefined } | undefined;
 }
 
 const MANAGED_TAG = 'entra-cert-rotator';
@@ -100,6 +105,9 @@ interface Held {
 
 type StateChange = Partial<RenewalState>;
 
+const toIssues = (error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }) =>
+  error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 1000);
 
 export class RenewalService {
@@ -118,10 +126,39 @@ export class RenewalService {
     return this.deploy({ appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'manual' }, actor);
   }
 
-  /** Runs the stage the message names. Used by the queue worker. */
+  /** Runs the stage the message names. */
   async handle(message: RenewalMessage): Promise<void> {
     if (message.stage === 'deploy') await this.deploy(message);
     else await this.confirm(message);
+  }
+
+  /**
+   * The queue worker's use case: one delivery of a renewal message. A lease held by another run is
+   * not a failure: the message is put back with a delay (a fresh message, so the wait does not use
+   * up delivery attempts) and this delivery completes. Any other error fails the delivery, so the
+   * queue retries it; the last attempt (or an error no retry can fix) records the failure first.
+   */
+  async processQueueMessage(raw: unknown, attempt: { dequeueCount: number }): Promise<'done' | 'postponed' | 'skipped'> {
+    const parsed = renewalMessageSchema.safeParse(raw);
+    if (!parsed.success) throw new ValidationError(toIssues(parsed.error), 'Not a renewal message');
+    const message = parsed.data;
+    try {
+      await this.handle(message);
+      return 'done';
+    } catch (error) {
+      if (error instanceof ConflictError) {
+        await this.#d.queue.enqueue(message, { visibilityDelaySeconds: error.retryAfterSeconds ?? 30 });
+        this.#d.log?.('renewal postponed', { appId: message.appId, renewalId: message.renewalId, reason: error.message });
+        return 'postponed';
+      }
+      if (error instanceof NotFoundError) {
+        this.#d.log?.('renewal skipped: app no longer managed', { appId: message.appId, renewalId: message.renewalId });
+        return 'skipped';
+      }
+      const final = error instanceof PreconditionError || error instanceof ValidationError;
+      if (final || attempt.dequeueCount >= MAX_DEQUEUE_COUNT) await this.recordFailure(message, error);
+      throw error;
+    }
   }
 
   async deploy(message: RenewalMessage, actor?: Actor): Promise<DeployedCertificate> {
@@ -224,16 +261,20 @@ export class RenewalService {
     const vault = config.keyVault.enabled ? this.#d.vaultFor(config.keyVault.vaultUrl) : undefined;
     const name = config.keyVault.certificateName;
 
-    // What an earlier attempt of this renewal already made, if anything.
-    let der: Buffer;
+    // What an earlier attempt of this renewal already made, if anything: with Key Vault, the version
+    // tagged with the renewal id; without it, the credential under the renewal's keyId (whose key
+    // went out by email before it was added, so it is adopted, not replaced).
+    let der: Buffer | undefined;
     let privateKey: KeyObject | undefined;
     let version: VaultVersion | undefined;
-    const earlier = vault ? await vault.findVersionByTag(name, 'renewalId', message.renewalId) : undefined;
-    if (vault && earlier) {
-      const stored = await vault.getCertificateWithPrivateKey(name, { version: earlier.version });
-      ({ der, privateKey } = stored);
-      version = earlier;
+    let adopted: AppCertificate | undefined;
+    if (vault) {
+      version = await vault.findVersionByTag(name, 'renewalId', message.renewalId);
+      if (version) ({ der, privateKey } = await vault.getCertificateWithPrivateKey(name, { version: version.version }));
     } else {
+      adopted = (await this.#d.credentials.listCertificates(config.appId)).find((c) => c.keyId === keyId);
+    }
+    if (!der && !adopted) {
       const generated = await generateCertificate({ displayName: config.displayName, lifetimeDays: config.lifetimeDays, keySize: config.keySize, now: this.#now() });
       ({ der, privateKey } = generated);
       await step('generated');
@@ -251,23 +292,41 @@ export class RenewalService {
       }
       await step('imported');
     }
-    const info = parseCertificate(der);
 
-    await this.#d.credentials.upsertCertificate(config.appId, { keyId, der }, await this.#writeMode(held.app));
+    let recorded: { keyId: string; thumbprint: string; thumbprintSha256: string | undefined; notBefore: Date; notAfter: Date; keySize: number | undefined };
+    if (der) {
+      const info = parseCertificate(der);
+      const result = await this.#d.credentials.addCertificate(config.appId, {
+        certificate: { der, notBefore: info.notBefore, notAfter: info.notAfter },
+        keyId,
+        mode: await this.#writeMode(held.app),
+      });
+      recorded = {
+        keyId: result.keyId,
+        thumbprint: info.thumbprints.sha1,
+        thumbprintSha256: info.thumbprints.sha256,
+        notBefore: info.notBefore,
+        notAfter: info.notAfter,
+        keySize: info.keySize,
+      };
+    } else {
+      const c = adopted!;
+      recorded = { keyId: c.keyId, thumbprint: c.thumbprint, thumbprintSha256: undefined, notBefore: c.validFrom, notAfter: c.validUntil, keySize: config.keySize };
+    }
     await step('added');
 
     const already = held.app.state.renewal?.id === message.renewalId && held.app.state.renewal.stage !== 'failed';
-    if (!already || held.app.state.currentThumbprint !== info.thumbprints.sha1) {
+    if (!already || held.app.state.currentThumbprint !== recorded.thumbprint) {
       held.app = await this.#writeState(
         held.app,
         held.owner,
         () => ({
-          currentThumbprint: info.thumbprints.sha1,
-          currentThumbprintSha256: info.thumbprints.sha256,
-          keyId,
-          notBefore: info.notBefore.toISOString(),
-          notAfter: info.notAfter.toISOString(),
-          keySize: info.keySize,
+          currentThumbprint: recorded.thumbprint,
+          currentThumbprintSha256: recorded.thumbprintSha256,
+          keyId: recorded.keyId,
+          notBefore: recorded.notBefore.toISOString(),
+          notAfter: recorded.notAfter.toISOString(),
+          keySize: recorded.keySize,
           keyVaultVersion: version?.version,
           keyVaultId: version?.id,
           verifiedAt: undefined,
@@ -284,7 +343,7 @@ export class RenewalService {
             requestedBy: actor,
           },
         }),
-        { action: 'renewal.deploy', trigger: message.trigger, outcome: 'succeeded', thumbprint: info.thumbprints.sha1, actor },
+        { action: 'renewal.deploy', trigger: message.trigger, outcome: 'succeeded', thumbprint: recorded.thumbprint, actor },
         actor,
       );
     }
@@ -292,18 +351,18 @@ export class RenewalService {
 
     await this.#d.queue.enqueue({ ...message, stage: 'confirm' }, { visibilityDelaySeconds: this.#d.settings.confirmDelaySeconds });
     await step('queued');
-    this.#d.log?.('certificate deployed', { appId: config.appId, renewalId: message.renewalId, thumbprint: info.thumbprints.sha1, trigger: message.trigger });
+    this.#d.log?.('certificate deployed', { appId: config.appId, renewalId: message.renewalId, thumbprint: recorded.thumbprint, trigger: message.trigger });
 
     return {
       appId: config.appId,
       renewalId: message.renewalId,
-      keyId,
-      thumbprint: info.thumbprints.sha1,
-      thumbprintSha256: info.thumbprints.sha256,
-      notBefore: info.notBefore,
-      notAfter: info.notAfter,
+      keyId: recorded.keyId,
+      thumbprint: recorded.thumbprint,
+      thumbprintSha256: recorded.thumbprintSha256,
+      notBefore: recorded.notBefore,
+      notAfter: recorded.notAfter,
       keyVault: version ? { id: version.id, version: version.version } : undefined,
-      certificate: { der, privateKey },
+      certificate: der ? { der, privateKey } : undefined,
     };
   }
 
@@ -339,7 +398,7 @@ export class RenewalService {
     });
     await step('notified');
 
-    const removed = await this.#d.credentials.removeExpiredManagedCertificates(config.appId, this.#now(), await this.#writeMode(held.app));
+    const removed = await this.#d.credentials.removeExpiredManagedCertificates(config.appId, await this.#writeMode(held.app));
     for (const certificate of removed) {
       held.app = await this.#notify(held.app, held.owner, {
         kind: 'removed',
@@ -348,8 +407,8 @@ export class RenewalService {
         displayName: config.displayName,
         thumbprint: certificate.thumbprint,
         keyId: certificate.keyId,
-        notBefore: certificate.notBefore.toISOString(),
-        notAfter: certificate.notAfter.toISOString(),
+        notBefore: certificate.validFrom.toISOString(),
+        notAfter: certificate.validUntil.toISOString(),
         trigger: message.trigger,
       });
     }

@@ -49,23 +49,27 @@ export type GraphWriteMode = { readonly graphMode: 'owner' } | { readonly graphM
 
 export interface AppCertificate {
   readonly keyId: string;
-  readonly displayName: string | undefined;
-  readonly thumbprint: string | undefined;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
+  readonly displayName: string | null;
+  readonly thumbprint: string;
+  readonly validFrom: Date;
+  readonly validUntil: Date;
+  readonly status: 'current' | 'valid' | 'expired' | 'not yet valid';
   readonly managed: boolean;
 }
 
 export interface AppCredentials {
-  listCertificates(appId: string): Promise<AppCertificate[]>;
+  listCertificates(appId: string, options?: { currentThumbprint?: string }): Promise<AppCertificate[]>;
   /**
-   * Adds the certificate under `keyId`, keeping every other credential. Idempotent: the same
-   * certificate under the same keyId is a no-op; another certificate under that keyId (an earlier
-   * attempt whose key was lost) is replaced.
+   * Adds the certificate, keeping every other credential. Idempotent by keyId and thumbprint: a
+   * retry finds its own work (`added: false`). Owner mode honours `keyId`; in self mode Graph's
+   * addKey assigns it, so the result's keyId is the one to record.
    */
-  upsertCertificate(appId: string, certificate: { keyId: string; der: Buffer }, mode: GraphWriteMode): Promise<void>;
+  addCertificate(
+    appId: string,
+    options: { certificate: { der: Buffer; notBefore: Date; notAfter: Date }; keyId: string; mode: GraphWriteMode },
+  ): Promise<{ keyId: string; added: boolean; removedToMakeRoom: readonly string[] }>;
   /** Removes expired certificates the rotator created, never the last valid one; returns what it removed. */
-  removeExpiredManagedCertificates(appId: string, now: Date, mode: GraphWriteMode): Promise<AppCertificate[]>;
+  removeExpiredManagedCertificates(appId: string, mode: GraphWriteMode): Promise<AppCertificate[]>;
 }
 
 export interface SignInVerifier {

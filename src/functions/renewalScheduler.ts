@@ -1,0 +1,8 @@
+import type { InvocationContext, Timer } from '@azure/functions';
+import { getRenewalScheduler } from '../lib/composition.js';
+
+/** Timer on %RENEWAL_SCHEDULE%: enqueue due renewals, retry notifications, check a drift slice. */
+export async function renewalScheduler(timer: Timer, context: InvocationContext): Promise<void> {
+  const report = await getRenewalScheduler().tick();
+  context.log(`scheduler tick${timer.isPastDue ? ' (past due)' : ''}: ${JSON.stringify(report)}`);
+}

@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { isGuid } from '../config.js';
+
+/**
+ * What a renewal request carries: ids and the reason, never certificate or key material (§3).
+ * Parsed strictly on the way in, so a malformed message fails loudly (and ends in the poison queue)
+ * rather than renewing the wrong thing.
+ */
+export const renewalMessageSchema = z
+  .object({
+    appId: z.string().refine(isGuid, 'must be a GUID'),
+    renewalId: z.string().min(1).max(100),
+    stage: z.enum(['deploy', 'confirm']),
+    trigger: z.enum(['scheduled', 'manual', 'bootstrap', 'drift']),
+    reason: z.string().max(500).optional(),
+  })
+  .strict();
+
+/**
+ * host.json's `extensions.queues.maxDequeueCount`: the attempt that reaches it is the last, after
+ * which the host moves the message to `renewal-requests-poison`. A test keeps the two equal.
+ */
+export const MAX_DEQUEUE_COUNT = 5;
