@@ -184,6 +184,8 @@ const KEY_VAULT_HOST = /\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net|micros
 /** Options every SDK client gets: retries with the SDK's backoff, which honours Retry-After. */
 export interface ServiceClientOptions {
   readonly retryOptions?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
+  /** Deadline of one adapter call, retries included; each adapter has its own default. */
+  readonly timeoutInMs?: number;
 }
 
 /**
@@ -194,7 +196,9 @@ export interface ServiceClientOptions {
 export function createCertificateVaultClient(vaultUrl: string, credential: TokenCredential, options: ServiceClientOptions = {}): CertificateVaultClient {
   const disableChallengeResourceVerification = !KEY_VAULT_HOST.test(new URL(vaultUrl).hostname);
   const clientOptions = { disableChallengeResourceVerification, retryOptions: options.retryOptions };
-  return new CertificateVaultClient(new CertificateClient(vaultUrl, credential, clientOptions), new SecretClient(vaultUrl, credential, clientOptions));
+  return new CertificateVaultClient(new CertificateClient(vaultUrl, credential, clientOptions), new SecretClient(vaultUrl, credential, clientOptions), {
+    timeoutInMs: options.timeoutInMs,
+  });
 }
 
 /** The email adapter: the access key of EMAIL_CONNECTION_STRING when given, else the rotator's identity. */
@@ -205,7 +209,7 @@ export function createNotificationMailer(
 ): NotificationMailer {
   const clientOptions = { retryOptions: options.retryOptions };
   const client = email.connectionString ? new EmailClient(email.connectionString, clientOptions) : new EmailClient(email.endpoint, credential(), clientOptions);
-  return new NotificationMailer(client, email.sender, { pollIntervalInMs: options.pollIntervalInMs });
+  return new NotificationMailer(client, email.sender, { pollIntervalInMs: options.pollIntervalInMs, timeoutInMs: options.timeoutInMs });
 }
 
 /** The Event Grid adapter: EVENTGRID_TOPIC_KEY when given, else the rotator's identity. */
@@ -214,7 +218,7 @@ export function createEventPublisher(eventGrid: EventGridSettings, credential: (
   const client = eventGrid.topicKey
     ? new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', new AzureKeyCredential(eventGrid.topicKey), clientOptions)
     : new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', credential(), clientOptions);
-  return new EventPublisher(client, eventGrid.topicEndpoint);
+  return new EventPublisher(client, eventGrid.topicEndpoint, { timeoutInMs: options.timeoutInMs });
 }
 
 // --- Use cases ---------------------------------------------------------------------------------
