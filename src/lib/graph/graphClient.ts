@@ -1,0 +1,123 @@
+import type { KeyObject } from 'node:crypto';
+import { ClientCertificateCredential, type TokenCredential } from '@azure/identity';
+import {
+  AuthenticationHandler,
+  Client,
+  HTTPMessageHandler,
+  RedirectHandler,
+  RetryHandler,
+  RetryHandlerOptions,
+  TelemetryHandler,
+  type Middleware,
+} from '@microsoft/microsoft-graph-client';
+import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
+import { encodePemBundle } from '../certificates/encode.js';
+
+export interface GraphRetryOptions {
+  /** Retries of a 429/503/504 answer before the error is surfaced; default 3. */
+  readonly maxRetries?: number;
+  /** Base delay when the answer has no Retry-After; default 3 seconds (the SDK's own default). */
+  readonly delaySeconds?: number;
+  /**
+   * The longest Retry-After waited for in-process; a longer one is surfaced at once as a
+   * RetriableError carrying it, so the queue reschedules instead of holding a function instance.
+   * Default 30 seconds.
+   */
+  readonly maxRetryAfterSeconds?: number;
+}
+
+export interface GraphClientOptions {
+  readonly credential: TokenCredential;
+  /** `https://graph.microsoft.com` or a sovereign cloud's / an emulator's origin; no trailing slash. */
+  readonly graphBaseUrl: string;
+  readonly retry?: GraphRetryOptions;
+}
+
+/** The token scope for a Graph endpoint: its origin with `/.default`, as for every Azure resource. */
+export function graphScopeFor(graphBaseUrl: string): string {
+  return `${new URL(graphBaseUrl).origin}/.default`;
+}
+
+/**
+ * Builds the Graph SDK client with an explicit middleware chain.
+ *
+ * The chain is the SDK's default one (auth, retry, redirect, telemetry, fetch) built by hand for two
+ * reasons: the retry handler needs bounded options (the SDK's RetryHandler honours Retry-After and
+ * retries 429/503/504, which is what we want, but would wait up to 180 s), and the host of
+ * GRAPH_BASE_URL is passed as a custom host, because the SDK's AuthenticationHandler silently drops
+ * the Authorization header for any host outside its list of public Graph endpoints.
+ */
+export function createGraphClient(options: GraphClientOptions): Client {
+  const retry = options.retry ?? {};
+  const maxRetryAfterSeconds = retry.maxRetryAfterSeconds ?? 30;
+  const retryOptions = new RetryHandlerOptions(
+    retry.delaySeconds ?? 3,
+    retry.maxRetries ?? 3,
+    (_delay, _attempt, _request, _options, response) => {
+      const retryAfter = (response as Response | undefined)?.headers.get('retry-after');
+      return retryAfter === null || retryAfter === undefined || retryAfterSeconds(retryAfter) <= maxRetryAfterSeconds;
+    },
+  );
+  const middleware: Middleware[] = [
+    new AuthenticationHandler(
+      new TokenCredentialAuthenticationProvider(options.credential, { scopes: [graphScopeFor(options.graphBaseUrl)] }),
+    ),
+    new RetryHandler(retryOptions),
+    new RedirectHandler(),
+    new TelemetryHandler(),
+    new HTTPMessageHandler(),
+  ];
+  const base = new URL(options.graphBaseUrl);
+  return Client.initWithMiddleware({
+    middleware,
+    baseUrl: `${base.origin}/`,
+    defaultVersion: 'v1.0',
+    customHosts: new Set([base.hostname]),
+  });
+}
+
+/** Retry-After as seconds: a number of seconds or an HTTP date. */
+export function retryAfterSeconds(value: string): number {
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? 0 : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/** A Graph session signed in as the managed app itself (self mode), and its credential. */
+export interface AppSession {
+  readonly graph: Client;
+  readonly credential: TokenCredential;
+  readonly scope: string;
+}
+
+export type AppSignIn = (appId: string, signer: { readonly der: Buffer; readonly privateKey: KeyObject }) => AppSession;
+
+export interface AppSignInOptions {
+  readonly tenantId: string;
+  readonly authorityHost: string;
+  /** True for any authority but the Azure clouds' (private clouds, the emulator). */
+  readonly disableInstanceDiscovery: boolean;
+  readonly graphBaseUrl: string;
+  readonly retry?: GraphRetryOptions;
+}
+
+/**
+ * Self mode's sign-in: client credentials with a client assertion signed by the app's current
+ * certificate. The PEM bundle exists only in memory, inside the credential.
+ */
+export function createAppSignIn(options: AppSignInOptions): AppSignIn {
+  return (appId, signer) => {
+    const credential = new ClientCertificateCredential(
+      options.tenantId,
+      appId,
+      { certificate: encodePemBundle(signer.der, signer.privateKey) },
+      { authorityHost: options.authorityHost, disableInstanceDiscovery: options.disableInstanceDiscovery },
+    );
+    return {
+      graph: createGraphClient({ credential, graphBaseUrl: options.graphBaseUrl, retry: options.retry }),
+      credential,
+      scope: graphScopeFor(options.graphBaseUrl),
+    };
+  };
+}
