@@ -117,7 +117,8 @@ const appEntitySchema = z.object({
   updatedByName: z.string().default(''),
 });
 
-const continuationTokenSchema = z.object({ nextPartitionKey: z.literal(APPS_PARTITION), nextRowKey: z.string().optional() });
+// The SDK's token: the service's NextPartitionKey/NextRowKey, which are opaque (encoded by the service).
+const continuationTokenSchema = z.object({ nextPartitionKey: z.string(), nextRowKey: z.string().optional() });
 
 export const appRowKey = (appId: string) => `${APP_PREFIX}${appId}`;
 
@@ -140,20 +141,26 @@ function prefixEnd(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
-function encodeToken(sdkToken: string | undefined): string | undefined {
-  return sdkToken === undefined ? undefined : Buffer.from(sdkToken, 'utf8').toString('base64url');
+/**
+ * Our continuation tokens wrap the SDK's with the range they continue (the NextRowKey inside is
+ * opaque to us: the service encodes it), so a token from one app's history cannot be replayed
+ * against another's, and a forged one is the caller's error, not a 500.
+ */
+function encodeToken(sdkToken: string | undefined, scope: string): string | undefined {
+  return sdkToken === undefined ? undefined : Buffer.from(JSON.stringify({ s: scope, t: sdkToken }), 'utf8').toString('base64url');
 }
 
-/** Our tokens wrap the SDK's; a token that does not decode to one is the caller's error, not a 500. */
-function decodeToken(token: string | undefined, rowKeyPrefix: string): string | undefined {
+const wrappedTokenSchema = z.object({ s: z.string(), t: z.string() }).strict();
+
+function decodeToken(token: string | undefined, scope: string): string | undefined {
   if (token === undefined) return undefined;
   try {
-    const sdkToken = Buffer.from(token, 'base64url').toString('utf8');
-    const parsed = continuationTokenSchema.parse(JSON.parse(Buffer.from(sdkToken, 'base64').toString('utf8')));
-    if (parsed.nextRowKey !== undefined && !parsed.nextRowKey.startsWith(rowKeyPrefix)) throw new Error('foreign token');
-    return sdkToken;
+    const wrapped = wrappedTokenSchema.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
+    if (wrapped.s !== scope) throw new Error('token of another range');
+    continuationTokenSchema.parse(JSON.parse(Buffer.from(wrapped.t, 'base64').toString('utf8')));
+    return wrapped.t;
   } catch {
-    throw ValidationError.forField('continuationToken', 'is not a continuation token returned by this API');
+    throw ValidationError.forField('continuationToken', 'is not a continuation token returned by this API for this list');
   }
 }
 
@@ -228,7 +235,7 @@ export class AppStore {
       const pages = this.#table.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: options.maxPageSize ?? 100, continuationToken });
       const page = await pages.next();
       if (page.done) return { items: [], continuationToken: undefined };
-      return { items: page.value.map(toStoredApp), continuationToken: encodeToken(page.value.continuationToken) };
+      return { items: page.value.map(toStoredApp), continuationToken: encodeToken(page.value.continuationToken, APP_PREFIX) };
     } catch (error) {
       return translateStorageError(error, 'Listing apps');
     }
@@ -401,7 +408,7 @@ export class AppStore {
       if (page.done) return { items: [], continuationToken: undefined };
       return {
         items: page.value.map((row) => historyEntrySchema.parse(JSON.parse(row.entry))),
-        continuationToken: encodeToken(page.value.continuationToken),
+        continuationToken: encodeToken(page.value.continuationToken, prefix),
       };
     } catch (error) {
       return translateStorageError(error, `Listing the history of app ${appId}`);
