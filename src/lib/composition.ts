@@ -37,7 +37,11 @@ export function createTableClient(connection: StorageConnection, tableName: stri
   if (connection.tableServiceUri === undefined) {
     throw new ConfigurationError([{ path: 'CONFIG_STORAGE__tableServiceUri', message: 'is required for identity-based table access' }]);
   }
-  return new TableClient(connection.tableServiceUri, tableName, new DefaultAzureCredential({ managedIdentityClientId: connection.clientId }));
+  return new TableClient(
+    connection.tableServiceUri,
+    tableName,
+    new DefaultAzureCredential({ managedIdentityClientId: connection.clientId }),
+  );
 }
 
 let appStore: AppStore | undefined;

@@ -62,7 +62,12 @@ describe('concurrent PATCHes', () => {
     expect(stored.config.lifetimeDays).toBe(500);
     expect(stored.config.notifications.thresholdDays).toBe(30);
     const history = await harness.store.listHistory(appId);
-    expect(history.items.filter((h) => h.action === 'config.updated').map((h) => h.changes).sort()).toEqual([['lifetimeDays'], ['notifications.thresholdDays']]);
+    expect(
+      history.items
+        .filter((h) => h.action === 'config.updated')
+        .map((h) => h.changes)
+        .sort(),
+    ).toEqual([['lifetimeDays'], ['notifications.thresholdDays']]);
   });
 
   it('with If-Match, the second writer gets 412 and its change is not applied', async () => {
@@ -71,7 +76,13 @@ describe('concurrent PATCHes', () => {
     const admin = await harness.token('CertRotator.Admin');
     const etag = (await harness.store.getApp(appId))!.etag;
     const [a, b] = await Promise.all([
-      harness.call({ method: 'PATCH', path: `/api/apps/${appId}`, token: admin, body: { lifetimeDays: 500 }, headers: { 'if-match': etag } }),
+      harness.call({
+        method: 'PATCH',
+        path: `/api/apps/${appId}`,
+        token: admin,
+        body: { lifetimeDays: 500 },
+        headers: { 'if-match': etag },
+      }),
       harness.call({ method: 'PATCH', path: `/api/apps/${appId}`, token: admin, body: { keySize: 4096 }, headers: { 'if-match': etag } }),
     ]);
     expect([a.status, b.status].sort()).toEqual([200, 412]);

@@ -69,21 +69,45 @@ const invalidConfigs: { rule: string; body: unknown; path: string }[] = [
     body: { notifications: { enabled: true, recipients: Array.from({ length: 51 }, (_, i) => `r${i}@contoso.com`) } },
     path: 'notifications.recipients',
   },
-  { rule: 'a recipient that is not an email', body: { notifications: { enabled: true, recipients: ['ops@contoso.com', 'not-an-email'] } }, path: 'notifications.recipients.1' },
+  {
+    rule: 'a recipient that is not an email',
+    body: { notifications: { enabled: true, recipients: ['ops@contoso.com', 'not-an-email'] } },
+    path: 'notifications.recipients.1',
+  },
   { rule: 'thresholdDays below 1', body: { notifications: { thresholdDays: 0 } }, path: 'notifications.thresholdDays' },
   { rule: 'thresholdDays above 90', body: { notifications: { thresholdDays: 91 } }, path: 'notifications.thresholdDays' },
-  { rule: 'attachmentFormat other than cer/pfx', body: { notifications: { attachmentFormat: 'pem' } }, path: 'notifications.attachmentFormat' },
-  { rule: 'includeCertificate not a boolean', body: { notifications: { includeCertificate: 'yes' } }, path: 'notifications.includeCertificate' },
+  {
+    rule: 'attachmentFormat other than cer/pfx',
+    body: { notifications: { attachmentFormat: 'pem' } },
+    path: 'notifications.attachmentFormat',
+  },
+  {
+    rule: 'includeCertificate not a boolean',
+    body: { notifications: { includeCertificate: 'yes' } },
+    path: 'notifications.includeCertificate',
+  },
   { rule: 'keySize other than 2048/3072/4096', body: { keySize: 1024 }, path: 'keySize' },
   { rule: 'graphMode other than owner/self', body: { graphMode: 'delegated' }, path: 'graphMode' },
   { rule: 'bootstrap not a boolean', body: { bootstrap: 'true' }, path: 'bootstrap' },
   { rule: 'enabled not a boolean', body: { enabled: 1 }, path: 'enabled' },
   { rule: 'vault URL over http', body: { keyVault: { vaultUrl: 'http://my-vault.vault.azure.net/' } }, path: 'keyVault.vaultUrl' },
   { rule: 'vault URL not a vault', body: { keyVault: { vaultUrl: 'https://example.com/' } }, path: 'keyVault.vaultUrl' },
-  { rule: 'vault URL with a path', body: { keyVault: { vaultUrl: 'https://my-vault.vault.azure.net/secrets/x' } }, path: 'keyVault.vaultUrl' },
-  { rule: 'certificate name with other characters', body: { keyVault: { certificateName: 'my_cert.pfx' } }, path: 'keyVault.certificateName' },
+  {
+    rule: 'vault URL with a path',
+    body: { keyVault: { vaultUrl: 'https://my-vault.vault.azure.net/secrets/x' } },
+    path: 'keyVault.vaultUrl',
+  },
+  {
+    rule: 'certificate name with other characters',
+    body: { keyVault: { certificateName: 'my_cert.pfx' } },
+    path: 'keyVault.certificateName',
+  },
   { rule: 'certificate name empty', body: { keyVault: { certificateName: '' } }, path: 'keyVault.certificateName' },
-  { rule: 'certificate name over 127 characters', body: { keyVault: { certificateName: 'a'.repeat(128) } }, path: 'keyVault.certificateName' },
+  {
+    rule: 'certificate name over 127 characters',
+    body: { keyVault: { certificateName: 'a'.repeat(128) } },
+    path: 'keyVault.certificateName',
+  },
   { rule: 'enabled app whose key lands nowhere', body: { keyVault: { enabled: false } }, path: 'keyVault.enabled' },
   {
     rule: 'enabled app with a cer attachment only',
@@ -95,7 +119,11 @@ const invalidConfigs: { rule: string; body: unknown; path: string }[] = [
     body: { keyVault: { enabled: false }, notifications: { ...pfxByEmail, enabled: false } },
     path: 'keyVault.enabled',
   },
-  { rule: 'self mode without Key Vault', body: { graphMode: 'self', enabled: false, keyVault: { enabled: false } }, path: 'keyVault.enabled' },
+  {
+    rule: 'self mode without Key Vault',
+    body: { graphMode: 'self', enabled: false, keyVault: { enabled: false } },
+    path: 'keyVault.enabled',
+  },
   { rule: 'an unknown field', body: { lifetime: 90 }, path: 'lifetime' },
   { rule: 'an unknown nested field', body: { notifications: { cc: ['x@contoso.com'] } }, path: 'notifications.cc' },
   { rule: 'displayName (read from Entra)', body: { displayName: 'Mine' }, path: 'displayName' },
@@ -134,7 +162,11 @@ describe('validation (§2): every rule is a 400 naming the field, and nothing is
 
   it('lists every offending field at once', async () => {
     const problem = await expectRejected(
-      { method: 'PUT', path: `/api/apps/${newRegistration()}`, body: { lifetimeDays: 5, keySize: 1, notifications: { attachmentFormat: 'zip' }, extra: true } },
+      {
+        method: 'PUT',
+        path: `/api/apps/${newRegistration()}`,
+        body: { lifetimeDays: 5, keySize: 1, notifications: { attachmentFormat: 'zip' }, extra: true },
+      },
       400,
     );
     expect(problem.errors?.map((e) => e.path).sort()).toEqual(['extra', 'keySize', 'lifetimeDays', 'notifications.attachmentFormat']);
@@ -174,7 +206,15 @@ describe('HTTP rules', () => {
     const { appId } = await createApp();
     const big = JSON.stringify({ lifetimeDays: 90, padding: 'x'.repeat(64 * 1024) });
     await expectRejected({ method: 'PUT', path: `/api/apps/${appId}`, body: big }, 413);
-    await expectRejected({ method: 'PATCH', path: `/api/apps/${appId}`, body: big, headers: { 'content-type': 'application/json', 'content-length': String(big.length) } }, 413);
+    await expectRejected(
+      {
+        method: 'PATCH',
+        path: `/api/apps/${appId}`,
+        body: big,
+        headers: { 'content-type': 'application/json', 'content-length': String(big.length) },
+      },
+      413,
+    );
     // Exactly at the limit is read (and then refused for its content, not its size).
     const atLimit = JSON.stringify({ lifetimeDays: 90, padding: '' }).length;
     const exact = JSON.stringify({ lifetimeDays: 90, padding: 'x'.repeat(64 * 1024 - atLimit) });
@@ -185,12 +225,26 @@ describe('HTTP rules', () => {
 
   it('415 for a body that is not JSON, 400 for malformed JSON', async () => {
     const { appId } = await createApp();
-    await expectRejected({ method: 'PUT', path: `/api/apps/${appId}`, body: 'lifetimeDays=90', headers: { 'content-type': 'text/plain' } }, 415);
-    await expectRejected({ method: 'PATCH', path: `/api/apps/${appId}`, body: '<x/>', headers: { 'content-type': 'application/xml' } }, 415);
-    await expectRejected({ method: 'PUT', path: `/api/apps/${appId}`, body: '{"lifetimeDays": 90', headers: { 'content-type': 'application/json' } }, 400);
+    await expectRejected(
+      { method: 'PUT', path: `/api/apps/${appId}`, body: 'lifetimeDays=90', headers: { 'content-type': 'text/plain' } },
+      415,
+    );
+    await expectRejected(
+      { method: 'PATCH', path: `/api/apps/${appId}`, body: '<x/>', headers: { 'content-type': 'application/xml' } },
+      415,
+    );
+    await expectRejected(
+      { method: 'PUT', path: `/api/apps/${appId}`, body: '{"lifetimeDays": 90', headers: { 'content-type': 'application/json' } },
+      400,
+    );
     await expectRejected({ method: 'PUT', path: `/api/apps/${appId}`, body: '', headers: { 'content-type': 'application/json' } }, 400);
     // merge-patch+json is accepted for PATCH.
-    const ok = await call({ method: 'PATCH', path: `/api/apps/${appId}`, body: '{"lifetimeDays": 90}', headers: { 'content-type': 'application/merge-patch+json' } });
+    const ok = await call({
+      method: 'PATCH',
+      path: `/api/apps/${appId}`,
+      body: '{"lifetimeDays": 90}',
+      headers: { 'content-type': 'application/merge-patch+json' },
+    });
     expect(ok.status).toBe(200);
   });
 
@@ -232,7 +286,8 @@ describe('create, read, replace, patch, delete', () => {
   it('preflight: an unknown app registration is a 400 on appId; an unmanageable one a 409 naming what is missing', async () => {
     const unknown = randomUUID();
     const notFound = await expectRejected({ method: 'PUT', path: `/api/apps/${unknown}`, body: {} }, 400);
-    expect(notFound.errors).toEqual([{ path: 'appId', message: expect.stringContaining('no app registration') }]);
+    expect(notFound.errors?.map((e) => e.path)).toEqual(['appId']);
+    expect(notFound.errors?.[0]?.message).toContain('no app registration');
 
     const notOwner = newRegistration('Not Owned', ['self']);
     const ownerProblem = await expectRejected({ method: 'PUT', path: `/api/apps/${notOwner}`, body: {} }, 409);
@@ -250,7 +305,10 @@ describe('create, read, replace, patch, delete', () => {
   it('certificate names are unique per vault: 409 for a chosen one, a suffix for a derived one', async () => {
     const vault = { vaultUrl: 'https://names-vault.vault.azure.net/' };
     const { appId: first } = await createApp({ keyVault: { ...vault, certificateName: 'shared-name' } });
-    const problem = await expectRejected({ method: 'PUT', path: `/api/apps/${newRegistration()}`, body: { keyVault: { ...vault, certificateName: 'Shared-Name' } } }, 409);
+    const problem = await expectRejected(
+      { method: 'PUT', path: `/api/apps/${newRegistration()}`, body: { keyVault: { ...vault, certificateName: 'Shared-Name' } } },
+      409,
+    );
     expect(problem.detail).toContain('Shared-Name');
     // Another vault may use it.
     await createApp({ keyVault: { vaultUrl: 'https://other-vault.vault.azure.net/', certificateName: 'shared-name' } });
@@ -271,14 +329,22 @@ describe('create, read, replace, patch, delete', () => {
 
   it('PATCH merges (RFC 7396: null restores the default) and PUT replaces the whole config, keeping the name and state', async () => {
     const { appId } = await createApp({ lifetimeDays: 400, renewBeforeDays: 60, keySize: 4096 });
-    const patched = await call({ method: 'PATCH', path: `/api/apps/${appId}`, body: { notifications: { thresholdDays: 30 }, keySize: null } });
+    const patched = await call({
+      method: 'PATCH',
+      path: `/api/apps/${appId}`,
+      body: { notifications: { thresholdDays: 30 }, keySize: null },
+    });
     expect(patched.status).toBe(200);
-    expect(patched.json).toMatchObject({ config: { lifetimeDays: 400, renewBeforeDays: 60, keySize: 2048, notifications: { thresholdDays: 30 } } });
+    expect(patched.json).toMatchObject({
+      config: { lifetimeDays: 400, renewBeforeDays: 60, keySize: 2048, notifications: { thresholdDays: 30 } },
+    });
 
     const name = (patched.json as { config: { keyVault: { certificateName: string } } }).config.keyVault.certificateName;
     const replaced = await call({ method: 'PUT', path: `/api/apps/${appId}`, body: { lifetimeDays: 100 } });
     expect(replaced.status).toBe(200);
-    expect(replaced.json).toMatchObject({ config: { lifetimeDays: 100, renewBeforeDays: 30, notifications: { thresholdDays: 14 }, keyVault: { certificateName: name } } });
+    expect(replaced.json).toMatchObject({
+      config: { lifetimeDays: 100, renewBeforeDays: 30, notifications: { thresholdDays: 14 }, keyVault: { certificateName: name } },
+    });
   });
 
   it('412 for a stale If-Match, If-Match on a missing app and If-None-Match on an existing one', async () => {
@@ -324,13 +390,26 @@ describe('history and listing', () => {
 
     const reader = await api.token('CertRotator.Reader');
     const first = await call({ method: 'GET', path: `/api/apps/${appId}/history?pageSize=2`, token: reader });
-    const page1 = first.json as { items: { action: string; actor: unknown; changes: string[]; outcome: string }[]; continuationToken: string; nextLink: string };
+    const page1 = first.json as {
+      items: { action: string; actor: unknown; changes: string[]; outcome: string }[];
+      continuationToken: string;
+      nextLink: string;
+    };
     expect(page1.items).toMatchObject([
-      { action: 'config.updated', actor: { oid: adminOid, name: 'Ada Admin' }, changes: ['notifications.thresholdDays', 'renewBeforeDays'], outcome: 'succeeded' },
+      {
+        action: 'config.updated',
+        actor: { oid: adminOid, name: 'Ada Admin' },
+        changes: ['notifications.thresholdDays', 'renewBeforeDays'],
+        outcome: 'succeeded',
+      },
       { action: 'config.updated', actor: bob, changes: ['lifetimeDays'] },
     ]);
     expect(page1.nextLink).toContain(`continuationToken=${page1.continuationToken}`);
-    const second = await call({ method: 'GET', path: `/api/apps/${appId}/history?pageSize=2&continuationToken=${page1.continuationToken}`, token: reader });
+    const second = await call({
+      method: 'GET',
+      path: `/api/apps/${appId}/history?pageSize=2&continuationToken=${page1.continuationToken}`,
+      token: reader,
+    });
     const page2 = second.json as { items: { action: string; actor: unknown }[]; continuationToken?: string };
     expect(page2.items).toMatchObject([{ action: 'config.created', actor: { oid: adminOid, name: 'Ada Admin' } }]);
     expect(page2.continuationToken).toBeUndefined();
@@ -345,7 +424,11 @@ describe('history and listing', () => {
     let token: string | undefined;
     let pages = 0;
     do {
-      const response = await call({ method: 'GET', path: `/api/apps?pageSize=4${token ? `&continuationToken=${token}` : ''}`, token: await api.token('CertRotator.Reader') });
+      const response = await call({
+        method: 'GET',
+        path: `/api/apps?pageSize=4${token ? `&continuationToken=${token}` : ''}`,
+        token: await api.token('CertRotator.Reader'),
+      });
       expect(response.status).toBe(200);
       const body = response.json as { items: { appId: string; state: unknown; config: unknown }[]; continuationToken?: string };
       expect(body.items.length).toBeLessThanOrEqual(4);

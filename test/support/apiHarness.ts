@@ -50,7 +50,11 @@ export class ApiHarness {
     this.table = createTestTableClient();
     this.store = new AppStore(this.table, { hooks });
     this.service = new AppService({ store: this.store, directory: this.directory, defaultKeyVaultUrl: DEFAULT_VAULT });
-    const authenticator = new BearerAuthenticator({ authorityHost: authority.url, tenantId: this.tenantId, audiences: [API_AUDIENCE, API_CLIENT_ID] });
+    const authenticator = new BearerAuthenticator({
+      authorityHost: authority.url,
+      tenantId: this.tenantId,
+      audiences: [API_AUDIENCE, API_CLIENT_ID],
+    });
     this.handlers = createAppsHandlers({ apps: this.service, authenticator });
   }
 
@@ -82,7 +86,8 @@ export class ApiHarness {
     const segments = path.split('?')[0]!.split('/').filter(Boolean);
     if (segments.length === 2) return { handler: this.handlers.appsCollection, params: {} };
     if (segments.length === 3) return { handler: this.handlers.appItem, params: { appId: decodeURIComponent(segments[2]!) } };
-    if (segments.length === 4 && segments[3] === 'history') return { handler: this.handlers.appHistory, params: { appId: decodeURIComponent(segments[2]!) } };
+    if (segments.length === 4 && segments[3] === 'history')
+      return { handler: this.handlers.appHistory, params: { appId: decodeURIComponent(segments[2]!) } };
     throw new Error(`no route for ${path}`);
   }
 
@@ -95,15 +100,26 @@ export class ApiHarness {
       body = { string: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) };
       if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
     }
-    const request = new HttpRequest({ method: options.method, url: `https://rotator.example${options.path}`, headers, body, params: options.params ?? params });
+    const request = new HttpRequest({
+      method: options.method,
+      url: `https://rotator.example${options.path}`,
+      headers,
+      body,
+      params: options.params ?? params,
+    });
     const context = new InvocationContext({ invocationId: randomUUID(), functionName: 'apps' });
-    const response = (await handler(request, context)) as HttpResponseInit;
-    const responseHeaders = new Headers(response.headers as Record<string, string>);
+    const response: HttpResponseInit = await handler(request, context);
+    const responseHeaders = new Headers(response.headers);
     let text = '';
     if (response.jsonBody !== undefined) {
       text = JSON.stringify(response.jsonBody);
       if (!responseHeaders.has('content-type')) responseHeaders.set('content-type', 'application/json');
     } else if (typeof response.body === 'string') text = response.body;
-    return { status: response.status ?? 200, headers: responseHeaders, text, json: text === '' ? undefined : (JSON.parse(text) as unknown) };
+    return {
+      status: response.status ?? 200,
+      headers: responseHeaders,
+      text,
+      json: text === '' ? undefined : (JSON.parse(text) as unknown),
+    };
   }
 }

@@ -232,7 +232,9 @@ export class AppStore {
     const continuationToken = decodeToken(options.continuationToken, APP_PREFIX);
     const filter = odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${APP_PREFIX} and RowKey lt ${prefixEnd(APP_PREFIX)}`;
     try {
-      const pages = this.#table.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: options.maxPageSize ?? 100, continuationToken });
+      const pages = this.#table
+        .listEntities({ queryOptions: { filter } })
+        .byPage({ maxPageSize: options.maxPageSize ?? 100, continuationToken });
       const page = await pages.next();
       if (page.done) return { items: [], continuationToken: undefined };
       return { items: page.value.map(toStoredApp), continuationToken: encodeToken(page.value.continuationToken, APP_PREFIX) };
@@ -302,7 +304,8 @@ export class AppStore {
     if (entity.nameKey !== before.nameKey) actions.push(['create', { partitionKey: APPS_PARTITION, rowKey: entity.nameKey, appId }]);
     if (entity.dueKey !== before.dueKey) actions.push(...this.#dueRow(entity.dueKey, appId, state));
     actions.push(['update', entity, 'Replace', { etag: current.etag }]);
-    if (entity.dueKey !== before.dueKey && before.dueKey !== '') actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.dueKey }]);
+    if (entity.dueKey !== before.dueKey && before.dueKey !== '')
+      actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.dueKey }]);
     if (entity.nameKey !== before.nameKey) actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.nameKey }]);
     if (change.history) actions.push(this.#historyAction(appId, now, change.history, change.actor));
     await this.#hooks.beforeCommit?.({ appId, kind: 'update' });
@@ -447,7 +450,9 @@ export class AppStore {
    * that no app points at. For damage done outside this code; the scheduler can walk the pages a
    * slice per tick. Returns how many rows it wrote or removed.
    */
-  async repairIndex(options: { maxPageSize?: number; continuationToken?: string } = {}): Promise<{ repaired: number; continuationToken: string | undefined }> {
+  async repairIndex(
+    options: { maxPageSize?: number; continuationToken?: string } = {},
+  ): Promise<{ repaired: number; continuationToken: string | undefined }> {
     const page = await this.listApps(options);
     let repaired = 0;
     for (const app of page.items) repaired += await this.#repairApp(app.config.appId);
@@ -458,18 +463,25 @@ export class AppStore {
     const app = await this.getApp(appId);
     let repaired = 0;
     const dueRows = this.#table.listEntities<{ appId: string }>({
-      queryOptions: { filter: odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${DUE_PREFIX} and RowKey lt ${prefixEnd(DUE_PREFIX)} and appId eq ${appId}` },
+      queryOptions: {
+        filter: odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${DUE_PREFIX} and RowKey lt ${prefixEnd(DUE_PREFIX)} and appId eq ${appId}`,
+      },
     });
     const keys = app ? this.#keysOf(app.config, app.state) : undefined;
     for await (const row of dueRows) {
       if (row.rowKey !== keys?.dueKey) {
-        await this.#table.deleteEntity(APPS_PARTITION, row.rowKey!).catch((e: unknown) => (isRestError(e, 404) ? undefined : Promise.reject(e)));
+        try {
+          await this.#table.deleteEntity(APPS_PARTITION, row.rowKey!);
+        } catch (error) {
+          if (!isRestError(error, 404)) throw error;
+        }
         repaired += 1;
       }
     }
     if (!app || !keys) return repaired;
     const wanted: TableEntity<{ appId: string; dueAt?: Date }>[] = [{ partitionKey: APPS_PARTITION, rowKey: keys.nameKey, appId }];
-    if (keys.dueKey !== '') wanted.push({ partitionKey: APPS_PARTITION, rowKey: keys.dueKey, appId, dueAt: renewalDueAt(app.config, app.state)! });
+    if (keys.dueKey !== '')
+      wanted.push({ partitionKey: APPS_PARTITION, rowKey: keys.dueKey, appId, dueAt: renewalDueAt(app.config, app.state)! });
     for (const row of wanted) {
       try {
         await this.#table.getEntity(APPS_PARTITION, row.rowKey);
