@@ -30,8 +30,9 @@ describe('outages and internals', () => {
     const context = new InvocationContext({ invocationId: randomUUID(), functionName: 'apps' });
     const response = problemResponse(new Error('connection string AccountKey=secret leaked'), request, context);
     expect(response.status).toBe(500);
-    expect(String(response.body)).not.toContain('secret');
-    expect(JSON.parse(String(response.body))).toMatchObject({
+    const body = response.body as string;
+    expect(body).not.toContain('secret');
+    expect(JSON.parse(body)).toMatchObject({
       status: 500,
       type: 'urn:entra-cert-rotator:problem:internal',
       instance: '/api/apps',
