@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { HttpRequest, InvocationContext, type HttpHandler, type HttpResponseInit } from '@azure/functions';
+import functions, { type HttpHandler, type HttpResponseInit } from '@azure/functions';
 import type { TableClient } from '@azure/data-tables';
 import { inject } from 'vitest';
 import { createAppsHandlers } from '../../src/functions/apps.js';
@@ -10,6 +10,9 @@ import { EntraAuthority } from '../emulators/entraAuthority.js';
 import { loadOrCreateEmulatorTls } from '../emulators/tls.js';
 import { AppRegistrationDirectoryDouble } from './appRegistrationDirectoryDouble.js';
 import { createTestTableClient } from './tables.js';
+
+// The classes come from the default export: @azure/functions has no such named exports under Node's ESM loader.
+const { HttpRequest, InvocationContext } = functions;
 
 export const API_AUDIENCE = 'api://entra-cert-rotator-test';
 export const API_CLIENT_ID = randomUUID();

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { HttpRequest, InvocationContext } from '@azure/functions';
+import functions from '@azure/functions';
 import { describe, expect, inject, it } from 'vitest';
 import { AppStore } from '../../../src/lib/apps/appStore.js';
 import { createTableClient } from '../../../src/lib/composition.js';
 import { ConflictError } from '../../../src/lib/errors.js';
 import { problemResponse } from '../../../src/lib/http/problem.js';
 import { ApiHarness } from '../../support/apiHarness.js';
+
+// The classes come from the default export: @azure/functions has no such named exports under Node's ESM loader.
+const { HttpRequest, InvocationContext } = functions;
 
 describe('outages and internals', () => {
   it('answers 503 with Retry-After when the token issuer cannot be reached, then recovers', async () => {
