@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Forks, not threads: NODE_EXTRA_CA_CERTS set by the TLS setup must be seen at process start.
     pool: 'forks',
-    globalSetup: ['test/setup/tls.ts'],
+    globalSetup: ['test/setup/tls.ts', 'test/setup/azurite.ts'],
     // Interop tests shell out to openssl and generate RSA keys: give them room on 2 cores.
     testTimeout: 60_000,
     hookTimeout: 60_000,

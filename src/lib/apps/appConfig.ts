@@ -1,0 +1,253 @@
+import { z } from 'zod';
+import { KEY_SIZES, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS } from '../certificates/generateCertificate.js';
+import { isGuid, parseKeyVaultUrl } from '../config.js';
+import type { FieldIssue } from '../errors.js';
+
+/**
+ * The per-application configuration of PRODUCT.md §2, its renewal state and its history, as zod
+ * schemas. This module is the single definition: the store validates what it reads back, the
+ * use cases validate what callers send, and the OpenAPI document is generated from the same
+ * schemas. Every object is `.strict()` so that an unknown field is an error, never silently kept.
+ */
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const CERTIFICATE_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
+export const MAX_RECIPIENTS = 50;
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .int({ error: `must be a whole number from ${min} to ${max}` })
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+
+export const appIdSchema = z
+  .string({ error: 'must be the application (client) id of the app registration, a GUID' })
+  .trim()
+  .refine(isGuid, 'must be the application (client) id of the app registration, a GUID')
+  .transform((v) => v.toLowerCase());
+
+export const keyVaultUrlSchema = z.string({ error: 'must be a Key Vault URL' }).transform((value, ctx) => {
+  const parsed = parseKeyVaultUrl(value.trim());
+  if ('error' in parsed) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed.url;
+});
+
+export const certificateNameSchema = z
+  .string({ error: 'must be a string' })
+  .regex(CERTIFICATE_NAME_PATTERN, 'must be 1-127 characters, letters, digits and hyphens only (Key Vault object name rules)');
+
+export const notificationsSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    recipients: z
+      .array(z.email({ error: 'must be an email address' }))
+      .max(MAX_RECIPIENTS, `must list at most ${MAX_RECIPIENTS} addresses`)
+      .default([]),
+    thresholdDays: wholeNumber(1, 90).default(14),
+    includeCertificate: z.boolean().default(false),
+    attachmentFormat: z
+      .enum(['cer', 'pfx'], { error: 'must be "cer" (public certificate only) or "pfx" (with the private key)' })
+      .default('cer'),
+  })
+  .strict();
+
+/** What a caller sends (PUT body): vaultUrl and certificateName may be left to their defaults. */
+export const keyVaultInputSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    vaultUrl: keyVaultUrlSchema.optional(),
+    certificateName: certificateNameSchema.optional(),
+  })
+  .strict();
+
+const keySizeSchema = z.union([z.literal(2048), z.literal(3072), z.literal(4096)], { error: `must be one of ${KEY_SIZES.join(', ')}` });
+
+export const graphModeSchema = z.enum(['owner', 'self'], { error: 'must be "owner" or "self"' });
+
+const settingsShape = {
+  enabled: z.boolean().default(true),
+  lifetimeDays: wholeNumber(MIN_LIFETIME_DAYS, MAX_LIFETIME_DAYS).default(365),
+  renewBeforeDays: wholeNumber(1, 365).default(30),
+  // prefault, not default: zod 4's default skips parsing, so the nested defaults would not apply.
+  notifications: notificationsSchema.prefault({}),
+  keySize: keySizeSchema.default(2048),
+  graphMode: graphModeSchema.default('owner'),
+  bootstrap: z.boolean().default(false),
+};
+
+interface CrossFieldInput {
+  enabled: boolean;
+  lifetimeDays: number;
+  renewBeforeDays: number;
+  notifications: { enabled: boolean; recipients: string[]; includeCertificate: boolean; attachmentFormat: 'cer' | 'pfx' };
+  graphMode: 'owner' | 'self';
+  keyVault: { enabled: boolean };
+}
+
+/** The rules of §2 that tie fields together; each issue names the field a caller should change. */
+function checkCrossFieldRules(value: CrossFieldInput, ctx: z.RefinementCtx) {
+  if (value.renewBeforeDays >= value.lifetimeDays) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['renewBeforeDays'],
+      message: `must be less than lifetimeDays (${value.lifetimeDays})`,
+    });
+  }
+  const n = value.notifications;
+  if (n.enabled && n.recipients.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['notifications', 'recipients'],
+      message: `must list 1 to ${MAX_RECIPIENTS} email addresses when notifications are enabled`,
+    });
+  }
+  // A PFX attachment only reaches someone when notifications are on; without them the renewed key
+  // would land nowhere, which is exactly what the rule forbids.
+  const keyByEmail = n.enabled && n.includeCertificate && n.attachmentFormat === 'pfx';
+  if (value.enabled && !value.keyVault.enabled && !keyByEmail) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['keyVault', 'enabled'],
+      message:
+        'must be true for an enabled app unless the renewed private key is emailed (notifications.enabled, notifications.includeCertificate and notifications.attachmentFormat "pfx"): otherwise the new key would be stored nowhere',
+    });
+  }
+  if (value.graphMode === 'self' && !value.keyVault.enabled) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['keyVault', 'enabled'],
+      message: 'must be true when graphMode is "self": the app signs in with its current certificate from Key Vault',
+    });
+  }
+}
+
+/** The writable configuration as a caller sends it (PUT body; a PATCH is merged onto it first). */
+export const appConfigInputSchema = z
+  .object({ ...settingsShape, keyVault: keyVaultInputSchema.prefault({}) })
+  .strict()
+  .superRefine(checkCrossFieldRules);
+
+export type AppConfigInput = z.input<typeof appConfigInputSchema>;
+export type AppSettingsInput = z.output<typeof appConfigInputSchema>;
+
+/** The stored configuration: every default resolved, plus appId and the displayName read from Entra. */
+export const appConfigSchema = z
+  .object({
+    appId: appIdSchema,
+    displayName: z.string().min(1).max(256),
+    ...settingsShape,
+    keyVault: z
+      .object({
+        enabled: z.boolean(),
+        vaultUrl: keyVaultUrlSchema,
+        certificateName: certificateNameSchema,
+      })
+      .strict(),
+  })
+  .strict()
+  .superRefine(checkCrossFieldRules);
+
+export type AppConfig = z.output<typeof appConfigSchema>;
+
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/** Renewal state per app (§2); read-only over the API, written by the renewal use cases. */
+export const renewalStateSchema = z
+  .object({
+    currentThumbprint: z.string().optional(),
+    currentThumbprintSha256: z.string().optional(),
+    keyId: z.string().optional(),
+    notBefore: isoDateTime.optional(),
+    notAfter: isoDateTime.optional(),
+    verifiedAt: isoDateTime.optional(),
+    /** Derived by the store from notAfter and renewBeforeDays on every write; kept for readers. */
+    nextRenewalDueAt: isoDateTime.optional(),
+    lastOutcome: z.enum(['deployed', 'verified', 'failed']).optional(),
+    lastOutcomeAt: isoDateTime.optional(),
+    lastError: z.string().optional(),
+    consecutiveFailures: z.int().min(0).default(0),
+  })
+  .strict();
+
+export type RenewalState = z.output<typeof renewalStateSchema>;
+export type RenewalStateInput = z.input<typeof renewalStateSchema>;
+
+export const actorSchema = z.object({ oid: z.string(), name: z.string() }).strict();
+export type Actor = z.output<typeof actorSchema>;
+
+/** One row of an app's history: a renewal attempt or an admin action (§2). */
+export const historyEntrySchema = z
+  .object({
+    at: isoDateTime,
+    /** `config.created`, `config.replaced`, `config.updated`, `config.deleted`, `renewal.deploy`, … */
+    action: z.string().min(1),
+    /** What started it: `api` for an admin's call, `schedule`, `queue`, … */
+    trigger: z.string().min(1),
+    /** The caller's object id and name, for API actions. */
+    actor: actorSchema.optional(),
+    outcome: z.enum(['succeeded', 'failed']),
+    thumbprint: z.string().optional(),
+    error: z.string().optional(),
+    /** Field paths a config write changed, so "who changed lifetimeDays" is answerable. */
+    changes: z.array(z.string()).optional(),
+  })
+  .strict();
+
+export type HistoryEntry = z.output<typeof historyEntrySchema>;
+
+/**
+ * When the scheduler must renew the app: `notAfter - renewBeforeDays` (§4), only for an enabled app
+ * that already has a managed certificate (the first one comes from a manual generation or bootstrap).
+ */
+export function renewalDueAt(
+  config: Pick<AppConfig, 'enabled' | 'renewBeforeDays'>,
+  state: Pick<RenewalState, 'notAfter'>,
+): Date | undefined {
+  if (!config.enabled || state.notAfter === undefined) return undefined;
+  return new Date(Date.parse(state.notAfter) - config.renewBeforeDays * DAY_MS);
+}
+
+/**
+ * A Key Vault certificate name from a display name: runs of other characters become one hyphen.
+ * A name with nothing usable falls back to one built from the appId.
+ */
+export function deriveCertificateName(displayName: string, appId: string): string {
+  const name = displayName
+    .normalize('NFKD')
+    .replace(/[^0-9a-zA-Z-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 127)
+    .replace(/-+$/, '');
+  return name === '' ? `app-${appId}` : name;
+}
+
+/** zod issues as the field paths a caller wrote, one per offending field (unknown keys included). */
+export function toFieldIssues(error: z.ZodError, prefix: readonly (string | number)[] = []): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const issue of error.issues) {
+    const path = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        issues.push({
+          path: [...path, key].join('.'),
+          message: READ_ONLY_FIELDS.has(key) && path.length === 0 ? `is read-only: ${READ_ONLY_FIELDS.get(key)}` : 'is not a known field',
+        });
+      }
+    } else {
+      issues.push({ path: path.join('.'), message: issue.message });
+    }
+  }
+  return issues;
+}
+
+const READ_ONLY_FIELDS = new Map([
+  ['appId', 'it is the {appId} of the URL'],
+  ['displayName', 'it is read from Entra when the app is added'],
+  ['state', 'renewal state is written by the rotator only'],
+  ['etag', 'send it in the If-Match header'],
+]);

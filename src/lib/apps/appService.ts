@@ -1,0 +1,270 @@
+import type { z } from 'zod';
+import type { AppRegistrationDirectory } from '../directory.js';
+import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
+import {
+  appConfigInputSchema,
+  deriveCertificateName,
+  toFieldIssues,
+  type Actor,
+  type AppConfig,
+  type AppSettingsInput,
+  type HistoryEntry,
+  type RenewalState,
+} from './appConfig.js';
+import type { AppStore, Page, StoredApp } from './appStore.js';
+
+/**
+ * The config API's use cases: read, create or replace, patch and delete an app's configuration.
+ * Every write is validated as a whole, conditional on the ETag it read, and records who did it.
+ */
+
+/** An app as the API shows it: the writable config apart from what only the rotator writes. */
+export interface AppView {
+  readonly appId: string;
+  readonly displayName: string;
+  readonly config: Omit<AppConfig, 'appId' | 'displayName'>;
+  readonly state: RenewalState;
+  readonly etag: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly updatedBy: Actor | undefined;
+}
+
+export interface WriteOptions {
+  readonly caller: Actor;
+  /** The client's `If-Match`: the write happens only on that version (`*`: on any existing one). */
+  readonly ifMatch?: string;
+  /** The client's `If-None-Match: *`: create only. */
+  readonly ifNoneMatch?: string;
+}
+
+export interface AppServiceOptions {
+  readonly store: AppStore;
+  readonly directory: AppRegistrationDirectory;
+  /** `DEFAULT_KEYVAULT_URL`, used when an app enables Key Vault without a URL. */
+  readonly defaultKeyVaultUrl: string;
+  /** Attempts of a read-merge-write when another writer got in between (no If-Match sent). */
+  readonly maxAttempts?: number;
+}
+
+export function toAppView(app: StoredApp): AppView {
+  const { appId, displayName, ...config } = app.config;
+  return {
+    appId,
+    displayName,
+    config,
+    state: app.state,
+    etag: app.etag,
+    createdAt: app.createdAt,
+    updatedAt: app.updatedAt,
+    updatedBy: app.updatedBy,
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** RFC 7396 JSON merge patch: objects merge, `null` removes (the default applies again), the rest replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return patch;
+  const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+/** The field paths whose values differ, for the history's `changes`. */
+function changedPaths(before: unknown, after: unknown, prefix = ''): string[] {
+  if (isPlainObject(before) && isPlainObject(after)) {
+    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+    return [...keys].sort().flatMap((key) => changedPaths(before[key], after[key], prefix === '' ? key : `${prefix}.${key}`));
+  }
+  return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix];
+}
+
+function parseInput(body: unknown): AppSettingsInput {
+  if (!isPlainObject(body)) throw ValidationError.forField('', 'must be a JSON object with the app configuration');
+  const result = appConfigInputSchema.safeParse(body);
+  if (!result.success) throw new ValidationError(toFieldIssues(result.error));
+  return result.data;
+}
+
+function checkIfMatch(current: StoredApp | undefined, options: WriteOptions, appId: string): void {
+  if (options.ifNoneMatch !== undefined && current !== undefined) {
+    throw new PreconditionFailedError(`App ${appId} exists already (If-None-Match: ${options.ifNoneMatch})`);
+  }
+  if (options.ifMatch === undefined) return;
+  if (current === undefined) throw new PreconditionFailedError(`App ${appId} is not managed, so If-Match cannot match`);
+  if (options.ifMatch !== '*' && options.ifMatch !== current.etag) {
+    throw new PreconditionFailedError(`App ${appId} has changed since ETag ${options.ifMatch}; read it again and reapply your change`);
+  }
+}
+
+export class AppService {
+  readonly #store: AppStore;
+  readonly #directory: AppRegistrationDirectory;
+  readonly #defaultKeyVaultUrl: string;
+  readonly #maxAttempts: number;
+
+  constructor(options: AppServiceOptions) {
+    this.#store = options.store;
+    this.#directory = options.directory;
+    this.#defaultKeyVaultUrl = options.defaultKeyVaultUrl;
+    this.#maxAttempts = options.maxAttempts ?? 5;
+  }
+
+  async getApp(appId: string): Promise<AppView> {
+    return toAppView(await this.#require(appId));
+  }
+
+  async listApps(page: { maxPageSize?: number; continuationToken?: string }): Promise<Page<AppView>> {
+    const result = await this.#store.listApps(page);
+    return { items: result.items.map(toAppView), continuationToken: result.continuationToken };
+  }
+
+  async listHistory(appId: string, page: { maxPageSize?: number; continuationToken?: string }): Promise<Page<HistoryEntry>> {
+    const result = await this.#store.listHistory(appId, page);
+    // An app that is no longer managed keeps its history (it is an audit trail); an app that never
+    // was has none.
+    if (result.items.length === 0 && page.continuationToken === undefined && !(await this.#store.getApp(appId))) {
+      throw new NotFoundError(`App ${appId} is not managed and has no history`);
+    }
+    return result;
+  }
+
+  /** PUT: creates the app (with the directory preflight) or replaces its whole config. */
+  async putApp(appId: string, body: unknown, options: WriteOptions): Promise<{ app: AppView; created: boolean }> {
+    const input = parseInput(body);
+    return this.#withRetries(options, async () => {
+      const current = await this.#store.getApp(appId);
+      checkIfMatch(current, options, appId);
+      if (current === undefined) return { app: toAppView(await this.#create(appId, input, options.caller)), created: true };
+      const config = await this.#resolve(input, current);
+      return { app: toAppView(await this.#update(current, config, 'config.replaced', options.caller)), created: false };
+    });
+  }
+
+  /** PATCH: a JSON merge patch onto the current config, validated as a whole. */
+  async patchApp(appId: string, patch: unknown, options: WriteOptions): Promise<AppView> {
+    if (!isPlainObject(patch)) throw ValidationError.forField('', 'must be a JSON object (a merge patch of the app configuration)');
+    return this.#withRetries(options, async () => {
+      const current = await this.#require(appId);
+      checkIfMatch(current, options, appId);
+      const { appId: _appId, displayName: _displayName, ...settings } = current.config;
+      const input = parseInput(mergePatch(settings, patch));
+      const config = await this.#resolve(input, current);
+      return toAppView(await this.#update(current, config, 'config.updated', options.caller));
+    });
+  }
+
+  /** DELETE: stops managing the app. Its certificates stay on the app registration and in Key Vault. */
+  async deleteApp(appId: string, options: WriteOptions): Promise<void> {
+    await this.#withRetries(options, async () => {
+      const current = await this.#require(appId);
+      checkIfMatch(current, options, appId);
+      await this.#store.deleteApp(current, {
+        actor: options.caller,
+        history: { action: 'config.deleted', trigger: 'api', outcome: 'succeeded' },
+      });
+    });
+  }
+
+  async #require(appId: string): Promise<StoredApp> {
+    const app = await this.#store.getApp(appId);
+    if (!app) throw new NotFoundError(`App ${appId} is not managed by the rotator`);
+    return app;
+  }
+
+  /**
+   * Re-runs the read-check-write when another writer changed the app between our read and our write.
+   * With a client ETag there is nothing to retry: the client's version is stale, and it hears 412.
+   */
+  async #withRetries<T>(options: WriteOptions, attempt: () => Promise<T>): Promise<T> {
+    for (let i = 1; ; i += 1) {
+      try {
+        return await attempt();
+      } catch (error) {
+        const conditional = options.ifMatch !== undefined && options.ifMatch !== '*';
+        if (!(error instanceof PreconditionFailedError) || conditional || options.ifNoneMatch !== undefined) throw error;
+        if (i >= this.#maxAttempts) {
+          throw new ConflictError('The app is being changed by others at the same time; try again', { retryAfterSeconds: 1 });
+        }
+      }
+    }
+  }
+
+  async #create(appId: string, input: AppSettingsInput, caller: Actor): Promise<StoredApp> {
+    const registration = await this.#directory.getAppRegistration(appId).catch((error: unknown) => {
+      if (error instanceof NotFoundError) {
+        throw new ValidationError([{ path: 'appId', message: `names no app registration in the managed tenant: ${error.message}` }]);
+      }
+      throw error;
+    });
+    await this.#directory.assertManageable(appId, input.graphMode);
+    const vaultUrl = input.keyVault.vaultUrl ?? this.#defaultKeyVaultUrl;
+    const certificateName = await this.#certificateName(appId, registration.displayName, vaultUrl, input.keyVault.certificateName);
+    const config: AppConfig = {
+      ...input,
+      appId,
+      displayName: registration.displayName,
+      keyVault: { enabled: input.keyVault.enabled, vaultUrl, certificateName },
+    };
+    const stored = await this.#store.createApp({
+      config,
+      actor: caller,
+      history: { action: 'config.created', trigger: 'api', outcome: 'succeeded', changes: changedPaths({}, this.#settingsOf(config)) },
+    });
+    return stored;
+  }
+
+  /** Fills vaultUrl and certificateName of a replace/patch: the current name stays unless asked otherwise. */
+  async #resolve(input: AppSettingsInput, current: StoredApp): Promise<AppConfig> {
+    const appId = current.config.appId;
+    const vaultUrl = input.keyVault.vaultUrl ?? this.#defaultKeyVaultUrl;
+    const sameVault = vaultUrl === current.config.keyVault.vaultUrl;
+    const certificateName =
+      input.keyVault.certificateName ??
+      (sameVault
+        ? current.config.keyVault.certificateName
+        : await this.#certificateName(appId, current.config.displayName, vaultUrl, undefined));
+    if (input.graphMode !== current.config.graphMode) await this.#directory.assertManageable(appId, input.graphMode);
+    return {
+      ...input,
+      appId,
+      displayName: current.config.displayName,
+      keyVault: { enabled: input.keyVault.enabled, vaultUrl, certificateName },
+    };
+  }
+
+  /**
+   * A name the caller chose must be free in the vault (409 otherwise). A derived one that collides
+   * gets the appId appended, so two apps with the same display name can both be added.
+   * The store's transaction enforces uniqueness again at write time; this read only words the error.
+   */
+  async #certificateName(appId: string, displayName: string, vaultUrl: string, requested: string | undefined): Promise<string> {
+    const candidates = requested !== undefined ? [requested] : [deriveCertificateName(displayName, appId)];
+    if (requested === undefined) candidates.push(`${candidates[0]!.slice(0, 127 - appId.length - 1)}-${appId}`);
+    for (const name of candidates) {
+      const owner = await this.#store.findCertificateNameOwner(vaultUrl, name);
+      if (owner === undefined || owner === appId) return name;
+    }
+    throw new ConflictError(
+      `keyVault.certificateName "${candidates[0]}" is already used by another app in ${vaultUrl}; choose another name`,
+    );
+  }
+
+  #settingsOf(config: AppConfig): z.output<typeof appConfigInputSchema> {
+    const { appId: _a, displayName: _d, ...settings } = config;
+    return settings;
+  }
+
+  async #update(current: StoredApp, config: AppConfig, action: string, caller: Actor): Promise<StoredApp> {
+    const changes = changedPaths(this.#settingsOf(current.config), this.#settingsOf(config));
+    // Nothing changed: no write, no new ETag, no history row.
+    if (changes.length === 0) return current;
+    return this.#store.updateApp(current, { config, actor: caller, history: { action, trigger: 'api', outcome: 'succeeded', changes } });
+  }
+}
