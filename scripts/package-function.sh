@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Assembles the Function App package azd deploys (azure.yaml: dist .deploy): the compiled app
+# (dist/, which package.json's "main" points at), host.json, package.json and the production
+# dependencies only. Built here rather than by a remote build so that the package is the one the
+# tests ran against (same lock file), and devDependencies (TypeScript, vitest, azurite) stay out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out="${1:-.deploy}"
+case "$out" in
+  '' | / | . | ..) echo "package-function: refusing to use '$out' as the output folder" >&2; exit 1 ;;
+esac
+
+rm -rf dist
+npm run build
+rm -rf "$out"
+mkdir -p "$out"
+cp -R dist host.json package.json package-lock.json "$out"/
+# --ignore-scripts: production dependencies need no install scripts, and none should run here.
+(cd "$out" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund)
+echo "package-function: $out is ready ($(du -sh "$out" | cut -f1))"
