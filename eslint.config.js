@@ -4,7 +4,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', '.sandbox/', 'node_modules/', '**/*.js', '!eslint.config.js'] },
+  { ignores: ['dist/', 'coverage/', '.sandbox/', '.scratch/', 'node_modules/', '**/*.js', '!eslint.config.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -12,6 +12,24 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      // @azure/functions is webpack-bundled CommonJS: under Node's ESM loader (the Functions worker,
+      // the local host) only some named exports exist (`app` does; these classes do not), so a named
+      // value import works in vitest and crashes in Azure. Types are fine; values come from the default export.
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@azure/functions',
+              importNames: ['HttpRequest', 'HttpResponse', 'InvocationContext'],
+              allowTypeImports: true,
+              message:
+                "Import the type only, and take the class from the default export: `import functions from '@azure/functions'; const { HttpResponse } = functions;`",
+            },
+          ],
+        },
+      ],
       // Handlers never read the environment; config.ts and the composition root are the exceptions.
       'no-restricted-properties': [
         'error',
@@ -20,7 +38,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/lib/composition.ts', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
+    files: ['src/lib/composition.ts', 'src/host/**', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },

@@ -211,7 +211,10 @@ export class EmulatorServer {
         body: fault.body ?? { error: { code: 'InjectedFault', message: `Injected fault on ${routeName}` } },
       };
     } else if (!matched) {
-      response = { status: pathMatched ? 405 : 404, body: { error: { code: pathMatched ? 'MethodNotAllowed' : 'NotFound', message: `${method} ${path}` } } };
+      response = {
+        status: pathMatched ? 405 : 404,
+        body: { error: { code: pathMatched ? 'MethodNotAllowed' : 'NotFound', message: `${method} ${path}` } },
+      };
     } else {
       let json: unknown;
       if (body.length > 0 && /json/i.test(req.headers['content-type'] ?? 'application/json')) {
@@ -243,7 +246,8 @@ export class EmulatorServer {
     else if (typeof response.body === 'string') payload = Buffer.from(response.body, 'utf8');
     else {
       payload = Buffer.from(JSON.stringify(response.body), 'utf8');
-      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json; charset=utf-8';
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+        headers['content-type'] = 'application/json; charset=utf-8';
     }
     if (payload) headers['content-length'] = String(payload.length);
     res.writeHead(response.status, headers);

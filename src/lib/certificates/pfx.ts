@@ -1,4 +1,5 @@
-import { createCipheriv, createHmac, hash, pbkdf2Sync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createHmac, hash, pbkdf2, randomBytes, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { ValidationError } from '../errors.js';
 import { pkcs12Kdf } from './pkcs12Kdf.js';
@@ -20,6 +21,7 @@ export const PFX_ITERATIONS = 2048;
 /** A PFX password carries at least 128 bits; a generated one carries 192 (24 random bytes). */
 export const MIN_PFX_PASSWORD_LENGTH = 22;
 const SALT_BYTES = 8;
+const pbkdf2Async = promisify(pbkdf2);
 
 export interface PfxOptions {
   /** 3DES + SHA-1 MAC instead of AES-256 + SHA-256 MAC. */
@@ -77,11 +79,11 @@ interface Encryption {
   readonly encrypt: (plain: Buffer) => Buffer;
 }
 
-function pbes2Aes256(password: string): Encryption {
+async function pbes2Aes256(password: string): Promise<Encryption> {
   const salt = randomBytes(SALT_BYTES);
   const iv = randomBytes(16);
   // PBES2 takes the password as its bytes (OpenSSL passes the UTF-8 string as is).
-  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, PFX_ITERATIONS, 32, 'sha256');
+  const key = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, PFX_ITERATIONS, 32, 'sha256');
   return {
     algorithm: seq(
       oid(OID.pbes2),
@@ -97,24 +99,24 @@ function pbes2Aes256(password: string): Encryption {
   };
 }
 
-function pbeSha1TripleDes(password: string): Encryption {
+function pbeSha1TripleDes(password: string): Promise<Encryption> {
   const salt = randomBytes(SALT_BYTES);
   const key = pkcs12Kdf('sha1', password, salt, 1, PFX_ITERATIONS, 24);
   const iv = pkcs12Kdf('sha1', password, salt, 2, PFX_ITERATIONS, 8);
-  return {
+  return Promise.resolve({
     algorithm: seq(oid(OID.pbeWithSha1And3DesCbc), seq(octets(salt), int(PFX_ITERATIONS))),
     encrypt: (plain) => {
       const cipher = createCipheriv('des-ede3-cbc', key, iv);
       return Buffer.concat([cipher.update(plain), cipher.final()]);
     },
-  };
+  });
 }
 
 function bagAttributes(localKeyId: Buffer, friendlyName: string | undefined): Asn1 {
   const attributes = [seq(oid(OID.localKeyId), set(octets(localKeyId)))];
   if (friendlyName !== undefined) {
-    const bmp = Buffer.from(friendlyName, 'utf16le').swap16();
-    attributes.push(seq(oid(OID.friendlyName), set(asn1.create(U, T.BMPSTRING, false, bin(bmp)))));
+    // forge writes a BMPSTRING's JS string as UTF-16BE code units itself.
+    attributes.push(seq(oid(OID.friendlyName), set(asn1.create(U, T.BMPSTRING, false, friendlyName))));
   }
   return set(...attributes);
 }
@@ -128,18 +130,28 @@ function checkPassword(password: string): void {
   }
 }
 
-export function encodePfx(certificateDer: Buffer, privateKey: KeyObject, options: PfxOptions = {}): EncodedPfx {
+/**
+ * Asynchronous because the two PBKDF2 derivations run on libuv's thread pool while the MAC key is
+ * derived on this thread: the three are independent, and this way a PFX costs about the time of the
+ * slowest one rather than their sum.
+ */
+export async function encodePfx(certificateDer: Buffer, privateKey: KeyObject, options: PfxOptions = {}): Promise<EncodedPfx> {
   const password = options.password ?? generatePfxPassword();
   checkPassword(password);
   const legacy = options.legacy === true;
   const newEncryption = legacy ? pbeSha1TripleDes : pbes2Aes256;
+  const pendingCertEncryption = newEncryption(password);
+  const pendingKeyEncryption = newEncryption(password);
+  const macDigest = legacy ? 'sha1' : 'sha256';
+  const macSalt = randomBytes(SALT_BYTES);
+  const macKey = pkcs12Kdf(macDigest, password, macSalt, 3, PFX_ITERATIONS, legacy ? 20 : 32);
+  const [certEncryption, keyEncryption] = await Promise.all([pendingCertEncryption, pendingKeyEncryption]);
   // OpenSSL's localKeyId pairs the key with its certificate: the certificate's SHA-1 digest.
   const localKeyId = hash('sha1', certificateDer, 'buffer');
   const attributes = () => bagAttributes(localKeyId, options.friendlyName);
 
   // Certificates: a SafeContents of one CertBag, encrypted as a whole (EncryptedData).
   const certBag = seq(oid(OID.certBag), explicit0(seq(oid(OID.x509Certificate), explicit0(octets(certificateDer)))), attributes());
-  const certEncryption = newEncryption(password);
   const certContentInfo = seq(
     oid(OID.encryptedData),
     explicit0(
@@ -155,7 +167,6 @@ export function encodePfx(certificateDer: Buffer, privateKey: KeyObject, options
   );
 
   // The key: a plain SafeContents holding one pkcs8ShroudedKeyBag (EncryptedPrivateKeyInfo).
-  const keyEncryption = newEncryption(password);
   const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
   const keyBag = seq(
     oid(OID.pkcs8ShroudedKeyBag),
@@ -166,9 +177,6 @@ export function encodePfx(certificateDer: Buffer, privateKey: KeyObject, options
 
   const authenticatedSafe = der(seq(certContentInfo, keyContentInfo));
 
-  const macDigest = legacy ? 'sha1' : 'sha256';
-  const macSalt = randomBytes(SALT_BYTES);
-  const macKey = pkcs12Kdf(macDigest, password, macSalt, 3, PFX_ITERATIONS, legacy ? 20 : 32);
   const mac = createHmac(macDigest, macKey).update(authenticatedSafe).digest();
   const macData = seq(seq(seq(oid(legacy ? OID.sha1 : OID.sha256), nul()), octets(mac)), octets(macSalt), int(PFX_ITERATIONS));
 

@@ -1,0 +1,20 @@
+/**
+ * `npm run bench -- <name>`: runs one benchmark (or all, without a name). Each prints its figures
+ * and, as its last line, one JSON object.
+ */
+import { benchCertificates } from './certificates.js';
+
+const benchmarks: Record<string, () => Promise<void>> = {
+  certificates: benchCertificates,
+};
+
+const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const names = requested.length > 0 ? requested : Object.keys(benchmarks);
+for (const name of names) {
+  const run = benchmarks[name];
+  if (!run) {
+    console.error(`Unknown benchmark "${name}". Known: ${Object.keys(benchmarks).join(', ')}`);
+    process.exit(2);
+  }
+  await run();
+}

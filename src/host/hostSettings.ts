@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * The settings the local host works from, read the way the Functions host reads them: the process
+ * environment, plus `local.settings.json`'s Values for whatever the environment does not set, and
+ * host.json for the trigger rules.
+ */
+
+export interface QueueRules {
+  readonly maxDequeueCount: number;
+  readonly visibilityTimeoutMs: number;
+  readonly batchSize: number;
+  readonly maxPollingIntervalMs: number;
+}
+
+export interface HostJson {
+  readonly routePrefix: string;
+  readonly queues: QueueRules;
+}
+
+/** `hh:mm:ss` (host.json's TimeSpan) to milliseconds. */
+export function timeSpanMs(value: unknown, fallbackMs: number): number {
+  if (typeof value !== 'string') return fallbackMs;
+  const m = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(value.trim());
+  if (!m) throw new Error(`host.json: "${value}" is not a TimeSpan (hh:mm:ss)`);
+  const [, d = '0', h, min, s, frac = '0'] = m;
+  return ((Number(d) * 24 + Number(h)) * 3600 + Number(min) * 60 + Number(s)) * 1000 + Math.round(Number(`0.${frac}`) * 1000);
+}
+
+export function readHostJson(root: string): HostJson {
+  const raw = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')) as {
+    extensions?: { http?: { routePrefix?: string }; queues?: Record<string, unknown> };
+  };
+  const queues = raw.extensions?.queues ?? {};
+  // Defaults are the Functions host's documented ones (host.json reference, "queues").
+  return {
+    routePrefix: (raw.extensions?.http?.routePrefix ?? 'api').replace(/^\/+|\/+$/g, ''),
+    queues: {
+      maxDequeueCount: typeof queues.maxDequeueCount === 'number' ? queues.maxDequeueCount : 5,
+      visibilityTimeoutMs: timeSpanMs(queues.visibilityTimeout, 0),
+      batchSize: typeof queues.batchSize === 'number' ? queues.batchSize : 16,
+      maxPollingIntervalMs: timeSpanMs(queues.maxPollingInterval, 60_000),
+    },
+  };
+}
+
+/** Applies local.settings.json Values under the environment (the environment wins). */
+export function applyLocalSettings(root: string, env: NodeJS.ProcessEnv): string[] {
+  const file = join(root, 'local.settings.json');
+  if (!existsSync(file)) return [];
+  const values = (JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, unknown> }).Values ?? {};
+  const applied: string[] = [];
+  for (const [key, value] of Object.entries(values)) {
+    if (env[key] === undefined && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')) {
+      env[key] = String(value);
+      applied.push(key);
+    }
+  }
+  return applied;
+}
+
+/** `%NAME%` in a binding (the Functions host's app-setting expressions) resolved from the environment. */
+export function resolveAppSettingExpression(value: string, env: NodeJS.ProcessEnv): string {
+  return value.replace(/%([^%]+)%/g, (_, name: string) => {
+    const resolved = env[name];
+    if (resolved === undefined || resolved === '') throw new Error(`The binding expression %${name}% names an app setting that is not set`);
+    return resolved;
+  });
+}

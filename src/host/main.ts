@@ -1,0 +1,31 @@
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { startLocalHost } from './localHost.js';
+
+/** Entry point of `npm run host`. Flags: `--run-timer-now`, `--port N` (default PORT or 7071). */
+const args = process.argv.slice(2);
+const portFlag = args.indexOf('--port');
+const port = Number(portFlag >= 0 ? args[portFlag + 1] : (process.env.PORT ?? 7071));
+const here = dirname(fileURLToPath(import.meta.url));
+// src/host/main.ts (tsx) and dist/host/main.js (built) both sit two levels below the project root.
+const root = process.env.FUNCTIONS_APP_ROOT ?? join(here, '..', '..');
+
+const host = await startLocalHost({ root, port, entryPoint: new URL('../index.js', import.meta.url).href });
+console.log(`Local host listening on ${host.url}`);
+if (args.includes('--run-timer-now')) await host.runTimerNow();
+
+let signalled = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (signalled) return;
+    signalled = true;
+    console.log(`Received ${signal}: finishing running invocations and stopping`);
+    host.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  });
+}

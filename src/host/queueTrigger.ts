@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import functions from '@azure/functions';
+import type { QueueClient, QueueServiceClient, DequeuedMessageItem } from '@azure/storage-queue';
+import type { RegisteredFunction } from './functionsCore.js';
+
+const { InvocationContext } = functions; // default export: see httpTrigger.ts
+import type { QueueRules } from './hostSettings.js';
+
+/**
+ * Storage queue triggers with the Functions host's rules (host.json `extensions.queues`):
+ * messages fetched in batches of `batchSize`; a message is hidden while its invocation runs; on
+ * success it is deleted; on failure it becomes visible again after `visibilityTimeout`, and once it
+ * has been dequeued `maxDequeueCount` times it moves to `{queue}-poison`. Messages are base64 (the
+ * host's default `messageEncoding`), and a JSON body is handed to the function parsed, as Azure does.
+ * Polling backs off exponentially to `maxPollingInterval` while the queue is empty.
+ */
+
+/** How long a message stays hidden while its function runs (the host renews a 10-minute lease). */
+const PROCESSING_VISIBILITY_SECONDS = 10 * 60;
+const MIN_POLL_MS = 100;
+
+export interface QueueTriggerHost {
+  stop(): Promise<void>;
+}
+
+function decode(message: DequeuedMessageItem): unknown {
+  const text = Buffer.from(message.messageText, 'base64').toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function startQueueTriggers(options: {
+  functions: readonly RegisteredFunction[];
+  queueService: QueueServiceClient;
+  rules: QueueRules;
+  resolveName: (expression: string) => string;
+  logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
+}): QueueTriggerHost {
+  let stopped = false;
+  const loops: Promise<void>[] = [];
+  const wakeups = new Set<() => void>();
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        wakeups.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      wakeups.add(wake);
+    });
+
+  async function process(fn: RegisteredFunction, queue: QueueClient, poison: QueueClient, message: DequeuedMessageItem): Promise<void> {
+    const invocationId = randomUUID();
+    const context = new InvocationContext({
+      invocationId,
+      functionName: fn.name,
+      logHandler: options.logHandler(fn.name, invocationId),
+      triggerMetadata: {
+        id: message.messageId,
+        dequeueCount: message.dequeueCount,
+        insertionTime: message.insertedOn.toISOString(),
+        expirationTime: message.expiresOn.toISOString(),
+        nextVisibleTime: message.nextVisibleOn.toISOString(),
+        popReceipt: message.popReceipt,
+        queueTrigger: Buffer.from(message.messageText, 'base64').toString('utf8'),
+      },
+    });
+    try {
+      await fn.handler(decode(message), context);
+      await queue.deleteMessage(message.messageId, message.popReceipt);
+    } catch (error) {
+      context.error(
+        `Queue function ${fn.name} failed (dequeue ${message.dequeueCount} of ${options.rules.maxDequeueCount}): ${(error as Error).message}`,
+      );
+      if (message.dequeueCount >= options.rules.maxDequeueCount) {
+        await poison.createIfNotExists();
+        await poison.sendMessage(message.messageText);
+        await queue.deleteMessage(message.messageId, message.popReceipt);
+        context.warn(`Message ${message.messageId} moved to ${poison.name} after ${message.dequeueCount} attempts`);
+      } else {
+        await queue.updateMessage(message.messageId, message.popReceipt, undefined, Math.round(options.rules.visibilityTimeoutMs / 1000));
+      }
+    }
+  }
+
+  for (const fn of options.functions.filter((f) => f.trigger.type.toLowerCase() === 'queuetrigger')) {
+    const name = options.resolveName(String(fn.trigger.queueName));
+    const queue = options.queueService.getQueueClient(name);
+    const poison = options.queueService.getQueueClient(`${name}-poison`);
+    loops.push(
+      (async () => {
+        await queue.createIfNotExists();
+        let delay = MIN_POLL_MS;
+        while (!stopped) {
+          let messages: DequeuedMessageItem[] = [];
+          try {
+            const response = await queue.receiveMessages({
+              numberOfMessages: Math.min(32, options.rules.batchSize),
+              visibilityTimeout: PROCESSING_VISIBILITY_SECONDS,
+            });
+            messages = response.receivedMessageItems;
+          } catch (error) {
+            console.error(`[host] polling ${name} failed: ${(error as Error).message}`);
+          }
+          if (messages.length === 0) {
+            await sleep(delay);
+            delay = Math.min(delay * 2, options.rules.maxPollingIntervalMs);
+            continue;
+          }
+          delay = MIN_POLL_MS;
+          await Promise.all(messages.map((m) => process(fn, queue, poison, m)));
+        }
+      })(),
+    );
+  }
+
+  return {
+    async stop() {
+      stopped = true;
+      for (const wake of [...wakeups]) wake();
+      await Promise.all(loops);
+    },
+  };
+}

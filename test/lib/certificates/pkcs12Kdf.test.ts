@@ -1,0 +1,46 @@
+import { hash, randomBytes } from 'node:crypto';
+import forge from 'node-forge';
+import { describe, expect, it } from 'vitest';
+import { iteratedSha256 } from '../../../src/lib/certificates/iteratedSha256.js';
+import { bmpPassword, pkcs12Kdf } from '../../../src/lib/certificates/pkcs12Kdf.js';
+
+describe('iteratedSha256', () => {
+  it.each([0, 1, 2, 7, 64, 2047])('equals %i rounds of crypto.hash', (rounds) => {
+    for (let sample = 0; sample < 20; sample++) {
+      const input = randomBytes(32);
+      let expected = input;
+      for (let i = 0; i < rounds; i++) expected = hash('sha256', expected, 'buffer');
+      expect(iteratedSha256(input, rounds).toString('hex')).toBe(expected.toString('hex'));
+    }
+  });
+});
+
+describe('pkcs12Kdf', () => {
+  // node-forge's independent implementation of RFC 7292 B.2 is the reference.
+  const reference = (digest: 'sha1' | 'sha256', password: string, salt: Buffer, id: number, iterations: number, n: number) =>
+    Buffer.from(
+      forge.pkcs12
+        .generateKey(password, forge.util.createBuffer(salt.toString('binary')), id, iterations, n, forge.md[digest].create())
+        .getBytes(),
+      'binary',
+    );
+
+  it.each([
+    ['sha256', 3, 32],
+    ['sha1', 3, 20],
+    ['sha1', 1, 24], // 3DES key: two hash blocks, exercising the I_j update
+    ['sha1', 2, 8],
+    ['sha256', 1, 70],
+  ] as const)('matches node-forge for %s, purpose %i, %i bytes', (digest, id, n) => {
+    for (const password of ['p', 'a-long-random-password-of-32-chars', 'pässwörd€']) {
+      const salt = randomBytes(8);
+      expect(pkcs12Kdf(digest, password, salt, id, 2048, n).toString('hex')).toBe(
+        reference(digest, password, salt, id, 2048, n).toString('hex'),
+      );
+    }
+  });
+
+  it('encodes the password as BMPString with a NUL terminator', () => {
+    expect(bmpPassword('ab').toString('hex')).toBe('006100620000');
+  });
+});
