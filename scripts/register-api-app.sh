@@ -2,8 +2,11 @@
 # Registers the HTTP API's own app registration (PRODUCT.md §5): the app roles CertRotator.Reader,
 # CertRotator.Operator and CertRotator.Admin (Admin implies Operator implies Reader, in the app),
 # the App ID URI api://{appId}, and its service principal (so roles can be assigned). Prints the
-# API_AUDIENCE and API_TENANT_ID values infra/main.bicep needs. Idempotent: finds the app by
-# --app-id or display name, keeps existing role ids, and assigns roles only when missing.
+# API_AUDIENCE and API_TENANT_ID values infra/main.bicep needs. It also exposes one delegated
+# scope, user_impersonation, and pre-authorizes the Azure CLI for it, so that a person holding a
+# role gets a token with `az account get-access-token --scope api://{appId}/user_impersonation`
+# (--no-azure-cli leaves the CLI out). Idempotent: finds the app by --app-id or display name,
+# keeps existing role and scope ids, and assigns roles only when missing.
 #
 # Who can run it: anyone allowed to register applications (Application Developer) for the app;
 # assigning roles needs an owner of the app or Cloud Application Administrator.
@@ -11,7 +14,7 @@
 # Usage:
 #   scripts/register-api-app.sh [--display-name NAME | --app-id APP_ID]
 #       [--assign-admin OBJECT_ID]... [--assign-operator OBJECT_ID]... [--assign-reader OBJECT_ID]...
-#       [--azd]
+#       [--no-azure-cli] [--azd]
 # OBJECT_ID is a user's, a group's or a service principal's object id. --azd also runs
 # `azd env set` for API_AUDIENCE and API_TENANT_ID.
 set -euo pipefail
@@ -20,6 +23,9 @@ set -euo pipefail
 readonly READER_ROLE_ID='3da6be8f-8130-45c6-94b7-b58cbef0ca2e'
 readonly OPERATOR_ROLE_ID='8f87ef42-0496-420f-a960-38b1b0656106'
 readonly ADMIN_ROLE_ID='cc5714ad-5163-478b-97e7-74764261131e'
+readonly USER_IMPERSONATION_SCOPE_ID='f0750271-474e-4465-86be-9e43c748249e'
+# The Azure CLI's well-known public client id.
+readonly AZURE_CLI_APP_ID='04b07795-8ddb-461a-bbee-02f9e1bf7b46'
 
 usage() {
   # The header comment above is the help text.
@@ -35,6 +41,7 @@ die() {
 display_name='Entra Cert Rotator API'
 app_id=''
 use_azd=false
+allow_azure_cli=true
 graph_url="${GRAPH_BASE_URL:-https://graph.microsoft.com}"
 assignments=()
 
@@ -46,6 +53,7 @@ while [ $# -gt 0 ]; do
     --assign-operator) assignments+=("CertRotator.Operator=${2:-}"); shift 2 ;;
     --assign-reader) assignments+=("CertRotator.Reader=${2:-}"); shift 2 ;;
     --azd) use_azd=true; shift ;;
+    --no-azure-cli) allow_azure_cli=false; shift ;;
     --graph-url) graph_url="${2:-}"; shift 2 ;;
     -h | --help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage 2 ;;
@@ -108,6 +116,26 @@ body="{\"appRoles\":[$(role_json "$reader_id" CertRotator.Reader 'Certificate ro
 az rest --method PATCH --url "$graph_url/applications/$object_id" \
   --headers 'Content-Type=application/json' --body "$body" --output none
 echo "ok       app roles CertRotator.Reader, CertRotator.Operator, CertRotator.Admin"
+
+other_scopes="$(az ad app show --id "$app_id" \
+  --query "length(api.oauth2PermissionScopes[?value!='user_impersonation'])" --output tsv)"
+[ "$other_scopes" = 0 ] ||
+  die "the app exposes $other_scopes other scope(s); add user_impersonation by hand (README, Deployment)"
+scope_id="$(az ad app show --id "$app_id" \
+  --query "api.oauth2PermissionScopes[?value=='user_impersonation'].id | [0]" --output tsv)"
+scope_id="${scope_id:-$USER_IMPERSONATION_SCOPE_ID}"
+scope_json="{\"id\":\"$scope_id\",\"value\":\"user_impersonation\",\"type\":\"User\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Call the certificate rotator API\",\"adminConsentDescription\":\"Call the Entra Cert Rotator API as the signed-in user, with the app roles that user holds.\",\"userConsentDisplayName\":\"Call the certificate rotator API\",\"userConsentDescription\":\"Call the Entra Cert Rotator API as you, with the roles you hold.\"}"
+# Two writes: Graph rejects a pre-authorization that names a scope the app does not expose yet.
+az rest --method PATCH --url "$graph_url/applications/$object_id" --headers 'Content-Type=application/json' \
+  --body "{\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[$scope_json]}}" --output none
+pre_authorized='[]'
+if [ "$allow_azure_cli" = true ]; then
+  pre_authorized="[{\"appId\":\"$AZURE_CLI_APP_ID\",\"delegatedPermissionIds\":[\"$scope_id\"]}]"
+fi
+az rest --method PATCH --url "$graph_url/applications/$object_id" --headers 'Content-Type=application/json' \
+  --body "{\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[$scope_json],\"preAuthorizedApplications\":$pre_authorized}}" \
+  --output none
+echo "ok       scope user_impersonation (v2 tokens)$([ "$allow_azure_cli" = true ] && echo ', Azure CLI pre-authorized')"
 
 sp_id="$(az ad sp list --filter "appId eq '$app_id'" --query '[0].id' --output tsv)"
 if [ -z "$sp_id" ]; then
