@@ -105,6 +105,11 @@ describe('package-function.sh', () => {
       dependencies: Record<string, string>;
     };
     expect(existsSync(join(out, pkg.main))).toBe(true);
+    expect(pkg.main).toBe('dist/index.js');
+    expect(pkg).toMatchObject({ type: 'module' });
+    expect(pkg).not.toHaveProperty('scripts');
+    expect(pkg).not.toHaveProperty('devDependencies');
+    expect(pkg.dependencies).toEqual((JSON.parse(readRepoFile('package.json')) as { dependencies: unknown }).dependencies);
     expect(existsSync(join(out, 'host.json'))).toBe(true);
     expect(readdirSync(out).sort()).toEqual(['dist', 'host.json', 'node_modules', 'package-lock.json', 'package.json']);
     for (const dependency of Object.keys(pkg.dependencies))
