@@ -18,7 +18,16 @@ export interface AzureCallContext {
   readonly field?: string;
 }
 
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'REQUEST_SEND_ERROR', 'ENOTFOUND', 'ECONNABORTED']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'REQUEST_SEND_ERROR',
+  'ENOTFOUND',
+  'ECONNABORTED',
+]);
 const AUTHENTICATION_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableError', 'AggregateAuthenticationError']);
 
 /** Retry-After as Azure sends it: seconds, an HTTP date, or the `retry-after-ms` variants. */

@@ -82,10 +82,17 @@ export interface ServiceClientOptions {
  * (the loopback emulator), the SDK's check that the challenge's resource matches the vault host
  * cannot pass, so it is turned off there and only there.
  */
-export function createCertificateVaultClient(vaultUrl: string, credential: TokenCredential, options: ServiceClientOptions = {}): CertificateVaultClient {
+export function createCertificateVaultClient(
+  vaultUrl: string,
+  credential: TokenCredential,
+  options: ServiceClientOptions = {},
+): CertificateVaultClient {
   const disableChallengeResourceVerification = !KEY_VAULT_HOST.test(new URL(vaultUrl).hostname);
   const clientOptions = { disableChallengeResourceVerification, retryOptions: options.retryOptions };
-  return new CertificateVaultClient(new CertificateClient(vaultUrl, credential, clientOptions), new SecretClient(vaultUrl, credential, clientOptions));
+  return new CertificateVaultClient(
+    new CertificateClient(vaultUrl, credential, clientOptions),
+    new SecretClient(vaultUrl, credential, clientOptions),
+  );
 }
 
 /** The email adapter: the access key of EMAIL_CONNECTION_STRING when given, else the rotator's identity. */
@@ -102,7 +109,11 @@ export function createNotificationMailer(
 }
 
 /** The Event Grid adapter: EVENTGRID_TOPIC_KEY when given, else the rotator's identity. */
-export function createEventPublisher(eventGrid: EventGridSettings, credential: () => TokenCredential, options: ServiceClientOptions = {}): EventPublisher {
+export function createEventPublisher(
+  eventGrid: EventGridSettings,
+  credential: () => TokenCredential,
+  options: ServiceClientOptions = {},
+): EventPublisher {
   const clientOptions = { retryOptions: options.retryOptions };
   const client = eventGrid.topicKey
     ? new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', new AzureKeyCredential(eventGrid.topicKey), clientOptions)

@@ -43,9 +43,13 @@ const emailSchema = z.object({
   plainText: z.string(),
   html: z.string(),
   attachments: z
-    .array(z.object({ name: z.string().min(1).max(255), contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/), content: z.instanceof(Buffer) }))
+    .array(
+      z.object({ name: z.string().min(1).max(255), contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/), content: z.instanceof(Buffer) }),
+    )
     .optional()
-    .refine((a) => (a ?? []).reduce((n, x) => n + x.content.length, 0) <= MAX_ATTACHMENT_BYTES, { message: 'attachments exceed the 10 MB message limit' }),
+    .refine((a) => (a ?? []).reduce((n, x) => n + x.content.length, 0) <= MAX_ATTACHMENT_BYTES, {
+      message: 'attachments exceed the 10 MB message limit',
+    }),
   operationId: z.uuid().optional(),
 });
 
@@ -66,7 +70,11 @@ export class NotificationMailer {
       senderAddress: this.sender,
       recipients: { to: parsed.data.to.map((address) => ({ address })) },
       content: { subject: parsed.data.subject, plainText: parsed.data.plainText, html: parsed.data.html },
-      attachments: parsed.data.attachments?.map((a) => ({ name: a.name, contentType: a.contentType, contentInBase64: a.content.toString('base64') })),
+      attachments: parsed.data.attachments?.map((a) => ({
+        name: a.name,
+        contentType: a.contentType,
+        contentInBase64: a.content.toString('base64'),
+      })),
     };
     const context = {
       operation: `Sending the email '${parsed.data.subject}'`,

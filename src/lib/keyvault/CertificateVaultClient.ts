@@ -170,7 +170,11 @@ export class CertificateVaultClient {
     const value = secret.value;
     if (value === undefined || value === '') throw noKey(certificate, 'its secret is empty');
     const parsed =
-      secret.properties.contentType === 'application/x-pem-file' ? readPem(value) : secret.properties.contentType === 'application/x-pkcs12' ? readPfx(value) : undefined;
+      secret.properties.contentType === 'application/x-pem-file'
+        ? readPem(value)
+        : secret.properties.contentType === 'application/x-pkcs12'
+          ? readPfx(value)
+          : undefined;
     if (!parsed) throw noKey(certificate, `its secret has content type '${secret.properties.contentType ?? ''}'`);
     if (!parsed.privateKey) throw noKey(certificate, 'its key is not exportable');
     if (thumbprintsOf(parsed.der).sha1 !== certificate.thumbprint || !new X509Certificate(parsed.der).checkPrivateKey(parsed.privateKey)) {
