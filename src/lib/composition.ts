@@ -75,6 +75,8 @@ const KEY_VAULT_HOST = /\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net|micros
 /** Options every SDK client gets: retries with the SDK's backoff, which honours Retry-After. */
 export interface ServiceClientOptions {
   readonly retryOptions?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
+  /** Deadline of one adapter call, retries included; each adapter has its own default. */
+  readonly timeoutInMs?: number;
 }
 
 /**
@@ -92,6 +94,7 @@ export function createCertificateVaultClient(
   return new CertificateVaultClient(
     new CertificateClient(vaultUrl, credential, clientOptions),
     new SecretClient(vaultUrl, credential, clientOptions),
+    { timeoutInMs: options.timeoutInMs },
   );
 }
 
@@ -105,7 +108,7 @@ export function createNotificationMailer(
   const client = email.connectionString
     ? new EmailClient(email.connectionString, clientOptions)
     : new EmailClient(email.endpoint, credential(), clientOptions);
-  return new NotificationMailer(client, email.sender, { pollIntervalInMs: options.pollIntervalInMs });
+  return new NotificationMailer(client, email.sender, { pollIntervalInMs: options.pollIntervalInMs, timeoutInMs: options.timeoutInMs });
 }
 
 /** The Event Grid adapter: EVENTGRID_TOPIC_KEY when given, else the rotator's identity. */
@@ -118,5 +121,5 @@ export function createEventPublisher(
   const client = eventGrid.topicKey
     ? new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', new AzureKeyCredential(eventGrid.topicKey), clientOptions)
     : new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', credential(), clientOptions);
-  return new EventPublisher(client, eventGrid.topicEndpoint);
+  return new EventPublisher(client, eventGrid.topicEndpoint, { timeoutInMs: options.timeoutInMs });
 }

@@ -1,6 +1,6 @@
 import type { EmailClient, EmailMessage } from '@azure/communication-email';
 import { z } from 'zod';
-import { toRotatorError } from '../azureErrors.js';
+import { toRotatorError, withDeadline } from '../azureErrors.js';
 import { RetriableError, ValidationError } from '../errors.js';
 
 /**
@@ -30,6 +30,8 @@ export interface NotificationEmail {
 export interface NotificationMailerOptions {
   /** How often to poll the send operation when the service gives no retry-after (default 2 s). */
   readonly pollIntervalInMs?: number;
+  /** Deadline of one send, polling and the SDK's retries included (default 60 s). */
+  readonly timeoutInMs?: number;
 }
 
 /** The service's limit of recipients per message (To, CC and BCC together). */
@@ -84,11 +86,14 @@ export class NotificationMailer {
     };
     let result;
     try {
-      const poller = await this.client.beginSend(message, {
-        operationId: parsed.data.operationId,
-        updateIntervalInMs: this.options.pollIntervalInMs,
+      result = await withDeadline(this.options.timeoutInMs ?? 60_000, async (abortSignal) => {
+        const poller = await this.client.beginSend(message, {
+          operationId: parsed.data.operationId,
+          updateIntervalInMs: this.options.pollIntervalInMs,
+          abortSignal,
+        });
+        return poller.pollUntilDone({ abortSignal });
       });
-      result = await poller.pollUntilDone();
     } catch (error) {
       throw toRotatorError(error, context);
     }

@@ -201,6 +201,16 @@ describe('NotificationMailer against the Communication Services Email emulator',
       expect(email.messages()).toHaveLength(1);
     });
 
+    it('turns a service that does not answer in time into a RetriableError', async () => {
+      const impatient = createNotificationMailer(
+        { sender: SENDER, endpoint: email.server.url, connectionString: email.connectionString },
+        () => identity.clientSecretCredential,
+        { ...fast, timeoutInMs: 300 },
+      );
+      email.server.inject('send', { delayMs: 1500, times: 1 });
+      await expect(impatient.send(message())).rejects.toBeInstanceOf(RetriableError);
+    });
+
     it('gives up with a RetriableError when the service keeps failing', async () => {
       email.server.inject('send', { status: 503, retryAfterSeconds: 0 });
       await expect(mailer.send(message())).rejects.toBeInstanceOf(RetriableError);

@@ -161,6 +161,15 @@ describe('EventPublisher against the Event Grid emulator', () => {
       expect(topic.events()).toHaveLength(2);
     });
 
+    it('turns a topic that does not answer in time into a RetriableError', async () => {
+      const impatient = createEventPublisher({ topicEndpoint: topic.topicEndpoint, topicKey }, noCredential, {
+        retryOptions: FAST_RETRIES,
+        timeoutInMs: 300,
+      });
+      topic.server.inject('publish', { delayMs: 1500, times: 1 });
+      await expect(impatient.publish([renewed()])).rejects.toBeInstanceOf(RetriableError);
+    });
+
     it('gives up with a RetriableError carrying Retry-After when the topic keeps failing', async () => {
       topic.server.inject('publish', { status: 503, retryAfterSeconds: 0 });
       const attempt = publisher.publish([renewed()]);

@@ -208,6 +208,18 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
       expect(await client.listVersions(name)).toHaveLength(1);
     });
 
+    it('turns a vault that does not answer in time into a RetriableError', async () => {
+      const impatient = createCertificateVaultClient(vault.vaultUrl, identity.clientSecretCredential, {
+        retryOptions: FAST_RETRIES,
+        timeoutInMs: 300,
+      });
+      await impatient.getLatest('warm-up');
+      vault.server.inject('getCertificate', { delayMs: 1500, times: 1 });
+      const attempt = impatient.getLatest(`app-${randomUUID()}`);
+      await expect(attempt).rejects.toBeInstanceOf(RetriableError);
+      await expect(attempt).rejects.toThrow(/did not complete/);
+    });
+
     it('gives up with a RetriableError carrying Retry-After when the service keeps failing', async () => {
       vault.server.inject('getCertificate', { status: 503, retryAfterSeconds: 0, headers: { 'retry-after': '0' } });
       const attempt = client.getLatest(`app-${randomUUID()}`);
