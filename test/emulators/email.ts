@@ -90,6 +90,8 @@ export interface SentEmail {
 interface Operation {
   readonly id: string;
   polls: number;
+  /** Set when the operation is to end Failed, as for a suppressed recipient. */
+  readonly failure?: { readonly code: string; readonly message: string };
 }
 
 const failure = (status: number, code: string, message: string): EmulatorResponse => ({
@@ -103,6 +105,7 @@ export class EmailEmulator {
   readonly server: EmulatorServer;
   private readonly sent: SentEmail[] = [];
   private readonly operations = new Map<string, Operation>();
+  private readonly pendingFailures: { code: string; message: string }[] = [];
   private readonly now: () => Date;
 
   constructor(private readonly options: EmailEmulatorOptions) {
@@ -137,6 +140,11 @@ export class EmailEmulator {
 
   clearMessages(): void {
     this.sent.length = 0;
+  }
+
+  /** The next accepted send ends Failed with this error instead of Succeeded (and is not delivered). */
+  failNextOperation(error: { code: string; message: string }): void {
+    this.pendingFailures.push(error);
   }
 
   private async authenticated(request: EmulatorRequest, serve: (caller: string) => EmulatorResponse): Promise<EmulatorResponse> {
@@ -200,8 +208,9 @@ export class EmailEmulator {
     const operationId = requested ?? randomUUID();
     // A resent Operation-Id names the same operation: the message is not sent a second time.
     if (!this.operations.has(operationId)) {
-      this.operations.set(operationId, { id: operationId, polls: 0 });
-      this.deliver(operationId, message, caller);
+      const failure = this.pendingFailures.shift();
+      this.operations.set(operationId, { id: operationId, polls: 0, failure });
+      if (!failure) this.deliver(operationId, message, caller);
     }
     return {
       status: 202,
@@ -227,6 +236,7 @@ export class EmailEmulator {
         body: { id: operation.id, status: 'Running' },
       };
     }
+    if (operation.failure) return { status: 200, body: { id: operation.id, status: 'Failed', error: operation.failure } };
     return { status: 200, body: { id: operation.id, status: 'Succeeded' } };
   }
 

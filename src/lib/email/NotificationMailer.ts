@@ -95,6 +95,10 @@ export class NotificationMailer {
         return poller.pollUntilDone({ abortSignal });
       });
     } catch (error) {
+      // core-lro reports an operation that ended Failed as a plain Error carrying the service's code.
+      if (error instanceof Error && error.message.startsWith('The long-running operation has failed')) {
+        throw new RetriableError(`${context.operation} ended Failed: ${error.message}`, { cause: error });
+      }
       throw toRotatorError(error, context);
     }
     if (result.status !== 'Succeeded') {

@@ -181,6 +181,14 @@ describe('NotificationMailer against the Communication Services Email emulator',
     await expect(otherDomain.send(message())).rejects.toThrow(/DomainNotLinked/);
   });
 
+  it('reports an operation that ends Failed as a RetriableError naming the service’s reason', async () => {
+    email.failNextOperation({ code: 'EmailDroppedAllRecipientsSuppressed', message: 'All recipients are on the suppression list.' });
+    const attempt = mailer.send(message());
+    await expect(attempt).rejects.toBeInstanceOf(RetriableError);
+    await expect(attempt).rejects.toThrow(/EmailDroppedAllRecipientsSuppressed/);
+    expect(email.messages()).toEqual([]);
+  });
+
   describe('faults', () => {
     it('waits out a 429 with Retry-After and then sends once', async () => {
       email.server.inject('send', { status: 429, retryAfterSeconds: 1, times: 1 });
