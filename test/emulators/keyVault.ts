@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
 import { audiencesFor, bearerTokenOf, type BearerVerifier } from './bearerAuth.js';
@@ -424,9 +424,4 @@ function unprotectedPfx(der: Buffer, privateKey: KeyObject): Buffer {
   const cert = forge.pki.certificateFromAsn1(forge.asn1.fromDer(der.toString('binary')));
   const asn1 = forge.pkcs12.toPkcs12Asn1(key, [cert], '', { generateLocalKeyId: true });
   return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
-}
-
-/** Public key of a stored version, for tests comparing it with a downloaded key. */
-export function publicKeyOf(version: StoredCertificateVersion): KeyObject {
-  return createPublicKey(version.privateKey);
 }
