@@ -1,0 +1,276 @@
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { CertificateClient, CertificateProperties } from '@azure/keyvault-certificates';
+import type { SecretClient } from '@azure/keyvault-secrets';
+import forge from 'node-forge';
+import { z } from 'zod';
+import { toRotatorError, withDeadline, type AzureCallContext } from '../azureErrors.js';
+import { thumbprintsOf, normalizeThumbprint } from '../certificates/thumbprints.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+
+/**
+ * The Key Vault adapter: every certificate the rotator makes is imported as a new version of one
+ * Key Vault certificate per app, and downloads of the private key read the certificate's secret.
+ *
+ * Imports send a PFX (base64) because @azure/keyvault-certificates 4.10's importCertificate does not
+ * send the policy, and without its contentType Key Vault reads every import as PKCS#12.
+ */
+
+export interface VaultCertificateVersion {
+  readonly name: string;
+  readonly version: string;
+  /** `{vault}/certificates/{name}/{version}` */
+  readonly id: string;
+  readonly vaultUrl: string;
+  /** SHA-1 thumbprint, upper-case hex (what Entra shows). */
+  readonly thumbprint: string;
+  /** SHA-1 thumbprint, base64url (Key Vault's `x5t`). */
+  readonly x5t: string;
+  readonly notBefore: Date | undefined;
+  readonly notAfter: Date | undefined;
+  readonly createdOn: Date | undefined;
+  readonly enabled: boolean;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface VaultCertificateWithKey {
+  readonly certificate: VaultCertificateVersion;
+  /** The DER X.509 certificate. */
+  readonly der: Buffer;
+  /** Kept as a KeyObject so that it is never serialised by accident; encode it for a download only. */
+  readonly privateKey: KeyObject;
+}
+
+export interface ImportCertificateInput {
+  /** PKCS#12 bytes holding the certificate and its private key. */
+  readonly pfx: Buffer;
+  readonly password: string;
+  /** At most 15 tags (Key Vault's limit); used to recognise an earlier import on retry. */
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** Key Vault object names: 1-127 letters, digits and hyphens. */
+export const certificateNameSchema = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be 1-127 letters, digits and hyphens');
+const tagsSchema = z
+  .record(z.string().min(1).max(512), z.string().max(256))
+  .refine((t) => Object.keys(t).length <= 15, { message: 'Key Vault allows at most 15 tags' });
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const ROLE_CERTIFICATES = 'Key Vault Certificates Officer';
+const ROLE_SECRETS = 'Key Vault Certificate User';
+
+function checkName(name: string): void {
+  const parsed = certificateNameSchema.safeParse(name);
+  if (!parsed.success) throw ValidationError.forField('keyVault.certificateName', parsed.error.issues[0]!.message);
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof Error && error.name === 'RestError' && (error as { statusCode?: number }).statusCode === 404;
+}
+
+export interface CertificateVaultClientOptions {
+  /**
+   * Deadline of one call, the SDK's retries included (default 60 s): a renewal holds its app's lease
+   * while it waits, so a hung vault must become a RetriableError rather than an endless wait.
+   */
+  readonly timeoutInMs?: number;
+}
+
+export class CertificateVaultClient {
+  constructor(
+    private readonly certificates: CertificateClient,
+    private readonly secrets: SecretClient,
+    private readonly options: CertificateVaultClientOptions = {},
+  ) {}
+
+  private withDeadline<T>(call: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    return withDeadline(this.options.timeoutInMs ?? DEFAULT_TIMEOUT_MS, (abortSignal) => call({ abortSignal }));
+  }
+
+  get vaultUrl(): string {
+    return this.certificates.vaultUrl;
+  }
+
+  private context(operation: string, roleToGrant = ROLE_CERTIFICATES, field?: string): AzureCallContext {
+    return { operation, roleToGrant, scope: `the key vault ${this.vaultUrl}`, field };
+  }
+
+  /** Imports the PFX as a new version of `name` and returns that version. */
+  async importCertificate(name: string, input: ImportCertificateInput): Promise<VaultCertificateVersion> {
+    checkName(name);
+    const tags = tagsSchema.safeParse(input.tags ?? {});
+    if (!tags.success) throw ValidationError.forField('tags', tags.error.issues[0]!.message);
+    try {
+      const imported = await this.withDeadline((o) =>
+        this.certificates.importCertificate(name, input.pfx, { password: input.password, tags: tags.data, ...o }),
+      );
+      return toVersion(imported.properties, name, imported.cer);
+    } catch (error) {
+      throw toRotatorError(error, this.context(`Importing certificate '${name}' into ${this.vaultUrl}`, ROLE_CERTIFICATES, 'pfx'));
+    }
+  }
+
+  /** The current version, or undefined when the vault has no certificate of that name. */
+  async getLatest(name: string): Promise<VaultCertificateVersion | undefined> {
+    checkName(name);
+    try {
+      const certificate = await this.withDeadline((o) => this.certificates.getCertificate(name, o));
+      return toVersion(certificate.properties, name, certificate.cer);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw toRotatorError(error, this.context(`Reading certificate '${name}' from ${this.vaultUrl}`));
+    }
+  }
+
+  /** One version, or undefined when it does not exist. */
+  async getVersion(name: string, version: string): Promise<VaultCertificateVersion | undefined> {
+    checkName(name);
+    if (!/^[0-9a-f]{32}$/i.test(version)) return undefined;
+    try {
+      const certificate = await this.withDeadline((o) => this.certificates.getCertificateVersion(name, version, o));
+      return toVersion(certificate.properties, name, certificate.cer);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw toRotatorError(error, this.context(`Reading version ${version} of certificate '${name}' from ${this.vaultUrl}`));
+    }
+  }
+
+  /** Every version, oldest first; empty when the certificate does not exist. */
+  async listVersions(name: string): Promise<VaultCertificateVersion[]> {
+    checkName(name);
+    const versions: VaultCertificateVersion[] = [];
+    try {
+      await this.withDeadline(async (o) => {
+        for await (const properties of this.certificates.listPropertiesOfCertificateVersions(name, o)) {
+          versions.push(toVersion(properties, name, undefined));
+        }
+      });
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw toRotatorError(error, this.context(`Listing versions of certificate '${name}' in ${this.vaultUrl}`));
+    }
+    return versions.sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0));
+  }
+
+  /**
+   * The newest version whose tag `tag` equals `value`: a retried renewal finds the import it made
+   * before a crash (tagged with the renewal's id) instead of importing a second one.
+   */
+  async findVersionByTag(name: string, tag: string, value: string): Promise<VaultCertificateVersion | undefined> {
+    const versions = await this.listVersions(name);
+    return versions.filter((v) => v.tags[tag] === value).at(-1);
+  }
+
+  /**
+   * The certificate with its private key, read from the certificate's secret (the only way Key
+   * Vault hands out the key), chosen by version or by SHA-1 thumbprint. NotFoundError when there is
+   * no such version; ConflictError when the vault holds the certificate without an exportable key.
+   */
+  async getCertificateWithPrivateKey(name: string, which: { version: string } | { thumbprint: string }): Promise<VaultCertificateWithKey> {
+    checkName(name);
+    let certificate: VaultCertificateVersion | undefined;
+    if ('version' in which) {
+      certificate = await this.getVersion(name, which.version);
+    } else {
+      const thumbprint = normalizeThumbprint(which.thumbprint);
+      certificate = (await this.listVersions(name)).filter((v) => v.thumbprint === thumbprint).at(-1);
+    }
+    if (!certificate) {
+      const what = 'version' in which ? `version ${which.version}` : `thumbprint ${normalizeThumbprint(which.thumbprint)}`;
+      throw new NotFoundError(`Key Vault ${this.vaultUrl} has no ${what} of certificate '${name}'`);
+    }
+    let secret;
+    try {
+      secret = await this.withDeadline((o) => this.secrets.getSecret(name, { version: certificate.version, ...o }));
+    } catch (error) {
+      if (isNotFound(error)) throw noKey(certificate, 'its secret does not exist');
+      throw toRotatorError(error, this.context(`Reading the private key of certificate '${name}' from ${this.vaultUrl}`, ROLE_SECRETS));
+    }
+    const value = secret.value;
+    if (value === undefined || value === '') throw noKey(certificate, 'its secret is empty');
+    const parsed =
+      secret.properties.contentType === 'application/x-pem-file'
+        ? readPem(value)
+        : secret.properties.contentType === 'application/x-pkcs12'
+          ? readPfx(value)
+          : undefined;
+    if (!parsed) throw noKey(certificate, `its secret has content type '${secret.properties.contentType ?? ''}'`);
+    if (!parsed.privateKey) throw noKey(certificate, 'its key is not exportable');
+    if (thumbprintsOf(parsed.der).sha1 !== certificate.thumbprint || !new X509Certificate(parsed.der).checkPrivateKey(parsed.privateKey)) {
+      throw noKey(certificate, 'its secret holds a different certificate');
+    }
+    return { certificate, der: parsed.der, privateKey: parsed.privateKey };
+  }
+}
+
+function noKey(certificate: VaultCertificateVersion, why: string): ConflictError {
+  return new ConflictError(
+    `The private key of certificate '${certificate.name}' (thumbprint ${certificate.thumbprint}) is not available from Key Vault: ${why}. ` +
+      'Only the public certificate (cer) can be downloaded; generate a new certificate to get one with a downloadable key.',
+  );
+}
+
+function toVersion(properties: CertificateProperties, name: string, cer: Uint8Array | undefined): VaultCertificateVersion {
+  const x5tBytes = properties.x509Thumbprint ?? (cer ? Buffer.from(thumbprintsOf(cer).sha1, 'hex') : undefined);
+  if (!x5tBytes || !properties.version || !properties.id) {
+    throw new Error(`Key Vault returned certificate '${name}' without id, version or x5t`);
+  }
+  const sha1 = Buffer.from(x5tBytes);
+  return {
+    name: properties.name ?? name,
+    version: properties.version,
+    id: properties.id,
+    vaultUrl: properties.vaultUrl ?? '',
+    thumbprint: sha1.toString('hex').toUpperCase(),
+    x5t: sha1.toString('base64url'),
+    notBefore: properties.notBefore,
+    notAfter: properties.expiresOn,
+    createdOn: properties.createdOn,
+    enabled: properties.enabled ?? true,
+    tags: { ...(properties.tags ?? {}) },
+  };
+}
+
+interface ParsedSecret {
+  readonly der: Buffer;
+  readonly privateKey: KeyObject | undefined;
+}
+
+/**
+ * Key Vault serves an imported certificate's secret as a PFX with an empty password; node-forge reads it
+ * because Node's crypto has no PKCS#12 parser.
+ */
+function readPfx(base64: string): ParsedSecret | undefined {
+  try {
+    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(base64, 'base64').toString('binary')));
+    let p12: forge.pkcs12.Pkcs12Pfx;
+    try {
+      p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, '');
+    } catch {
+      // forge keys the MAC of a PFX written with no password at all differently from the empty one.
+      p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false);
+    }
+    const certBag = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!]?.find((b) => b.cert);
+    if (!certBag?.cert) return undefined;
+    const keyBag = [
+      ...(p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!] ?? []),
+      ...(p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!] ?? []),
+    ].find((b) => b.key);
+    return {
+      der: Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(certBag.cert)).getBytes(), 'binary'),
+      privateKey: keyBag?.key ? createPrivateKey(forge.pki.privateKeyToPem(keyBag.key)) : undefined,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function readPem(pem: string): ParsedSecret | undefined {
+  const certificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
+  if (!certificate) return undefined;
+  const key = /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/.exec(pem)?.[0];
+  try {
+    return { der: new X509Certificate(certificate).raw, privateKey: key ? createPrivateKey(key) : undefined };
+  } catch {
+    return undefined;
+  }
+}

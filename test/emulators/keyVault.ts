@@ -1,0 +1,427 @@
+import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import forge from 'node-forge';
+import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
+import { audiencesFor, bearerTokenOf, type BearerVerifier } from './bearerAuth.js';
+import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type EmulatorTlsOptions } from './emulatorServer.js';
+
+/**
+ * Loopback emulator of the Azure Key Vault data plane, the part @azure/keyvault-certificates 4.10
+ * and @azure/keyvault-secrets 4.12 use for imported certificates. It follows:
+ * - Import Certificate: https://learn.microsoft.com/rest/api/keyvault/certificates/import-certificate/import-certificate
+ *   (POST {vault}/certificates/{name}/import; `value` base64 PFX with `pwd`, or PEM text when the
+ *   policy's secret_props.contentType is application/x-pem-file; PKCS#8 keys only; a new version per import)
+ * - Get Certificate / Get Certificate Versions: https://learn.microsoft.com/rest/api/keyvault/certificates/get-certificate/get-certificate,
+ *   https://learn.microsoft.com/rest/api/keyvault/certificates/get-certificate-versions/get-certificate-versions
+ * - Get Secret (the certificate's addressable secret, holding the key): https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret
+ * - Challenge-based auth: https://learn.microsoft.com/azure/key-vault/general/authentication-requests-and-responses
+ *   (401 + `WWW-Authenticate: Bearer authorization="{authority}/{tenant}", resource="https://vault.azure.net"`)
+ * - RBAC data actions of the built-in roles: https://learn.microsoft.com/azure/key-vault/general/rbac-guide
+ * Error bodies are Key Vault's `{ error: { code, message } }` with the messages the service writes.
+ */
+
+export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
+
+export type KeyVaultDataAction =
+  | 'Microsoft.KeyVault/vaults/certificates/import/action'
+  | 'Microsoft.KeyVault/vaults/certificates/read'
+  | 'Microsoft.KeyVault/vaults/secrets/getSecret/action';
+
+export type KeyVaultRole =
+  | 'Key Vault Administrator'
+  | 'Key Vault Certificates Officer'
+  | 'Key Vault Certificate User'
+  | 'Key Vault Secrets User'
+  | 'Key Vault Reader';
+
+/** The data actions each built-in role grants, restricted to the ones this emulator serves. */
+const ROLE_ACTIONS: Record<KeyVaultRole, readonly KeyVaultDataAction[]> = {
+  'Key Vault Administrator': [
+    'Microsoft.KeyVault/vaults/certificates/import/action',
+    'Microsoft.KeyVault/vaults/certificates/read',
+    'Microsoft.KeyVault/vaults/secrets/getSecret/action',
+  ],
+  'Key Vault Certificates Officer': ['Microsoft.KeyVault/vaults/certificates/import/action', 'Microsoft.KeyVault/vaults/certificates/read'],
+  'Key Vault Certificate User': ['Microsoft.KeyVault/vaults/certificates/read', 'Microsoft.KeyVault/vaults/secrets/getSecret/action'],
+  'Key Vault Secrets User': ['Microsoft.KeyVault/vaults/secrets/getSecret/action'],
+  'Key Vault Reader': ['Microsoft.KeyVault/vaults/certificates/read'],
+};
+
+export interface KeyVaultEmulatorOptions {
+  readonly tls: EmulatorTlsOptions;
+  /** The vault's tenant: named in the challenge, and required as the token's `tid`. */
+  readonly tenantId: string;
+  /** Named in the challenge (`authorization="{authorityHost}/{tenantId}"`); the authority emulator's URL. */
+  readonly authorityHost: string;
+  readonly verifyToken: BearerVerifier;
+  /**
+   * RBAC on: only principals (token `oid`) given a role with `assignRole` may act. Off (the default):
+   * any valid token of the vault's tenant may do everything.
+   */
+  readonly rbac?: boolean;
+  /** Page size of list operations (Key Vault's default and maximum is 25). */
+  readonly pageSize?: number;
+  readonly now?: () => Date;
+}
+
+export interface StoredCertificateVersion {
+  readonly name: string;
+  readonly version: string;
+  readonly der: Buffer;
+  readonly privateKey: KeyObject;
+  /** SHA-1 thumbprint, upper-case hex. */
+  readonly thumbprint: string;
+  readonly x5t: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly contentType: 'application/x-pkcs12' | 'application/x-pem-file';
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly created: Date;
+}
+
+interface ApiError {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly headers?: Record<string, string>;
+  readonly innererror?: { code: string };
+}
+
+const NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const NOT_FOUND_HELP =
+  'If you recently deleted this certificate you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182';
+
+const error = (e: ApiError): EmulatorResponse => ({
+  status: e.status,
+  headers: e.headers ?? {},
+  body: { error: { code: e.code, message: e.message, ...(e.innererror ? { innererror: e.innererror } : {}) } },
+});
+const badParameter = (message: string): EmulatorResponse => error({ status: 400, code: 'BadParameter', message });
+
+export class KeyVaultEmulator {
+  readonly server: EmulatorServer;
+  private readonly certificatesByName = new Map<string, StoredCertificateVersion[]>();
+  private readonly roleAssignments = new Map<string, Set<KeyVaultRole>>();
+  private readonly now: () => Date;
+
+  constructor(private readonly options: KeyVaultEmulatorOptions) {
+    this.now = options.now ?? (() => new Date());
+    this.server = new EmulatorServer('key-vault', options.tls);
+    // Fixed segments before `:version`, so `versions` and `import` are never read as a version id.
+    this.server
+      .route('POST', '/certificates/:name/import', 'importCertificate', (r) =>
+        this.authorized(r, 'Microsoft.KeyVault/vaults/certificates/import/action', () => this.importCertificate(r)),
+      )
+      .route('GET', '/certificates/:name/versions', 'listCertificateVersions', (r) =>
+        this.authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.listVersions(r)),
+      )
+      .route('GET', '/certificates/:name', 'getCertificate', (r) =>
+        this.authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.getCertificate(r)),
+      )
+      .route('GET', '/certificates/:name/:version', 'getCertificate', (r) =>
+        this.authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.getCertificate(r)),
+      )
+      .route('GET', '/secrets/:name', 'getSecret', (r) =>
+        this.authorized(r, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', () => this.getSecret(r)),
+      )
+      .route('GET', '/secrets/:name/:version', 'getSecret', (r) =>
+        this.authorized(r, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', () => this.getSecret(r)),
+      );
+  }
+
+  start(port?: number): Promise<string> {
+    return this.server.start(port);
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
+  }
+
+  /** The vault URL as Key Vault ids carry it: the origin with a trailing slash. */
+  get vaultUrl(): string {
+    return `${this.server.url}/`;
+  }
+
+  assignRole(principalId: string, role: KeyVaultRole): void {
+    const roles = this.roleAssignments.get(principalId) ?? new Set<KeyVaultRole>();
+    roles.add(role);
+    this.roleAssignments.set(principalId, roles);
+  }
+
+  removeRole(principalId: string, role: KeyVaultRole): void {
+    this.roleAssignments.get(principalId)?.delete(role);
+  }
+
+  /** Names of the certificates in the vault. */
+  certificateNames(): string[] {
+    return [...this.certificatesByName.keys()];
+  }
+
+  /** Every version of a certificate, oldest first. */
+  versions(name: string): readonly StoredCertificateVersion[] {
+    return [...(this.certificatesByName.get(name.toLowerCase()) ?? [])];
+  }
+
+  latest(name: string): StoredCertificateVersion | undefined {
+    return this.versions(name).at(-1);
+  }
+
+  private async authorized(request: EmulatorRequest, action: KeyVaultDataAction, serve: () => EmulatorResponse): Promise<EmulatorResponse> {
+    const challenge = `Bearer authorization="${this.options.authorityHost.replace(/\/+$/, '')}/${this.options.tenantId}", resource="${KEY_VAULT_RESOURCE}"`;
+    const unauthorized = (message: string) =>
+      error({ status: 401, code: 'Unauthorized', message, headers: { 'www-authenticate': challenge } });
+    const token = bearerTokenOf(request.headers);
+    if (token === undefined) return unauthorized('AKV10000: Request is missing a Bearer or PoP token.');
+    const claims = await this.options.verifyToken(token, audiencesFor(KEY_VAULT_RESOURCE));
+    if (!claims) return unauthorized('AKV10022: Invalid audience, issuer, signature or lifetime of the access token.');
+    if (claims.tid !== this.options.tenantId) {
+      return unauthorized(`AKV10032: Invalid issuer. Expected one of https://sts.windows.net/${this.options.tenantId}/.`);
+    }
+    const apiVersion = request.url.searchParams.get('api-version');
+    if (!apiVersion) return badParameter('The api-version query parameter is missing.');
+    if (this.options.rbac) {
+      const principal = typeof claims.oid === 'string' ? claims.oid : '';
+      const granted = [...(this.roleAssignments.get(principal) ?? [])].some((role) => ROLE_ACTIONS[role].includes(action));
+      if (!granted) {
+        const appId = typeof claims.appid === 'string' ? claims.appid : typeof claims.azp === 'string' ? claims.azp : '';
+        return error({
+          status: 403,
+          code: 'Forbidden',
+          message:
+            'Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n' +
+            `Caller: appid=${appId};oid=${principal}\r\nAction: '${action}'\r\nResource: '${request.path}'\r\nAssignment: (not found)\r\nVault: emulator;location=local\r\n`,
+          innererror: { code: 'ForbiddenByRbac' },
+        });
+      }
+    }
+    return serve();
+  }
+
+  private importCertificate(request: EmulatorRequest): EmulatorResponse {
+    const name = request.params.name!;
+    if (!NAME.test(name)) {
+      return badParameter(
+        `The request URI contains an invalid name: ${name}. Follow this link for more information on valid names: https://aka.ms/kvnames`,
+      );
+    }
+    const body = request.json as { value?: unknown; pwd?: unknown; tags?: unknown; policy?: { secret_props?: { contentType?: unknown } } };
+    if (typeof body !== 'object' || body === null || typeof body.value !== 'string' || body.value === '') {
+      return badParameter('Property value is required.');
+    }
+    if (body.pwd !== undefined && typeof body.pwd !== 'string') return badParameter('Property pwd must be a string.');
+    const tags = body.tags ?? {};
+    if (typeof tags !== 'object' || tags === null || Object.values(tags).some((v) => typeof v !== 'string')) {
+      return badParameter('Tags must be an object of string values.');
+    }
+    if (Object.keys(tags).length > 15) return badParameter('The number of tags exceeds the maximum of 15.');
+    const contentType =
+      body.policy?.secret_props?.contentType === 'application/x-pem-file' ? 'application/x-pem-file' : 'application/x-pkcs12';
+
+    const parsed = contentType === 'application/x-pem-file' ? parsePem(body.value) : parsePfx(body.value, body.pwd ?? '');
+    if ('error' in parsed) return badParameter(parsed.error);
+    const x509 = new X509Certificate(parsed.der);
+    if (!x509.checkPrivateKey(parsed.privateKey)) {
+      return badParameter('The specified X.509 certificate content is invalid. Error: the private key does not match the certificate.');
+    }
+    const notAfter = x509.validToDate;
+    if (notAfter.getTime() <= this.now().getTime()) {
+      return badParameter('The specified X.509 certificate content is invalid. Error: the certificate has expired.');
+    }
+
+    const key = name.toLowerCase();
+    const { sha1, x5t } = thumbprintsOf(parsed.der);
+    const stored: StoredCertificateVersion = {
+      name: this.certificatesByName.get(key)?.[0]?.name ?? name,
+      version: randomBytes(16).toString('hex'),
+      der: parsed.der,
+      privateKey: parsed.privateKey,
+      thumbprint: sha1,
+      x5t,
+      tags: { ...(tags as Record<string, string>) },
+      contentType,
+      notBefore: x509.validFromDate,
+      notAfter,
+      created: this.now(),
+    };
+    this.certificatesByName.set(key, [...(this.certificatesByName.get(key) ?? []), stored]);
+    return { status: 200, body: this.bundle(stored) };
+  }
+
+  private find(request: EmulatorRequest, kind: 'certificate' | 'secret'): StoredCertificateVersion | ApiError {
+    const { name, version } = request.params as { name: string; version?: string };
+    const versions = this.certificatesByName.get(name.toLowerCase()) ?? [];
+    const found = version === undefined ? versions.at(-1) : versions.find((v) => v.version === version.toLowerCase());
+    if (found) return found;
+    const what = version === undefined ? name : `${name}/${version}`;
+    return kind === 'certificate'
+      ? {
+          status: 404,
+          code: 'CertificateNotFound',
+          message: `A certificate with (name/id) ${what} was not found in this key vault. ${NOT_FOUND_HELP}`,
+        }
+      : {
+          status: 404,
+          code: 'SecretNotFound',
+          message: `A secret with (name/id) ${what} was not found in this key vault. ${NOT_FOUND_HELP.replace('certificate', 'secret')}`,
+        };
+  }
+
+  private getCertificate(request: EmulatorRequest): EmulatorResponse {
+    const found = this.find(request, 'certificate');
+    return 'status' in found ? error(found) : { status: 200, body: this.bundle(found) };
+  }
+
+  private listVersions(request: EmulatorRequest): EmulatorResponse {
+    const name = request.params.name!;
+    const versions = this.certificatesByName.get(name.toLowerCase()) ?? [];
+    const max = Number(request.url.searchParams.get('maxresults') ?? 25);
+    if (!Number.isInteger(max) || max < 1 || max > 25) return badParameter('maxresults must be an integer from 1 to 25.');
+    const pageSize = Math.min(max, this.options.pageSize ?? 25);
+    const skip = Number(request.url.searchParams.get('$skiptoken') ?? 0);
+    const page = versions.slice(skip, skip + pageSize);
+    const next = skip + pageSize < versions.length ? skip + pageSize : undefined;
+    const nextLink =
+      next === undefined
+        ? null
+        : `${this.vaultUrl}certificates/${encodeURIComponent(name)}/versions?api-version=${request.url.searchParams.get('api-version')}&$skiptoken=${next}&maxresults=${max}`;
+    return { status: 200, body: { value: page.map((v) => this.item(v)), nextLink } };
+  }
+
+  private getSecret(request: EmulatorRequest): EmulatorResponse {
+    const found = this.find(request, 'secret');
+    if ('status' in found) return error(found);
+    // An imported PFX comes back re-packed without a password, as Key Vault serves a certificate's secret.
+    const value =
+      found.contentType === 'application/x-pem-file'
+        ? (found.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string) + derToPemCertificate(found.der)
+        : unprotectedPfx(found.der, found.privateKey).toString('base64');
+    return {
+      status: 200,
+      body: {
+        value,
+        contentType: found.contentType,
+        id: `${this.vaultUrl}secrets/${found.name}/${found.version}`,
+        kid: `${this.vaultUrl}keys/${found.name}/${found.version}`,
+        managed: true,
+        attributes: this.attributes(found),
+        tags: found.tags,
+      },
+    };
+  }
+
+  private attributes(v: StoredCertificateVersion) {
+    const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+    return {
+      enabled: true,
+      nbf: seconds(v.notBefore),
+      exp: seconds(v.notAfter),
+      created: seconds(v.created),
+      updated: seconds(v.created),
+      recoveryLevel: 'Recoverable+Purgeable',
+      recoverableDays: 90,
+    };
+  }
+
+  private item(v: StoredCertificateVersion) {
+    return { id: `${this.vaultUrl}certificates/${v.name}/${v.version}`, x5t: v.x5t, attributes: this.attributes(v), tags: v.tags };
+  }
+
+  private bundle(v: StoredCertificateVersion) {
+    const x509 = new X509Certificate(v.der);
+    const keySize = x509.publicKey.asymmetricKeyDetails?.modulusLength;
+    const months = Math.max(1, Math.round((v.notAfter.getTime() - v.notBefore.getTime()) / (30.44 * 24 * 3600 * 1000)));
+    return {
+      ...this.item(v),
+      kid: `${this.vaultUrl}keys/${v.name}/${v.version}`,
+      sid: `${this.vaultUrl}secrets/${v.name}/${v.version}`,
+      cer: v.der.toString('base64'),
+      policy: {
+        id: `${this.vaultUrl}certificates/${v.name}/policy`,
+        key_props: {
+          exportable: true,
+          kty: x509.publicKey.asymmetricKeyType === 'rsa' ? 'RSA' : 'EC',
+          key_size: keySize,
+          reuse_key: false,
+        },
+        secret_props: { contentType: v.contentType },
+        x509_props: { subject: x509.subject.split('\n').join(', '), ekus: x509.keyUsage ?? [], key_usage: [], validity_months: months },
+        lifetime_actions: [{ trigger: { lifetime_percentage: 80 }, action: { action_type: 'EmailContacts' } }],
+        issuer: { name: 'Unknown' },
+        attributes: { enabled: true, created: this.attributes(v).created, updated: this.attributes(v).updated },
+      },
+    };
+  }
+}
+
+type ParsedImport = { der: Buffer; privateKey: KeyObject } | { error: string };
+
+/**
+ * PKCS#12 is parsed with node-forge (Node's crypto has no PKCS#12 reader); it checks the MAC with the
+ * password, so a wrong password fails here as it does in Key Vault.
+ */
+function parsePfx(value: string, password: string): ParsedImport {
+  const unreadable = {
+    error: 'The specified PKCS#12 X.509 certificate content can not be read. Please check if certificate is in valid PKCS#12 format.',
+  };
+  if (!/^[A-Za-z0-9+/\s]+={0,2}\s*$/.test(value)) return unreadable;
+  let p12: forge.pkcs12.Pkcs12Pfx;
+  try {
+    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(value, 'base64').toString('binary')));
+    p12 = forge.pkcs12.pkcs12FromAsn1(asn1, true, password);
+  } catch {
+    return unreadable;
+  }
+  const certBags = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? [];
+  const keyBags = [
+    ...(p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!] ?? []),
+    ...(p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!] ?? []),
+  ];
+  const cert = certBags.find((b) => b.cert)?.cert;
+  if (!cert) return unreadable;
+  const key = keyBags.find((b) => b.key)?.key;
+  if (!key) {
+    return {
+      error:
+        'Private key is not specified in the specified X.509 PKCS#12 certificate content. Please specify private key in the PKCS#12 content.',
+    };
+  }
+  const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
+  const privateKey = createPrivateKey(forge.pki.privateKeyToPem(key));
+  return { der, privateKey };
+}
+
+function parsePem(value: string): ParsedImport {
+  const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(value)?.[0];
+  if (!cert)
+    return {
+      error: 'The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format.',
+    };
+  const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(value)?.[0];
+  if (!key) {
+    return {
+      error:
+        'Private key is not specified in the specified X.509 PEM certificate content. Please specify private key in the X.509 PEM certificate content.',
+    };
+  }
+  try {
+    return { der: new X509Certificate(cert).raw, privateKey: createPrivateKey(key) };
+  } catch {
+    return {
+      error: 'The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format.',
+    };
+  }
+}
+
+function derToPemCertificate(der: Buffer): string {
+  return `-----BEGIN CERTIFICATE-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/** A PFX under the empty password (what `openssl pkcs12 -passin pass:` opens), the form of a certificate's secret value. */
+function unprotectedPfx(der: Buffer, privateKey: KeyObject): Buffer {
+  const key = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+  const cert = forge.pki.certificateFromAsn1(forge.asn1.fromDer(der.toString('binary')));
+  const asn1 = forge.pkcs12.toPkcs12Asn1(key, [cert], '', { generateLocalKeyId: true });
+  return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
+}
