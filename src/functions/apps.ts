@@ -23,7 +23,12 @@ export interface AppsApiDependencies {
 
 const pageQuerySchema = z
   .object({
-    pageSize: z.coerce.number({ error: 'must be a whole number from 1 to 100' }).int('must be a whole number from 1 to 100').min(1).max(100).optional(),
+    pageSize: z.coerce
+      .number({ error: 'must be a whole number from 1 to 100' })
+      .int('must be a whole number from 1 to 100')
+      .min(1)
+      .max(100)
+      .optional(),
     continuationToken: z.string().min(1).optional(),
   })
   .strict();
@@ -69,7 +74,10 @@ export function createAppsHandlers(deps: AppsApiDependencies) {
       role: 'CertRotator.Reader',
       handle: async (request) => {
         const page = await apps.listApps(parsePage(request));
-        return { status: 200, jsonBody: { items: page.items, continuationToken: page.continuationToken, nextLink: nextLink(request, page.continuationToken) } };
+        return {
+          status: 200,
+          jsonBody: { items: page.items, continuationToken: page.continuationToken, nextLink: nextLink(request, page.continuationToken) },
+        };
       },
     },
   });
@@ -110,7 +118,10 @@ export function createAppsHandlers(deps: AppsApiDependencies) {
       role: 'CertRotator.Reader',
       handle: async (request) => {
         const page = await apps.listHistory(parseAppId(request), parsePage(request));
-        return { status: 200, jsonBody: { items: page.items, continuationToken: page.continuationToken, nextLink: nextLink(request, page.continuationToken) } };
+        return {
+          status: 200,
+          jsonBody: { items: page.items, continuationToken: page.continuationToken, nextLink: nextLink(request, page.continuationToken) },
+        };
       },
     },
   });

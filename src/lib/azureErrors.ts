@@ -18,7 +18,16 @@ export interface AzureCallContext {
   readonly field?: string;
 }
 
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'REQUEST_SEND_ERROR', 'ENOTFOUND', 'ECONNABORTED']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'REQUEST_SEND_ERROR',
+  'ENOTFOUND',
+  'ECONNABORTED',
+]);
 const AUTHENTICATION_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableError', 'AggregateAuthenticationError']);
 
 /** Retry-After as Azure sends it: seconds, an HTTP date, or the `retry-after-ms` variants. */
@@ -89,4 +98,33 @@ export function toRotatorError(error: unknown, context: AzureCallContext): Error
     }
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Thrown when an adapter call outlives its deadline; mapped to a RetriableError. */
+export class DeadlineExceededError extends Error {
+  constructor(timeoutInMs: number) {
+    super(`no answer within ${timeoutInMs} ms`);
+    this.name = 'AbortError';
+  }
+}
+
+/**
+ * Runs `call` with an abort signal and a deadline covering the SDK's retries and, for email, its
+ * polling. The SDKs cancel their request on the signal; the deadline is also raced here so that the
+ * caller is answered on time even where a wait inside an SDK does not watch the signal.
+ */
+export async function withDeadline<T>(timeoutInMs: number, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new DeadlineExceededError(timeoutInMs));
+    }, timeoutInMs);
+  });
+  try {
+    return await Promise.race([call(controller.signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -93,7 +93,9 @@ export function getAppStore(): AppStore {
 export function createRenewalQueueClient(connection: StorageConnection): QueueClient {
   if (connection.kind === 'connectionString') return new QueueClient(connection.connectionString, RENEWAL_QUEUE_NAME);
   if (connection.queueServiceUri === undefined) {
-    throw new ConfigurationError([{ path: 'AzureWebJobsStorage__queueServiceUri', message: 'is required for identity-based queue access' }]);
+    throw new ConfigurationError([
+      { path: 'AzureWebJobsStorage__queueServiceUri', message: 'is required for identity-based queue access' },
+    ]);
   }
   return new QueueClient(`${connection.queueServiceUri}/${RENEWAL_QUEUE_NAME}`, storageCredential(connection.clientId));
 }
@@ -193,12 +195,20 @@ export interface ServiceClientOptions {
  * (the loopback emulator), the SDK's check that the challenge's resource matches the vault host
  * cannot pass, so it is turned off there and only there.
  */
-export function createCertificateVaultClient(vaultUrl: string, credential: TokenCredential, options: ServiceClientOptions = {}): CertificateVaultClient {
+export function createCertificateVaultClient(
+  vaultUrl: string,
+  credential: TokenCredential,
+  options: ServiceClientOptions = {},
+): CertificateVaultClient {
   const disableChallengeResourceVerification = !KEY_VAULT_HOST.test(new URL(vaultUrl).hostname);
   const clientOptions = { disableChallengeResourceVerification, retryOptions: options.retryOptions };
-  return new CertificateVaultClient(new CertificateClient(vaultUrl, credential, clientOptions), new SecretClient(vaultUrl, credential, clientOptions), {
-    timeoutInMs: options.timeoutInMs,
-  });
+  return new CertificateVaultClient(
+    new CertificateClient(vaultUrl, credential, clientOptions),
+    new SecretClient(vaultUrl, credential, clientOptions),
+    {
+      timeoutInMs: options.timeoutInMs,
+    },
+  );
 }
 
 /** The email adapter: the access key of EMAIL_CONNECTION_STRING when given, else the rotator's identity. */
@@ -208,12 +218,18 @@ export function createNotificationMailer(
   options: ServiceClientOptions & { pollIntervalInMs?: number } = {},
 ): NotificationMailer {
   const clientOptions = { retryOptions: options.retryOptions };
-  const client = email.connectionString ? new EmailClient(email.connectionString, clientOptions) : new EmailClient(email.endpoint, credential(), clientOptions);
+  const client = email.connectionString
+    ? new EmailClient(email.connectionString, clientOptions)
+    : new EmailClient(email.endpoint, credential(), clientOptions);
   return new NotificationMailer(client, email.sender, { pollIntervalInMs: options.pollIntervalInMs, timeoutInMs: options.timeoutInMs });
 }
 
 /** The Event Grid adapter: EVENTGRID_TOPIC_KEY when given, else the rotator's identity. */
-export function createEventPublisher(eventGrid: EventGridSettings, credential: () => TokenCredential, options: ServiceClientOptions = {}): EventPublisher {
+export function createEventPublisher(
+  eventGrid: EventGridSettings,
+  credential: () => TokenCredential,
+  options: ServiceClientOptions = {},
+): EventPublisher {
   const clientOptions = { retryOptions: options.retryOptions };
   const client = eventGrid.topicKey
     ? new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', new AzureKeyCredential(eventGrid.topicKey), clientOptions)
@@ -237,7 +253,11 @@ export function getRenewalService(): RenewalService {
     queue: getRenewalQueue(),
     mailer: getNotificationMailer(),
     events: getEventPublisher(),
-    settings: { leaseSeconds: s.renewalLeaseSeconds, verifyWindowMinutes: s.verifyWindowMinutes, confirmDelaySeconds: CONFIRM_DELAY_SECONDS },
+    settings: {
+      leaseSeconds: s.renewalLeaseSeconds,
+      verifyWindowMinutes: s.verifyWindowMinutes,
+      confirmDelaySeconds: CONFIRM_DELAY_SECONDS,
+    },
     log: (message, properties) => console.log(JSON.stringify({ message, ...properties })),
   });
   return renewalService;

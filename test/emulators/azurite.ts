@@ -107,8 +107,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
         buffered = lines.pop() ?? '';
         lines.forEach(onLine);
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('error', reject);
       child.once('exit', (code, signal) =>
         reject(new Error(`Azurite exited before listening (code ${code}, signal ${signal}):\n${output.join('\n')}`)),

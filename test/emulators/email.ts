@@ -90,6 +90,8 @@ export interface SentEmail {
 interface Operation {
   readonly id: string;
   polls: number;
+  /** Set when the operation is to end Failed, as for a suppressed recipient. */
+  readonly failure?: { readonly code: string; readonly message: string };
 }
 
 const failure = (status: number, code: string, message: string): EmulatorResponse => ({
@@ -103,6 +105,7 @@ export class EmailEmulator {
   readonly server: EmulatorServer;
   private readonly sent: SentEmail[] = [];
   private readonly operations = new Map<string, Operation>();
+  private readonly pendingFailures: { code: string; message: string }[] = [];
   private readonly now: () => Date;
 
   constructor(private readonly options: EmailEmulatorOptions) {
@@ -111,7 +114,9 @@ export class EmailEmulator {
     // The base's route syntax reads `:x` as a parameter, so `/emails:send` is matched as a pattern and
     // checked for the literal path in the handler.
     this.server
-      .route('POST', '/emails:send', 'send', (r) => (r.path === '/emails:send' ? this.authenticated(r, (caller) => this.send(r, caller)) : notFound(r)))
+      .route('POST', '/emails:send', 'send', (r) =>
+        r.path === '/emails:send' ? this.authenticated(r, (caller) => this.send(r, caller)) : notFound(r),
+      )
       .route('GET', '/emails/operations/:operationId', 'getSendResult', (r) => this.authenticated(r, () => this.getSendResult(r)));
   }
 
@@ -135,6 +140,11 @@ export class EmailEmulator {
 
   clearMessages(): void {
     this.sent.length = 0;
+  }
+
+  /** The next accepted send ends Failed with this error instead of Succeeded (and is not delivered). */
+  failNextOperation(error: { code: string; message: string }): void {
+    this.pendingFailures.push(error);
   }
 
   private async authenticated(request: EmulatorRequest, serve: (caller: string) => EmulatorResponse): Promise<EmulatorResponse> {
@@ -170,7 +180,8 @@ export class EmailEmulator {
 
   private send(request: EmulatorRequest, caller: string): EmulatorResponse {
     const apiVersion = request.url.searchParams.get('api-version');
-    if (!apiVersion) return failure(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
+    if (!apiVersion)
+      return failure(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
     if (request.body.length > MAX_REQUEST_BYTES) return failure(413, 'RequestEntityTooLarge', 'The request size exceeds the 10 MB limit.');
     if (!/^application\/json\b/i.test(header(request, 'content-type') ?? '')) {
       return failure(415, 'UnsupportedMediaType', 'The request content type must be application/json.');
@@ -183,7 +194,8 @@ export class EmailEmulator {
     const message = parsed.data;
     const recipientCount = message.recipients.to.length + (message.recipients.cc?.length ?? 0) + (message.recipients.bcc?.length ?? 0);
     if (recipientCount === 0) return failure(400, 'BadRequest', 'At least one recipient is required.');
-    if (recipientCount > MAX_RECIPIENTS) return failure(400, 'BadRequest', `The number of recipients exceeds the maximum of ${MAX_RECIPIENTS}.`);
+    if (recipientCount > MAX_RECIPIENTS)
+      return failure(400, 'BadRequest', `The number of recipients exceeds the maximum of ${MAX_RECIPIENTS}.`);
     const senderDomain = message.senderAddress.split('@')[1]!.toLowerCase();
     if (this.options.senderDomains && !this.options.senderDomains.some((d) => d.toLowerCase() === senderDomain)) {
       return failure(400, 'DomainNotLinked', 'The specified sender domain has not been linked.');
@@ -196,8 +208,9 @@ export class EmailEmulator {
     const operationId = requested ?? randomUUID();
     // A resent Operation-Id names the same operation: the message is not sent a second time.
     if (!this.operations.has(operationId)) {
-      this.operations.set(operationId, { id: operationId, polls: 0 });
-      this.deliver(operationId, message, caller);
+      const failure = this.pendingFailures.shift();
+      this.operations.set(operationId, { id: operationId, polls: 0, failure });
+      if (!failure) this.deliver(operationId, message, caller);
     }
     return {
       status: 202,
@@ -217,8 +230,13 @@ export class EmailEmulator {
     if (!operation) return failure(404, 'NotFound', `Operation ${request.params.operationId} was not found.`);
     operation.polls += 1;
     if (operation.polls <= (this.options.runningPolls ?? 1)) {
-      return { status: 200, headers: { 'retry-after': String(this.options.pollRetryAfterSeconds ?? 0) }, body: { id: operation.id, status: 'Running' } };
+      return {
+        status: 200,
+        headers: { 'retry-after': String(this.options.pollRetryAfterSeconds ?? 0) },
+        body: { id: operation.id, status: 'Running' },
+      };
     }
+    if (operation.failure) return { status: 200, body: { id: operation.id, status: 'Failed', error: operation.failure } };
     return { status: 200, body: { id: operation.id, status: 'Succeeded' } };
   }
 

@@ -23,7 +23,18 @@ export const EVENT_GRID_RESOURCE = 'https://eventgrid.azure.net';
 /** An event, and a whole batch, may hold at most 1 MB. */
 const MAX_BYTES = 1024 * 1024;
 const REQUIRED_API_VERSION = '2018-01-01';
-const CONTEXT_ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'datacontenttype', 'dataschema', 'subject', 'time', 'data', 'data_base64']);
+const CONTEXT_ATTRIBUTES = new Set([
+  'specversion',
+  'id',
+  'source',
+  'type',
+  'datacontenttype',
+  'dataschema',
+  'subject',
+  'time',
+  'data',
+  'data_base64',
+]);
 
 export interface EventGridEmulatorOptions {
   readonly tls: EmulatorTlsOptions;
@@ -118,7 +129,11 @@ export class EventGridEmulator {
       if (!claims) return failure(401, 'Unauthorized', 'The provided access token is invalid, expired, or issued for another audience.');
       const oid = typeof claims.oid === 'string' ? claims.oid : '';
       if (this.options.dataSenders && !this.options.dataSenders.includes(oid)) {
-        return failure(403, 'Forbidden', `The principal '${oid}' does not have the required role 'EventGrid Data Sender' to publish to this topic.`);
+        return failure(
+          403,
+          'Forbidden',
+          `The principal '${oid}' does not have the required role 'EventGrid Data Sender' to publish to this topic.`,
+        );
       }
       return { publisher: oid || 'bearer' };
     }
@@ -134,12 +149,20 @@ export class EventGridEmulator {
     if (!('publisher' in auth)) return auth;
     const apiVersion = request.url.searchParams.get('api-version');
     if (apiVersion !== REQUIRED_API_VERSION) {
-      return failure(400, 'BadRequest', `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${REQUIRED_API_VERSION}'.`);
+      return failure(
+        400,
+        'BadRequest',
+        `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${REQUIRED_API_VERSION}'.`,
+      );
     }
     const contentType = (request.headers['content-type'] ?? '').toLowerCase();
     const batch = contentType.startsWith('application/cloudevents-batch+json');
     if (!batch && !contentType.startsWith('application/cloudevents+json')) {
-      return failure(400, 'BadRequest', `This resource is configured for 'CloudEventSchemaV1_0' schema and requires content type 'application/cloudevents-batch+json' or 'application/cloudevents+json'; got '${contentType}'.`);
+      return failure(
+        400,
+        'BadRequest',
+        `This resource is configured for 'CloudEventSchemaV1_0' schema and requires content type 'application/cloudevents-batch+json' or 'application/cloudevents+json'; got '${contentType}'.`,
+      );
     }
     if (request.body.length > MAX_BYTES) return failure(413, 'PayloadTooLarge', 'The maximum size (1536000) has been exceeded.');
     let body: unknown;
@@ -150,7 +173,12 @@ export class EventGridEmulator {
     }
     const events = batch ? body : [body];
     if (!Array.isArray(events)) {
-      return failure(400, 'BadRequest', 'Unexpected token when reading JSON. Expected: StartArray, actual: StartObject.', 'InputJsonInvalid');
+      return failure(
+        400,
+        'BadRequest',
+        'Unexpected token when reading JSON. Expected: StartArray, actual: StartObject.',
+        'InputJsonInvalid',
+      );
     }
     if (events.length === 0) return failure(400, 'BadRequest', 'The request contains no events.', 'InputJsonInvalid');
     const checked: CloudEventRecord[] = [];
@@ -181,8 +209,11 @@ export function cloudEventProblem(event: unknown): string | undefined {
     if (typeof e[name] !== 'string' || e[name] === '') return `Property '${name}' must be a non-empty string.`;
   }
   if (e.specversion === undefined) return "Required property 'specversion' was not found.";
-  if (e.specversion !== '1.0') return `Property 'specversion' has an unsupported value '${String(e.specversion)}'; expected '1.0'.`;
-  if (e.time !== undefined && (typeof e.time !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(e.time))) {
+  if (e.specversion !== '1.0') return `Property 'specversion' has an unsupported value ${JSON.stringify(e.specversion)}; expected '1.0'.`;
+  if (
+    e.time !== undefined &&
+    (typeof e.time !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(e.time))
+  ) {
     return "Property 'time' must be an RFC 3339 timestamp.";
   }
   for (const name of ['subject', 'datacontenttype', 'dataschema'] as const) {

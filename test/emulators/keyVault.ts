@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
 import { audiencesFor, bearerTokenOf, type BearerVerifier } from './bearerAuth.js';
@@ -165,11 +165,7 @@ export class KeyVaultEmulator {
     return this.versions(name).at(-1);
   }
 
-  private async authorized(
-    request: EmulatorRequest,
-    action: KeyVaultDataAction,
-    serve: () => EmulatorResponse,
-  ): Promise<EmulatorResponse> {
+  private async authorized(request: EmulatorRequest, action: KeyVaultDataAction, serve: () => EmulatorResponse): Promise<EmulatorResponse> {
     const challenge = `Bearer authorization="${this.options.authorityHost.replace(/\/+$/, '')}/${this.options.tenantId}", resource="${KEY_VAULT_RESOURCE}"`;
     const unauthorized = (message: string) =>
       error({ status: 401, code: 'Unauthorized', message, headers: { 'www-authenticate': challenge } });
@@ -203,7 +199,9 @@ export class KeyVaultEmulator {
   private importCertificate(request: EmulatorRequest): EmulatorResponse {
     const name = request.params.name!;
     if (!NAME.test(name)) {
-      return badParameter(`The request URI contains an invalid name: ${name}. Follow this link for more information on valid names: https://aka.ms/kvnames`);
+      return badParameter(
+        `The request URI contains an invalid name: ${name}. Follow this link for more information on valid names: https://aka.ms/kvnames`,
+      );
     }
     const body = request.json as { value?: unknown; pwd?: unknown; tags?: unknown; policy?: { secret_props?: { contentType?: unknown } } };
     if (typeof body !== 'object' || body === null || typeof body.value !== 'string' || body.value === '') {
@@ -215,7 +213,8 @@ export class KeyVaultEmulator {
       return badParameter('Tags must be an object of string values.');
     }
     if (Object.keys(tags).length > 15) return badParameter('The number of tags exceeds the maximum of 15.');
-    const contentType = body.policy?.secret_props?.contentType === 'application/x-pem-file' ? 'application/x-pem-file' : 'application/x-pkcs12';
+    const contentType =
+      body.policy?.secret_props?.contentType === 'application/x-pem-file' ? 'application/x-pem-file' : 'application/x-pkcs12';
 
     const parsed = contentType === 'application/x-pem-file' ? parsePem(body.value) : parsePfx(body.value, body.pwd ?? '');
     if ('error' in parsed) return badParameter(parsed.error);
@@ -254,7 +253,11 @@ export class KeyVaultEmulator {
     if (found) return found;
     const what = version === undefined ? name : `${name}/${version}`;
     return kind === 'certificate'
-      ? { status: 404, code: 'CertificateNotFound', message: `A certificate with (name/id) ${what} was not found in this key vault. ${NOT_FOUND_HELP}` }
+      ? {
+          status: 404,
+          code: 'CertificateNotFound',
+          message: `A certificate with (name/id) ${what} was not found in this key vault. ${NOT_FOUND_HELP}`,
+        }
       : {
           status: 404,
           code: 'SecretNotFound',
@@ -333,7 +336,12 @@ export class KeyVaultEmulator {
       cer: v.der.toString('base64'),
       policy: {
         id: `${this.vaultUrl}certificates/${v.name}/policy`,
-        key_props: { exportable: true, kty: x509.publicKey.asymmetricKeyType === 'rsa' ? 'RSA' : 'EC', key_size: keySize, reuse_key: false },
+        key_props: {
+          exportable: true,
+          kty: x509.publicKey.asymmetricKeyType === 'rsa' ? 'RSA' : 'EC',
+          key_size: keySize,
+          reuse_key: false,
+        },
         secret_props: { contentType: v.contentType },
         x509_props: { subject: x509.subject.split('\n').join(', '), ekus: x509.keyUsage ?? [], key_usage: [], validity_months: months },
         lifetime_actions: [{ trigger: { lifetime_percentage: 80 }, action: { action_type: 'EmailContacts' } }],
@@ -351,7 +359,9 @@ type ParsedImport = { der: Buffer; privateKey: KeyObject } | { error: string };
  * password, so a wrong password fails here as it does in Key Vault.
  */
 function parsePfx(value: string, password: string): ParsedImport {
-  const unreadable = { error: 'The specified PKCS#12 X.509 certificate content can not be read. Please check if certificate is in valid PKCS#12 format.' };
+  const unreadable = {
+    error: 'The specified PKCS#12 X.509 certificate content can not be read. Please check if certificate is in valid PKCS#12 format.',
+  };
   if (!/^[A-Za-z0-9+/\s]+={0,2}\s*$/.test(value)) return unreadable;
   let p12: forge.pkcs12.Pkcs12Pfx;
   try {
@@ -369,7 +379,10 @@ function parsePfx(value: string, password: string): ParsedImport {
   if (!cert) return unreadable;
   const key = keyBags.find((b) => b.key)?.key;
   if (!key) {
-    return { error: 'Private key is not specified in the specified X.509 PKCS#12 certificate content. Please specify private key in the PKCS#12 content.' };
+    return {
+      error:
+        'Private key is not specified in the specified X.509 PKCS#12 certificate content. Please specify private key in the PKCS#12 content.',
+    };
   }
   const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
   const privateKey = createPrivateKey(forge.pki.privateKeyToPem(key));
@@ -378,22 +391,31 @@ function parsePfx(value: string, password: string): ParsedImport {
 
 function parsePem(value: string): ParsedImport {
   const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(value)?.[0];
-  if (!cert) return { error: 'The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format.' };
+  if (!cert)
+    return {
+      error: 'The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format.',
+    };
   const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(value)?.[0];
   if (!key) {
     return {
-      error: 'Private key is not specified in the specified X.509 PEM certificate content. Please specify private key in the X.509 PEM certificate content.',
+      error:
+        'Private key is not specified in the specified X.509 PEM certificate content. Please specify private key in the X.509 PEM certificate content.',
     };
   }
   try {
     return { der: new X509Certificate(cert).raw, privateKey: createPrivateKey(key) };
   } catch {
-    return { error: 'The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format.' };
+    return {
+      error: 'The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format.',
+    };
   }
 }
 
 function derToPemCertificate(der: Buffer): string {
-  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return `-----BEGIN CERTIFICATE-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
 /** A PFX under the empty password (what `openssl pkcs12 -passin pass:` opens), the form of a certificate's secret value. */
@@ -402,9 +424,4 @@ function unprotectedPfx(der: Buffer, privateKey: KeyObject): Buffer {
   const cert = forge.pki.certificateFromAsn1(forge.asn1.fromDer(der.toString('binary')));
   const asn1 = forge.pkcs12.toPkcs12Asn1(key, [cert], '', { generateLocalKeyId: true });
   return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
-}
-
-/** Public key of a stored version, for tests comparing it with a downloaded key. */
-export function publicKeyOf(version: StoredCertificateVersion): KeyObject {
-  return createPublicKey(version.privateKey);
 }

@@ -30,8 +30,14 @@ async function existingApp(): Promise<string> {
 }
 
 const routes: RouteCase[] = [
-  { name: 'GET /api/apps', method: 'GET', role: 'CertRotator.Reader', success: 200, prepare: async () => ({ path: '/api/apps' }) },
-  { name: 'GET /api/apps/{appId}', method: 'GET', role: 'CertRotator.Reader', success: 200, prepare: async () => ({ path: `/api/apps/${await existingApp()}` }) },
+  { name: 'GET /api/apps', method: 'GET', role: 'CertRotator.Reader', success: 200, prepare: () => Promise.resolve({ path: '/api/apps' }) },
+  {
+    name: 'GET /api/apps/{appId}',
+    method: 'GET',
+    role: 'CertRotator.Reader',
+    success: 200,
+    prepare: async () => ({ path: `/api/apps/${await existingApp()}` }),
+  },
   {
     name: 'PUT /api/apps/{appId}',
     method: 'PUT',
@@ -50,7 +56,13 @@ const routes: RouteCase[] = [
     success: 200,
     prepare: async () => ({ path: `/api/apps/${await existingApp()}`, body: { lifetimeDays: 400 } }),
   },
-  { name: 'DELETE /api/apps/{appId}', method: 'DELETE', role: 'CertRotator.Admin', success: 204, prepare: async () => ({ path: `/api/apps/${await existingApp()}` }) },
+  {
+    name: 'DELETE /api/apps/{appId}',
+    method: 'DELETE',
+    role: 'CertRotator.Admin',
+    success: 204,
+    prepare: async () => ({ path: `/api/apps/${await existingApp()}` }),
+  },
   {
     name: 'GET /api/apps/{appId}/history',
     method: 'GET',
@@ -112,11 +124,18 @@ const tokens: TokenCase[] = [
   },
   {
     name: 'bad signature',
-    token: () => api.authority.issueAccessToken({ tenantId: api.tenantId, audience: API_AUDIENCE, roles: ['CertRotator.Admin'], signWith: 'foreign-key' }),
+    token: () =>
+      api.authority.issueAccessToken({
+        tenantId: api.tenantId,
+        audience: API_AUDIENCE,
+        roles: ['CertRotator.Admin'],
+        signWith: 'foreign-key',
+      }),
   },
   {
     name: 'alg none',
-    token: () => api.authority.issueAccessToken({ tenantId: api.tenantId, audience: API_AUDIENCE, roles: ['CertRotator.Admin'], signWith: 'none' }),
+    token: () =>
+      api.authority.issueAccessToken({ tenantId: api.tenantId, audience: API_AUDIENCE, roles: ['CertRotator.Admin'], signWith: 'none' }),
   },
   { name: 'Reader', role: 'CertRotator.Reader', token: () => api.token('CertRotator.Reader') },
   { name: 'Operator', role: 'CertRotator.Operator', token: () => api.token('CertRotator.Operator') },
@@ -154,7 +173,12 @@ describe('authentication and authorization of every /api/apps route', () => {
 
 describe('accepted token shapes', () => {
   it('accepts a v1 token (issuer https://sts.windows.net/{tenant}/) for the client-id audience', async () => {
-    const token = await api.authority.issueAccessToken({ tenantId: api.tenantId, audience: API_CLIENT_ID, roles: ['CertRotator.Reader'], version: 1 });
+    const token = await api.authority.issueAccessToken({
+      tenantId: api.tenantId,
+      audience: API_CLIENT_ID,
+      roles: ['CertRotator.Reader'],
+      version: 1,
+    });
     expect((await api.call({ method: 'GET', path: '/api/apps', token })).status).toBe(200);
   });
 

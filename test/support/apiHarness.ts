@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { HttpRequest, InvocationContext, type HttpHandler, type HttpResponseInit } from '@azure/functions';
+import functions, { type HttpHandler, type HttpResponseInit } from '@azure/functions';
 import type { TableClient } from '@azure/data-tables';
 import { inject } from 'vitest';
 import { createAppsHandlers } from '../../src/functions/apps.js';
@@ -10,6 +10,9 @@ import { EntraAuthority } from '../emulators/entraAuthority.js';
 import { loadOrCreateEmulatorTls } from '../emulators/tls.js';
 import { AppRegistrationDirectoryDouble } from './appRegistrationDirectoryDouble.js';
 import { createTestTableClient } from './tables.js';
+
+// The classes come from the default export: @azure/functions has no such named exports under Node's ESM loader.
+const { HttpRequest, InvocationContext } = functions;
 
 export const API_AUDIENCE = 'api://entra-cert-rotator-test';
 export const API_CLIENT_ID = randomUUID();
@@ -50,7 +53,11 @@ export class ApiHarness {
     this.table = createTestTableClient();
     this.store = new AppStore(this.table, { hooks });
     this.service = new AppService({ store: this.store, directory: this.directory, defaultKeyVaultUrl: DEFAULT_VAULT });
-    const authenticator = new BearerAuthenticator({ authorityHost: authority.url, tenantId: this.tenantId, audiences: [API_AUDIENCE, API_CLIENT_ID] });
+    const authenticator = new BearerAuthenticator({
+      authorityHost: authority.url,
+      tenantId: this.tenantId,
+      audiences: [API_AUDIENCE, API_CLIENT_ID],
+    });
     this.handlers = createAppsHandlers({ apps: this.service, authenticator });
   }
 
@@ -82,7 +89,8 @@ export class ApiHarness {
     const segments = path.split('?')[0]!.split('/').filter(Boolean);
     if (segments.length === 2) return { handler: this.handlers.appsCollection, params: {} };
     if (segments.length === 3) return { handler: this.handlers.appItem, params: { appId: decodeURIComponent(segments[2]!) } };
-    if (segments.length === 4 && segments[3] === 'history') return { handler: this.handlers.appHistory, params: { appId: decodeURIComponent(segments[2]!) } };
+    if (segments.length === 4 && segments[3] === 'history')
+      return { handler: this.handlers.appHistory, params: { appId: decodeURIComponent(segments[2]!) } };
     throw new Error(`no route for ${path}`);
   }
 
@@ -95,15 +103,26 @@ export class ApiHarness {
       body = { string: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) };
       if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
     }
-    const request = new HttpRequest({ method: options.method, url: `https://rotator.example${options.path}`, headers, body, params: options.params ?? params });
+    const request = new HttpRequest({
+      method: options.method,
+      url: `https://rotator.example${options.path}`,
+      headers,
+      body,
+      params: options.params ?? params,
+    });
     const context = new InvocationContext({ invocationId: randomUUID(), functionName: 'apps' });
-    const response = (await handler(request, context)) as HttpResponseInit;
-    const responseHeaders = new Headers(response.headers as Record<string, string>);
+    const response: HttpResponseInit = await handler(request, context);
+    const responseHeaders = new Headers(response.headers);
     let text = '';
     if (response.jsonBody !== undefined) {
       text = JSON.stringify(response.jsonBody);
       if (!responseHeaders.has('content-type')) responseHeaders.set('content-type', 'application/json');
     } else if (typeof response.body === 'string') text = response.body;
-    return { status: response.status ?? 200, headers: responseHeaders, text, json: text === '' ? undefined : (JSON.parse(text) as unknown) };
+    return {
+      status: response.status ?? 200,
+      headers: responseHeaders,
+      text,
+      json: text === '' ? undefined : (JSON.parse(text) as unknown),
+    };
   }
 }

@@ -11,7 +11,10 @@ export class AppRegistrationDirectoryDouble implements AppRegistrationDirectory 
   readonly calls: string[] = [];
 
   add(appId: string, displayName: string, manageable: GraphMode[] = ['owner', 'self']): this {
-    this.#apps.set(appId.toLowerCase(), { summary: { appId: appId.toLowerCase(), objectId: randomUUID(), displayName }, manageable: new Set(manageable) });
+    this.#apps.set(appId.toLowerCase(), {
+      summary: { appId: appId.toLowerCase(), objectId: randomUUID(), displayName },
+      manageable: new Set(manageable),
+    });
     return this;
   }
 

@@ -16,7 +16,10 @@ export const CERTIFICATE_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
 export const MAX_RECIPIENTS = 50;
 
 const wholeNumber = (min: number, max: number) =>
-  z.int({ error: `must be a whole number from ${min} to ${max}` }).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+  z
+    .int({ error: `must be a whole number from ${min} to ${max}` })
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
 
 export const appIdSchema = z
   .string({ error: 'must be the application (client) id of the app registration, a GUID' })
@@ -40,10 +43,15 @@ export const certificateNameSchema = z
 export const notificationsSchema = z
   .object({
     enabled: z.boolean().default(false),
-    recipients: z.array(z.email({ error: 'must be an email address' })).max(MAX_RECIPIENTS, `must list at most ${MAX_RECIPIENTS} addresses`).default([]),
+    recipients: z
+      .array(z.email({ error: 'must be an email address' }))
+      .max(MAX_RECIPIENTS, `must list at most ${MAX_RECIPIENTS} addresses`)
+      .default([]),
     thresholdDays: wholeNumber(1, 90).default(14),
     includeCertificate: z.boolean().default(false),
-    attachmentFormat: z.enum(['cer', 'pfx'], { error: 'must be "cer" (public certificate only) or "pfx" (with the private key)' }).default('cer'),
+    attachmentFormat: z
+      .enum(['cer', 'pfx'], { error: 'must be "cer" (public certificate only) or "pfx" (with the private key)' })
+      .default('cer'),
   })
   .strict();
 
@@ -243,7 +251,10 @@ export type HistoryEntry = z.output<typeof historyEntrySchema>;
  * When the scheduler must renew the app: `notAfter - renewBeforeDays` (§4), only for an enabled app
  * that already has a managed certificate (the first one comes from a manual generation or bootstrap).
  */
-export function renewalDueAt(config: Pick<AppConfig, 'enabled' | 'renewBeforeDays'>, state: Pick<RenewalState, 'notAfter'>): Date | undefined {
+export function renewalDueAt(
+  config: Pick<AppConfig, 'enabled' | 'renewBeforeDays'>,
+  state: Pick<RenewalState, 'notAfter'>,
+): Date | undefined {
   if (!config.enabled || state.notAfter === undefined) return undefined;
   return new Date(Date.parse(state.notAfter) - config.renewBeforeDays * DAY_MS);
 }

@@ -51,7 +51,16 @@ export interface AppServiceOptions {
 
 export function toAppView(app: StoredApp): AppView {
   const { appId, displayName, ...config } = app.config;
-  return { appId, displayName, config, state: app.state, etag: app.etag, createdAt: app.createdAt, updatedAt: app.updatedAt, updatedBy: app.updatedBy };
+  return {
+    appId,
+    displayName,
+    config,
+    state: app.state,
+    etag: app.etag,
+    createdAt: app.createdAt,
+    updatedAt: app.updatedAt,
+    updatedBy: app.updatedBy,
+  };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -225,9 +234,16 @@ export class AppService {
     const sameVault = vaultUrl === current.config.keyVault.vaultUrl;
     const certificateName =
       input.keyVault.certificateName ??
-      (sameVault ? current.config.keyVault.certificateName : await this.#certificateName(appId, current.config.displayName, vaultUrl, undefined));
+      (sameVault
+        ? current.config.keyVault.certificateName
+        : await this.#certificateName(appId, current.config.displayName, vaultUrl, undefined));
     if (input.graphMode !== current.config.graphMode) await this.#directory.assertManageable(appId, input.graphMode);
-    return { ...input, appId, displayName: current.config.displayName, keyVault: { enabled: input.keyVault.enabled, vaultUrl, certificateName } };
+    return {
+      ...input,
+      appId,
+      displayName: current.config.displayName,
+      keyVault: { enabled: input.keyVault.enabled, vaultUrl, certificateName },
+    };
   }
 
   /**
@@ -242,7 +258,9 @@ export class AppService {
       const owner = await this.#store.findCertificateNameOwner(vaultUrl, name);
       if (owner === undefined || owner === appId) return name;
     }
-    throw new ConflictError(`keyVault.certificateName "${candidates[0]}" is already used by another app in ${vaultUrl}; choose another name`);
+    throw new ConflictError(
+      `keyVault.certificateName "${candidates[0]}" is already used by another app in ${vaultUrl}; choose another name`,
+    );
   }
 
   #settingsOf(config: AppConfig): z.output<typeof appConfigInputSchema> {

@@ -121,7 +121,8 @@ const appEntitySchema = z.object({
   updatedByName: z.string().default(''),
 });
 
-const continuationTokenSchema = z.object({ nextPartitionKey: z.literal(APPS_PARTITION), nextRowKey: z.string().optional() });
+// The SDK's token: the service's NextPartitionKey/NextRowKey, which are opaque (encoded by the service).
+const continuationTokenSchema = z.object({ nextPartitionKey: z.string(), nextRowKey: z.string().optional() });
 
 export const appRowKey = (appId: string) => `${APP_PREFIX}${appId}`;
 
@@ -144,20 +145,26 @@ function prefixEnd(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
-function encodeToken(sdkToken: string | undefined): string | undefined {
-  return sdkToken === undefined ? undefined : Buffer.from(sdkToken, 'utf8').toString('base64url');
+/**
+ * Our continuation tokens wrap the SDK's with the range they continue (the NextRowKey inside is
+ * opaque to us: the service encodes it), so a token from one app's history cannot be replayed
+ * against another's, and a forged one is the caller's error, not a 500.
+ */
+function encodeToken(sdkToken: string | undefined, scope: string): string | undefined {
+  return sdkToken === undefined ? undefined : Buffer.from(JSON.stringify({ s: scope, t: sdkToken }), 'utf8').toString('base64url');
 }
 
-/** Our tokens wrap the SDK's; a token that does not decode to one is the caller's error, not a 500. */
-function decodeToken(token: string | undefined, rowKeyPrefix: string): string | undefined {
+const wrappedTokenSchema = z.object({ s: z.string(), t: z.string() }).strict();
+
+function decodeToken(token: string | undefined, scope: string): string | undefined {
   if (token === undefined) return undefined;
   try {
-    const sdkToken = Buffer.from(token, 'base64url').toString('utf8');
-    const parsed = continuationTokenSchema.parse(JSON.parse(Buffer.from(sdkToken, 'base64').toString('utf8')));
-    if (parsed.nextRowKey !== undefined && !parsed.nextRowKey.startsWith(rowKeyPrefix)) throw new Error('foreign token');
-    return sdkToken;
+    const wrapped = wrappedTokenSchema.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
+    if (wrapped.s !== scope) throw new Error('token of another range');
+    continuationTokenSchema.parse(JSON.parse(Buffer.from(wrapped.t, 'base64').toString('utf8')));
+    return wrapped.t;
   } catch {
-    throw ValidationError.forField('continuationToken', 'is not a continuation token returned by this API');
+    throw ValidationError.forField('continuationToken', 'is not a continuation token returned by this API for this list');
   }
 }
 
@@ -229,10 +236,12 @@ export class AppStore {
     const continuationToken = decodeToken(options.continuationToken, APP_PREFIX);
     const filter = odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${APP_PREFIX} and RowKey lt ${prefixEnd(APP_PREFIX)}`;
     try {
-      const pages = this.#table.listEntities({ queryOptions: { filter } }).byPage({ maxPageSize: options.maxPageSize ?? 100, continuationToken });
+      const pages = this.#table
+        .listEntities({ queryOptions: { filter } })
+        .byPage({ maxPageSize: options.maxPageSize ?? 100, continuationToken });
       const page = await pages.next();
       if (page.done) return { items: [], continuationToken: undefined };
-      return { items: page.value.map(toStoredApp), continuationToken: encodeToken(page.value.continuationToken) };
+      return { items: page.value.map(toStoredApp), continuationToken: encodeToken(page.value.continuationToken, APP_PREFIX) };
     } catch (error) {
       return translateStorageError(error, 'Listing apps');
     }
@@ -299,7 +308,8 @@ export class AppStore {
     if (entity.nameKey !== before.nameKey) actions.push(['create', { partitionKey: APPS_PARTITION, rowKey: entity.nameKey, appId }]);
     if (entity.dueKey !== before.dueKey) actions.push(...this.#dueRow(entity.dueKey, appId, state));
     actions.push(['update', entity, 'Replace', { etag: current.etag }]);
-    if (entity.dueKey !== before.dueKey && before.dueKey !== '') actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.dueKey }]);
+    if (entity.dueKey !== before.dueKey && before.dueKey !== '')
+      actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.dueKey }]);
     if (entity.nameKey !== before.nameKey) actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.nameKey }]);
     if (change.history) actions.push(this.#historyAction(appId, now, change.history, change.actor));
     await this.#hooks.beforeCommit?.({ appId, kind: 'update' });
@@ -405,7 +415,7 @@ export class AppStore {
       if (page.done) return { items: [], continuationToken: undefined };
       return {
         items: page.value.map((row) => historyEntrySchema.parse(JSON.parse(row.entry))),
-        continuationToken: encodeToken(page.value.continuationToken),
+        continuationToken: encodeToken(page.value.continuationToken, prefix),
       };
     } catch (error) {
       return translateStorageError(error, `Listing the history of app ${appId}`);
@@ -507,7 +517,9 @@ export class AppStore {
    * that no app points at. For damage done outside this code; the scheduler can walk the pages a
    * slice per tick. Returns how many rows it wrote or removed.
    */
-  async repairIndex(options: { maxPageSize?: number; continuationToken?: string } = {}): Promise<{ repaired: number; continuationToken: string | undefined }> {
+  async repairIndex(
+    options: { maxPageSize?: number; continuationToken?: string } = {},
+  ): Promise<{ repaired: number; continuationToken: string | undefined }> {
     const page = await this.listApps(options);
     let repaired = 0;
     for (const app of page.items) repaired += await this.#repairApp(app.config.appId);
@@ -518,18 +530,25 @@ export class AppStore {
     const app = await this.getApp(appId);
     let repaired = 0;
     const dueRows = this.#table.listEntities<{ appId: string }>({
-      queryOptions: { filter: odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${DUE_PREFIX} and RowKey lt ${prefixEnd(DUE_PREFIX)} and appId eq ${appId}` },
+      queryOptions: {
+        filter: odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${DUE_PREFIX} and RowKey lt ${prefixEnd(DUE_PREFIX)} and appId eq ${appId}`,
+      },
     });
     const keys = app ? this.#keysOf(app.config, app.state) : undefined;
     for await (const row of dueRows) {
       if (row.rowKey !== keys?.dueKey) {
-        await this.#table.deleteEntity(APPS_PARTITION, row.rowKey!).catch((e: unknown) => (isRestError(e, 404) ? undefined : Promise.reject(e)));
+        try {
+          await this.#table.deleteEntity(APPS_PARTITION, row.rowKey!);
+        } catch (error) {
+          if (!isRestError(error, 404)) throw error;
+        }
         repaired += 1;
       }
     }
     if (!app || !keys) return repaired;
     const wanted: TableEntity<{ appId: string; dueAt?: Date }>[] = [{ partitionKey: APPS_PARTITION, rowKey: keys.nameKey, appId }];
-    if (keys.dueKey !== '') wanted.push({ partitionKey: APPS_PARTITION, rowKey: keys.dueKey, appId, dueAt: renewalDueAt(app.config, app.state)! });
+    if (keys.dueKey !== '')
+      wanted.push({ partitionKey: APPS_PARTITION, rowKey: keys.dueKey, appId, dueAt: renewalDueAt(app.config, app.state)! });
     for (const row of wanted) {
       try {
         await this.#table.getEntity(APPS_PARTITION, row.rowKey);

@@ -1,6 +1,6 @@
 import type { EmailClient, EmailMessage } from '@azure/communication-email';
 import { z } from 'zod';
-import { toRotatorError } from '../azureErrors.js';
+import { toRotatorError, withDeadline } from '../azureErrors.js';
 import { RetriableError, ValidationError } from '../errors.js';
 
 /**
@@ -30,6 +30,8 @@ export interface NotificationEmail {
 export interface NotificationMailerOptions {
   /** How often to poll the send operation when the service gives no retry-after (default 2 s). */
   readonly pollIntervalInMs?: number;
+  /** Deadline of one send, polling and the SDK's retries included (default 60 s). */
+  readonly timeoutInMs?: number;
 }
 
 /** The service's limit of recipients per message (To, CC and BCC together). */
@@ -43,9 +45,13 @@ const emailSchema = z.object({
   plainText: z.string(),
   html: z.string(),
   attachments: z
-    .array(z.object({ name: z.string().min(1).max(255), contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/), content: z.instanceof(Buffer) }))
+    .array(
+      z.object({ name: z.string().min(1).max(255), contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/), content: z.instanceof(Buffer) }),
+    )
     .optional()
-    .refine((a) => (a ?? []).reduce((n, x) => n + x.content.length, 0) <= MAX_ATTACHMENT_BYTES, { message: 'attachments exceed the 10 MB message limit' }),
+    .refine((a) => (a ?? []).reduce((n, x) => n + x.content.length, 0) <= MAX_ATTACHMENT_BYTES, {
+      message: 'attachments exceed the 10 MB message limit',
+    }),
   operationId: z.uuid().optional(),
 });
 
@@ -66,7 +72,11 @@ export class NotificationMailer {
       senderAddress: this.sender,
       recipients: { to: parsed.data.to.map((address) => ({ address })) },
       content: { subject: parsed.data.subject, plainText: parsed.data.plainText, html: parsed.data.html },
-      attachments: parsed.data.attachments?.map((a) => ({ name: a.name, contentType: a.contentType, contentInBase64: a.content.toString('base64') })),
+      attachments: parsed.data.attachments?.map((a) => ({
+        name: a.name,
+        contentType: a.contentType,
+        contentInBase64: a.content.toString('base64'),
+      })),
     };
     const context = {
       operation: `Sending the email '${parsed.data.subject}'`,
@@ -76,12 +86,19 @@ export class NotificationMailer {
     };
     let result;
     try {
-      const poller = await this.client.beginSend(message, {
-        operationId: parsed.data.operationId,
-        updateIntervalInMs: this.options.pollIntervalInMs,
+      result = await withDeadline(this.options.timeoutInMs ?? 60_000, async (abortSignal) => {
+        const poller = await this.client.beginSend(message, {
+          operationId: parsed.data.operationId,
+          updateIntervalInMs: this.options.pollIntervalInMs,
+          abortSignal,
+        });
+        return poller.pollUntilDone({ abortSignal });
       });
-      result = await poller.pollUntilDone();
     } catch (error) {
+      // core-lro reports an operation that ended Failed as a plain Error carrying the service's code.
+      if (error instanceof Error && error.message.startsWith('The long-running operation has failed')) {
+        throw new RetriableError(`${context.operation} ended Failed: ${error.message}`, { cause: error });
+      }
       throw toRotatorError(error, context);
     }
     if (result.status !== 'Succeeded') {

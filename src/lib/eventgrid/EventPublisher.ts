@@ -1,6 +1,6 @@
 import type { EventGridPublisherClient } from '@azure/eventgrid';
 import { z } from 'zod';
-import { toRotatorError } from '../azureErrors.js';
+import { toRotatorError, withDeadline } from '../azureErrors.js';
 import { ValidationError } from '../errors.js';
 
 /**
@@ -39,6 +39,8 @@ export class EventPublisher {
     private readonly client: EventGridPublisherClient<'CloudEvent'>,
     /** For messages: the topic endpoint. */
     private readonly topic: string,
+    /** Deadline of one publish, the SDK's retries included (default 30 s). */
+    private readonly options: { readonly timeoutInMs?: number } = {},
   ) {}
 
   async publish(events: readonly RotatorEvent[]): Promise<void> {
@@ -61,7 +63,7 @@ export class EventPublisher {
       throw ValidationError.forField('events', 'the batch exceeds Event Grid’s 1 MB limit; publish fewer events at a time');
     }
     try {
-      await this.client.send(batch);
+      await withDeadline(this.options.timeoutInMs ?? 30_000, (abortSignal) => this.client.send(batch, { abortSignal }));
     } catch (error) {
       throw toRotatorError(error, {
         operation: `Publishing ${events.length} event(s) (${[...new Set(events.map((e) => e.type))].join(', ')}) to ${this.topic}`,

@@ -104,12 +104,16 @@ export class BearerAuthenticator {
     } catch (error) {
       // The issuer's keys being unreachable is our outage, not the caller's bad token.
       if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || !(error instanceof joseErrors.JOSEError)) {
-        throw new RetriableError(`Cannot read the token issuer's signing keys: ${(error as Error).message}`, { cause: error, retryAfterSeconds: 5 });
+        throw new RetriableError(`Cannot read the token issuer's signing keys: ${(error as Error).message}`, {
+          cause: error,
+          retryAfterSeconds: 5,
+        });
       }
       throw new AuthenticationError(`The token is not valid: ${error.message}`, { tokenPresent: true });
     }
     const claims = claimsSchema.safeParse(payload);
-    if (!claims.success) throw new AuthenticationError(`The token is not valid: ${claims.error.issues[0]!.message}`, { tokenPresent: true });
+    if (!claims.success)
+      throw new AuthenticationError(`The token is not valid: ${claims.error.issues[0]!.message}`, { tokenPresent: true });
     // The issuer already names the tenant; checking tid too keeps a v1/v2 issuer mix-up from ever
     // admitting another tenant's token.
     if (claims.data.tid !== undefined && claims.data.tid.toLowerCase() !== tenantId) {

@@ -10,7 +10,13 @@ import {
   ValidationError,
   type FieldIssue,
 } from '../errors.js';
-import { AuthenticationError, ForbiddenError, MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError } from './httpErrors.js';
+import {
+  AuthenticationError,
+  ForbiddenError,
+  MethodNotAllowedError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from './httpErrors.js';
 
 /**
  * RFC 9457 problem details, and THE mapping from the error family to HTTP statuses. Handlers throw;
@@ -63,12 +69,16 @@ function map(error: RotatorError, options: ProblemContext): Mapped {
     return {
       status: 403,
       title: 'The caller lacks the app role this needs',
-      headers: { 'WWW-Authenticate': `Bearer realm="entra-cert-rotator", error="insufficient_scope", error_description="${quoted(error.message)}"` },
+      headers: {
+        'WWW-Authenticate': `Bearer realm="entra-cert-rotator", error="insufficient_scope", error_description="${quoted(error.message)}"`,
+      },
     };
   }
   if (error instanceof NotFoundError) return { status: 404, title: 'Not found' };
-  if (error instanceof MethodNotAllowedError) return { status: 405, title: 'Method not allowed', headers: { Allow: error.allow.join(', ') } };
-  if (error instanceof ConflictError) return { status: 409, title: 'Conflict with the current state', headers: retryAfter(error.retryAfterSeconds) };
+  if (error instanceof MethodNotAllowedError)
+    return { status: 405, title: 'Method not allowed', headers: { Allow: error.allow.join(', ') } };
+  if (error instanceof ConflictError)
+    return { status: 409, title: 'Conflict with the current state', headers: retryAfter(error.retryAfterSeconds) };
   // 409, not 422: the request is well-formed and means what it says; what must change first is the
   // state of something else (a grant in Entra, a certificate in Key Vault), and RFC 9110 gives 409 to
   // "a conflict with the current state ... the user might be able to resolve". 412 is taken by ETags.
@@ -76,15 +86,25 @@ function map(error: RotatorError, options: ProblemContext): Mapped {
   if (error instanceof PreconditionFailedError) return { status: 412, title: 'The resource changed (ETag mismatch)' };
   if (error instanceof PayloadTooLargeError) return { status: 413, title: 'Request body too large' };
   if (error instanceof UnsupportedMediaTypeError) {
-    return { status: 415, title: 'Unsupported media type', headers: { 'Accept-Patch': error.accepted.join(', '), Accept: error.accepted.join(', ') } };
+    return {
+      status: 415,
+      title: 'Unsupported media type',
+      headers: { 'Accept-Patch': error.accepted.join(', '), Accept: error.accepted.join(', ') },
+    };
   }
-  if (error instanceof RetriableError) return { status: 503, title: 'Temporarily unavailable', headers: retryAfter(error.retryAfterSeconds ?? 5) };
+  if (error instanceof RetriableError)
+    return { status: 503, title: 'Temporarily unavailable', headers: retryAfter(error.retryAfterSeconds ?? 5) };
   if (error instanceof ConfigurationError) return { status: 500, title: 'The service is misconfigured' };
   return { status: 500, title: 'Internal error' };
 }
 
 /** Maps any thrown value to a problem response. Unknown errors are logged and answered without internals. */
-export function problemResponse(error: unknown, request: HttpRequest, context: InvocationContext, options: ProblemContext = {}): HttpResponseInit {
+export function problemResponse(
+  error: unknown,
+  request: HttpRequest,
+  context: InvocationContext,
+  options: ProblemContext = {},
+): HttpResponseInit {
   const known = error instanceof RotatorError && !(error instanceof ConfigurationError);
   if (!known || error instanceof RetriableError) context.error(`${request.method} ${new URL(request.url).pathname} failed:`, error);
   const mapped = known ? map(error, options) : { status: 500, title: 'Internal error' };

@@ -3,7 +3,7 @@ import type { CertificateClient, CertificateProperties } from '@azure/keyvault-c
 import type { SecretClient } from '@azure/keyvault-secrets';
 import forge from 'node-forge';
 import { z } from 'zod';
-import { toRotatorError, type AzureCallContext } from '../azureErrors.js';
+import { toRotatorError, withDeadline, type AzureCallContext } from '../azureErrors.js';
 import { thumbprintsOf, normalizeThumbprint } from '../certificates/thumbprints.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 
@@ -54,6 +54,7 @@ const tagsSchema = z
   .record(z.string().min(1).max(512), z.string().max(256))
   .refine((t) => Object.keys(t).length <= 15, { message: 'Key Vault allows at most 15 tags' });
 
+const DEFAULT_TIMEOUT_MS = 60_000;
 const ROLE_CERTIFICATES = 'Key Vault Certificates Officer';
 const ROLE_SECRETS = 'Key Vault Certificate User';
 
@@ -66,11 +67,24 @@ function isNotFound(error: unknown): boolean {
   return error instanceof Error && error.name === 'RestError' && (error as { statusCode?: number }).statusCode === 404;
 }
 
+export interface CertificateVaultClientOptions {
+  /**
+   * Deadline of one call, the SDK's retries included (default 60 s): a renewal holds its app's lease
+   * while it waits, so a hung vault must become a RetriableError rather than an endless wait.
+   */
+  readonly timeoutInMs?: number;
+}
+
 export class CertificateVaultClient {
   constructor(
     private readonly certificates: CertificateClient,
     private readonly secrets: SecretClient,
+    private readonly options: CertificateVaultClientOptions = {},
   ) {}
+
+  private withDeadline<T>(call: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    return withDeadline(this.options.timeoutInMs ?? DEFAULT_TIMEOUT_MS, (abortSignal) => call({ abortSignal }));
+  }
 
   get vaultUrl(): string {
     return this.certificates.vaultUrl;
@@ -86,7 +100,9 @@ export class CertificateVaultClient {
     const tags = tagsSchema.safeParse(input.tags ?? {});
     if (!tags.success) throw ValidationError.forField('tags', tags.error.issues[0]!.message);
     try {
-      const imported = await this.certificates.importCertificate(name, input.pfx, { password: input.password, tags: tags.data });
+      const imported = await this.withDeadline((o) =>
+        this.certificates.importCertificate(name, input.pfx, { password: input.password, tags: tags.data, ...o }),
+      );
       return toVersion(imported.properties, name, imported.cer);
     } catch (error) {
       throw toRotatorError(error, this.context(`Importing certificate '${name}' into ${this.vaultUrl}`, ROLE_CERTIFICATES, 'pfx'));
@@ -97,7 +113,7 @@ export class CertificateVaultClient {
   async getLatest(name: string): Promise<VaultCertificateVersion | undefined> {
     checkName(name);
     try {
-      const certificate = await this.certificates.getCertificate(name);
+      const certificate = await this.withDeadline((o) => this.certificates.getCertificate(name, o));
       return toVersion(certificate.properties, name, certificate.cer);
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -110,7 +126,7 @@ export class CertificateVaultClient {
     checkName(name);
     if (!/^[0-9a-f]{32}$/i.test(version)) return undefined;
     try {
-      const certificate = await this.certificates.getCertificateVersion(name, version);
+      const certificate = await this.withDeadline((o) => this.certificates.getCertificateVersion(name, version, o));
       return toVersion(certificate.properties, name, certificate.cer);
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -123,9 +139,11 @@ export class CertificateVaultClient {
     checkName(name);
     const versions: VaultCertificateVersion[] = [];
     try {
-      for await (const properties of this.certificates.listPropertiesOfCertificateVersions(name)) {
-        versions.push(toVersion(properties, name, undefined));
-      }
+      await this.withDeadline(async (o) => {
+        for await (const properties of this.certificates.listPropertiesOfCertificateVersions(name, o)) {
+          versions.push(toVersion(properties, name, undefined));
+        }
+      });
     } catch (error) {
       if (isNotFound(error)) return [];
       throw toRotatorError(error, this.context(`Listing versions of certificate '${name}' in ${this.vaultUrl}`));
@@ -162,7 +180,7 @@ export class CertificateVaultClient {
     }
     let secret;
     try {
-      secret = await this.secrets.getSecret(name, { version: certificate.version });
+      secret = await this.withDeadline((o) => this.secrets.getSecret(name, { version: certificate.version, ...o }));
     } catch (error) {
       if (isNotFound(error)) throw noKey(certificate, 'its secret does not exist');
       throw toRotatorError(error, this.context(`Reading the private key of certificate '${name}' from ${this.vaultUrl}`, ROLE_SECRETS));
@@ -170,7 +188,11 @@ export class CertificateVaultClient {
     const value = secret.value;
     if (value === undefined || value === '') throw noKey(certificate, 'its secret is empty');
     const parsed =
-      secret.properties.contentType === 'application/x-pem-file' ? readPem(value) : secret.properties.contentType === 'application/x-pkcs12' ? readPfx(value) : undefined;
+      secret.properties.contentType === 'application/x-pem-file'
+        ? readPem(value)
+        : secret.properties.contentType === 'application/x-pkcs12'
+          ? readPfx(value)
+          : undefined;
     if (!parsed) throw noKey(certificate, `its secret has content type '${secret.properties.contentType ?? ''}'`);
     if (!parsed.privateKey) throw noKey(certificate, 'its key is not exportable');
     if (thumbprintsOf(parsed.der).sha1 !== certificate.thumbprint || !new X509Certificate(parsed.der).checkPrivateKey(parsed.privateKey)) {

@@ -68,7 +68,7 @@ describe('AppStore due index', () => {
 
     // The renewal records a certificate expiring in 40 days: with renewBeforeDays 30 it is due in 10.
     let app = (await store.getApp(appId))!;
-    app = await store.updateApp(app, { state: { ...app.state, notAfter: new Date(now.getTime() + 40 * DAY).toISOString() } });
+    await store.updateApp(app, { state: { ...app.state, notAfter: new Date(now.getTime() + 40 * DAY).toISOString() } });
     expect(await dueRows(store, now)).toEqual([]);
     expect(await dueRows(store, new Date(now.getTime() + 10 * DAY))).toEqual([appId]);
 
@@ -150,11 +150,18 @@ describe('AppStore due index', () => {
     // Damage: a's due row deleted; an orphan due row for c at a wrong time; b's row deleted too.
     await table.deleteEntity('apps', dueRowKey(new Date(now.getTime() - DAY), a));
     await table.deleteEntity('apps', dueRowKey(new Date(now.getTime() - 2 * DAY), b));
-    await table.createEntity({ partitionKey: 'apps', rowKey: dueRowKey(new Date(now.getTime() - 3 * DAY), c), appId: c, dueAt: new Date(now.getTime() - 3 * DAY) });
+    await table.createEntity({
+      partitionKey: 'apps',
+      rowKey: dueRowKey(new Date(now.getTime() - 3 * DAY), c),
+      appId: c,
+      dueAt: new Date(now.getTime() - 3 * DAY),
+    });
     expect(await dueRows(store, now)).toEqual([c]);
 
     // The next write to b finds its index row gone, repairs it and asks the caller to re-read.
-    await expect(store.updateApp(appB, { state: stateDueAt(new Date(now.getTime() + 50 * DAY)) })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(store.updateApp(appB, { state: stateDueAt(new Date(now.getTime() + 50 * DAY)) })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
     expect(await dueRows(store, now)).toEqual([c, b].sort());
     const reread = (await store.getApp(b))!;
     await store.updateApp(reread, { state: stateDueAt(new Date(now.getTime() + 50 * DAY)) });

@@ -62,9 +62,13 @@ beforeAll(async () => {
     verifyToken: (token, audiences) => identity.authority.verifyAccessToken(token, audiences),
   });
   await email.start();
-  mailer = createNotificationMailer({ sender: SENDER, endpoint: email.server.url, connectionString: email.connectionString }, () => {
-    throw new Error('the access key is configured: no token credential may be asked for');
-  }, fast);
+  mailer = createNotificationMailer(
+    { sender: SENDER, endpoint: email.server.url, connectionString: email.connectionString },
+    () => {
+      throw new Error('the access key is configured: no token credential may be asked for');
+    },
+    fast,
+  );
 });
 
 afterAll(async () => {
@@ -81,11 +85,21 @@ beforeEach(() => {
 describe('NotificationMailer against the Communication Services Email emulator', () => {
   it('sends text, HTML and an attachment with the access key, polls until Succeeded, and writes an .eml', async () => {
     const cer = randomBytes(700);
-    const { operationId } = await mailer.send(message({ attachments: [{ name: 'payroll.cer', contentType: 'application/pkix-cert', content: cer }] }));
+    const { operationId } = await mailer.send(
+      message({ attachments: [{ name: 'payroll.cer', contentType: 'application/pkix-cert', content: cer }] }),
+    );
 
     const [sent] = email.messages();
-    expect(sent).toMatchObject({ operationId, caller: 'access-key', message: { senderAddress: SENDER, content: { subject: 'Certificate renewed for Payroll API' } } });
-    expect(sent!.message.attachments?.[0]).toEqual({ name: 'payroll.cer', contentType: 'application/pkix-cert', contentInBase64: cer.toString('base64') });
+    expect(sent).toMatchObject({
+      operationId,
+      caller: 'access-key',
+      message: { senderAddress: SENDER, content: { subject: 'Certificate renewed for Payroll API' } },
+    });
+    expect(sent!.message.attachments?.[0]).toEqual({
+      name: 'payroll.cer',
+      contentType: 'application/pkix-cert',
+      contentInBase64: cer.toString('base64'),
+    });
     expect(email.server.count('getSendResult')).toBeGreaterThanOrEqual(2);
 
     const eml = readFileSync(sent!.path!, 'utf8');
@@ -129,12 +143,20 @@ describe('NotificationMailer against the Communication Services Email emulator',
 
   it('maps a wrong access key and a token for another resource to a PreconditionError', async () => {
     const wrongKey = createNotificationMailer(
-      { sender: SENDER, endpoint: email.server.url, connectionString: `endpoint=${email.server.url}/;accesskey=${randomBytes(32).toString('base64')}` },
+      {
+        sender: SENDER,
+        endpoint: email.server.url,
+        connectionString: `endpoint=${email.server.url}/;accesskey=${randomBytes(32).toString('base64')}`,
+      },
       () => identity.clientSecretCredential,
       fast,
     );
     await expect(wrongKey.send(message())).rejects.toBeInstanceOf(PreconditionError);
-    const wrongAudience = createNotificationMailer({ sender: SENDER, endpoint: email.server.url }, () => identity.wrongAudienceCredential(), fast);
+    const wrongAudience = createNotificationMailer(
+      { sender: SENDER, endpoint: email.server.url },
+      () => identity.wrongAudienceCredential(),
+      fast,
+    );
     await expect(wrongAudience.send(message())).rejects.toThrow(/refused \(401\)/);
     expect(email.messages()).toEqual([]);
   });
@@ -142,13 +164,29 @@ describe('NotificationMailer against the Communication Services Email emulator',
   it('validates the message before sending, and the emulator rejects what the service rejects', async () => {
     await expect(mailer.send(message({ to: ['not-an-address'] }))).rejects.toBeInstanceOf(ValidationError);
     const url = new URL(`${email.server.url}/emails:send?api-version=2025-09-01`);
-    const noContent = JSON.stringify({ senderAddress: SENDER, recipients: { to: [{ address: 'a@b.example' }] }, content: { subject: 's' } });
+    const noContent = JSON.stringify({
+      senderAddress: SENDER,
+      recipients: { to: [{ address: 'a@b.example' }] },
+      content: { subject: 's' },
+    });
     const response = await fetch(url, { method: 'POST', headers: signedHeaders('POST', url, noContent), body: noContent });
     expect(response.status).toBe(400);
-    const otherDomain = createNotificationMailer({ sender: 'x@unlinked.example', endpoint: email.server.url, connectionString: email.connectionString }, () => {
-      throw new Error('unused');
-    }, fast);
+    const otherDomain = createNotificationMailer(
+      { sender: 'x@unlinked.example', endpoint: email.server.url, connectionString: email.connectionString },
+      () => {
+        throw new Error('unused');
+      },
+      fast,
+    );
     await expect(otherDomain.send(message())).rejects.toThrow(/DomainNotLinked/);
+  });
+
+  it('reports an operation that ends Failed as a RetriableError naming the service’s reason', async () => {
+    email.failNextOperation({ code: 'EmailDroppedAllRecipientsSuppressed', message: 'All recipients are on the suppression list.' });
+    const attempt = mailer.send(message());
+    await expect(attempt).rejects.toBeInstanceOf(RetriableError);
+    await expect(attempt).rejects.toThrow(/EmailDroppedAllRecipientsSuppressed/);
+    expect(email.messages()).toEqual([]);
   });
 
   describe('faults', () => {
@@ -156,7 +194,12 @@ describe('NotificationMailer against the Communication Services Email emulator',
       email.server.inject('send', { status: 429, retryAfterSeconds: 1, times: 1 });
       await mailer.send(message());
       expect(email.messages()).toHaveLength(1);
-      expect(email.server.requests('send').slice(-2).map((r) => r.status)).toEqual([429, 202]);
+      expect(
+        email.server
+          .requests('send')
+          .slice(-2)
+          .map((r) => r.status),
+      ).toEqual([429, 202]);
     });
 
     it('gets past N 5xx on send and on the status poll, and a dropped connection', async () => {
@@ -164,6 +207,16 @@ describe('NotificationMailer against the Communication Services Email emulator',
       email.server.inject('getSendResult', { drop: true, times: 1 });
       await mailer.send(message());
       expect(email.messages()).toHaveLength(1);
+    });
+
+    it('turns a service that does not answer in time into a RetriableError', async () => {
+      const impatient = createNotificationMailer(
+        { sender: SENDER, endpoint: email.server.url, connectionString: email.connectionString },
+        () => identity.clientSecretCredential,
+        { ...fast, timeoutInMs: 300 },
+      );
+      email.server.inject('send', { delayMs: 1500, times: 1 });
+      await expect(impatient.send(message())).rejects.toBeInstanceOf(RetriableError);
     });
 
     it('gives up with a RetriableError when the service keeps failing', async () => {

@@ -38,7 +38,13 @@ async function post(body: unknown, headers: Record<string, string>) {
   });
 }
 
-const validEvent = () => ({ specversion: '1.0', id: randomUUID(), source: '/entra-cert-rotator/apps/x', type: 'EntraCertRotator.CertificateRenewed', data: {} });
+const validEvent = () => ({
+  specversion: '1.0',
+  id: randomUUID(),
+  source: '/entra-cert-rotator/apps/x',
+  type: 'EntraCertRotator.CertificateRenewed',
+  data: {},
+});
 
 beforeAll(async () => {
   const tls = loadOrCreateEmulatorTls(inject('emulatorTlsDir'));
@@ -71,7 +77,15 @@ describe('EventPublisher against the Event Grid emulator', () => {
     const events = [renewed(), renewed()];
     await publisher.publish(events);
     expect(topic.events().map((e) => e.event)).toMatchObject(
-      events.map((e) => ({ specversion: '1.0', id: e.id, type: e.type, source: e.source, subject: e.subject, data: e.data, datacontenttype: 'application/json' })),
+      events.map((e) => ({
+        specversion: '1.0',
+        id: e.id,
+        type: e.type,
+        source: e.source,
+        subject: e.subject,
+        data: e.data,
+        datacontenttype: 'application/json',
+      })),
     );
     expect(topic.events().every((e) => e.publisher === 'aeg-sas-key')).toBe(true);
     const request = topic.server.requests('publish').at(-1)!;
@@ -89,11 +103,15 @@ describe('EventPublisher against the Event Grid emulator', () => {
   });
 
   it('names the EventGrid Data Sender role when the topic refuses the caller', async () => {
-    const notASender = createEventPublisher({ topicEndpoint: topic.topicEndpoint }, () => identity.clientSecretCredential, { retryOptions: FAST_RETRIES });
+    const notASender = createEventPublisher({ topicEndpoint: topic.topicEndpoint }, () => identity.clientSecretCredential, {
+      retryOptions: FAST_RETRIES,
+    });
     const attempt = notASender.publish([renewed()]);
     await expect(attempt).rejects.toBeInstanceOf(PreconditionError);
     await expect(attempt).rejects.toThrow(/'EventGrid Data Sender' role/);
-    const wrongKey = createEventPublisher({ topicEndpoint: topic.topicEndpoint, topicKey: 'bm90IHRoZSBrZXk=' }, noCredential, { retryOptions: FAST_RETRIES });
+    const wrongKey = createEventPublisher({ topicEndpoint: topic.topicEndpoint, topicKey: 'bm90IHRoZSBrZXk=' }, noCredential, {
+      retryOptions: FAST_RETRIES,
+    });
     await expect(wrongKey.publish([renewed()])).rejects.toBeInstanceOf(PreconditionError);
     expect(topic.events()).toEqual([]);
   });
@@ -126,7 +144,12 @@ describe('EventPublisher against the Event Grid emulator', () => {
     it('waits out a 429 with Retry-After and then publishes', async () => {
       topic.server.inject('publish', { status: 429, retryAfterSeconds: 1, times: 1 });
       await publisher.publish([renewed()]);
-      expect(topic.server.requests('publish').slice(-2).map((r) => r.status)).toEqual([429, 200]);
+      expect(
+        topic.server
+          .requests('publish')
+          .slice(-2)
+          .map((r) => r.status),
+      ).toEqual([429, 200]);
       expect(topic.events()).toHaveLength(1);
     });
 
@@ -136,6 +159,15 @@ describe('EventPublisher against the Event Grid emulator', () => {
       topic.server.inject('publish', { drop: true, times: 1 });
       await publisher.publish([renewed()]);
       expect(topic.events()).toHaveLength(2);
+    });
+
+    it('turns a topic that does not answer in time into a RetriableError', async () => {
+      const impatient = createEventPublisher({ topicEndpoint: topic.topicEndpoint, topicKey }, noCredential, {
+        retryOptions: FAST_RETRIES,
+        timeoutInMs: 300,
+      });
+      topic.server.inject('publish', { delayMs: 1500, times: 1 });
+      await expect(impatient.publish([renewed()])).rejects.toBeInstanceOf(RetriableError);
     });
 
     it('gives up with a RetriableError carrying Retry-After when the topic keeps failing', async () => {

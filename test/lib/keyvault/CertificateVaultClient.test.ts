@@ -1,7 +1,11 @@
 import { createPublicKey, randomUUID, sign, verify } from 'node:crypto';
 import forge from 'node-forge';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createSelfSignedCertificate, generateRsaKeyPair, type GeneratedCertificate } from '../../../src/lib/certificates/generateCertificate.js';
+import {
+  createSelfSignedCertificate,
+  generateRsaKeyPair,
+  type GeneratedCertificate,
+} from '../../../src/lib/certificates/generateCertificate.js';
 import { encodePfx } from '../../../src/lib/certificates/pfx.js';
 import { createCertificateVaultClient } from '../../../src/lib/composition.js';
 import { ConflictError, NotFoundError, PreconditionError, RetriableError, ValidationError } from '../../../src/lib/errors.js';
@@ -57,15 +61,17 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     expect(response.headers.get('www-authenticate')).toBe(
       `Bearer authorization="${identity.authority.url}/${identity.tenantId}", resource="https://vault.azure.net"`,
     );
-    expect(await response.json()).toEqual({ error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } });
+    expect(await response.json()).toEqual({
+      error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' },
+    });
   });
 
   it('imports a PFX as a new version per import, with tags, x5t and the thumbprint Entra shows', async () => {
     const name = `app-${randomUUID()}`;
     const first = certificate('first');
     const second = certificate('second');
-    const imported1 = await client.importCertificate(name, { ...pfxOf(first), tags: { renewalId: 'r1' } });
-    const imported2 = await client.importCertificate(name, { ...pfxOf(second, true), tags: { renewalId: 'r2' } });
+    const imported1 = await client.importCertificate(name, { ...(await pfxOf(first)), tags: { renewalId: 'r1' } });
+    const imported2 = await client.importCertificate(name, { ...(await pfxOf(second, true)), tags: { renewalId: 'r2' } });
 
     expect(imported1).toMatchObject({ name, thumbprint: first.thumbprints.sha1, x5t: first.thumbprints.x5t, tags: { renewalId: 'r1' } });
     expect(imported1.id).toBe(`${vault.vaultUrl}certificates/${name}/${imported1.version}`);
@@ -80,7 +86,8 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
 
   it('finds an earlier import by tag so a retry reuses it, across pages of versions', async () => {
     const name = `app-${randomUUID()}`;
-    for (const renewalId of ['a', 'b', 'c']) await client.importCertificate(name, { ...pfxOf(certificate(renewalId)), tags: { renewalId } });
+    for (const renewalId of ['a', 'b', 'c'])
+      await client.importCertificate(name, { ...(await pfxOf(certificate(renewalId))), tags: { renewalId } });
     // pageSize 2: the versions arrive in two pages and the adapter follows nextLink.
     expect(await client.listVersions(name)).toHaveLength(3);
     expect((await client.findVersionByTag(name, 'renewalId', 'c'))?.version).toBe(vault.latest(name)!.version);
@@ -91,7 +98,7 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
   it('reads a certificate with its private key from the secret, by version and by thumbprint', async () => {
     const name = `app-${randomUUID()}`;
     const cert = certificate('with-key');
-    const imported = await client.importCertificate(name, pfxOf(cert));
+    const imported = await client.importCertificate(name, await pfxOf(cert));
     for (const which of [{ version: imported.version }, { thumbprint: cert.thumbprints.sha1.toLowerCase().match(/../g)!.join(':') }]) {
       const got = await client.getCertificateWithPrivateKey(name, which);
       expect(got.der.equals(cert.der)).toBe(true);
@@ -108,8 +115,12 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     expect(await client.listVersions(name)).toEqual([]);
     await expect(client.getCertificateWithPrivateKey(name, { thumbprint: 'AB'.repeat(20) })).rejects.toBeInstanceOf(NotFoundError);
 
-    await client.importCertificate(name, pfxOf(certificate('keyed')));
-    vault.server.inject('getSecret', { status: 404, body: { error: { code: 'SecretNotFound', message: 'A secret with (name/id) x was not found' } }, times: 1 });
+    await client.importCertificate(name, await pfxOf(certificate('keyed')));
+    vault.server.inject('getSecret', {
+      status: 404,
+      body: { error: { code: 'SecretNotFound', message: 'A secret with (name/id) x was not found' } },
+      times: 1,
+    });
     const missingKey = client.getCertificateWithPrivateKey(name, { version: vault.latest(name)!.version });
     await expect(missingKey).rejects.toBeInstanceOf(ConflictError);
     await expect(missingKey).rejects.toThrow(/private key .* is not available from Key Vault/);
@@ -117,7 +128,7 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
 
   it('refuses a PFX with a wrong password as Key Vault does, and stores nothing', async () => {
     const name = `app-${randomUUID()}`;
-    const { pfx } = pfxOf(certificate('wrong-password'));
+    const { pfx } = await pfxOf(certificate('wrong-password'));
     const attempt = client.importCertificate(name, { pfx, password: 'not-the-password-of-this-pfx-at-all' });
     await expect(attempt).rejects.toBeInstanceOf(ValidationError);
     await expect(attempt).rejects.toThrow(/PKCS#12 X.509 certificate content can not be read/);
@@ -130,11 +141,14 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     const cert = certificate('no-key');
     const forgeCert = forge.pki.certificateFromAsn1(forge.asn1.fromDer(cert.der.toString('binary')));
     const password = 'a-password-of-enough-length-123';
-    const certOnly = Buffer.from(forge.asn1.toDer(forge.pkcs12.toPkcs12Asn1(null, [forgeCert], password, { algorithm: '3des' })).getBytes(), 'binary');
+    const certOnly = Buffer.from(
+      forge.asn1.toDer(forge.pkcs12.toPkcs12Asn1(null, [forgeCert], password, { algorithm: '3des' })).getBytes(),
+      'binary',
+    );
     await expect(client.importCertificate(name, { pfx: certOnly, password })).rejects.toThrow(/Private key is not specified/);
 
     const expired = certificate('expired', new Date(Date.now() - 60 * DAY));
-    await expect(client.importCertificate(name, pfxOf(expired))).rejects.toThrow(/expired/);
+    await expect(client.importCertificate(name, await pfxOf(expired))).rejects.toThrow(/expired/);
     expect(vault.versions(name)).toEqual([]);
   });
 
@@ -147,7 +161,7 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
 
   it('names the role to grant when RBAC refuses the caller', async () => {
     const name = `app-${randomUUID()}`;
-    await client.importCertificate(name, pfxOf(certificate('rbac')));
+    await client.importCertificate(name, await pfxOf(certificate('rbac')));
     vault.removeRole(identity.principalId, 'Key Vault Certificate User');
     try {
       const attempt = client.getCertificateWithPrivateKey(name, { version: vault.latest(name)!.version });
@@ -162,9 +176,11 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     const name = `app-${randomUUID()}`;
     await identity.withManagedIdentity(async (credential) => {
       const viaIdentity = createCertificateVaultClient(vault.vaultUrl, credential, { retryOptions: FAST_RETRIES });
-      await expect(viaIdentity.importCertificate(name, pfxOf(certificate('mi')))).rejects.toThrow(/'Key Vault Certificates Officer' role/);
+      await expect(viaIdentity.importCertificate(name, await pfxOf(certificate('mi')))).rejects.toThrow(
+        /'Key Vault Certificates Officer' role/,
+      );
       vault.assignRole(identity.managedIdentity.principalId, 'Key Vault Certificates Officer');
-      const imported = await viaIdentity.importCertificate(name, pfxOf(certificate('mi')));
+      const imported = await viaIdentity.importCertificate(name, await pfxOf(certificate('mi')));
       expect((await viaIdentity.getLatest(name))?.version).toBe(imported.version);
     });
   });
@@ -173,18 +189,35 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     it('waits out a 429 with Retry-After and then succeeds', async () => {
       const name = `app-${randomUUID()}`;
       vault.server.inject('importCertificate', { status: 429, retryAfterSeconds: 1, times: 1 });
-      const imported = await client.importCertificate(name, pfxOf(certificate('throttled')));
+      const imported = await client.importCertificate(name, await pfxOf(certificate('throttled')));
       expect(vault.versions(name).map((v) => v.version)).toEqual([imported.version]);
-      expect(vault.server.requests('importCertificate').slice(-2).map((r) => r.status)).toEqual([429, 200]);
+      expect(
+        vault.server
+          .requests('importCertificate')
+          .slice(-2)
+          .map((r) => r.status),
+      ).toEqual([429, 200]);
     });
 
     it('gets past N 5xx failures and a dropped connection', async () => {
       const name = `app-${randomUUID()}`;
-      await client.importCertificate(name, pfxOf(certificate('seed')));
+      await client.importCertificate(name, await pfxOf(certificate('seed')));
       vault.server.inject('getCertificate', { status: 503, times: 2 });
       expect(await client.getLatest(name)).toBeDefined();
       vault.server.inject('listCertificateVersions', { drop: true, times: 1 });
       expect(await client.listVersions(name)).toHaveLength(1);
+    });
+
+    it('turns a vault that does not answer in time into a RetriableError', async () => {
+      const impatient = createCertificateVaultClient(vault.vaultUrl, identity.clientSecretCredential, {
+        retryOptions: FAST_RETRIES,
+        timeoutInMs: 300,
+      });
+      await impatient.getLatest('warm-up');
+      vault.server.inject('getCertificate', { delayMs: 1500, times: 1 });
+      const attempt = impatient.getLatest(`app-${randomUUID()}`);
+      await expect(attempt).rejects.toBeInstanceOf(RetriableError);
+      await expect(attempt).rejects.toThrow(/did not complete/);
     });
 
     it('gives up with a RetriableError carrying Retry-After when the service keeps failing', async () => {

@@ -1,0 +1,177 @@
+// Log Analytics + workspace-based Application Insights (local auth off: the app sends telemetry
+// with its managed identity) and the two alerts PRODUCT.md §8 asks for.
+
+@description('Required. Log Analytics workspace name.')
+param logAnalyticsName string
+
+@description('Required. Application Insights component name.')
+param applicationInsightsName string
+
+@description('Required. Azure region.')
+param location string
+
+@description('Optional. Tags for every resource.')
+param tags object = {}
+
+@description('Optional. Days Log Analytics keeps data.')
+@minValue(30)
+@maxValue(730)
+param retentionInDays int = 30
+
+@description('Optional. Email addresses the alerts notify. Empty: the alerts fire in Azure Monitor without notifying anyone.')
+param alertEmailAddresses string[] = []
+
+@description('Optional. Name of the storage queue whose poison messages raise an alert.')
+param poisonQueueName string = 'renewal-requests-poison'
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: retentionInDays
+  }
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: applicationInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    IngestionMode: 'LogAnalytics'
+    // Telemetry is accepted only with a Microsoft Entra token (Monitoring Metrics Publisher).
+    DisableLocalAuth: true
+  }
+}
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmailAddresses)) {
+  name: 'ag-${applicationInsightsName}'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'certrotator'
+    enabled: true
+    emailReceivers: [
+      for (address, i) in alertEmailAddresses: {
+        name: 'email-${i}'
+        emailAddress: address
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var alertActions = empty(alertEmailAddresses)
+  ? {}
+  : {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+
+// A metric alert cannot see one queue: Storage's queue metrics (QueueMessageCount) are per account,
+// with no queue-name dimension. What does name the queue is the Functions host's own warning when
+// it gives up on a message, "Message has reached MaxDequeueCount of N. Moving message to queue
+// 'renewal-requests-poison'." (Azure WebJobs SDK QueueProcessor), which lands in `traces`.
+var poisonQuery = '''
+traces
+| where message contains "Moving message to queue '{queue}'"
+| project timestamp, message, operation_Id
+'''
+
+// Matches the renewal use case's failure log line: a trace (or custom event) whose message starts
+// with "renewal failed", or whose customDimensions carry outcome = "failed" (the property the
+// renewal code attaches to that line). Either is enough, so the alert does not depend on whether
+// the worker forwards custom dimensions.
+var renewalFailedQuery = '''
+union isfuzzy=true
+  (traces | project timestamp, text = message, outcome = tostring(customDimensions.outcome), appId = tostring(customDimensions.appId)),
+  (customEvents | project timestamp, text = name, outcome = tostring(customDimensions.outcome), appId = tostring(customDimensions.appId))
+| where text startswith "renewal failed" or outcome == "failed"
+'''
+
+resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${applicationInsightsName}-poison-queue'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Entra Cert Rotator: renewal request moved to ${poisonQueueName}'
+    description: 'A renewal request exhausted its queue retries and landed in ${poisonQueueName}. The renewal is recorded as failed; see the app\'s history and the traces around this message.'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsights.id
+    ]
+    evaluationFrequency: 'PT10M'
+    windowSize: 'PT10M'
+    autoMitigate: false
+    criteria: {
+      allOf: [
+        {
+          query: replace(poisonQuery, '{queue}', poisonQueueName)
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+resource renewalFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${applicationInsightsName}-renewal-failed'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Entra Cert Rotator: certificate renewal failed'
+    description: 'A certificate renewal failed after its last attempt. The app\'s admins were emailed and an EntraCertRotator.CertificateRenewalFailed event was published.'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsights.id
+    ]
+    evaluationFrequency: 'PT10M'
+    windowSize: 'PT10M'
+    autoMitigate: false
+    criteria: {
+      allOf: [
+        {
+          query: renewalFailedQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+@description('The Application Insights component name.')
+output applicationInsightsName string = applicationInsights.name
+
+@description('The Application Insights component resource id.')
+output applicationInsightsResourceId string = applicationInsights.id
+
+@description('The Application Insights connection string (not a secret: ingestion needs a Microsoft Entra token).')
+output connectionString string = applicationInsights.properties.ConnectionString
+
+@description('The Log Analytics workspace resource id.')
+output workspaceResourceId string = workspace.id

@@ -1,0 +1,130 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readRepoFile, repoRoot } from './infraSources.js';
+
+/**
+ * The deployment scripts cannot be run against a tenant here; what is checked is that they parse,
+ * pass shellcheck where it is installed, reject bad arguments before touching Azure, name the
+ * documented permission and role ids, and that the package script builds what azd deploys.
+ */
+
+const scripts = readdirSync(join(repoRoot, 'scripts'))
+  .filter((f) => f.endsWith('.sh'))
+  .map((f) => `scripts/${f}`);
+const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const result = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', env });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+describe('shell scripts', () => {
+  it('include the deployment scripts', () => {
+    expect(scripts).toEqual(
+      expect.arrayContaining(['scripts/grant-graph-permission.sh', 'scripts/register-api-app.sh', 'scripts/package-function.sh']),
+    );
+  });
+
+  it.each(scripts)('%s parses (bash -n)', (script) => {
+    const result = run('bash', ['-n', script]);
+    expect(result.output).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  // Skipped, never failed, where shellcheck is not installed (Debian: apt-get install shellcheck).
+  it.skipIf(!hasShellcheck).each(scripts)('%s passes shellcheck (skipped when shellcheck is not installed)', (script) => {
+    const result = run('shellcheck', ['-x', script]);
+    expect(result.output).toBe('');
+    expect(result.status).toBe(0);
+  });
+});
+
+describe('grant-graph-permission.sh', () => {
+  const script = 'scripts/grant-graph-permission.sh';
+  const text = readRepoFile(script);
+
+  it('grants the Graph app roles Microsoft documents for the two modes', () => {
+    // Microsoft Graph permissions reference: application permission ids.
+    expect(text).toContain("APPLICATION_READWRITE_OWNEDBY_ID='18a4783c-866b-4cc7-a460-3d5e5662c884'");
+    expect(text).toContain("APPLICATION_READ_ALL_ID='9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30'");
+    expect(text).toContain("GRAPH_APP_ID='00000003-0000-0000-c000-000000000000'");
+    // The ids are cross-checked against the tenant's Graph service principal before use.
+    expect(text).toMatch(/refusing to guess/);
+  });
+
+  it.each([
+    [['--mode', 'sideways'], /--mode must be owner, self or both/],
+    [['--app', 'not-a-guid'], /--app takes an application \(client\) id/],
+    [['--mode', 'self', '--app', '3f0e1c2d-1111-4222-8333-444455556666'], /self mode needs no ownership/],
+    [['--frobnicate'], /unknown argument: --frobnicate/],
+  ])('rejects %j before calling Azure', (args, message) => {
+    const result = run('bash', [script, ...args]);
+    expect(result.status).not.toBe(0);
+    expect(result.output).toMatch(message);
+  });
+
+  it('prints its help', () => {
+    const result = run('bash', [script, '--help']);
+    expect(result.status).toBe(0);
+    expect(result.output).toMatch(/^Usage:/m);
+    expect(result.output).toContain('Application.ReadWrite.OwnedBy');
+  });
+});
+
+describe('register-api-app.sh', () => {
+  const script = 'scripts/register-api-app.sh';
+  const text = readRepoFile(script);
+
+  it('defines the three API roles of PRODUCT.md §5 and prints API_AUDIENCE as App ID URI and client id', () => {
+    for (const role of ['CertRotator.Reader', 'CertRotator.Operator', 'CertRotator.Admin']) expect(text).toContain(role);
+    for (const id of [...text.matchAll(/_ROLE_ID='([^']+)'/g)].map((m) => m[1]!)) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    }
+    expect(text).toContain('audience="$identifier_uri,$app_id"');
+  });
+
+  it('rejects a role assignee that is not an object id before calling Azure', () => {
+    const result = run('bash', [script, '--assign-admin', 'alice@example.com']);
+    expect(result.status).not.toBe(0);
+    expect(result.output).toMatch(/role assignees are object ids/);
+  });
+});
+
+describe('package-function.sh', () => {
+  const out = mkdtempSync(join(tmpdir(), 'ecr-package-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('builds the package azd deploys: the compiled app, host.json, package.json and production dependencies only', () => {
+    const result = run('bash', ['scripts/package-function.sh', out], { ...process.env, npm_config_prefer_offline: 'true' });
+    expect(result.status, result.output).toBe(0);
+    const pkg = JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')) as {
+      main: string;
+      dependencies: Record<string, string>;
+    };
+    expect(existsSync(join(out, pkg.main))).toBe(true);
+    expect(pkg.main).toBe('dist/index.js');
+    expect(pkg).toMatchObject({ type: 'module' });
+    expect(pkg).not.toHaveProperty('scripts');
+    expect(pkg).not.toHaveProperty('devDependencies');
+    expect(pkg.dependencies).toEqual((JSON.parse(readRepoFile('package.json')) as { dependencies: unknown }).dependencies);
+    expect(existsSync(join(out, 'host.json'))).toBe(true);
+    expect(readdirSync(out).sort()).toEqual(['dist', 'host.json', 'node_modules', 'package-lock.json', 'package.json']);
+    for (const dependency of Object.keys(pkg.dependencies))
+      expect(existsSync(join(out, 'node_modules', dependency)), dependency).toBe(true);
+    // Nothing the lock file marks dev-only (a devDependency that a production dependency also
+    // needs, such as @azure/msal-node under @azure/identity, is not dev-only and stays).
+    const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
+    const devOnly = Object.entries(lock.packages)
+      .filter(([path, entry]) => path.startsWith('node_modules/') && entry.dev === true)
+      .map(([path]) => path);
+    expect(devOnly).toEqual(expect.arrayContaining(['node_modules/typescript', 'node_modules/vitest', 'node_modules/azurite']));
+    expect(devOnly.filter((path) => existsSync(join(out, path)))).toEqual([]);
+    // Tests are not part of the app.
+    expect(existsSync(join(out, 'dist', 'test'))).toBe(false);
+  });
+});

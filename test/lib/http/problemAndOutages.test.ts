@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import functions from '@azure/functions';
+import { describe, expect, inject, it } from 'vitest';
+import { AppStore } from '../../../src/lib/apps/appStore.js';
+import { createTableClient } from '../../../src/lib/composition.js';
+import { ConflictError } from '../../../src/lib/errors.js';
+import { problemResponse } from '../../../src/lib/http/problem.js';
+import { ApiHarness } from '../../support/apiHarness.js';
+
+// The classes come from the default export: @azure/functions has no such named exports under Node's ESM loader.
+const { HttpRequest, InvocationContext } = functions;
+
+describe('outages and internals', () => {
+  it('answers 503 with Retry-After when the token issuer cannot be reached, then recovers', async () => {
+    // A fresh harness: its authenticator has not discovered the metadata yet.
+    const fresh = await ApiHarness.start();
+    try {
+      const token = await fresh.token('CertRotator.Reader');
+      fresh.authority.server.inject('openid-configuration', { status: 503, times: 1 });
+      const down = await fresh.call({ method: 'GET', path: '/api/apps', token });
+      expect(down.status).toBe(503);
+      expect(down.headers.get('retry-after')).toBe('5');
+      expect(down.headers.get('content-type')).toBe('application/problem+json');
+      // The failed discovery is not cached: the next request discovers again and succeeds.
+      expect((await fresh.call({ method: 'GET', path: '/api/apps', token })).status).toBe(200);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('answers an unexpected error with 500 and no internals', () => {
+    const request = new HttpRequest({ method: 'GET', url: 'https://rotator.example/api/apps' });
+    const context = new InvocationContext({ invocationId: randomUUID(), functionName: 'apps' });
+    const response = problemResponse(new Error('connection string AccountKey=secret leaked'), request, context);
+    expect(response.status).toBe(500);
+    const body = response.body as string;
+    expect(body).not.toContain('secret');
+    expect(JSON.parse(body)).toMatchObject({
+      status: 500,
+      type: 'urn:entra-cert-rotator:problem:internal',
+      instance: '/api/apps',
+    });
+  });
+
+  it('maps a ConflictError with a known retry time to 409 with Retry-After', () => {
+    const request = new HttpRequest({ method: 'POST', url: 'https://rotator.example/api/apps/x/certificates' });
+    const context = new InvocationContext({ invocationId: randomUUID(), functionName: 'x' });
+    const response = problemResponse(new ConflictError('a renewal holds the lease', { retryAfterSeconds: 42.2 }), request, context);
+    expect(response.status).toBe(409);
+    expect((response.headers as Record<string, string>)['Retry-After']).toBe('43');
+  });
+
+  it('builds the store from a CONFIG_STORAGE connection string through the composition root', async () => {
+    const name = `t${randomUUID().replace(/-/g, '').slice(0, 12)}comp`;
+    const store = new AppStore(createTableClient({ kind: 'connectionString', connectionString: inject('storageConnectionString') }, name));
+    expect((await store.listApps()).items).toEqual([]);
+    expect(store.tableName).toBe(name);
+  });
+});
