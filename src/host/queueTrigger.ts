@@ -16,7 +16,7 @@ import type { QueueRules } from './hostSettings.js';
  */
 
 /** How long a message stays hidden while its function runs (the host renews a 10-minute lease). */
-const PROCESSING_VISIBILITY_SECONDS = 10 * 60;
+export const PROCESSING_VISIBILITY_SECONDS = 10 * 60;
 const MIN_POLL_MS = 100;
 
 export interface QueueTriggerHost {
@@ -29,6 +29,55 @@ function decode(message: DequeuedMessageItem): unknown {
     return JSON.parse(text);
   } catch {
     return text;
+  }
+}
+
+/**
+ * One delivery of one message under the host's rules: invoke; on success delete; on failure either
+ * make it visible again after `visibilityTimeout` or, at `maxDequeueCount`, move it to the poison
+ * queue. Exported so that tests drive the renewal worker through exactly these rules.
+ */
+export async function deliverQueueMessage(options: {
+  fn: Pick<RegisteredFunction, 'name' | 'handler'>;
+  queue: QueueClient;
+  poison: QueueClient;
+  message: DequeuedMessageItem;
+  rules: QueueRules;
+  logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
+}): Promise<'completed' | 'retry' | 'poisoned'> {
+  const { fn, queue, poison, message, rules } = options;
+  const invocationId = randomUUID();
+  const context = new InvocationContext({
+    invocationId,
+    functionName: fn.name,
+    logHandler: options.logHandler(fn.name, invocationId),
+    triggerMetadata: {
+      id: message.messageId,
+      dequeueCount: message.dequeueCount,
+      insertionTime: message.insertedOn.toISOString(),
+      expirationTime: message.expiresOn.toISOString(),
+      nextVisibleTime: message.nextVisibleOn.toISOString(),
+      popReceipt: message.popReceipt,
+      queueTrigger: Buffer.from(message.messageText, 'base64').toString('utf8'),
+    },
+  });
+  try {
+    await fn.handler(decode(message), context);
+    await queue.deleteMessage(message.messageId, message.popReceipt);
+    return 'completed';
+  } catch (error) {
+    context.error(
+      `Queue function ${fn.name} failed (dequeue ${message.dequeueCount} of ${rules.maxDequeueCount}): ${(error as Error).message}`,
+    );
+    if (message.dequeueCount >= rules.maxDequeueCount) {
+      await poison.createIfNotExists();
+      await poison.sendMessage(message.messageText);
+      await queue.deleteMessage(message.messageId, message.popReceipt);
+      context.warn(`Message ${message.messageId} moved to ${poison.name} after ${message.dequeueCount} attempts`);
+      return 'poisoned';
+    }
+    await queue.updateMessage(message.messageId, message.popReceipt, undefined, Math.round(rules.visibilityTimeoutMs / 1000));
+    return 'retry';
   }
 }
 
@@ -53,40 +102,6 @@ export function startQueueTriggers(options: {
       const timer = setTimeout(wake, ms);
       wakeups.add(wake);
     });
-
-  async function process(fn: RegisteredFunction, queue: QueueClient, poison: QueueClient, message: DequeuedMessageItem): Promise<void> {
-    const invocationId = randomUUID();
-    const context = new InvocationContext({
-      invocationId,
-      functionName: fn.name,
-      logHandler: options.logHandler(fn.name, invocationId),
-      triggerMetadata: {
-        id: message.messageId,
-        dequeueCount: message.dequeueCount,
-        insertionTime: message.insertedOn.toISOString(),
-        expirationTime: message.expiresOn.toISOString(),
-        nextVisibleTime: message.nextVisibleOn.toISOString(),
-        popReceipt: message.popReceipt,
-        queueTrigger: Buffer.from(message.messageText, 'base64').toString('utf8'),
-      },
-    });
-    try {
-      await fn.handler(decode(message), context);
-      await queue.deleteMessage(message.messageId, message.popReceipt);
-    } catch (error) {
-      context.error(
-        `Queue function ${fn.name} failed (dequeue ${message.dequeueCount} of ${options.rules.maxDequeueCount}): ${(error as Error).message}`,
-      );
-      if (message.dequeueCount >= options.rules.maxDequeueCount) {
-        await poison.createIfNotExists();
-        await poison.sendMessage(message.messageText);
-        await queue.deleteMessage(message.messageId, message.popReceipt);
-        context.warn(`Message ${message.messageId} moved to ${poison.name} after ${message.dequeueCount} attempts`);
-      } else {
-        await queue.updateMessage(message.messageId, message.popReceipt, undefined, Math.round(options.rules.visibilityTimeoutMs / 1000));
-      }
-    }
-  }
 
   for (const fn of options.functions.filter((f) => f.trigger.type.toLowerCase() === 'queuetrigger')) {
     const name = options.resolveName(String(fn.trigger.queueName));
@@ -113,7 +128,11 @@ export function startQueueTriggers(options: {
             continue;
           }
           delay = MIN_POLL_MS;
-          await Promise.all(messages.map((m) => process(fn, queue, poison, m)));
+          await Promise.all(
+            messages.map((message) =>
+              deliverQueueMessage({ fn, queue, poison, message, rules: options.rules, logHandler: options.logHandler }),
+            ),
+          );
         }
       })(),
     );

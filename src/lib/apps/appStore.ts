@@ -479,7 +479,9 @@ export class AppStore {
     const filter = odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${PENDING_PREFIX} and RowKey lt ${prefixEnd(PENDING_PREFIX)}`;
     const appIds: string[] = [];
     try {
-      const pages = this.#table.listEntities<{ appId: string }>({ queryOptions: { filter } }).byPage({ maxPageSize: options.maxPageSize ?? 1000 });
+      const pages = this.#table
+        .listEntities<{ appId: string }>({ queryOptions: { filter } })
+        .byPage({ maxPageSize: options.maxPageSize ?? 1000 });
       for await (const page of pages) for (const row of page) appIds.push(row.appId);
     } catch (error) {
       return translateStorageError(error, 'Listing apps with pending notifications');

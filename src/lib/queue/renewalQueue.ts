@@ -31,9 +31,12 @@ export class StorageRenewalQueue implements RenewalQueue {
       await this.#queue.sendMessage(body, { visibilityTimeout: options.visibilityDelaySeconds });
     } catch (error) {
       if (error instanceof RestError && (error.statusCode === undefined || error.statusCode === 429 || error.statusCode >= 500)) {
-        throw new RetriableError(`Queueing the renewal of app ${message.appId} failed: storage is unavailable (${error.statusCode ?? error.code})`, {
-          cause: error,
-        });
+        throw new RetriableError(
+          `Queueing the renewal of app ${message.appId} failed: storage is unavailable (${error.statusCode ?? error.code})`,
+          {
+            cause: error,
+          },
+        );
       }
       throw error;
     }

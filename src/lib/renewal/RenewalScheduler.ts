@@ -186,7 +186,13 @@ export class RenewalScheduler {
       thumbprint: state.currentThumbprint,
       error: decision.detail,
     });
-    await this.#d.queue.enqueue({ appId: config.appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'drift', reason: decision.detail });
+    await this.#d.queue.enqueue({
+      appId: config.appId,
+      renewalId: randomUUID(),
+      stage: 'deploy',
+      trigger: 'drift',
+      reason: decision.detail,
+    });
     return true;
   }
 
@@ -195,7 +201,8 @@ export class RenewalScheduler {
     const due = nearExpiryWarningIsDue({
       thresholdDays: config.notifications.thresholdDays,
       notificationsEnabled: config.enabled && config.notifications.enabled,
-      current: state.currentThumbprint && state.notAfter ? { thumbprint: state.currentThumbprint, notAfter: new Date(state.notAfter) } : undefined,
+      current:
+        state.currentThumbprint && state.notAfter ? { thumbprint: state.currentThumbprint, notAfter: new Date(state.notAfter) } : undefined,
       // The stored current certificate is the newest managed one: a newer one would be current.
       newerCertificateExists: false,
       warned: new Set(state.nearExpiryWarned),

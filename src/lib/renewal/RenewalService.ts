@@ -197,16 +197,32 @@ export class RenewalService {
     const already = app.state.renewal?.id === message.renewalId && app.state.renewal.stage === 'failed';
     if (already) return;
     const now = this.#now();
-    const progress: RenewalProgress = { ...(app.state.renewal?.id === message.renewalId ? app.state.renewal : {}), id: message.renewalId, trigger: message.trigger, stage: 'failed' };
-    let updated = await this.#writeState(app, undefined, (s) => ({
-      renewal: progress,
-      lastOutcome: 'failed',
-      lastOutcomeAt: now.toISOString(),
-      lastError: text,
-      consecutiveFailures: s.consecutiveFailures + 1,
-    }), { action: `renewal.${message.stage}`, trigger: message.trigger, outcome: 'failed', error: text });
-    this.#d.log?.('renewal failed', { appId: message.appId, renewalId: message.renewalId, stage: message.stage, outcome: 'failed', error: text });
-    updated = await this.#notify(updated, undefined, {
+    const progress: RenewalProgress = {
+      ...(app.state.renewal?.id === message.renewalId ? app.state.renewal : {}),
+      id: message.renewalId,
+      trigger: message.trigger,
+      stage: 'failed',
+    };
+    const updated = await this.#writeState(
+      app,
+      undefined,
+      (s) => ({
+        renewal: progress,
+        lastOutcome: 'failed',
+        lastOutcomeAt: now.toISOString(),
+        lastError: text,
+        consecutiveFailures: s.consecutiveFailures + 1,
+      }),
+      { action: `renewal.${message.stage}`, trigger: message.trigger, outcome: 'failed', error: text },
+    );
+    this.#d.log?.('renewal failed', {
+      appId: message.appId,
+      renewalId: message.renewalId,
+      stage: message.stage,
+      outcome: 'failed',
+      error: text,
+    });
+    await this.#notify(updated, undefined, {
       kind: 'failed',
       id: notificationId('failed', message.renewalId),
       appId: message.appId,
@@ -237,7 +253,9 @@ export class RenewalService {
   async warnNearExpiry(app: StoredApp): Promise<StoredApp> {
     const thumbprint = app.state.currentThumbprint!;
     const key = `${thumbprint}:${app.config.notifications.thresholdDays}`;
-    const updated = await this.#writeState(app, undefined, (s) => ({ nearExpiryWarned: [...s.nearExpiryWarned.filter((k) => k !== key), key].slice(-20) }));
+    const updated = await this.#writeState(app, undefined, (s) => ({
+      nearExpiryWarned: [...s.nearExpiryWarned.filter((k) => k !== key), key].slice(-20),
+    }));
     return this.#notify(updated, undefined, {
       kind: 'near-expiry',
       id: notificationId('near-expiry', key),
@@ -275,7 +293,12 @@ export class RenewalService {
       adopted = (await this.#d.credentials.listCertificates(config.appId)).find((c) => c.keyId === keyId);
     }
     if (!der && !adopted) {
-      const generated = await generateCertificate({ displayName: config.displayName, lifetimeDays: config.lifetimeDays, keySize: config.keySize, now: this.#now() });
+      const generated = await generateCertificate({
+        displayName: config.displayName,
+        lifetimeDays: config.lifetimeDays,
+        keySize: config.keySize,
+        now: this.#now(),
+      });
       ({ der, privateKey } = generated);
       await step('generated');
       if (vault) {
@@ -293,7 +316,14 @@ export class RenewalService {
       await step('imported');
     }
 
-    let recorded: { keyId: string; thumbprint: string; thumbprintSha256: string | undefined; notBefore: Date; notAfter: Date; keySize: number | undefined };
+    let recorded: {
+      keyId: string;
+      thumbprint: string;
+      thumbprintSha256: string | undefined;
+      notBefore: Date;
+      notAfter: Date;
+      keySize: number | undefined;
+    };
     if (der) {
       const info = parseCertificate(der);
       const result = await this.#d.credentials.addCertificate(config.appId, {
@@ -311,7 +341,14 @@ export class RenewalService {
       };
     } else {
       const c = adopted!;
-      recorded = { keyId: c.keyId, thumbprint: c.thumbprint, thumbprintSha256: undefined, notBefore: c.validFrom, notAfter: c.validUntil, keySize: config.keySize };
+      recorded = {
+        keyId: c.keyId,
+        thumbprint: c.thumbprint,
+        thumbprintSha256: undefined,
+        notBefore: c.validFrom,
+        notAfter: c.validUntil,
+        keySize: config.keySize,
+      };
     }
     await step('added');
 
@@ -351,7 +388,12 @@ export class RenewalService {
 
     await this.#d.queue.enqueue({ ...message, stage: 'confirm' }, { visibilityDelaySeconds: this.#d.settings.confirmDelaySeconds });
     await step('queued');
-    this.#d.log?.('certificate deployed', { appId: config.appId, renewalId: message.renewalId, thumbprint: recorded.thumbprint, trigger: message.trigger });
+    this.#d.log?.('certificate deployed', {
+      appId: config.appId,
+      renewalId: message.renewalId,
+      thumbprint: recorded.thumbprint,
+      trigger: message.trigger,
+    });
 
     return {
       appId: config.appId,
@@ -383,7 +425,12 @@ export class RenewalService {
       held.app = await this.#writeState(
         held.app,
         held.owner,
-        () => ({ verifiedAt: this.#now().toISOString(), lastOutcome: 'verified', lastOutcomeAt: this.#now().toISOString(), lastError: undefined }),
+        () => ({
+          verifiedAt: this.#now().toISOString(),
+          lastOutcome: 'verified',
+          lastOutcomeAt: this.#now().toISOString(),
+          lastError: undefined,
+        }),
         { action: 'renewal.verify', trigger: message.trigger, outcome: 'succeeded', thumbprint: held.app.state.currentThumbprint },
       );
     }
@@ -419,10 +466,20 @@ export class RenewalService {
       held.owner,
       (s) => ({ renewal: { ...s.renewal!, stage: 'completed' }, consecutiveFailures: 0 }),
       removed.length > 0
-        ? { action: 'renewal.cleanup', trigger: message.trigger, outcome: 'succeeded', thumbprint: removed.map((r) => r.thumbprint).join(',') }
+        ? {
+            action: 'renewal.cleanup',
+            trigger: message.trigger,
+            outcome: 'succeeded',
+            thumbprint: removed.map((r) => r.thumbprint).join(','),
+          }
         : undefined,
     );
-    this.#d.log?.('renewal completed', { appId: config.appId, renewalId: message.renewalId, outcome: 'completed', removed: removed.length });
+    this.#d.log?.('renewal completed', {
+      appId: config.appId,
+      renewalId: message.renewalId,
+      outcome: 'completed',
+      removed: removed.length,
+    });
   }
 
   /** Signs in as the app with the new certificate until Entra accepts it or the window closes. */
@@ -478,7 +535,10 @@ export class RenewalService {
 
   #factsFromPending(app: StoredApp, pending: PendingNotification): NotificationFacts {
     if ((pending.kind === 'renewed' || pending.kind === 'generated') && pending.renewalId !== undefined) {
-      return { ...this.#certificateFacts(app, pending.kind, { renewalId: pending.renewalId, trigger: app.state.renewal?.trigger ?? 'scheduled' }), id: pending.id };
+      return {
+        ...this.#certificateFacts(app, pending.kind, { renewalId: pending.renewalId, trigger: app.state.renewal?.trigger ?? 'scheduled' }),
+        id: pending.id,
+      };
     }
     return {
       kind: pending.kind,
@@ -505,18 +565,23 @@ export class RenewalService {
     options: { withAttachment?: boolean; emailOnly?: boolean; skipEmail?: boolean } = {},
   ): Promise<StoredApp> {
     const failures: { channel: 'email' | 'event'; error: string }[] = [];
-    const wantEmail = !options.skipEmail && app.config.notifications.enabled && this.#d.mailer !== undefined && (!retrying || retrying.channel === 'email');
+    const wantEmail =
+      !options.skipEmail && app.config.notifications.enabled && this.#d.mailer !== undefined && (!retrying || retrying.channel === 'email');
     const wantEvent = !options.emailOnly && this.#d.events !== undefined && (!retrying || retrying.channel === 'event');
     if (wantEmail) {
       try {
-        await this.#sendEmail(app, facts, options.withAttachment === true || retrying?.kind === 'renewed' || retrying?.kind === 'generated');
+        await this.#sendEmail(
+          app,
+          facts,
+          options.withAttachment === true || retrying?.kind === 'renewed' || retrying?.kind === 'generated',
+        );
       } catch (error) {
         failures.push({ channel: 'email', error: errorText(error) });
       }
     }
     if (wantEvent) {
       try {
-        await this.#d.events!.publish([buildEvent(facts, this.#now())]);
+        await this.#d.events.publish([buildEvent(facts, this.#now())]);
       } catch (error) {
         failures.push({ channel: 'event', error: errorText(error) });
       }
@@ -525,7 +590,9 @@ export class RenewalService {
     if (failures.length === 0 && retried === undefined) return app;
     if (failures.length > 0) await this.#d.store.markPendingNotifications(app.config.appId);
     return this.#writeState(app, owner, (s) => {
-      const keep = s.pendingNotifications.filter((p) => `${p.channel}:${p.id}` !== retried && !failures.some((f) => f.channel === p.channel && p.id === facts.id));
+      const keep = s.pendingNotifications.filter(
+        (p) => `${p.channel}:${p.id}` !== retried && !failures.some((f) => f.channel === p.channel && p.id === facts.id),
+      );
       const added = failures.map<PendingNotification>((f) => ({
         id: facts.id,
         channel: f.channel,
@@ -546,7 +613,8 @@ export class RenewalService {
     const mailer = this.#d.mailer!;
     const email: EmailMessage = buildEmail(facts, app.config);
     const n = app.config.notifications;
-    const attach = withAttachment && n.includeCertificate && (facts.kind === 'renewed' || facts.kind === 'generated') && app.state.currentThumbprint;
+    const attach =
+      withAttachment && n.includeCertificate && (facts.kind === 'renewed' || facts.kind === 'generated') && app.state.currentThumbprint;
     if (!attach) {
       await mailer.send(email);
       return;
@@ -554,7 +622,10 @@ export class RenewalService {
     const signer = await this.#signerFromVault(app, app.state.keyVaultVersion);
     const fileName = safeFileName(app.config.displayName);
     if (n.attachmentFormat === 'cer') {
-      await mailer.send({ ...email, attachments: [{ name: `${fileName}.cer`, contentType: 'application/pkix-cert', content: encodeCer(signer.der) }] });
+      await mailer.send({
+        ...email,
+        attachments: [{ name: `${fileName}.cer`, contentType: 'application/pkix-cert', content: encodeCer(signer.der) }],
+      });
       return;
     }
     await this.#sendPfxPair(app, email, signer.der, signer.privateKey, facts.id);
@@ -615,7 +686,9 @@ export class RenewalService {
       }
       const until = new Date(now.getTime() + this.#d.settings.leaseSeconds * 1000).toISOString();
       try {
-        const leased = await this.#d.store.updateApp(app, { state: { ...app.state, lease: { owner, renewalId: message.renewalId, until } } });
+        const leased = await this.#d.store.updateApp(app, {
+          state: { ...app.state, lease: { owner, renewalId: message.renewalId, until } },
+        });
         return { app: leased, owner, message };
       } catch (error) {
         if (!(error instanceof PreconditionFailedError)) throw error;
@@ -648,7 +721,9 @@ export class RenewalService {
     let current = app;
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       if (owner !== undefined && current.state.lease?.owner !== owner) {
-        throw new ConflictError(`The lease on app ${app.config.appId} was lost (another renewal took over); this attempt stops here`, { retryAfterSeconds: 30 });
+        throw new ConflictError(`The lease on app ${app.config.appId} was lost (another renewal took over); this attempt stops here`, {
+          retryAfterSeconds: 30,
+        });
       }
       try {
         return await this.#d.store.updateApp(current, { state: { ...current.state, ...change(current.state) }, history, actor });
@@ -677,7 +752,9 @@ export class RenewalService {
           : `The current certificate of app ${config.appId} is not in Key Vault`,
       );
     }
-    const stored = await this.#d.vaultFor(config.keyVault.vaultUrl).getCertificateWithPrivateKey(config.keyVault.certificateName, { version });
+    const stored = await this.#d
+      .vaultFor(config.keyVault.vaultUrl)
+      .getCertificateWithPrivateKey(config.keyVault.certificateName, { version });
     return { der: stored.der, privateKey: stored.privateKey };
   }
 }

@@ -74,8 +74,10 @@ const SUBJECTS: Readonly<Record<NotificationKind, (name: string) => string>> = {
 
 const LEADS: Readonly<Record<NotificationKind, string>> = {
   generated: 'A new certificate was generated and added to the app registration. Older certificates stay valid until they expire.',
-  renewed: 'The certificate was renewed, verified by signing in as the app, and added to the app registration. Older certificates stay valid until they expire.',
-  failed: 'The certificate could not be renewed. The existing certificates are unchanged. The rotator retries on its next run; fix the cause below if it persists.',
+  renewed:
+    'The certificate was renewed, verified by signing in as the app, and added to the app registration. Older certificates stay valid until they expire.',
+  failed:
+    'The certificate could not be renewed. The existing certificates are unchanged. The rotator retries on its next run; fix the cause below if it persists.',
   'near-expiry': 'The current certificate expires soon and no newer certificate exists yet.',
   removed: 'A certificate was removed from the app registration.',
 };

@@ -11,7 +11,10 @@ import type { DueAppsResult, HistoryInput, Page, StoredApp } from '../apps/appSt
 export interface RenewalStore {
   getApp(appId: string): Promise<StoredApp | undefined>;
   listApps(options?: { maxPageSize?: number; continuationToken?: string }): Promise<Page<StoredApp>>;
-  updateApp(current: StoredApp, change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput }): Promise<StoredApp>;
+  updateApp(
+    current: StoredApp,
+    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput },
+  ): Promise<StoredApp>;
   appendHistory(appId: string, entry: HistoryInput, actor?: Actor): Promise<void>;
   listDueApps(now: Date, options?: { maxPageSize?: number }): Promise<DueAppsResult>;
   markPendingNotifications(appId: string): Promise<void>;

@@ -299,7 +299,9 @@ describe('self mode', () => {
     const { client } = rotatorWith(['Application.Read.All']);
     const { app, signer } = selfApp();
     const expired = graph.seedCertificate(app.id, certificate('old', 30, -90).der, { displayName: `${MANAGED_DISPLAY_NAME_PREFIX} old` });
-    expect((await client.removeExpiredManagedCertificates(app.appId, { graphMode: 'self', signer })).map((c) => c.keyId)).toEqual([expired.keyId]);
+    expect((await client.removeExpiredManagedCertificates(app.appId, { graphMode: 'self', signer })).map((c) => c.keyId)).toEqual([
+      expired.keyId,
+    ]);
     expect(graph.server.requests('remove-key').at(-1)!.status).toBe(204);
     expect(graph.application(app.id)!.keyCredentials).toHaveLength(1);
   });

@@ -1,0 +1,226 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { ClientSecretCredential } from '@azure/identity';
+import type { QueueClient } from '@azure/storage-queue';
+import { QueueServiceClient } from '@azure/storage-queue';
+import { inject } from 'vitest';
+import { deliverQueueMessage, PROCESSING_VISIBILITY_SECONDS } from '../../src/host/queueTrigger.js';
+import type { AppConfig } from '../../src/lib/apps/appConfig.js';
+import { AppStore, type StoredApp } from '../../src/lib/apps/appStore.js';
+import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from '../../src/lib/composition.js';
+import { AppRegistrationClient } from '../../src/lib/graph/appRegistrationClient.js';
+import { createAppSignIn, createGraphClient } from '../../src/lib/graph/graphClient.js';
+import { AppSignInVerifier } from '../../src/lib/graph/signInVerifier.js';
+import { StorageRenewalQueue } from '../../src/lib/queue/renewalQueue.js';
+import { MAX_DEQUEUE_COUNT } from '../../src/lib/renewal/renewalMessage.js';
+import { RenewalScheduler, type SchedulerDependencies } from '../../src/lib/renewal/RenewalScheduler.js';
+import { RenewalService, type RenewalDependencies } from '../../src/lib/renewal/RenewalService.js';
+import { EmailEmulator } from '../emulators/email.js';
+import { EntraAuthority } from '../emulators/entraAuthority.js';
+import { EventGridEmulator } from '../emulators/eventGrid.js';
+import { GraphEmulator, type GraphApplication } from '../emulators/graph.js';
+import { KeyVaultEmulator } from '../emulators/keyVault.js';
+import { loadOrCreateEmulatorTls } from '../emulators/tls.js';
+import { createTestTableClient } from './tables.js';
+
+/**
+ * Everything a renewal touches, real: Azurite (tables and queues), the Entra authority, Graph, Key
+ * Vault, email and Event Grid emulators, and the production adapters over the real SDK clients,
+ * signed in as the rotator with a client secret. Each world has its own table, queue and tenant.
+ */
+export interface RenewalWorld {
+  readonly tenantId: string;
+  readonly rotator: { readonly clientId: string; readonly oid: string };
+  readonly authority: EntraAuthority;
+  readonly graph: GraphEmulator;
+  readonly keyVault: KeyVaultEmulator;
+  readonly email: EmailEmulator;
+  readonly eventGrid: EventGridEmulator;
+  readonly store: AppStore;
+  readonly queue: QueueClient;
+  readonly poisonQueue: QueueClient;
+  readonly renewalQueue: StorageRenewalQueue;
+  readonly appRegistrations: AppRegistrationClient;
+  readonly logs: string[];
+  /** A renewal service on these adapters; `overrides` swap a dependency or add the step hook. */
+  service(overrides?: Partial<RenewalDependencies>): RenewalService;
+  scheduler(service: RenewalService, overrides?: Partial<SchedulerDependencies>): RenewalScheduler;
+  /** An app registration owned by the rotator, and its config in the store. */
+  createManagedApp(options?: { displayName?: string; config?: Partial<Omit<AppConfig, 'appId' | 'displayName'>> }): Promise<{
+    registration: GraphApplication;
+    app: StoredApp;
+  }>;
+  /**
+   * Delivers every visible message through the local host's queue rules (delete on success, retry,
+   * poison at maxDequeueCount) until the queue is empty; failed messages come back at once.
+   */
+  drain(service: RenewalService, options?: { maxDeliveries?: number }): Promise<{ delivered: number; poisoned: number }>;
+  close(): Promise<void>;
+}
+
+const FAST_RETRY = { maxRetries: 2, retryDelayInMs: 5, maxRetryDelayInMs: 20 };
+
+export async function startRenewalWorld(): Promise<RenewalWorld> {
+  const tls = loadOrCreateEmulatorTls(inject('emulatorTlsDir'));
+  const tenantId = randomUUID();
+  const rotator = { clientId: randomUUID(), oid: randomUUID() };
+  const authority = new EntraAuthority({ tls });
+  const graph = new GraphEmulator({ tls, authority });
+  await Promise.all([authority.start(), graph.start()]);
+  const verifyToken = (token: string, audiences: string[]) => authority.verifyAccessToken(token, audiences);
+  const keyVault = new KeyVaultEmulator({ tls, tenantId, authorityHost: authority.url, verifyToken });
+  const email = new EmailEmulator({ tls, accessKey: randomBytes(32).toString('base64'), pollRetryAfterSeconds: 0 });
+  const eventGrid = new EventGridEmulator({ tls, keys: ['topic-key'] });
+  await Promise.all([keyVault.start(), email.start(), eventGrid.start()]);
+
+  authority.registerClientSecret(tenantId, rotator.clientId, 'rotator-secret', {
+    roles: ['Application.ReadWrite.OwnedBy'],
+    principalId: rotator.oid,
+  });
+  const credential = new ClientSecretCredential(tenantId, rotator.clientId, 'rotator-secret', {
+    authorityHost: authority.url,
+    disableInstanceDiscovery: true,
+  });
+  const graphRetry = { delaySeconds: 0, maxRetries: 2 };
+  const appSignIn = createAppSignIn({
+    tenantId,
+    authorityHost: authority.url,
+    disableInstanceDiscovery: true,
+    graphBaseUrl: graph.url,
+    retry: graphRetry,
+  });
+  const appRegistrations = new AppRegistrationClient({
+    graph: createGraphClient({ credential, graphBaseUrl: graph.url, retry: graphRetry }),
+    signInAsApp: appSignIn,
+  });
+  const vault = createCertificateVaultClient(keyVault.vaultUrl, credential, { retryOptions: FAST_RETRY });
+  const mailer = createNotificationMailer(
+    { endpoint: email.server.url, connectionString: email.connectionString, sender: 'DoNotReply@rotator.example' },
+    () => credential,
+    { retryOptions: FAST_RETRY, pollIntervalInMs: 5 },
+  );
+  const publisher = createEventPublisher({ topicEndpoint: eventGrid.topicEndpoint, topicKey: 'topic-key' }, () => credential, {
+    retryOptions: FAST_RETRY,
+  });
+
+  const store = new AppStore(createTestTableClient('renewal'));
+  const queueService = QueueServiceClient.fromConnectionString(inject('storageConnectionString'));
+  const queueName = `rq-${randomBytes(6).toString('hex')}`;
+  const queue = queueService.getQueueClient(queueName);
+  const poisonQueue = queueService.getQueueClient(`${queueName}-poison`);
+  await queue.createIfNotExists();
+  const renewalQueue = new StorageRenewalQueue(queue);
+  const logs: string[] = [];
+  const log = (message: string, properties?: Record<string, unknown>) => void logs.push(JSON.stringify({ message, ...properties }));
+
+  const world: RenewalWorld = {
+    tenantId,
+    rotator,
+    authority,
+    graph,
+    keyVault,
+    email,
+    eventGrid,
+    store,
+    queue,
+    poisonQueue,
+    renewalQueue,
+    appRegistrations,
+    logs,
+    service(overrides = {}) {
+      return new RenewalService({
+        store,
+        vaultFor: () => vault,
+        credentials: appRegistrations,
+        verifier: new AppSignInVerifier(appSignIn),
+        queue: renewalQueue,
+        mailer,
+        events: publisher,
+        settings: { leaseSeconds: 600, verifyWindowMinutes: 1, confirmDelaySeconds: 0, verifyRetryMaxDelayMs: 200 },
+        log,
+        ...overrides,
+      });
+    },
+    scheduler(service, overrides = {}) {
+      return new RenewalScheduler({
+        store,
+        renewals: service,
+        queue: renewalQueue,
+        credentials: appRegistrations,
+        vaultFor: () => vault,
+        schedule: '0 */15 * * * *',
+        log,
+        ...overrides,
+      });
+    },
+    async createManagedApp(options = {}) {
+      const displayName = options.displayName ?? `App ${randomBytes(3).toString('hex')}`;
+      const registration = graph.createApplication({ tenantId, displayName, owners: [rotator.oid] });
+      const config: AppConfig = {
+        appId: registration.appId,
+        displayName,
+        enabled: true,
+        lifetimeDays: 90,
+        renewBeforeDays: 30,
+        keySize: 2048,
+        graphMode: 'owner',
+        bootstrap: false,
+        ...options.config,
+        notifications: {
+          enabled: true,
+          recipients: ['admins@contoso.example'],
+          thresholdDays: 14,
+          includeCertificate: false,
+          attachmentFormat: 'cer',
+          ...options.config?.notifications,
+        },
+        keyVault: {
+          enabled: true,
+          vaultUrl: keyVault.vaultUrl,
+          certificateName: `cert-${registration.appId}`,
+          ...options.config?.keyVault,
+        },
+      };
+      const app = await store.createApp({ config, history: { action: 'config.created', trigger: 'test', outcome: 'succeeded' } });
+      return { registration, app };
+    },
+    async drain(service, options = {}) {
+      const rules = { maxDequeueCount: MAX_DEQUEUE_COUNT, visibilityTimeoutMs: 0, batchSize: 16, maxPollingIntervalMs: 0 };
+      const fn = {
+        name: 'renewalWorker',
+        handler: async (...args: unknown[]) => {
+          const context = args[1] as { triggerMetadata?: Record<string, unknown> };
+          await service.processQueueMessage(args[0], { dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1) });
+        },
+      };
+      let delivered = 0;
+      let poisoned = 0;
+      const max = options.maxDeliveries ?? 200;
+      while (delivered < max) {
+        const { receivedMessageItems } = await queue.receiveMessages({
+          numberOfMessages: 16,
+          visibilityTimeout: PROCESSING_VISIBILITY_SECONDS,
+        });
+        if (receivedMessageItems.length === 0) break;
+        for (const message of receivedMessageItems) {
+          delivered += 1;
+          const outcome = await deliverQueueMessage({ fn, queue, poison: poisonQueue, message, rules, logHandler: () => () => {} });
+          if (outcome === 'poisoned') poisoned += 1;
+        }
+      }
+      if (delivered >= max) throw new Error(`The queue did not drain within ${max} deliveries`);
+      return { delivered, poisoned };
+    },
+    async close() {
+      await Promise.all([authority.close(), graph.close(), keyVault.close(), email.close(), eventGrid.close()]);
+      await queue.deleteIfExists();
+      await poisonQueue.deleteIfExists();
+    },
+  };
+  return world;
+}
+
+/** Every message still in a queue (peeked, not taken), decoded. */
+export async function peekAll(queue: QueueClient): Promise<string[]> {
+  const { peekedMessageItems } = await queue.peekMessages({ numberOfMessages: 32 });
+  return peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8'));
+}
