@@ -3,6 +3,7 @@ import { appHistory, appItem, appsCollection } from './functions/apps.js';
 import { health } from './functions/health.js';
 import { renewalScheduler } from './functions/renewalScheduler.js';
 import { renewalWorker } from './functions/renewalWorker.js';
+import { renewalScheduleBinding } from './lib/composition.js';
 import { ALL_HTTP_METHODS } from './lib/http/route.js';
 import { RENEWAL_QUEUE_NAME } from './lib/queue/renewalQueue.js';
 
@@ -19,5 +20,5 @@ app.http('appHistory', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous',
 
 // The renewal pipeline (§4): the scheduler feeds the queue; the worker runs one stage per message.
 // Storage queue messages are base64 JSON (the default messageEncoding); host.json sets the retry rules.
-app.timer('renewalScheduler', { schedule: '%RENEWAL_SCHEDULE%', handler: renewalScheduler });
+app.timer('renewalScheduler', { schedule: renewalScheduleBinding(), handler: renewalScheduler });
 app.storageQueue('renewalWorker', { queueName: RENEWAL_QUEUE_NAME, connection: 'AzureWebJobsStorage', handler: renewalWorker });

@@ -125,6 +125,10 @@ const httpsUrl = (example: string) =>
     })
     .transform((value) => value.replace(/\/+$/, ''));
 
+/** An optional https URL; an empty value (as local.settings.json and app settings often hold) is unset. */
+const optionalHttpsUrl = (example: string) =>
+  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), httpsUrl(example).optional());
+
 const positiveIntFromString = (min: number, max: number, fallback: number) =>
   z
     .string()
@@ -192,8 +196,8 @@ const envSchema = z.object({
   RENEWAL_SCHEDULE: ncrontab,
   RENEWAL_LEASE_SECONDS: positiveIntFromString(60, 86_400, 600),
   VERIFY_WINDOW_MINUTES: positiveIntFromString(1, 120, 10),
-  GRAPH_BASE_URL: httpsUrl(DEFAULT_GRAPH_BASE_URL).optional(),
-  AZURE_AUTHORITY_HOST: httpsUrl(DEFAULT_AUTHORITY_HOST).optional(),
+  GRAPH_BASE_URL: optionalHttpsUrl(DEFAULT_GRAPH_BASE_URL),
+  AZURE_AUTHORITY_HOST: optionalHttpsUrl(DEFAULT_AUTHORITY_HOST),
   DEFAULT_KEYVAULT_URL: z
     .string({ error: 'is required: the vault used when an app enables Key Vault without a URL, such as https://my-vault.vault.azure.net/' })
     .trim()
@@ -205,10 +209,10 @@ const envSchema = z.object({
       }
       return parsed.url;
     }),
-  EMAIL_ENDPOINT: httpsUrl('https://my-acs.europe.communication.azure.com').optional(),
+  EMAIL_ENDPOINT: optionalHttpsUrl('https://my-acs.europe.communication.azure.com'),
   EMAIL_CONNECTION_STRING: optionalString,
   EMAIL_SENDER: optionalString,
-  EVENTGRID_TOPIC_ENDPOINT: httpsUrl('https://my-topic.westeurope-1.eventgrid.azure.net/api/events').optional(),
+  EVENTGRID_TOPIC_ENDPOINT: optionalHttpsUrl('https://my-topic.westeurope-1.eventgrid.azure.net/api/events'),
   EVENTGRID_TOPIC_KEY: optionalString,
   API_AUDIENCE: z.string({ error: "is required: the API's App ID URI and/or client id, comma-separated" }).transform((v, ctx) => {
     const audiences = v

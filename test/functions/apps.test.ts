@@ -340,10 +340,21 @@ describe('create, read, replace, patch, delete', () => {
     });
 
     const name = (patched.json as { config: { keyVault: { certificateName: string } } }).config.keyVault.certificateName;
-    const replaced = await call({ method: 'PUT', path: `/api/apps/${appId}`, body: { lifetimeDays: 100 } });
+    const carol = { oid: randomUUID(), name: 'Carol Replacer' };
+    const replaced = await call({
+      method: 'PUT',
+      path: `/api/apps/${appId}`,
+      body: { lifetimeDays: 100 },
+      token: await api.token('CertRotator.Admin', carol),
+    });
     expect(replaced.status).toBe(200);
     expect(replaced.json).toMatchObject({
       config: { lifetimeDays: 100, renewBeforeDays: 30, notifications: { thresholdDays: 14 }, keyVault: { certificateName: name } },
+    });
+    const history = await call({ method: 'GET', path: `/api/apps/${appId}/history` });
+    expect((history.json as { items: { action: string; actor: unknown }[] }).items[0]).toMatchObject({
+      action: 'config.replaced',
+      actor: carol,
     });
   });
 
@@ -368,11 +379,16 @@ describe('create, read, replace, patch, delete', () => {
     const { appId } = await createApp();
     const operatorToken = await api.token('CertRotator.Operator');
     expect((await call({ method: 'DELETE', path: `/api/apps/${appId}`, token: operatorToken })).status).toBe(403);
-    expect((await call({ method: 'DELETE', path: `/api/apps/${appId}` })).status).toBe(204);
+    const dave = { oid: randomUUID(), name: 'Dave Deleter' };
+    expect((await call({ method: 'DELETE', path: `/api/apps/${appId}`, token: await api.token('CertRotator.Admin', dave) })).status).toBe(
+      204,
+    );
     await expectRejected({ method: 'GET', path: `/api/apps/${appId}` }, 404);
     const history = await call({ method: 'GET', path: `/api/apps/${appId}/history` });
     expect(history.status).toBe(200);
-    expect((history.json as { items: { action: string }[] }).items.map((i) => i.action)).toEqual(['config.deleted', 'config.created']);
+    const items = (history.json as { items: { action: string; actor: unknown }[] }).items;
+    expect(items.map((i) => i.action)).toEqual(['config.deleted', 'config.created']);
+    expect(items[0]!.actor).toEqual(dave);
   });
 });
 

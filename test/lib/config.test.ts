@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RENEWAL_SCHEDULE, loadSettings } from '../../src/lib/config.js';
 import { ConfigurationError } from '../../src/lib/errors.js';
@@ -47,6 +48,27 @@ describe('loadSettings', () => {
     });
     expect(settings.webJobsStorage).toEqual({ kind: 'connectionString', connectionString: AZURITE });
     expect(settings.configStorage).toBe(settings.webJobsStorage);
+  });
+
+  it('loads local.settings.sample.json as shipped (empty optional settings count as unset)', () => {
+    const sample = JSON.parse(readFileSync(new URL('../../local.settings.sample.json', import.meta.url), 'utf8')) as {
+      Values: Record<string, string>;
+    };
+    const settings = loadSettings(sample.Values);
+    expect(settings.email).toBeUndefined();
+    expect(settings.eventGrid).toBeUndefined();
+    expect(settings.graphBaseUrl).toBe('https://graph.microsoft.com');
+  });
+
+  it('treats an empty optional URL as unset', () => {
+    expect(
+      loadSettings({ ...minimal, GRAPH_BASE_URL: '', AZURE_AUTHORITY_HOST: ' ', EMAIL_ENDPOINT: '', EVENTGRID_TOPIC_ENDPOINT: '' }),
+    ).toMatchObject({
+      graphBaseUrl: 'https://graph.microsoft.com',
+      authorityHost: 'https://login.microsoftonline.com',
+      email: undefined,
+      eventGrid: undefined,
+    });
   });
 
   it('reads every optional setting when given', () => {

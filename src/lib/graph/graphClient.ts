@@ -8,6 +8,7 @@ import {
   RetryHandler,
   RetryHandlerOptions,
   TelemetryHandler,
+  type Context,
   type Middleware,
 } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
@@ -31,6 +32,29 @@ export interface GraphClientOptions {
   /** `https://graph.microsoft.com` or a sovereign cloud's / an emulator's origin; no trailing slash. */
   readonly graphBaseUrl: string;
   readonly retry?: GraphRetryOptions;
+  /**
+   * Deadline of one Graph call, its retries and their waits included (default 120 s), so that a hung
+   * connection cannot hold a renewal past its lease.
+   */
+  readonly timeoutInMs?: number;
+}
+
+/** Aborts the request (through every retry after it in the chain) when the call's deadline passes. */
+class DeadlineHandler implements Middleware {
+  private next: Middleware | undefined;
+
+  constructor(private readonly timeoutInMs: number) {}
+
+  async execute(context: Context): Promise<void> {
+    const deadline = AbortSignal.timeout(this.timeoutInMs);
+    const signal = context.options?.signal;
+    context.options = { ...context.options, signal: signal ? AbortSignal.any([signal, deadline]) : deadline };
+    await this.next!.execute(context);
+  }
+
+  setNext(next: Middleware): void {
+    this.next = next;
+  }
 }
 
 /** The token scope for a Graph endpoint: its origin with `/.default`, as for every Azure resource. */
@@ -59,6 +83,7 @@ export function createGraphClient(options: GraphClientOptions): Client {
     },
   );
   const middleware: Middleware[] = [
+    new DeadlineHandler(options.timeoutInMs ?? 120_000),
     new AuthenticationHandler(
       new TokenCredentialAuthenticationProvider(options.credential, { scopes: [graphScopeFor(options.graphBaseUrl)] }),
     ),

@@ -31,7 +31,19 @@ async function dueRows(store: AppStore, now: Date) {
 
 describe('AppStore due index', () => {
   it('finds the 10 due apps among 5,000 by reading one page of 10 entities', async () => {
-    const store = new AppStore(createTestTableClient());
+    const table = createTestTableClient();
+    // What the service is asked matters as much as what comes back: Azure Tables reads what the
+    // key range covers, so the query must be a PartitionKey + RowKey range and nothing wider.
+    const filters: string[] = [];
+    table.pipeline.addPolicy({
+      name: 'record-table-queries',
+      sendRequest(request, next) {
+        const filter = new URL(request.url).searchParams.get('$filter');
+        if (request.method === 'GET' && filter !== null) filters.push(filter);
+        return next(request);
+      },
+    });
+    const store = new AppStore(table);
     const now = new Date();
     const due = new Set<string>();
     const records = Array.from({ length: 5000 }, (_, i) => {
@@ -45,7 +57,10 @@ describe('AppStore due index', () => {
     });
     await store.importApps(records);
 
+    filters.length = 0;
     const result = await store.listDueApps(now);
+    expect(filters).toHaveLength(1);
+    expect(filters[0]).toMatch(/^PartitionKey eq 'apps' and RowKey ge 'due_' and RowKey lt 'due_\d{15}_'$/);
     expect(result.apps.map((a) => a.appId).sort()).toEqual([...due].sort());
     expect(result.pagesRead).toBe(1);
     expect(result.entitiesRead).toBe(10);

@@ -260,6 +260,18 @@ describe('faults', () => {
     graph.inject('get-application', { drop: true, times: 1 });
     await expect(client.listCertificates(app.appId)).rejects.toThrow(RetriableError);
   });
+
+  it('gives up on a call that hangs past its deadline, as a RetriableError', async () => {
+    const { app } = seededApp();
+    const impatient = new AppRegistrationClient({
+      graph: createGraphClient({ credential, graphBaseUrl: graph.url, retry, timeoutInMs: 300 }),
+    });
+    await impatient.listCertificates(app.appId); // the token is fetched outside the hang
+    graph.inject('get-application', { delayMs: 3000, times: 1 });
+    await expect(impatient.listCertificates(app.appId)).rejects.toThrow(RetriableError);
+    // The same client works again once the service answers.
+    await expect(impatient.listCertificates(app.appId)).resolves.toBeDefined();
+  });
 });
 
 describe('self mode', () => {
