@@ -8,7 +8,14 @@ import { QueueClient } from '@azure/storage-queue';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { AppService } from './apps/appService.js';
 import { AppStore } from './apps/appStore.js';
-import { DEFAULT_RENEWAL_SCHEDULE, loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
+import {
+  DEFAULT_RENEWAL_SCHEDULE,
+  loadSettings,
+  type EmailSettings,
+  type EventGridSettings,
+  type Settings,
+  type StorageConnection,
+} from './config.js';
 import type { AppRegistrationDirectory } from './directory.js';
 import { NotificationMailer } from './email/NotificationMailer.js';
 import { ConfigurationError } from './errors.js';
