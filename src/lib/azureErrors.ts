@@ -31,13 +31,17 @@ const TRANSIENT_CODES = new Set([
 const AUTHENTICATION_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableError', 'AggregateAuthenticationError']);
 
 /** Retry-After as Azure sends it: seconds, an HTTP date, or the `retry-after-ms` variants. */
-export function retryAfterSecondsOf(headers: { get(name: string): string | undefined } | undefined, now = Date.now()): number | undefined {
+export function retryAfterSecondsOf(
+  headers: { get(name: string): string | null | undefined } | null | undefined,
+  now = Date.now(),
+): number | undefined {
   if (!headers) return undefined;
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const ms = Number(headers.get(name));
-    if (headers.get(name) !== undefined && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000);
+    const raw = headers.get(name);
+    const ms = Number(raw);
+    if (raw !== undefined && raw !== null && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000);
   }
-  const value = headers.get('retry-after');
+  const value = headers.get('retry-after') ?? undefined;
   if (value === undefined) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim());
   const date = Date.parse(value);

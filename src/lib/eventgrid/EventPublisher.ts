@@ -2,6 +2,7 @@ import type { EventGridPublisherClient } from '@azure/eventgrid';
 import { z } from 'zod';
 import { toRotatorError, withDeadline } from '../azureErrors.js';
 import { ValidationError } from '../errors.js';
+import type { RotatorEvent } from '../renewal/ports.js';
 
 /**
  * The Event Grid adapter: publishes CloudEvents 1.0 to the topic. Each event carries an id the caller
@@ -9,18 +10,7 @@ import { ValidationError } from '../errors.js';
  * duplicate, as PRODUCT.md §6 asks.
  */
 
-export interface RotatorEvent {
-  /** Stable per renewal and type: the same logical event always has the same id. */
-  readonly id: string;
-  /** `EntraCertRotator.CertificateRenewed`, … */
-  readonly type: string;
-  /** `/entra-cert-rotator/apps/{appId}` */
-  readonly source: string;
-  readonly subject?: string;
-  readonly time?: Date;
-  /** JSON data; never private key material. */
-  readonly data: Readonly<Record<string, unknown>>;
-}
+export type { RotatorEvent } from '../renewal/ports.js';
 
 const eventSchema = z.object({
   id: z.string().min(1).max(256),

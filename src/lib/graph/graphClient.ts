@@ -12,6 +12,7 @@ import {
   type Middleware,
 } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
+import { retryAfterSecondsOf } from '../azureErrors.js';
 import { encodePemBundle } from '../certificates/encode.js';
 
 export interface GraphRetryOptions {
@@ -78,8 +79,8 @@ export function createGraphClient(options: GraphClientOptions): Client {
     retry.delaySeconds ?? 3,
     retry.maxRetries ?? 3,
     (_delay, _attempt, _request, _options, response) => {
-      const retryAfter = (response as Response | undefined)?.headers.get('retry-after');
-      return retryAfter === null || retryAfter === undefined || retryAfterSeconds(retryAfter) <= maxRetryAfterSeconds;
+      const retryAfter = retryAfterSecondsOf((response as Response | undefined)?.headers);
+      return retryAfter === undefined || retryAfter <= maxRetryAfterSeconds;
     },
   );
   const middleware: Middleware[] = [
@@ -99,14 +100,6 @@ export function createGraphClient(options: GraphClientOptions): Client {
     defaultVersion: 'v1.0',
     customHosts: new Set([base.hostname]),
   });
-}
-
-/** Retry-After as seconds: a number of seconds or an HTTP date. */
-export function retryAfterSeconds(value: string): number {
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? 0 : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 /** A Graph session signed in as the managed app itself (self mode), and its credential. */

@@ -1,6 +1,6 @@
 import { GraphError } from '@microsoft/microsoft-graph-client';
 import { NotFoundError, PreconditionError, RetriableError, RotatorError } from '../errors.js';
-import { retryAfterSeconds } from './graphClient.js';
+import { retryAfterSecondsOf } from '../azureErrors.js';
 
 /** The script (written with the deployment) that makes the rotator an owner and grants it the permission. */
 export const GRANT_SCRIPT = 'scripts/grant-graph-permission.sh';
@@ -41,8 +41,7 @@ export function toRotatorError(error: unknown, context: GraphErrorContext): Erro
   const status = error.statusCode;
   const code = error.code ?? '';
   const detail = `${code ? `${code}: ` : ''}${error.message}`;
-  const retryAfterHeader = error.headers?.get('retry-after');
-  const retryAfter = retryAfterHeader ? retryAfterSeconds(retryAfterHeader) : undefined;
+  const retryAfter = retryAfterSecondsOf(error.headers);
   if (status <= 0 || status === 429 || status >= 500) {
     return new RetriableError(`Microsoft Graph is unavailable or throttling (${status > 0 ? `HTTP ${status}` : 'no answer'}): ${detail}`, {
       retryAfterSeconds: retryAfter,
