@@ -1,4 +1,4 @@
-import { generateKeyPair as generateKeyPairCallback, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPair as generateKeyPairCallback, hash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { ValidationError, type FieldIssue } from '../errors.js';
@@ -116,12 +116,34 @@ function randomSerialHex(): string {
 
 const toBinary = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('binary');
 
+const { asn1 } = forge;
+// Public in node-forge 1.x but missing from @types/node-forge: the options form of fromDer, and the
+// extensions encoder.
+const pki = forge.pki as typeof forge.pki & { certificateExtensionsToAsn1(extensions: unknown[]): forge.asn1.Asn1 };
+const fromDer = asn1.fromDer as unknown as (bytes: string, options: { decodeBitStrings: boolean }) => forge.asn1.Asn1;
+const U = asn1.Class.UNIVERSAL;
+const OID_SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
+const OID_SUBJECT_KEY_IDENTIFIER = '2.5.29.14';
+const sha256WithRsa = () =>
+  asn1.create(U, asn1.Type.SEQUENCE, true, [
+    asn1.create(U, asn1.Type.OID, false, asn1.oidToDer(OID_SHA256_WITH_RSA).getBytes()),
+    asn1.create(U, asn1.Type.NULL, false, ''),
+  ]);
+/** X.509 validity times: UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5). */
+const time = (date: Date) =>
+  date.getUTCFullYear() < 2050
+    ? asn1.create(U, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date))
+    : asn1.create(U, asn1.Type.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+
 /**
  * Builds and signs the self-signed certificate for an existing key pair.
  *
- * node-forge builds the ASN.1 (it is the well-kept library for that), but its RSA signing runs in
- * JavaScript and costs about a third of a key generation; so the TBSCertificate is signed with
- * Node's native crypto and forge only assembles the result.
+ * node-forge builds the ASN.1 (it is the well-kept library for that), but the slow parts of its
+ * certificate API are left out: its RSA signing runs in JavaScript (about a third of a key
+ * generation), and its SubjectPublicKeyInfo and key identifier come from parsing the key into
+ * BigIntegers and hashing in JavaScript. So the TBSCertificate is assembled from forge's ASN.1
+ * pieces around the SubjectPublicKeyInfo Node exports, the key identifier is hashed natively, and
+ * Node's crypto signs.
  */
 export function createSelfSignedCertificate(keyPair: RsaKeyPair, request: CertificateRequest): GeneratedCertificate {
   const issues = validateRequest({ ...request, keySize: keyPair.privateKey.asymmetricKeyDetails?.modulusLength ?? request.keySize });
@@ -129,43 +151,61 @@ export function createSelfSignedCertificate(keyPair: RsaKeyPair, request: Certif
   if (issues.length > 0) throw new ValidationError(issues);
   const keySize = keyPair.privateKey.asymmetricKeyDetails!.modulusLength as KeySize;
 
-  const { pki, asn1 } = forge;
   const commonName = commonNameFor(request.displayName);
   const now = request.now ?? new Date();
   // Whole seconds: X.509 UTCTime has no fractions, and the stored state must match the certificate.
   const notBefore = new Date(Math.floor((now.getTime() - CLOCK_SKEW_MS) / 1000) * 1000);
   const notAfter = new Date(notBefore.getTime() + request.lifetimeDays * DAY_MS);
+  const serialNumber = randomSerialHex();
 
-  const cert = pki.createCertificate();
-  cert.version = 2; // v3
-  cert.serialNumber = randomSerialHex();
-  cert.validity.notBefore = notBefore;
-  cert.validity.notAfter = notAfter;
-  const spki = keyPair.publicKey.export({ type: 'spki', format: 'der' });
-  cert.publicKey = pki.publicKeyFromAsn1(asn1.fromDer(toBinary(spki)));
+  const spki = fromDer(toBinary(keyPair.publicKey.export({ type: 'spki', format: 'der' })), { decodeBitStrings: false });
+  // RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING's value (its first
+  // byte is the unused-bits count, not part of the key).
+  const subjectPublicKey = (spki.value as forge.asn1.Asn1[])[1]!.value as string;
+  const keyIdentifier = hash('sha1', Buffer.from(subjectPublicKey.slice(1), 'binary'), 'buffer');
+
+  // forge fills in the OIDs and encodings of names and the standard extensions on a scratch
+  // certificate; the key identifier goes in as a finished extension (forge would recompute it).
+  const scratch = pki.createCertificate();
   const name = [{ shortName: 'CN', value: commonName, valueTagClass: asn1.Type.UTF8 as unknown as forge.asn1.Class }];
-  cert.setSubject(name);
-  cert.setIssuer(name);
-  cert.setExtensions([
+  scratch.setSubject(name);
+  scratch.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true },
     { name: 'extKeyUsage', clientAuth: true },
-    { name: 'subjectKeyIdentifier' },
   ]);
-  cert.signatureOid = cert.siginfo.algorithmOid = pki.oids.sha256WithRSAEncryption!;
-  // getTBSCertificate is public in node-forge but missing from @types/node-forge.
-  const tbs = (pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
-  const signature = sign('sha256', Buffer.from(asn1.toDer(tbs).getBytes(), 'binary'), keyPair.privateKey);
-  (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
-  cert.signature = signature.toString('binary');
-  const der = Buffer.from(asn1.toDer(pki.certificateToAsn1(cert)).getBytes(), 'binary');
+  scratch.extensions.push({
+    id: OID_SUBJECT_KEY_IDENTIFIER,
+    name: 'subjectKeyIdentifier',
+    critical: false,
+    value: asn1.create(U, asn1.Type.OCTETSTRING, false, keyIdentifier.toString('binary')),
+  });
+  const dn = pki.distinguishedNameToAsn1(scratch.subject);
+  const tbs = asn1.create(U, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(U, asn1.Type.INTEGER, false, asn1.integerToDer(2).getBytes())]),
+    asn1.create(U, asn1.Type.INTEGER, false, forge.util.hexToBytes(serialNumber)),
+    sha256WithRsa(),
+    dn,
+    asn1.create(U, asn1.Type.SEQUENCE, true, [time(notBefore), time(notAfter)]),
+    dn,
+    spki,
+    pki.certificateExtensionsToAsn1(scratch.extensions),
+  ]);
+  const tbsDer = asn1.toDer(tbs).getBytes();
+  const signature = sign('sha256', Buffer.from(tbsDer, 'binary'), keyPair.privateKey);
+  const certificate = asn1.create(U, asn1.Type.SEQUENCE, true, [
+    tbs,
+    sha256WithRsa(),
+    asn1.create(U, asn1.Type.BITSTRING, false, `\0${signature.toString('binary')}`),
+  ]);
+  const der = Buffer.from(asn1.toDer(certificate).getBytes(), 'binary');
 
   return {
     der,
     privateKey: keyPair.privateKey,
     subject: `CN=${commonName}`,
     commonName,
-    serialNumber: cert.serialNumber.toUpperCase(),
+    serialNumber: serialNumber.toUpperCase(),
     notBefore,
     notAfter,
     keySize,
