@@ -111,3 +111,6 @@ export const deleteQuerySchema = z.object({ force: booleanQuery.optional() }).st
 
 /** The response header that carries a downloaded PFX's one-time password. */
 export const PFX_PASSWORD_HEADER = 'X-Pfx-Password';
+
+/** GET /api/health */
+export const healthSchema = z.object({ status: z.literal('ok') }).strict();
