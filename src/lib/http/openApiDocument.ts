@@ -134,13 +134,14 @@ const etagHeader: HeaderSpec = { description: 'The version of the app; send it b
 const noStore: HeaderSpec = { description: 'Always `no-store`.', schema: { type: 'string', const: 'no-store' } };
 const retryAfter: HeaderSpec = { description: 'Seconds to wait before retrying.', schema: { type: 'string', pattern: '^[0-9]+$' } };
 
+const insufficientScope: HeaderSpec = { description: 'Bearer challenge with `error="insufficient_scope"` naming the role', schema: { type: 'string' } };
 const problem = (description: string, headers?: Record<string, HeaderSpec>): ResponseSpec => ({ description, json: 'Problem', headers });
 const standard = {
   400: problem('The request is invalid; `errors` names each offending field.'),
   401: problem('No bearer token, or one that is not valid.', {
     'WWW-Authenticate': { description: 'Bearer challenge naming the authority', schema: { type: 'string' } },
   }),
-  403: problem('The token lacks the app role the operation needs.'),
+  403: problem('The token lacks the app role the operation needs.', { 'WWW-Authenticate': insufficientScope }),
   404: problem('The app (or the certificate) is not found.'),
   503: problem('A dependency (Graph, Key Vault, storage, the token issuer) is throttling or unavailable.', { 'Retry-After': retryAfter }),
 };
@@ -338,7 +339,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
         },
       },
       400: standard[400],
-      403: problem('The token lacks CertRotator.Reader, or CertRotator.Admin for format=pem/pfx.'),
+      403: problem('The token lacks CertRotator.Reader, or CertRotator.Admin for format=pem/pfx.', { 'WWW-Authenticate': insufficientScope }),
       404: standard[404],
       409: problem('The private key is not in Key Vault (Key Vault disabled for the app, or a certificate the rotator did not create).'),
       401: standard[401],
