@@ -473,6 +473,21 @@ describe('DELETE /api/apps/{appId}/certificates/{certificateId}', () => {
     expect((await api.store.listHistory(appId)).items[0]).toMatchObject({ action: 'certificate.delete.forced', actor: people.admin });
   });
 
+  it('removes through removeKey signed in as the app itself in graphMode "self"', async () => {
+    const { registration, app } = await api.createManagedApp();
+    const appId = app.config.appId;
+    const older = await generate(appId);
+    const current = await generate(appId);
+    const stored = (await api.store.getApp(appId))!;
+    await api.store.updateApp(stored, { config: { ...stored.config, graphMode: 'self' } });
+    const patchesBefore = api.world.graph.server.count('update-application');
+    const result = await call('DELETE', `${certs(appId)}/${older.keyId}`, 'admin');
+    expect(result.status, result.text).toBe(200);
+    expect(api.world.graph.application(registration.appId)!.keyCredentials.map((c) => c.keyId)).toEqual([current.keyId]);
+    expect(api.world.graph.server.count('update-application')).toBe(patchesBefore);
+    expect(api.world.graph.server.count('remove-key')).toBeGreaterThan(0);
+  });
+
   it('keeps the removal when the event cannot be published: the event is left pending for the scheduler', async () => {
     const { registration, app } = await api.createManagedApp();
     const appId = app.config.appId;
