@@ -292,7 +292,7 @@ export class AppStore {
    */
   async updateApp(
     current: StoredApp,
-    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput },
+    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput | readonly HistoryInput[] },
   ): Promise<StoredApp> {
     await this.#ready();
     const now = this.#now();
@@ -311,7 +311,9 @@ export class AppStore {
     if (entity.dueKey !== before.dueKey && before.dueKey !== '')
       actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.dueKey }]);
     if (entity.nameKey !== before.nameKey) actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.nameKey }]);
-    if (change.history) actions.push(this.#historyAction(appId, now, change.history, change.actor));
+    // Several rows (a renewal stage and the cleanup it did) still commit with the state, in one transaction.
+    const history: readonly HistoryInput[] = change.history === undefined ? [] : Array.isArray(change.history) ? change.history : [change.history];
+    for (const entry of history) actions.push(this.#historyAction(appId, now, entry, change.actor));
     await this.#hooks.beforeCommit?.({ appId, kind: 'update' });
     try {
       const etag = await this.#submit(actions, entity.rowKey);

@@ -1,5 +1,6 @@
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { PendingNotification, RenewalProgress } from '../apps/appConfig.js';
+import type { HistoryInput } from '../apps/appStore.js';
 import { generateCertificate } from '../certificates/generateCertificate.js';
 import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
@@ -90,6 +91,8 @@ export interface DeployedCertificate {
 const MANAGED_TAG = 'entra-cert-rotator';
 const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;
 const WRITE_ATTEMPTS = 6;
+/** Renewal ids kept in `deployAttempts`: far more than can be in flight for one app at once. */
+const DEPLOY_ATTEMPTS_KEPT = 20;
 
 /** The keyId of a renewal's credential: a UUID derived from the renewal id, so a retry finds its own work. */
 export function keyIdForRenewal(renewalId: string): string {
@@ -101,7 +104,20 @@ interface Held {
   app: StoredApp;
   readonly owner: string;
   readonly message: RenewalMessage;
+  /**
+   * Deploy stage only: no earlier attempt of this renewal ever took the lease, so there is no
+   * earlier work (Key Vault version, credential) to look for.
+   */
+  readonly firstAttempt: boolean;
+  /** Set once a state write has also released the lease, so no separate release is needed. */
+  released: boolean;
 }
+
+/** Where a stage's failure is reported: the invocation's logger (Application Insights traces). */
+export type RenewalLog = (message: string, properties?: Record<string, unknown>) => void;
+
+/** Notification failures gathered during a stage, recorded as pending with the stage's last write. */
+type NotificationFailure = { readonly facts: NotificationFacts; readonly channel: 'email' | 'event'; readonly error: string };
 
 type StateChange = Partial<RenewalState>;
 
@@ -122,8 +138,11 @@ export class RenewalService {
   }
 
   /** A manual generation (POST /certificates): the deploy stage inline, the confirm stage queued. */
-  generate(appId: string, actor: Actor): Promise<DeployedCertificate> {
-    return this.deploy({ appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'manual' }, actor);
+  async generate(appId: string, actor: Actor): Promise<DeployedCertificate> {
+    const deployed = await this.deploy({ appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'manual' }, actor);
+    // A renewal id made here has no newer renewal to be superseded by.
+    if (!deployed) throw new Error(`The manual renewal of app ${appId} was superseded before it began`);
+    return deployed;
   }
 
   /** Runs the stage the message names. */
@@ -138,7 +157,10 @@ export class RenewalService {
    * up delivery attempts) and this delivery completes. Any other error fails the delivery, so the
    * queue retries it; the last attempt (or an error no retry can fix) records the failure first.
    */
-  async processQueueMessage(raw: unknown, attempt: { dequeueCount: number }): Promise<'done' | 'postponed' | 'skipped'> {
+  async processQueueMessage(
+    raw: unknown,
+    attempt: { dequeueCount: number; log?: RenewalLog },
+  ): Promise<'done' | 'postponed' | 'skipped'> {
     const parsed = renewalMessageSchema.safeParse(raw);
     if (!parsed.success) throw new ValidationError(toIssues(parsed.error), 'Not a renewal message');
     const message = parsed.data;
@@ -156,14 +178,22 @@ export class RenewalService {
         return 'skipped';
       }
       const final = error instanceof PreconditionError || error instanceof ValidationError;
-      if (final || attempt.dequeueCount >= MAX_DEQUEUE_COUNT) await this.recordFailure(message, error);
+      if (final || attempt.dequeueCount >= MAX_DEQUEUE_COUNT) await this.recordFailure(message, error, attempt.log);
       throw error;
     }
   }
 
-  async deploy(message: RenewalMessage, actor?: Actor): Promise<DeployedCertificate> {
+  /**
+   * The deploy stage. Undefined when a newer renewal of the app has been recorded since this one
+   * began (a late redelivery): recording this one now would make an older certificate current.
+   */
+  async deploy(message: RenewalMessage, actor?: Actor): Promise<DeployedCertificate | undefined> {
     const held = await this.#acquire(message);
     try {
+      if (this.#superseded(held)) {
+        this.#d.log?.('deploy skipped: superseded', { appId: message.appId, renewalId: message.renewalId });
+        return undefined;
+      }
       return await this.#deploy(held, actor);
     } finally {
       await this.#release(held);
@@ -190,12 +220,19 @@ export class RenewalService {
    * The last attempt of a message failed: record the failure (once per renewal), tell the admins
    * and automation. The existing certificates are untouched.
    */
-  async recordFailure(message: RenewalMessage, error: unknown): Promise<void> {
+  async recordFailure(message: RenewalMessage, error: unknown, log?: RenewalLog): Promise<void> {
+    const text = errorText(error);
+    const properties = { appId: message.appId, renewalId: message.renewalId, stage: message.stage, outcome: 'failed', error: text };
+    // The alert (infra/modules/monitoring.bicep) matches traces starting "renewal failed" or carrying
+    // outcome "failed": the invocation's logger reaches Application Insights as a trace with the
+    // text, whatever becomes of the structured properties, so the line is self-contained.
+    const line = `renewal failed: app ${message.appId}, renewal ${message.renewalId} (${message.stage} stage, ${message.trigger}): ${text}`;
     const app = await this.#d.store.getApp(message.appId);
     if (!app) return;
-    const text = errorText(error);
     const already = app.state.renewal?.id === message.renewalId && app.state.renewal.stage === 'failed';
     if (already) return;
+    log?.(line, properties);
+    this.#d.log?.('renewal failed', properties);
     const now = this.#now();
     const progress: RenewalProgress = {
       ...(app.state.renewal?.id === message.renewalId ? app.state.renewal : {}),
@@ -215,13 +252,6 @@ export class RenewalService {
       }),
       { action: `renewal.${message.stage}`, trigger: message.trigger, outcome: 'failed', error: text },
     );
-    this.#d.log?.('renewal failed', {
-      appId: message.appId,
-      renewalId: message.renewalId,
-      stage: message.stage,
-      outcome: 'failed',
-      error: text,
-    });
     await this.#notify(updated, undefined, {
       kind: 'failed',
       id: notificationId('failed', message.renewalId),
@@ -270,6 +300,15 @@ export class RenewalService {
 
   // --- the stages ---------------------------------------------------------------------------
 
+  /** A newer renewal than this one took the lease after it and recorded a deployment. */
+  #superseded(held: Held): boolean {
+    const { renewal, deployAttempts } = held.app.state;
+    if (!renewal || renewal.id === held.message.renewalId || renewal.deployedAt === undefined) return false;
+    const mine = deployAttempts.indexOf(held.message.renewalId);
+    const recorded = deployAttempts.indexOf(renewal.id);
+    return mine >= 0 && recorded > mine;
+  }
+
   async #deploy(held: Held, actor: Actor | undefined): Promise<DeployedCertificate> {
     const { message } = held;
     const { config } = held.app;
@@ -281,16 +320,19 @@ export class RenewalService {
 
     // What an earlier attempt of this renewal already made, if anything: with Key Vault, the version
     // tagged with the renewal id; without it, the credential under the renewal's keyId (whose key
-    // went out by email before it was added, so it is adopted, not replaced).
+    // went out by email before it was added, so it is adopted, not replaced). A first attempt has
+    // nothing to find and skips the look-up.
     let der: Buffer | undefined;
     let privateKey: KeyObject | undefined;
     let version: VaultVersion | undefined;
     let adopted: AppCertificate | undefined;
-    if (vault) {
-      version = await vault.findVersionByTag(name, 'renewalId', message.renewalId);
-      if (version) ({ der, privateKey } = await vault.getCertificateWithPrivateKey(name, { version: version.version }));
-    } else {
-      adopted = (await this.#d.credentials.listCertificates(config.appId)).find((c) => c.keyId === keyId);
+    if (!held.firstAttempt) {
+      if (vault) {
+        version = await vault.findVersionByTag(name, 'renewalId', message.renewalId);
+        if (version) ({ der, privateKey } = await vault.getCertificateWithPrivateKey(name, { version: version.version }));
+      } else {
+        adopted = (await this.#d.credentials.listCertificates(config.appId)).find((c) => c.keyId === keyId);
+      }
     }
     if (!der && !adopted) {
       const generated = await generateCertificate({
@@ -354,6 +396,7 @@ export class RenewalService {
 
     const already = held.app.state.renewal?.id === message.renewalId && held.app.state.renewal.stage !== 'failed';
     if (!already || held.app.state.currentThumbprint !== recorded.thumbprint) {
+      // One write records the deployment, its history row, and gives the lease back.
       held.app = await this.#writeState(
         held.app,
         held.owner,
@@ -371,6 +414,7 @@ export class RenewalService {
           lastOutcomeAt: this.#now().toISOString(),
           lastError: undefined,
           queued: undefined,
+          lease: undefined,
           renewal: {
             id: message.renewalId,
             trigger: message.trigger,
@@ -383,6 +427,7 @@ export class RenewalService {
         { action: 'renewal.deploy', trigger: message.trigger, outcome: 'succeeded', thumbprint: recorded.thumbprint, actor },
         actor,
       );
+      held.released = true;
     }
     await step('recorded');
 
@@ -417,37 +462,28 @@ export class RenewalService {
       this.#d.log?.('confirm skipped: superseded', { appId: message.appId, renewalId: message.renewalId });
       return;
     }
-    if (progress.stage === 'completed') return;
+    if (progress.stage !== 'deployed') return;
     const { config } = held.app;
 
-    if (held.app.state.verifiedAt === undefined) {
-      await this.#verify(held);
-      held.app = await this.#writeState(
-        held.app,
-        held.owner,
-        () => ({
-          verifiedAt: this.#now().toISOString(),
-          lastOutcome: 'verified',
-          lastOutcomeAt: this.#now().toISOString(),
-          lastError: undefined,
-        }),
-        { action: 'renewal.verify', trigger: message.trigger, outcome: 'succeeded', thumbprint: held.app.state.currentThumbprint },
-      );
-    }
+    // Every step below can be repeated, so the stage's outcome is written once, at the end, with
+    // the lease released: a crash in between costs a repeat (the same event id, the same email
+    // Operation-Id), never a lost step.
+    await this.#verify(held);
+    const verifiedAt = this.#now().toISOString();
+    const verified: StoredApp = { ...held.app, state: { ...held.app.state, verifiedAt } };
     await step('verified');
 
     const kind: NotificationKind = message.trigger === 'manual' ? 'generated' : 'renewed';
-    held.app = await this.#notify(held.app, held.owner, this.#certificateFacts(held.app, kind, message), undefined, {
+    const failures = await this.#send(verified, this.#certificateFacts(verified, kind, message), undefined, {
       // Without Key Vault the renewal email (with its key) already went out at deploy.
       withAttachment: config.keyVault.enabled,
-      emailOnly: false,
       skipEmail: !config.keyVault.enabled && config.notifications.includeCertificate,
     });
     await step('notified');
 
     const removed = await this.#d.credentials.removeExpiredManagedCertificates(config.appId, await this.#writeMode(held.app));
     for (const certificate of removed) {
-      held.app = await this.#notify(held.app, held.owner, {
+      const facts: NotificationFacts = {
         kind: 'removed',
         id: notificationId('removed', `${message.renewalId}:${certificate.keyId}`),
         appId: config.appId,
@@ -457,23 +493,39 @@ export class RenewalService {
         notBefore: certificate.validFrom.toISOString(),
         notAfter: certificate.validUntil.toISOString(),
         trigger: message.trigger,
-      });
+      };
+      failures.push(...(await this.#send(verified, facts)));
     }
     await step('cleaned');
 
+    if (failures.length > 0) await this.#d.store.markPendingNotifications(config.appId);
+    const history: HistoryInput[] = [
+      { action: 'renewal.confirm', trigger: message.trigger, outcome: 'succeeded', thumbprint: held.app.state.currentThumbprint },
+    ];
+    if (removed.length > 0) {
+      history.push({
+        action: 'renewal.cleanup',
+        trigger: message.trigger,
+        outcome: 'succeeded',
+        thumbprint: removed.map((r) => r.thumbprint).join(','),
+      });
+    }
     held.app = await this.#writeState(
       held.app,
       held.owner,
-      (s) => ({ renewal: { ...s.renewal!, stage: 'completed' }, consecutiveFailures: 0 }),
-      removed.length > 0
-        ? {
-            action: 'renewal.cleanup',
-            trigger: message.trigger,
-            outcome: 'succeeded',
-            thumbprint: removed.map((r) => r.thumbprint).join(','),
-          }
-        : undefined,
+      (s) => ({
+        verifiedAt,
+        lastOutcome: 'verified',
+        lastOutcomeAt: verifiedAt,
+        lastError: undefined,
+        renewal: { ...s.renewal!, stage: 'completed' },
+        consecutiveFailures: 0,
+        pendingNotifications: withPending(s.pendingNotifications, failures),
+        lease: undefined,
+      }),
+      history,
     );
+    held.released = true;
     this.#d.log?.('renewal completed', {
       appId: config.appId,
       renewalId: message.renewalId,
@@ -481,7 +533,6 @@ export class RenewalService {
       removed: removed.length,
     });
   }
-
   /** Signs in as the app with the new certificate until Entra accepts it or the window closes. */
   async #verify(held: Held): Promise<void> {
     const { config, state } = held.app;
@@ -496,18 +547,20 @@ export class RenewalService {
     }
     const signer = await this.#signerFromVault(held.app, state.keyVaultVersion);
     const deadline = Date.parse(state.renewal?.deployedAt ?? this.#now().toISOString()) + this.#d.settings.verifyWindowMinutes * 60_000;
+    // This delivery waits no longer than its lease allows (with a tenth to spare for the writes
+    // after it); what is left of the window is the next delivery's.
+    const leaseUntil = state.lease ? Date.parse(state.lease.until) - this.#d.settings.leaseSeconds * 100 : Number.POSITIVE_INFINITY;
+    const stopAt = Math.min(deadline, leaseUntil);
     const maxDelay = this.#d.settings.verifyRetryMaxDelayMs ?? DEFAULT_VERIFY_RETRY_MAX_DELAY_MS;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#d.verifier.verify(config.appId, signer);
         return;
       } catch (error) {
-        const remaining = deadline - this.#now().getTime();
+        const remaining = stopAt - this.#now().getTime();
         if (!(error instanceof RetriableError) || remaining <= 0) {
-          throw new RetriableError(
-            `The new certificate ${state.currentThumbprint} did not sign in within ${this.#d.settings.verifyWindowMinutes} minutes: ${errorText(error)}`,
-            { cause: error },
-          );
+          const why = deadline <= this.#now().getTime() ? `did not sign in within ${this.#d.settings.verifyWindowMinutes} minutes` : 'does not sign in yet';
+          throw new RetriableError(`The new certificate ${state.currentThumbprint} ${why}: ${errorText(error)}`, { cause: error });
         }
         await this.#sleep(Math.min(remaining, Math.min(maxDelay, 1000 * 2 ** attempt)));
       }
@@ -562,12 +615,30 @@ export class RenewalService {
     owner: string | undefined,
     facts: NotificationFacts,
     retrying?: PendingNotification,
-    options: { withAttachment?: boolean; emailOnly?: boolean; skipEmail?: boolean } = {},
   ): Promise<StoredApp> {
-    const failures: { channel: 'email' | 'event'; error: string }[] = [];
+    const failures = await this.#send(app, facts, retrying);
+    if (failures.length === 0 && retrying === undefined) return app;
+    // The marker first (an idempotent upsert): a crash before the state write leaves a marker with
+    // no work, which the scheduler clears, never work the scheduler cannot find.
+    if (failures.length > 0) await this.#d.store.markPendingNotifications(app.config.appId);
+    return this.#writeState(app, owner, (s) => ({ pendingNotifications: withPending(s.pendingNotifications, failures, retrying) }));
+  }
+
+  /**
+   * Sends the email (when the app asks for notifications and email is configured) and the event
+   * (when a topic is configured), and returns what failed: the caller records it as pending, to be
+   * retried by the scheduler. A failure never fails the renewal (§4).
+   */
+  async #send(
+    app: StoredApp,
+    facts: NotificationFacts,
+    retrying?: PendingNotification,
+    options: { withAttachment?: boolean; skipEmail?: boolean } = {},
+  ): Promise<NotificationFailure[]> {
+    const failures: NotificationFailure[] = [];
     const wantEmail =
       !options.skipEmail && app.config.notifications.enabled && this.#d.mailer !== undefined && (!retrying || retrying.channel === 'email');
-    const wantEvent = !options.emailOnly && this.#d.events !== undefined && (!retrying || retrying.channel === 'event');
+    const wantEvent = this.#d.events !== undefined && (!retrying || retrying.channel === 'event');
     if (wantEmail) {
       try {
         await this.#sendEmail(
@@ -576,37 +647,17 @@ export class RenewalService {
           options.withAttachment === true || retrying?.kind === 'renewed' || retrying?.kind === 'generated',
         );
       } catch (error) {
-        failures.push({ channel: 'email', error: errorText(error) });
+        failures.push({ facts, channel: 'email', error: errorText(error) });
       }
     }
     if (wantEvent) {
       try {
         await this.#d.events.publish([buildEvent(facts, this.#now())]);
       } catch (error) {
-        failures.push({ channel: 'event', error: errorText(error) });
+        failures.push({ facts, channel: 'event', error: errorText(error) });
       }
     }
-    const retried = retrying ? `${retrying.channel}:${retrying.id}` : undefined;
-    if (failures.length === 0 && retried === undefined) return app;
-    if (failures.length > 0) await this.#d.store.markPendingNotifications(app.config.appId);
-    return this.#writeState(app, owner, (s) => {
-      const keep = s.pendingNotifications.filter(
-        (p) => `${p.channel}:${p.id}` !== retried && !failures.some((f) => f.channel === p.channel && p.id === facts.id),
-      );
-      const added = failures.map<PendingNotification>((f) => ({
-        id: facts.id,
-        channel: f.channel,
-        kind: facts.kind,
-        renewalId: facts.kind === 'renewed' || facts.kind === 'generated' ? facts.id.slice(facts.kind.length + 1) : undefined,
-        thumbprint: facts.thumbprint,
-        keyId: facts.keyId,
-        notAfter: facts.notAfter,
-        error: facts.error,
-        attempts: (retrying?.channel === f.channel ? retrying.attempts : 0) + 1,
-        lastError: f.error,
-      }));
-      return { pendingNotifications: [...keep, ...added].slice(-50) };
-    });
+    return failures;
   }
 
   async #sendEmail(app: StoredApp, facts: NotificationFacts, withAttachment: boolean): Promise<void> {
@@ -685,11 +736,16 @@ export class RenewalService {
         });
       }
       const until = new Date(now.getTime() + this.#d.settings.leaseSeconds * 1000).toISOString();
+      // The deploy stage notes its renewal id with the lease, in the same write: the order in which
+      // renewals began, and whether this one began before (then it may have left work to reuse).
+      const attempts = app.state.deployAttempts;
+      const firstAttempt = message.stage === 'deploy' && !attempts.includes(message.renewalId);
+      const deployAttempts = firstAttempt ? [...attempts, message.renewalId].slice(-DEPLOY_ATTEMPTS_KEPT) : attempts;
       try {
         const leased = await this.#d.store.updateApp(app, {
-          state: { ...app.state, lease: { owner, renewalId: message.renewalId, until } },
+          state: { ...app.state, deployAttempts, lease: { owner, renewalId: message.renewalId, until } },
         });
-        return { app: leased, owner, message };
+        return { app: leased, owner, message, firstAttempt, released: false };
       } catch (error) {
         if (!(error instanceof PreconditionFailedError)) throw error;
       }
@@ -698,8 +754,10 @@ export class RenewalService {
   }
 
   async #release(held: Held): Promise<void> {
+    if (held.released) return;
     try {
       held.app = await this.#writeState(held.app, held.owner, () => ({ lease: undefined }));
+      held.released = true;
     } catch (error) {
       // The lease expires by itself; a failed release only delays the next renewal of this app.
       if (!(error instanceof NotFoundError)) this.#d.log?.('lease release failed', { appId: held.message.appId, error: errorText(error) });
@@ -757,6 +815,34 @@ export class RenewalService {
       .getCertificateWithPrivateKey(config.keyVault.certificateName, { version });
     return { der: stored.der, privateKey: stored.privateKey };
   }
+}
+
+/**
+ * The pending list after a round of sends: the retried entry goes (it succeeded, or comes back with
+ * one more attempt), each failure replaces any entry with its id and channel.
+ */
+function withPending(
+  pending: readonly PendingNotification[],
+  failures: readonly NotificationFailure[],
+  retrying?: PendingNotification,
+): PendingNotification[] {
+  const key = (channel: string, id: string) => `${channel}:${id}`;
+  const replaced = new Set(failures.map((f) => key(f.channel, f.facts.id)));
+  if (retrying) replaced.add(key(retrying.channel, retrying.id));
+  const keep = pending.filter((p) => !replaced.has(key(p.channel, p.id)));
+  const added = failures.map<PendingNotification>(({ facts, channel, error }) => ({
+    id: facts.id,
+    channel,
+    kind: facts.kind,
+    renewalId: facts.kind === 'renewed' || facts.kind === 'generated' ? facts.id.slice(facts.kind.length + 1) : undefined,
+    thumbprint: facts.thumbprint,
+    keyId: facts.keyId,
+    notAfter: facts.notAfter,
+    error: facts.error,
+    attempts: (retrying?.channel === channel ? retrying.attempts : 0) + 1,
+    lastError: error,
+  }));
+  return [...keep, ...added].slice(-50);
 }
 
 /** A file name from an app's display name: letters, digits, dot, dash and underscore only. */

@@ -13,7 +13,7 @@ export interface RenewalStore {
   listApps(options?: { maxPageSize?: number; continuationToken?: string }): Promise<Page<StoredApp>>;
   updateApp(
     current: StoredApp,
-    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput },
+    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput | readonly HistoryInput[] },
   ): Promise<StoredApp>;
   appendHistory(appId: string, entry: HistoryInput, actor?: Actor): Promise<void>;
   listDueApps(now: Date, options?: { maxPageSize?: number }): Promise<DueAppsResult>;
