@@ -186,7 +186,7 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
         queue: renewalQueue,
         mailer,
         events: publisher,
-        settings: { leaseSeconds: 600, verifyWindowMinutes: 1, confirmDelaySeconds: 0, verifyRetryMaxDelayMs: 200 },
+        settings: { leaseSeconds: 600, verifyWindowMinutes: 1, confirmDelaySeconds: 0, verifyRetryMaxDelayMs: 200, postponeDelaySeconds: 0 },
         log,
         ...overrides,
       });

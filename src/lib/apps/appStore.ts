@@ -567,8 +567,11 @@ export class AppStore {
 
   async #submit(actions: TransactionAction[], appRow: string): Promise<string> {
     const response = await this.#table.submitTransaction(actions);
-    const etag = response.subResponses.find((r) => r.rowKey === appRow)?.etag;
-    if (etag !== undefined) return etag;
+    // Sub-responses come in the order of the changeset's operations; an update's carries its ETag
+    // but no RowKey (only an insert's Location names the row), so it is found by position.
+    const position = actions.findIndex(([, entity]) => entity.rowKey === appRow);
+    const etag = (response.subResponses.find((r) => r.rowKey === appRow) ?? response.subResponses[position])?.etag?.trim();
+    if (etag) return etag;
     // Some service versions leave the ETag out of a batch's sub-responses; read it back.
     const entity = await this.#table.getEntity(APPS_PARTITION, appRow);
     return entity.etag;

@@ -195,6 +195,7 @@ export class RenewalScheduler {
       stage: 'deploy',
       trigger: 'drift',
       reason: decision.detail,
+      requestedAt: now.toISOString(),
     });
     return true;
   }

@@ -7,7 +7,9 @@ import { encodeCer } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
 import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
 import { MAX_DEQUEUE_COUNT, renewalMessageSchema } from './renewalMessage.js';
-import { buildEmail, buildEvent, notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
+import { decideRenewal } from './renewalPolicy.js';
+import { policyStateOf } from './RenewalScheduler.js';
+import { buildEmail, buildEvent, notificationId, operationIdFor, type NotificationFacts, type NotificationKind } from './notifications.js';
 import type {
   Actor,
   AppCertificate,
@@ -54,6 +56,11 @@ export interface RenewalSettings {
   readonly confirmDelaySeconds: number;
   /** Pause between sign-in attempts inside the window (grows to this cap). */
   readonly verifyRetryMaxDelayMs?: number;
+  /**
+   * How long a message that found the app's lease taken waits before it is tried again (default
+   * 30 s: a stage takes seconds; the lease's full length is only the worst case).
+   */
+  readonly postponeDelaySeconds?: number;
 }
 
 export interface RenewalDependencies {
@@ -91,6 +98,7 @@ export interface DeployedCertificate {
 const MANAGED_TAG = 'entra-cert-rotator';
 const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;
 const WRITE_ATTEMPTS = 6;
+const DEFAULT_POSTPONE_SECONDS = 30;
 /** Renewal ids kept in `deployAttempts`: far more than can be in flight for one app at once. */
 const DEPLOY_ATTEMPTS_KEPT = 20;
 
@@ -169,7 +177,8 @@ export class RenewalService {
       return 'done';
     } catch (error) {
       if (error instanceof ConflictError) {
-        await this.#d.queue.enqueue(message, { visibilityDelaySeconds: error.retryAfterSeconds ?? 30 });
+        const delay = Math.min(error.retryAfterSeconds ?? DEFAULT_POSTPONE_SECONDS, this.#d.settings.postponeDelaySeconds ?? DEFAULT_POSTPONE_SECONDS);
+        await this.#d.queue.enqueue(message, { visibilityDelaySeconds: delay });
         this.#d.log?.('renewal postponed', { appId: message.appId, renewalId: message.renewalId, reason: error.message });
         return 'postponed';
       }
@@ -190,8 +199,9 @@ export class RenewalService {
   async deploy(message: RenewalMessage, actor?: Actor): Promise<DeployedCertificate | undefined> {
     const held = await this.#acquire(message);
     try {
-      if (this.#superseded(held)) {
-        this.#d.log?.('deploy skipped: superseded', { appId: message.appId, renewalId: message.renewalId });
+      const answered = this.#alreadyAnswered(held);
+      if (answered) {
+        this.#d.log?.(`deploy skipped: ${answered}`, { appId: message.appId, renewalId: message.renewalId });
         return undefined;
       }
       return await this.#deploy(held, actor);
@@ -300,13 +310,31 @@ export class RenewalService {
 
   // --- the stages ---------------------------------------------------------------------------
 
-  /** A newer renewal than this one took the lease after it and recorded a deployment. */
-  #superseded(held: Held): boolean {
-    const { renewal, deployAttempts } = held.app.state;
-    if (!renewal || renewal.id === held.message.renewalId || renewal.deployedAt === undefined) return false;
-    const mine = deployAttempts.indexOf(held.message.renewalId);
-    const recorded = deployAttempts.indexOf(renewal.id);
-    return mine >= 0 && recorded > mine;
+  /**
+   * Why this deploy has nothing left to do, if so: a newer renewal took the lease after it and
+   * recorded a deployment (a late redelivery), or, for a scheduled or drift renewal that has not
+   * recorded a deployment, another renewal (a manual one that won the lease) already answered the
+   * need. What an earlier attempt of a skipped renewal left (a Key Vault version, a credential) is
+   * older than what answered it, so the current certificate stays the newest everywhere.
+   */
+  #alreadyAnswered(held: Held): string | undefined {
+    const { message } = held;
+    const { state, config } = held.app;
+    const renewal = state.renewal;
+    if (renewal && renewal.id !== message.renewalId && renewal.deployedAt !== undefined) {
+      const mine = state.deployAttempts.indexOf(message.renewalId);
+      if (mine >= 0 && state.deployAttempts.indexOf(renewal.id) > mine) return 'superseded by a newer renewal';
+    }
+    // Once this renewal has recorded its deployment, a repeat only finishes what it began.
+    if (renewal?.id === message.renewalId) return undefined;
+    if (message.trigger === 'scheduled') {
+      const decision = decideRenewal({ config, state: policyStateOf(held.app), now: this.#now() });
+      if (!decision.renew) return `no longer due (${decision.detail})`;
+    }
+    if (message.trigger === 'drift' && message.requestedAt !== undefined && renewal?.deployedAt !== undefined) {
+      if (Date.parse(renewal.deployedAt) > Date.parse(message.requestedAt)) return `a renewal deployed at ${renewal.deployedAt} replaced the drifted certificate`;
+    }
+    return undefined;
   }
 
   async #deploy(held: Held, actor: Actor | undefined): Promise<DeployedCertificate> {
@@ -645,6 +673,7 @@ export class RenewalService {
           app,
           facts,
           options.withAttachment === true || retrying?.kind === 'renewed' || retrying?.kind === 'generated',
+          retrying?.attempts,
         );
       } catch (error) {
         failures.push({ facts, channel: 'email', error: errorText(error) });
@@ -660,9 +689,12 @@ export class RenewalService {
     return failures;
   }
 
-  async #sendEmail(app: StoredApp, facts: NotificationFacts, withAttachment: boolean): Promise<void> {
+  async #sendEmail(app: StoredApp, facts: NotificationFacts, withAttachment: boolean, retry?: number): Promise<void> {
     const mailer = this.#d.mailer!;
-    const email: EmailMessage = buildEmail(facts, app.config);
+    const built = buildEmail(facts, app.config);
+    // A resent Operation-Id names the operation that failed, whose answer the service repeats; a
+    // retry of a failed send therefore gets its own (still stable per attempt).
+    const email: EmailMessage = retry === undefined ? built : { ...built, operationId: operationIdFor(`${facts.id}#${retry}`) };
     const n = app.config.notifications;
     const attach =
       withAttachment && n.includeCertificate && (facts.kind === 'renewed' || facts.kind === 'generated') && app.state.currentThumbprint;

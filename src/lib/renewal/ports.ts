@@ -86,6 +86,7 @@ export interface RenewalMessage {
   readonly stage: 'deploy' | 'confirm';
   readonly trigger: 'scheduled' | 'manual' | 'bootstrap' | 'drift';
   readonly reason?: string;
+  readonly requestedAt?: string;
 }
 
 export interface RenewalQueue {
