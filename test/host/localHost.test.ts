@@ -44,8 +44,8 @@ async function startHost(env: NodeJS.ProcessEnv, args: string[] = []): Promise<R
       }
     }
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   const waitFor = (pattern: RegExp) =>
     new Promise<string>((resolve, reject) => {
       const line = text.split('\n').find((l) => pattern.test(l));

@@ -186,7 +186,13 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
         queue: renewalQueue,
         mailer,
         events: publisher,
-        settings: { leaseSeconds: 600, verifyWindowMinutes: 1, confirmDelaySeconds: 0, verifyRetryMaxDelayMs: 200, postponeDelaySeconds: 0 },
+        settings: {
+          leaseSeconds: 600,
+          verifyWindowMinutes: 1,
+          confirmDelaySeconds: 0,
+          verifyRetryMaxDelayMs: 200,
+          postponeDelaySeconds: 0,
+        },
         log,
         ...overrides,
       });
@@ -263,7 +269,10 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
             poison: poisonQueue,
             message,
             rules,
-            logHandler: () => (level, ...args) => void logs.push(`${level}: ${args.map(String).join(' ')}`),
+            logHandler:
+              () =>
+              (level, ...args) =>
+                void logs.push(`${level}: ${args.map(String).join(' ')}`),
           });
           if (outcome === 'poisoned') poisoned += 1;
         }

@@ -312,7 +312,8 @@ export class AppStore {
       actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.dueKey }]);
     if (entity.nameKey !== before.nameKey) actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.nameKey }]);
     // Several rows (a renewal stage and the cleanup it did) still commit with the state, in one transaction.
-    const history: readonly HistoryInput[] = change.history === undefined ? [] : Array.isArray(change.history) ? change.history : [change.history];
+    const history: readonly HistoryInput[] =
+      change.history === undefined ? [] : Array.isArray(change.history) ? change.history : [change.history];
     for (const entry of history) actions.push(this.#historyAction(appId, now, entry, change.actor));
     await this.#hooks.beforeCommit?.({ appId, kind: 'update' });
     try {

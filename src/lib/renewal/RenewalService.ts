@@ -165,10 +165,7 @@ export class RenewalService {
    * up delivery attempts) and this delivery completes. Any other error fails the delivery, so the
    * queue retries it; the last attempt (or an error no retry can fix) records the failure first.
    */
-  async processQueueMessage(
-    raw: unknown,
-    attempt: { dequeueCount: number; log?: RenewalLog },
-  ): Promise<'done' | 'postponed' | 'skipped'> {
+  async processQueueMessage(raw: unknown, attempt: { dequeueCount: number; log?: RenewalLog }): Promise<'done' | 'postponed' | 'skipped'> {
     const parsed = renewalMessageSchema.safeParse(raw);
     if (!parsed.success) throw new ValidationError(toIssues(parsed.error), 'Not a renewal message');
     const message = parsed.data;
@@ -177,7 +174,10 @@ export class RenewalService {
       return 'done';
     } catch (error) {
       if (error instanceof ConflictError) {
-        const delay = Math.min(error.retryAfterSeconds ?? DEFAULT_POSTPONE_SECONDS, this.#d.settings.postponeDelaySeconds ?? DEFAULT_POSTPONE_SECONDS);
+        const delay = Math.min(
+          error.retryAfterSeconds ?? DEFAULT_POSTPONE_SECONDS,
+          this.#d.settings.postponeDelaySeconds ?? DEFAULT_POSTPONE_SECONDS,
+        );
         await this.#d.queue.enqueue(message, { visibilityDelaySeconds: delay });
         this.#d.log?.('renewal postponed', { appId: message.appId, renewalId: message.renewalId, reason: error.message });
         return 'postponed';
@@ -332,7 +332,8 @@ export class RenewalService {
       if (!decision.renew) return `no longer due (${decision.detail})`;
     }
     if (message.trigger === 'drift' && message.requestedAt !== undefined && renewal?.deployedAt !== undefined) {
-      if (Date.parse(renewal.deployedAt) > Date.parse(message.requestedAt)) return `a renewal deployed at ${renewal.deployedAt} replaced the drifted certificate`;
+      if (Date.parse(renewal.deployedAt) > Date.parse(message.requestedAt))
+        return `a renewal deployed at ${renewal.deployedAt} replaced the drifted certificate`;
     }
     return undefined;
   }
@@ -587,7 +588,10 @@ export class RenewalService {
       } catch (error) {
         const remaining = stopAt - this.#now().getTime();
         if (!(error instanceof RetriableError) || remaining <= 0) {
-          const why = deadline <= this.#now().getTime() ? `did not sign in within ${this.#d.settings.verifyWindowMinutes} minutes` : 'does not sign in yet';
+          const why =
+            deadline <= this.#now().getTime()
+              ? `did not sign in within ${this.#d.settings.verifyWindowMinutes} minutes`
+              : 'does not sign in yet';
           throw new RetriableError(`The new certificate ${state.currentThumbprint} ${why}: ${errorText(error)}`, { cause: error });
         }
         await this.#sleep(Math.min(remaining, Math.min(maxDelay, 1000 * 2 ** attempt)));
@@ -638,12 +642,7 @@ export class RenewalService {
    * (when a topic is configured). A failure of either is recorded as pending on the app, to be
    * retried by the scheduler, and never fails the renewal (§4).
    */
-  async #notify(
-    app: StoredApp,
-    owner: string | undefined,
-    facts: NotificationFacts,
-    retrying?: PendingNotification,
-  ): Promise<StoredApp> {
+  async #notify(app: StoredApp, owner: string | undefined, facts: NotificationFacts, retrying?: PendingNotification): Promise<StoredApp> {
     const failures = await this.#send(app, facts, retrying);
     if (failures.length === 0 && retrying === undefined) return app;
     // The marker first (an idempotent upsert): a crash before the state write leaves a marker with

@@ -37,7 +37,9 @@ async function due(appId: string): Promise<RenewalMessage> {
   const app = (await world.store.getApp(appId))!;
   const shift = Date.now() + 10 * DAY - Date.parse(app.state.notAfter!);
   const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
-  await world.store.updateApp(app, { state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) } });
+  await world.store.updateApp(app, {
+    state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
+  });
   const count = world.enqueued.length;
   await world.scheduler(world.service()).tick();
   const message = world.enqueued.slice(count).find((e) => e.message.appId === appId)?.message;
@@ -110,7 +112,9 @@ describe('duplicates and races', () => {
     const app = (await world.store.getApp(appId))!;
     const shift = Date.now() + 10 * DAY - Date.parse(app.state.notAfter!);
     const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
-    await world.store.updateApp(app, { state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) } });
+    await world.store.updateApp(app, {
+      state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
+    });
     const service = world.service();
     const count = world.enqueued.length;
     await Promise.all([world.scheduler(service).tick(), world.scheduler(service).tick()]);

@@ -35,7 +35,9 @@ async function expiresIn(appId: string, daysLeft: number, now = new Date()): Pro
   const app = (await world.store.getApp(appId))!;
   const shift = now.getTime() + daysLeft * DAY - Date.parse(app.state.notAfter!);
   const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
-  return world.store.updateApp(app, { state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) } });
+  return world.store.updateApp(app, {
+    state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
+  });
 }
 
 /** Starts a new pass of the drift slice, whose first ticks read up to 100 apps each (this world holds fewer). */
@@ -115,7 +117,9 @@ describe('due renewals', () => {
     expect(failed).toMatchObject({ lastOutcome: 'failed', consecutiveFailures: 1, renewal: { stage: 'failed' } });
 
     expect((await world.scheduler(service, { now: () => new Date(now + 30 * 60_000) }).tick()).enqueued).toBe(0);
-    expect((await world.scheduler(service, { now: () => new Date(Date.parse(failed.lastOutcomeAt!) + 61 * 60_000) }).tick()).enqueued).toBe(1);
+    expect((await world.scheduler(service, { now: () => new Date(Date.parse(failed.lastOutcomeAt!) + 61 * 60_000) }).tick()).enqueued).toBe(
+      1,
+    );
     const [first, retry] = messagesFor(app.config.appId);
     expect(retry!.message.renewalId).not.toBe(first!.message.renewalId);
 
@@ -127,7 +131,11 @@ describe('due renewals', () => {
 
 describe('bootstrap', () => {
   it('queues the first certificate of an app created with bootstrap: true, and the worker deploys and confirms it', async () => {
-    const registration = world.graph.createApplication({ tenantId: world.tenantId, displayName: 'Bootstrapped', owners: [world.rotator.oid] });
+    const registration = world.graph.createApplication({
+      tenantId: world.tenantId,
+      displayName: 'Bootstrapped',
+      owners: [world.rotator.oid],
+    });
     const apps = new AppService({
       store: world.store,
       directory: new AppRegistrationDirectoryDouble().add(registration.appId, 'Bootstrapped'),
@@ -168,7 +176,9 @@ describe('notifications on the timer', () => {
 
     // A new threshold is a new warning for the same certificate.
     const current = (await world.store.getApp(app.config.appId))!;
-    await world.store.updateApp(current, { config: { ...current.config, notifications: { ...current.config.notifications, thresholdDays: 12 } } });
+    await world.store.updateApp(current, {
+      config: { ...current.config, notifications: { ...current.config.notifications, thresholdDays: 12 } },
+    });
     await restartDriftPass();
     await world.scheduler(service).tick();
     await restartDriftPass();
