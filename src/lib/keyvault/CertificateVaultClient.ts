@@ -167,42 +167,65 @@ export class CertificateVaultClient {
    */
   async getCertificateWithPrivateKey(name: string, which: { version: string } | { thumbprint: string }): Promise<VaultCertificateWithKey> {
     checkName(name);
+    // By version, the certificate's secret alone answers (it holds the certificate and its key, and
+    // its id names the version): one round trip, the renewal's confirm stage's only Key Vault read.
+    // By thumbprint, the versions are listed first to find which one it is.
     let certificate: VaultCertificateVersion | undefined;
+    let version: string;
     if ('version' in which) {
-      certificate = await this.getVersion(name, which.version);
+      version = which.version;
     } else {
       const thumbprint = normalizeThumbprint(which.thumbprint);
       certificate = (await this.listVersions(name)).filter((v) => v.thumbprint === thumbprint).at(-1);
+      if (!certificate) throw new NotFoundError(`Key Vault ${this.vaultUrl} has no thumbprint ${thumbprint} of certificate '${name}'`);
+      version = certificate.version;
     }
-    if (!certificate) {
-      const what = 'version' in which ? `version ${which.version}` : `thumbprint ${normalizeThumbprint(which.thumbprint)}`;
-      throw new NotFoundError(`Key Vault ${this.vaultUrl} has no ${what} of certificate '${name}'`);
-    }
+    const describe = () => certificate ?? { name, thumbprint: `of version ${version}` };
     let secret;
     try {
-      secret = await this.withDeadline((o) => this.secrets.getSecret(name, { version: certificate.version, ...o }));
+      secret = await this.withDeadline((o) => this.secrets.getSecret(name, { version, ...o }));
     } catch (error) {
-      if (isNotFound(error)) throw noKey(certificate, 'its secret does not exist');
+      if (isNotFound(error)) {
+        // Only now is it worth a second read: no such version, or a version without its key?
+        certificate ??= await this.getVersion(name, version);
+        if (!certificate) throw new NotFoundError(`Key Vault ${this.vaultUrl} has no version ${version} of certificate '${name}'`);
+        throw noKey(describe(), 'its secret does not exist');
+      }
       throw toRotatorError(error, this.context(`Reading the private key of certificate '${name}' from ${this.vaultUrl}`, ROLE_SECRETS));
     }
     const value = secret.value;
-    if (value === undefined || value === '') throw noKey(certificate, 'its secret is empty');
+    if (value === undefined || value === '') throw noKey(describe(), 'its secret is empty');
     const parsed =
       secret.properties.contentType === 'application/x-pem-file'
         ? readPem(value)
         : secret.properties.contentType === 'application/x-pkcs12'
           ? readPfx(value)
           : undefined;
-    if (!parsed) throw noKey(certificate, `its secret has content type '${secret.properties.contentType ?? ''}'`);
-    if (!parsed.privateKey) throw noKey(certificate, 'its key is not exportable');
-    if (thumbprintsOf(parsed.der).sha1 !== certificate.thumbprint || !new X509Certificate(parsed.der).checkPrivateKey(parsed.privateKey)) {
-      throw noKey(certificate, 'its secret holds a different certificate');
+    if (!parsed) throw noKey(describe(), `its secret has content type '${secret.properties.contentType ?? ''}'`);
+    if (!parsed.privateKey) throw noKey(describe(), 'its key is not exportable');
+    const x509 = new X509Certificate(parsed.der);
+    const thumbprints = thumbprintsOf(parsed.der);
+    if ((certificate && thumbprints.sha1 !== certificate.thumbprint) || !x509.checkPrivateKey(parsed.privateKey)) {
+      throw noKey(describe(), 'its secret holds a different certificate');
     }
+    certificate ??= {
+      name,
+      version,
+      id: `${this.vaultUrl.replace(/\/+$/, '')}/certificates/${name}/${version}`,
+      vaultUrl: this.vaultUrl,
+      thumbprint: thumbprints.sha1,
+      x5t: thumbprints.x5t,
+      notBefore: x509.validFromDate,
+      notAfter: x509.validToDate,
+      createdOn: secret.properties.createdOn,
+      enabled: secret.properties.enabled ?? true,
+      tags: secret.properties.tags ?? {},
+    };
     return { certificate, der: parsed.der, privateKey: parsed.privateKey };
   }
 }
 
-function noKey(certificate: VaultCertificateVersion, why: string): ConflictError {
+function noKey(certificate: Pick<VaultCertificateVersion, 'name' | 'thumbprint'>, why: string): ConflictError {
   return new ConflictError(
     `The private key of certificate '${certificate.name}' (thumbprint ${certificate.thumbprint}) is not available from Key Vault: ${why}. ` +
       'Only the public certificate (cer) can be downloaded; generate a new certificate to get one with a downloadable key.',
