@@ -308,6 +308,7 @@ export function getApi(): Api {
       store: getAppStore(),
       directory: getAppRegistrationDirectory(),
       defaultKeyVaultUrl: s.defaultKeyVaultUrl,
+      allowLoopbackVaultUrls: s.authorityIsLoopback,
       requestBootstrap: (appId) => getRenewalQueue().requestRenewal(appId, 'bootstrap'),
     }),
     certificates: new CertificateService({

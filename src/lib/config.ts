@@ -46,6 +46,11 @@ export interface Settings {
   readonly authorityHost: string;
   /** False for private clouds and emulators: credentials must then skip instance discovery. */
   readonly authorityIsPublicCloud: boolean;
+  /**
+   * The authority is a loopback emulator (the sandbox, tests): only then are loopback Key Vault URLs
+   * accepted, so that a deployed rotator can never be pointed at something listening on its host.
+   */
+  readonly authorityIsLoopback: boolean;
   /** With a trailing slash, as Key Vault ids are written. */
   readonly defaultKeyVaultUrl: string;
   readonly email: EmailSettings | undefined;
@@ -71,6 +76,15 @@ const KEY_VAULT_SUFFIXES = ['.vault.azure.net', '.vault.azure.cn', '.vault.usgov
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const VAULT_NAME = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i;
+
+/** True for an https URL on this machine's loopback: an emulator, never an Azure service. */
+export function isLoopbackUrl(value: string): boolean {
+  try {
+    return isLoopback(new URL(value));
+  } catch {
+    return false;
+  }
+}
 
 export function isGuid(value: string): boolean {
   return GUID.test(value);
@@ -396,9 +410,18 @@ export function loadSettings(env: Env): Settings {
   const email = resolveEmail(v, issues);
   const eventGrid = resolveEventGrid(v, issues);
 
+  const authorityHost = v.AZURE_AUTHORITY_HOST ?? DEFAULT_AUTHORITY_HOST;
+  const authorityIsLoopback = isLoopbackUrl(authorityHost);
+  if (v.DEFAULT_KEYVAULT_URL !== undefined && isLoopbackUrl(v.DEFAULT_KEYVAULT_URL) && !authorityIsLoopback) {
+    issues.push({
+      path: 'DEFAULT_KEYVAULT_URL',
+      message:
+        'is a loopback URL, which is accepted only with a loopback AZURE_AUTHORITY_HOST (the sandbox and tests); use https://{vault-name}.vault.azure.net/',
+    });
+  }
+
   if (!fieldsOk || issues.length > 0 || !webJobsStorage || !configStorage) throw new ConfigurationError(issues);
   const d = v;
-  const authorityHost = d.AZURE_AUTHORITY_HOST ?? DEFAULT_AUTHORITY_HOST;
   return {
     webJobsStorage,
     configStorage,
@@ -409,6 +432,7 @@ export function loadSettings(env: Env): Settings {
     graphBaseUrl: d.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
     authorityHost,
     authorityIsPublicCloud: PUBLIC_CLOUD_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase()),
+    authorityIsLoopback,
     defaultKeyVaultUrl: d.DEFAULT_KEYVAULT_URL,
     email,
     eventGrid,

@@ -93,6 +93,11 @@ const invalidConfigs: { rule: string; body: unknown; path: string }[] = [
   { rule: 'vault URL over http', body: { keyVault: { vaultUrl: 'http://my-vault.vault.azure.net/' } }, path: 'keyVault.vaultUrl' },
   { rule: 'vault URL not a vault', body: { keyVault: { vaultUrl: 'https://example.com/' } }, path: 'keyVault.vaultUrl' },
   {
+    rule: 'loopback vault URL outside an emulated setup',
+    body: { keyVault: { vaultUrl: 'https://127.0.0.1:8443/' } },
+    path: 'keyVault.vaultUrl',
+  },
+  {
     rule: 'vault URL with a path',
     body: { keyVault: { vaultUrl: 'https://my-vault.vault.azure.net/secrets/x' } },
     path: 'keyVault.vaultUrl',

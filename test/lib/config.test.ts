@@ -162,6 +162,24 @@ describe('loadSettings', () => {
     );
   });
 
+  it('accepts a loopback Key Vault only with a loopback authority (emulators), never in a deployment', () => {
+    expect(failures({ ...minimal, DEFAULT_KEYVAULT_URL: 'https://127.0.0.1:8443/' })).toHaveProperty(
+      'DEFAULT_KEYVAULT_URL',
+      expect.stringMatching(/loopback AZURE_AUTHORITY_HOST/),
+    );
+    const emulated = loadSettings({
+      ...minimal,
+      DEFAULT_KEYVAULT_URL: 'https://127.0.0.1:8443',
+      AZURE_AUTHORITY_HOST: 'https://localhost:9443',
+    });
+    expect(emulated).toMatchObject({
+      defaultKeyVaultUrl: 'https://127.0.0.1:8443/',
+      authorityIsLoopback: true,
+      authorityIsPublicCloud: false,
+    });
+    expect(loadSettings(minimal).authorityIsLoopback).toBe(false);
+  });
+
   it('rejects a topic key without a topic endpoint', () => {
     expect(failures({ ...minimal, EVENTGRID_TOPIC_KEY: 'k' })).toHaveProperty('EVENTGRID_TOPIC_ENDPOINT');
   });

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { isLoopbackUrl } from '../config.js';
 import type { AppRegistrationDirectory } from '../directory.js';
 import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
 import {
@@ -45,6 +46,11 @@ export interface AppServiceOptions {
   readonly defaultKeyVaultUrl: string;
   /** Attempts of a read-merge-write when another writer got in between (no If-Match sent). */
   readonly maxAttempts?: number;
+  /**
+   * Whether an app may name a loopback Key Vault (an emulator): only when the rotator itself runs
+   * against emulators (a loopback authority). Default false.
+   */
+  readonly allowLoopbackVaultUrls?: boolean;
   /** Queues the first certificate of an app created with `bootstrap: true` (§2). */
   readonly requestBootstrap?: (appId: string) => Promise<unknown>;
 }
@@ -111,8 +117,10 @@ export class AppService {
   readonly #defaultKeyVaultUrl: string;
   readonly #maxAttempts: number;
   readonly #requestBootstrap: ((appId: string) => Promise<unknown>) | undefined;
+  readonly #allowLoopbackVaultUrls: boolean;
 
   constructor(options: AppServiceOptions) {
+    this.#allowLoopbackVaultUrls = options.allowLoopbackVaultUrls ?? false;
     this.#requestBootstrap = options.requestBootstrap;
     this.#store = options.store;
     this.#directory = options.directory;
@@ -201,6 +209,8 @@ export class AppService {
   }
 
   async #create(appId: string, input: AppSettingsInput, caller: Actor): Promise<StoredApp> {
+    // Validated before the preflight: Entra is not asked about a body that cannot be stored.
+    const vaultUrl = this.#vaultUrl(input);
     const registration = await this.#directory.getAppRegistration(appId).catch((error: unknown) => {
       if (error instanceof NotFoundError) {
         throw new ValidationError([{ path: 'appId', message: `names no app registration in the managed tenant: ${error.message}` }]);
@@ -208,7 +218,6 @@ export class AppService {
       throw error;
     });
     await this.#directory.assertManageable(appId, input.graphMode);
-    const vaultUrl = input.keyVault.vaultUrl ?? this.#defaultKeyVaultUrl;
     const certificateName = await this.#certificateName(appId, registration.displayName, vaultUrl, input.keyVault.certificateName);
     const config: AppConfig = {
       ...input,
@@ -230,7 +239,7 @@ export class AppService {
   /** Fills vaultUrl and certificateName of a replace/patch: the current name stays unless asked otherwise. */
   async #resolve(input: AppSettingsInput, current: StoredApp): Promise<AppConfig> {
     const appId = current.config.appId;
-    const vaultUrl = input.keyVault.vaultUrl ?? this.#defaultKeyVaultUrl;
+    const vaultUrl = this.#vaultUrl(input);
     const sameVault = vaultUrl === current.config.keyVault.vaultUrl;
     const certificateName =
       input.keyVault.certificateName ??
@@ -251,6 +260,20 @@ export class AppService {
    * gets the appId appended, so two apps with the same display name can both be added.
    * The store's transaction enforces uniqueness again at write time; this read only words the error.
    */
+  #vaultUrl(input: AppSettingsInput): string {
+    const requested = input.keyVault.vaultUrl;
+    if (requested !== undefined && !this.#allowLoopbackVaultUrls && isLoopbackUrl(requested)) {
+      throw new ValidationError([
+        {
+          path: 'keyVault.vaultUrl',
+          message:
+            'is a loopback URL, which this rotator accepts only when it runs against emulators; use https://{vault-name}.vault.azure.net/',
+        },
+      ]);
+    }
+    return requested ?? this.#defaultKeyVaultUrl;
+  }
+
   async #certificateName(appId: string, displayName: string, vaultUrl: string, requested: string | undefined): Promise<string> {
     const candidates = requested !== undefined ? [requested] : [deriveCertificateName(displayName, appId)];
     if (requested === undefined) candidates.push(`${candidates[0]!.slice(0, 127 - appId.length - 1)}-${appId}`);
