@@ -33,6 +33,8 @@ export interface RunningAzurite {
   readonly tableEndpoint: string;
   /** A full connection string with all three endpoints, as `AzureWebJobsStorage` takes it. */
   readonly connectionString: string;
+  /** The child process's id (the sandbox records it so a test can check nothing outlives a stop). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -129,6 +131,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     queueEndpoint,
     tableEndpoint,
     connectionString: azuriteConnectionString({ blobEndpoint, queueEndpoint, tableEndpoint }),
+    pid: child.pid,
     stop: () => stopChild(child),
   };
 }
