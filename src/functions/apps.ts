@@ -1,8 +1,8 @@
 import type { HttpHandler, HttpRequest } from '@azure/functions';
-import { z } from 'zod';
 import { appIdSchema, toFieldIssues } from '../lib/apps/appConfig.js';
 import type { AppService, AppView, WriteOptions } from '../lib/apps/appService.js';
 import { getApi } from '../lib/composition.js';
+import { pageQuerySchema } from '../lib/http/apiSchemas.js';
 import { ValidationError } from '../lib/errors.js';
 import type { BearerAuthenticator, Caller } from '../lib/http/bearerAuthenticator.js';
 import { readJsonBody } from '../lib/http/jsonBody.js';
@@ -20,18 +20,6 @@ export interface AppsApiDependencies {
   readonly apps: AppService;
   readonly authenticator: BearerAuthenticator;
 }
-
-const pageQuerySchema = z
-  .object({
-    pageSize: z.coerce
-      .number({ error: 'must be a whole number from 1 to 100' })
-      .int('must be a whole number from 1 to 100')
-      .min(1)
-      .max(100)
-      .optional(),
-    continuationToken: z.string().min(1).optional(),
-  })
-  .strict();
 
 function parseAppId(request: HttpRequest): string {
   const result = appIdSchema.safeParse(request.params.appId ?? '');

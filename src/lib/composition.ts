@@ -7,6 +7,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { QueueClient } from '@azure/storage-queue';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { AppService } from './apps/appService.js';
+import { CertificateService } from './apps/certificateService.js';
 import { AppStore } from './apps/appStore.js';
 import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
 import type { AppRegistrationDirectory } from './directory.js';
@@ -278,6 +279,7 @@ export function getRenewalScheduler(): RenewalScheduler {
 
 export interface Api {
   readonly apps: AppService;
+  readonly certificates: CertificateService;
   readonly authenticator: BearerAuthenticator;
 }
 
@@ -291,6 +293,15 @@ export function getApi(): Api {
       directory: getAppRegistrationDirectory(),
       defaultKeyVaultUrl: s.defaultKeyVaultUrl,
       requestBootstrap: (appId) => getRenewalQueue().requestRenewal(appId, 'bootstrap'),
+    }),
+    certificates: new CertificateService({
+      store: getAppStore(),
+      renewals: getRenewalService(),
+      credentials: getAppRegistrationClient(),
+      vaultFor: (url) => getCertificateVaultClient(url),
+      mailer: getNotificationMailer(),
+      events: getEventPublisher(),
+      leaseSeconds: s.renewalLeaseSeconds,
     }),
     authenticator: new BearerAuthenticator({ authorityHost: s.authorityHost, tenantId: s.apiTenantId, audiences: s.apiAudiences }),
   };

@@ -21,20 +21,26 @@ const wholeNumber = (min: number, max: number) =>
     .min(min, `must be at least ${min}`)
     .max(max, `must be at most ${max}`);
 
+// trim and toLowerCase are zod's in-place overwrites, not transforms, so the schema has a JSON
+// Schema in both directions (the OpenAPI document is generated from it).
 export const appIdSchema = z
   .string({ error: 'must be the application (client) id of the app registration, a GUID' })
   .trim()
-  .refine(isGuid, 'must be the application (client) id of the app registration, a GUID')
-  .transform((v) => v.toLowerCase());
+  .toLowerCase()
+  .refine(isGuid, 'must be the application (client) id of the app registration, a GUID');
 
-export const keyVaultUrlSchema = z.string({ error: 'must be a Key Vault URL' }).transform((value, ctx) => {
-  const parsed = parseKeyVaultUrl(value.trim());
-  if ('error' in parsed) {
-    ctx.addIssue({ code: 'custom', message: parsed.error });
-    return z.NEVER;
-  }
-  return parsed.url;
-});
+export const keyVaultUrlSchema = z
+  .string({ error: 'must be a Key Vault URL' })
+  .transform((value, ctx) => {
+    const parsed = parseKeyVaultUrl(value.trim());
+    if ('error' in parsed) {
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }
+    return parsed.url;
+  })
+  // The transform's result, declared, so that the output side has a JSON Schema too.
+  .pipe(z.string());
 
 export const certificateNameSchema = z
   .string({ error: 'must be a string' })
@@ -134,19 +140,27 @@ export const appConfigInputSchema = z
 export type AppConfigInput = z.input<typeof appConfigInputSchema>;
 export type AppSettingsInput = z.output<typeof appConfigInputSchema>;
 
+const storedKeyVaultSchema = z
+  .object({
+    enabled: z.boolean(),
+    vaultUrl: keyVaultUrlSchema,
+    certificateName: certificateNameSchema,
+  })
+  .strict();
+
+/**
+ * The stored settings without appId and displayName, as the API shows them under `config`. No
+ * cross-field checks here: they run on appConfigSchema, which every write goes through.
+ */
+export const appSettingsSchema = z.object({ ...settingsShape, keyVault: storedKeyVaultSchema }).strict();
+
 /** The stored configuration: every default resolved, plus appId and the displayName read from Entra. */
 export const appConfigSchema = z
   .object({
     appId: appIdSchema,
     displayName: z.string().min(1).max(256),
     ...settingsShape,
-    keyVault: z
-      .object({
-        enabled: z.boolean(),
-        vaultUrl: keyVaultUrlSchema,
-        certificateName: certificateNameSchema,
-      })
-      .strict(),
+    keyVault: storedKeyVaultSchema,
   })
   .strict()
   .superRefine(checkCrossFieldRules);

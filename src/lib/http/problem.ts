@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { z } from 'zod';
 import {
   ConfigurationError,
   ConflictError,
@@ -27,16 +28,22 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 /** Problem types are URNs: stable identifiers clients can switch on, not documents to fetch. */
 export const PROBLEM_TYPE_PREFIX = 'urn:entra-cert-rotator:problem:';
 
-export interface Problem {
-  readonly type: string;
-  readonly title: string;
-  readonly status: number;
-  readonly detail: string;
-  readonly instance: string;
-  readonly errors?: readonly FieldIssue[];
-  /** The Functions invocation id, to find the request in Application Insights. */
-  readonly invocationId: string;
-}
+/** The body of every error response; the OpenAPI document is generated from this schema. */
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int().min(400).max(599),
+    detail: z.string(),
+    instance: z.string(),
+    /** One entry per offending field (400). */
+    errors: z.array(z.object({ path: z.string(), message: z.string() }).strict()).optional(),
+    /** The Functions invocation id, to find the request in Application Insights. */
+    invocationId: z.string(),
+  })
+  .strict();
+
+export type Problem = Omit<z.output<typeof problemSchema>, 'errors'> & { readonly errors?: readonly FieldIssue[] };
 
 interface Mapped {
   readonly status: number;

@@ -1,0 +1,137 @@
+import type { HttpHandler, HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { z } from 'zod';
+import { appIdSchema, toFieldIssues, type Actor } from '../lib/apps/appConfig.js';
+import type { CertificateService, DownloadFormat, KeyMaterialRequest } from '../lib/apps/certificateService.js';
+import { getApi } from '../lib/composition.js';
+import { ValidationError } from '../lib/errors.js';
+import {
+  certificateIdSchema,
+  deleteQuerySchema,
+  downloadQuerySchema,
+  generateQuerySchema,
+  listQuerySchema,
+  PFX_PASSWORD_HEADER,
+  toCertificateReference,
+} from '../lib/http/apiSchemas.js';
+import { hasRole, type BearerAuthenticator, type Caller } from '../lib/http/bearerAuthenticator.js';
+import { ForbiddenError } from '../lib/http/httpErrors.js';
+import { problemResponse } from '../lib/http/problem.js';
+import { createRoute } from '../lib/http/route.js';
+
+/**
+ * The /api/apps/{appId}/certificates route family (PRODUCT.md §5): generate and list, then download
+ * and delete one. Handlers parse the URL with the schemas the OpenAPI document is built from, call
+ * one use case, and shape the response; statuses for errors come from src/lib/http/problem.ts.
+ */
+
+export interface CertificatesApiDependencies {
+  readonly certificates: CertificateService;
+  readonly authenticator: BearerAuthenticator;
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, prefix: string[] = []): z.output<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ValidationError(toFieldIssues(result.error, prefix));
+  return result.data;
+}
+
+const query = (request: HttpRequest) => Object.fromEntries(request.query.entries());
+const appIdOf = (request: HttpRequest) => parse(appIdSchema, request.params.appId ?? '', ['appId']);
+const referenceOf = (request: HttpRequest) =>
+  toCertificateReference(parse(certificateIdSchema, request.params.certificateId ?? '', ['certificateId']));
+const actorOf = (caller: Caller | undefined): Actor => ({ oid: caller!.oid, name: caller!.name });
+
+/** RFC 6266: an ASCII file name (safeFileName keeps it to letters, digits, dot, dash, underscore). */
+const attachment = (fileName: string) => `attachment; filename="${fileName}"`;
+
+/** Builds the handlers over the given dependencies; the registered ones use the composition root. */
+export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
+  const { certificates, authenticator } = deps;
+
+  const appCertificates = createRoute(authenticator, {
+    GET: {
+      role: 'CertRotator.Reader',
+      handle: async (request) => {
+        const appId = appIdOf(request);
+        parse(listQuerySchema, query(request));
+        return { status: 200, jsonBody: await certificates.list(appId) };
+      },
+    },
+    POST: {
+      role: 'CertRotator.Operator',
+      handle: async (request, _context, caller) => {
+        const appId = appIdOf(request);
+        const q = parse(generateQuerySchema, query(request));
+        const include: KeyMaterialRequest =
+          q.include === 'pfx' ? { format: 'pfx', legacy: q.legacy ?? false } : q.include === 'pem' ? { format: 'pem' } : undefined;
+        const generated = await certificates.generate(appId, actorOf(caller), include);
+        return {
+          status: 201,
+          jsonBody: generated,
+          headers: {
+            Location: `/api/apps/${generated.appId}/certificates/${generated.thumbprint}`,
+            // The app's state shows verifiedAt when the background sign-in check passes.
+            Link: `<${generated.links.app}>; rel="monitor"`,
+            'Cache-Control': 'no-store',
+          },
+        };
+      },
+    },
+  });
+
+  const appCertificate = createRoute(authenticator, {
+    GET: {
+      role: 'CertRotator.Reader',
+      handle: async (request, _context, caller) => {
+        const appId = appIdOf(request);
+        const reference = referenceOf(request);
+        const q = parse(downloadQuerySchema, query(request));
+        if (q.format !== 'cer' && !hasRole(caller!, 'CertRotator.Admin')) {
+          throw new ForbiddenError(`Downloading the private key (format=${q.format}) needs the app role CertRotator.Admin`);
+        }
+        const format: DownloadFormat =
+          q.format === 'cer' ? { format: 'cer', encoding: q.encoding ?? 'der' } : q.format === 'pem' ? { format: 'pem' } : { format: 'pfx', legacy: q.legacy ?? false };
+        const download = await certificates.download(appId, reference, format, actorOf(caller));
+        const headers: Record<string, string> = {
+          'Content-Type': download.contentType,
+          'Content-Disposition': attachment(download.fileName),
+          'Cache-Control': 'no-store',
+          'X-Content-Type-Options': 'nosniff',
+        };
+        if (download.pfxPassword !== undefined) headers[PFX_PASSWORD_HEADER] = download.pfxPassword;
+        return { status: 200, body: download.body, headers } satisfies HttpResponseInit;
+      },
+    },
+    DELETE: {
+      role: 'CertRotator.Admin',
+      handle: async (request, _context, caller) => {
+        const appId = appIdOf(request);
+        const reference = referenceOf(request);
+        const q = parse(deleteQuerySchema, query(request));
+        const removed = await certificates.remove(appId, reference, { force: q.force ?? false }, actorOf(caller));
+        return { status: 200, jsonBody: { removed } };
+      },
+    },
+  });
+
+  return { appCertificates, appCertificate };
+}
+
+let registered: ReturnType<typeof createCertificatesHandlers> | undefined;
+
+/** Builds the handlers on first call, so a bad setting is answered as problem+json naming it. */
+function fromCompositionRoot(name: keyof ReturnType<typeof createCertificatesHandlers>): HttpHandler {
+  return async (request, context) => {
+    try {
+      registered ??= createCertificatesHandlers(getApi());
+    } catch (error) {
+      return problemResponse(error, request, context);
+    }
+    return registered[name](request, context);
+  };
+}
+
+/** GET (list), POST (generate) /api/apps/{appId}/certificates */
+export const appCertificates = fromCompositionRoot('appCertificates');
+/** GET (download), DELETE /api/apps/{appId}/certificates/{certificateId} */
+export const appCertificate = fromCompositionRoot('appCertificate');

@@ -1,0 +1,480 @@
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { encodeCer, encodePemBundle } from '../certificates/encode.js';
+import { encodePfx } from '../certificates/pfx.js';
+import { normalizeThumbprint } from '../certificates/thumbprints.js';
+import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError } from '../errors.js';
+import type { AppCertificate, WriteMode } from '../graph/appRegistrationClient.js';
+import { buildEmail, buildEvent, notificationId, type NotificationFacts } from '../renewal/notifications.js';
+import type { EventSink, Mailer } from '../renewal/ports.js';
+import { safeFileName, type DeployedCertificate } from '../renewal/RenewalService.js';
+import { appIdSchema, type Actor, type PendingNotification, type RenewalState } from './appConfig.js';
+import type { HistoryInput, StoredApp } from './appStore.js';
+
+/**
+ * The certificate use cases of the HTTP API (PRODUCT.md §5): generate one now, list what the app
+ * registration holds, download one (the public certificate from Graph, the key from Key Vault), and
+ * remove one. Private keys pass through here in memory only, to the one response that asked for
+ * them; nothing here logs, stores or emits them (history rows carry the thumbprint and the caller).
+ */
+
+const isoDateTime = z.iso.datetime({ offset: true });
+
+export const certificateStatusSchema = z.enum(['current', 'valid', 'expired', 'not yet valid']);
+
+/** One certificate on the app registration, as GET /certificates lists it. */
+export const appCertificateViewSchema = z
+  .object({
+    keyId: z.string(),
+    displayName: z.string().nullable(),
+    /** SHA-1, upper-case hex: what Entra shows and `x5t` uses. */
+    thumbprint: z.string(),
+    thumbprintSha256: z.string().optional(),
+    validFrom: isoDateTime,
+    validUntil: isoDateTime,
+    status: certificateStatusSchema,
+    /** Added by this rotator, which may remove it by itself once expired. */
+    managed: z.boolean(),
+  })
+  .strict();
+export type AppCertificateView = z.output<typeof appCertificateViewSchema>;
+
+export const certificateListSchema = z.object({ appId: appIdSchema, items: z.array(appCertificateViewSchema) }).strict();
+export type CertificateList = z.output<typeof certificateListSchema>;
+
+/** DELETE's answer: what was removed. */
+export const removedCertificateSchema = z.object({ removed: appCertificateViewSchema }).strict();
+
+/** Where the private key of a new certificate lives, said plainly. */
+export const privateKeyPlacementSchema = z
+  .object({
+    storedIn: z.array(z.enum(['key-vault', 'email'])),
+    notice: z.string(),
+  })
+  .strict();
+
+export const generatedCertificateSchema = z
+  .object({
+    appId: appIdSchema,
+    renewalId: z.string(),
+    keyId: z.string(),
+    thumbprint: z.string(),
+    thumbprintSha256: z.string().optional(),
+    notBefore: isoDateTime,
+    notAfter: isoDateTime,
+    /** The sign-in check runs in the background; the app's `state.verifiedAt` is set when it passes. */
+    verification: z.literal('pending'),
+    links: z
+      .object({
+        /** GET it to watch `state.verifiedAt`. */
+        app: z.string(),
+        history: z.string(),
+        /** The public certificate (format=cer). */
+        certificate: z.string(),
+      })
+      .strict(),
+    keyVault: z.object({ certificateId: z.string(), version: z.string() }).strict().nullable(),
+    privateKey: privateKeyPlacementSchema,
+    /** Only with ?include=pfx: shown once, never stored. */
+    pfx: z
+      .object({
+        fileName: z.string(),
+        base64: z.string(),
+        password: z.string(),
+        encryption: z.enum(['aes-256-cbc', '3des-legacy']),
+      })
+      .strict()
+      .optional(),
+    /** Only with ?include=pem: certificate and PKCS#8 private key in one PEM file. */
+    pem: z.object({ fileName: z.string(), bundle: z.string() }).strict().optional(),
+  })
+  .strict();
+export type GeneratedCertificate = z.output<typeof generatedCertificateSchema>;
+
+export type KeyMaterialRequest = { readonly format: 'pfx'; readonly legacy: boolean } | { readonly format: 'pem' } | undefined;
+
+export type DownloadFormat =
+  | { readonly format: 'cer'; readonly encoding: 'der' | 'pem' }
+  | { readonly format: 'pem' }
+  | { readonly format: 'pfx'; readonly legacy: boolean };
+
+export interface CertificateDownload {
+  readonly thumbprint: string;
+  readonly fileName: string;
+  readonly contentType: string;
+  readonly body: Buffer;
+  /** The fresh password of a PFX download; shown once, never stored. */
+  readonly pfxPassword?: string;
+  /** True when the body holds a private key. */
+  readonly containsPrivateKey: boolean;
+}
+
+/** A certificate named in a URL: by SHA-1 thumbprint or by Graph keyId. */
+export type CertificateReference = { readonly thumbprint: string } | { readonly keyId: string };
+
+// --- ports ------------------------------------------------------------------------------------
+
+export interface CertificateStore {
+  getApp(appId: string): Promise<StoredApp | undefined>;
+  updateApp(current: StoredApp, change: { state?: RenewalState; actor?: Actor; history?: HistoryInput }): Promise<StoredApp>;
+  appendHistory(appId: string, entry: HistoryInput, actor?: Actor): Promise<void>;
+  markPendingNotifications(appId: string): Promise<void>;
+}
+
+export interface CertificateGenerator {
+  generate(appId: string, actor: Actor): Promise<DeployedCertificate>;
+}
+
+export interface AppRegistrationCertificates {
+  listCertificates(appId: string, options?: { currentThumbprint?: string }): Promise<AppCertificate[]>;
+  removeCertificate(appId: string, keyId: string, options: { force?: boolean; mode: WriteMode }): Promise<void>;
+}
+
+export interface CertificateKeyVault {
+  getCertificateWithPrivateKey(
+    name: string,
+    which: { version: string } | { thumbprint: string },
+  ): Promise<{ der: Buffer; privateKey: KeyObject; certificate: { id: string; version: string } }>;
+}
+
+export interface CertificateServiceDependencies {
+  readonly store: CertificateStore;
+  readonly renewals: CertificateGenerator;
+  readonly credentials: AppRegistrationCertificates;
+  readonly vaultFor: (vaultUrl: string) => CertificateKeyVault;
+  readonly mailer?: Mailer;
+  readonly events?: EventSink;
+  /** How long a removal holds the app's lease (`RENEWAL_LEASE_SECONDS`): longer than one Graph write. */
+  readonly leaseSeconds: number;
+  readonly now?: () => Date;
+}
+
+const WRITE_ATTEMPTS = 5;
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+
+export class CertificateService {
+  readonly #d: CertificateServiceDependencies;
+  readonly #now: () => Date;
+
+  constructor(dependencies: CertificateServiceDependencies) {
+    this.#d = dependencies;
+    this.#now = dependencies.now ?? (() => new Date());
+  }
+
+  /**
+   * POST /certificates: the deploy stage of the shared renewal use case, inline; the confirm stage
+   * is queued by it. The key material goes into the result only when the caller asked for it.
+   */
+  async generate(appId: string, actor: Actor, include: KeyMaterialRequest): Promise<GeneratedCertificate> {
+    const app = await this.#requireApp(appId);
+    const deployed = await this.#d.renewals.generate(app.config.appId, actor);
+    const base = `/api/apps/${deployed.appId}`;
+    const fileName = `${safeFileName(app.config.displayName)}-${deployed.thumbprint.slice(0, 8)}`;
+    const result: GeneratedCertificate = {
+      appId: deployed.appId,
+      renewalId: deployed.renewalId,
+      keyId: deployed.keyId,
+      thumbprint: deployed.thumbprint,
+      thumbprintSha256: deployed.thumbprintSha256,
+      notBefore: deployed.notBefore.toISOString(),
+      notAfter: deployed.notAfter.toISOString(),
+      verification: 'pending',
+      links: { app: base, history: `${base}/history`, certificate: `${base}/certificates/${deployed.thumbprint}?format=cer` },
+      keyVault: deployed.keyVault ? { certificateId: deployed.keyVault.id, version: deployed.keyVault.version } : null,
+      privateKey: placementOf(app, deployed, include !== undefined),
+    };
+    const certificate = deployed.certificate;
+    if (include === undefined) return result;
+    if (!certificate?.privateKey) {
+      // Only a retry that adopted an earlier attempt's credential lacks the key; a fresh generation never does.
+      throw new ConflictError(
+        `Certificate ${deployed.thumbprint} was deployed, but its private key is no longer in memory to return; ` +
+          (deployed.keyVault ? `an Admin can download it from Key Vault with format=${include.format}` : 'it went out by email only'),
+      );
+    }
+    if (include.format === 'pem') {
+      return { ...result, pem: { fileName: `${fileName}.pem`, bundle: encodePemBundle(certificate.der, certificate.privateKey) } };
+    }
+    const { pfx, password } = await encodePfx(certificate.der, certificate.privateKey, {
+      legacy: include.legacy,
+      friendlyName: app.config.displayName,
+    });
+    return {
+      ...result,
+      pfx: { fileName: `${fileName}.pfx`, base64: pfx.toString('base64'), password, encryption: include.legacy ? '3des-legacy' : 'aes-256-cbc' },
+    };
+  }
+
+  /** GET /certificates: every certificate on the app registration, read from Graph. */
+  async list(appId: string): Promise<CertificateList> {
+    const app = await this.#requireApp(appId);
+    const certificates = await this.#d.credentials.listCertificates(app.config.appId, { currentThumbprint: app.state.currentThumbprint });
+    return { appId: app.config.appId, items: certificates.map(toView) };
+  }
+
+  /**
+   * GET /certificates/{id}: the public certificate from the app registration (any certificate on
+   * it), or certificate and key from Key Vault. A key download is recorded in history before it is
+   * handed out, so no key leaves without its audit row.
+   */
+  async download(appId: string, reference: CertificateReference, format: DownloadFormat, actor: Actor): Promise<CertificateDownload> {
+    const app = await this.#requireApp(appId);
+    const certificate = await this.#find(app, reference);
+    const fileBase = `${safeFileName(app.config.displayName)}-${certificate.thumbprint.slice(0, 8)}`;
+    if (format.format === 'cer') {
+      if (!certificate.der) {
+        throw new ConflictError(
+          `Microsoft Graph returned certificate ${certificate.thumbprint} of app ${app.config.appId} without its public key; it cannot be downloaded`,
+        );
+      }
+      return {
+        thumbprint: certificate.thumbprint,
+        fileName: `${fileBase}.${format.encoding === 'pem' ? 'pem' : 'cer'}`,
+        contentType: format.encoding === 'pem' ? 'application/x-pem-file' : 'application/pkix-cert',
+        body: encodeCer(certificate.der, format.encoding),
+        containsPrivateKey: false,
+      };
+    }
+
+    const { keyVault } = app.config;
+    if (!keyVault.enabled) {
+      throw new ConflictError(
+        `Key Vault is disabled for app ${app.config.appId} (keyVault.enabled is false), so the rotator never stored the private key of certificate ${certificate.thumbprint}. ` +
+          'Download the public certificate with format=cer, or generate a new certificate with POST …/certificates?include=pfx to receive one with its key.',
+      );
+    }
+    let stored: Awaited<ReturnType<CertificateKeyVault['getCertificateWithPrivateKey']>>;
+    try {
+      stored = await this.#d.vaultFor(keyVault.vaultUrl).getCertificateWithPrivateKey(keyVault.certificateName, {
+        thumbprint: certificate.thumbprint,
+      });
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      throw new ConflictError(
+        `The private key of certificate ${certificate.thumbprint} is not in Key Vault (certificate '${keyVault.certificateName}' in ${keyVault.vaultUrl}): ` +
+          `${certificate.managed ? 'it was created while Key Vault was disabled for this app, or its version was removed from the vault' : 'the rotator did not create this certificate'}. ` +
+          'Only the public certificate (format=cer) can be downloaded.',
+      );
+    }
+    await this.#d.store.appendHistory(
+      app.config.appId,
+      { action: `certificate.download.${format.format}`, trigger: 'api', outcome: 'succeeded', thumbprint: certificate.thumbprint },
+      actor,
+    );
+    if (format.format === 'pem') {
+      return {
+        thumbprint: certificate.thumbprint,
+        fileName: `${fileBase}.pem`,
+        contentType: 'application/x-pem-file',
+        body: Buffer.from(encodePemBundle(stored.der, stored.privateKey), 'ascii'),
+        containsPrivateKey: true,
+      };
+    }
+    const { pfx, password } = await encodePfx(stored.der, stored.privateKey, { legacy: format.legacy, friendlyName: app.config.displayName });
+    return {
+      thumbprint: certificate.thumbprint,
+      fileName: `${fileBase}.pfx`,
+      contentType: 'application/x-pkcs12',
+      body: pfx,
+      pfxPassword: password,
+      containsPrivateKey: true,
+    };
+  }
+
+  /**
+   * DELETE /certificates/{id}: removes one credential from the app registration (managed or not: an
+   * admin's explicit action), never the last valid one unless forced. It holds the app's renewal
+   * lease meanwhile, because a Graph write is a read-modify-write of the whole collection: a renewal
+   * writing at the same time could otherwise put the removed credential back or drop its new one.
+   */
+  async remove(appId: string, reference: CertificateReference, options: { force: boolean }, actor: Actor): Promise<AppCertificateView> {
+    const held = await this.#acquire(appId, `delete:${randomUUID()}`);
+    let removed: AppCertificate | undefined;
+    let pending: PendingNotification[] = [];
+    try {
+      const certificate = await this.#find(held.app, reference);
+      await this.#d.credentials.removeCertificate(held.app.config.appId, certificate.keyId, {
+        force: options.force,
+        mode: await this.#writeMode(held.app),
+      });
+      removed = certificate;
+      pending = await this.#notifyRemoved(held.app, certificate);
+    } finally {
+      await this.#release(
+        held,
+        (state) => (pending.length === 0 ? {} : { pendingNotifications: [...state.pendingNotifications, ...pending].slice(-50) }),
+        removed && {
+          action: options.force ? 'certificate.delete.forced' : 'certificate.delete',
+          trigger: 'api',
+          outcome: 'succeeded',
+          thumbprint: removed.thumbprint,
+        },
+        actor,
+      );
+    }
+    // The try either assigned it or threw.
+    return toView(removed!);
+  }
+
+  // --- helpers --------------------------------------------------------------------------------
+
+  async #requireApp(appId: string): Promise<StoredApp> {
+    const app = await this.#d.store.getApp(appId);
+    if (!app) throw new NotFoundError(`App ${appId} is not managed by the rotator; add it with PUT /api/apps/${appId} first`);
+    return app;
+  }
+
+  async #find(app: StoredApp, reference: CertificateReference): Promise<AppCertificate> {
+    const certificates = await this.#d.credentials.listCertificates(app.config.appId, { currentThumbprint: app.state.currentThumbprint });
+    const found =
+      'thumbprint' in reference
+        ? certificates.find((c) => c.thumbprint === normalizeThumbprint(reference.thumbprint))
+        : certificates.find((c) => c.keyId === reference.keyId.toLowerCase());
+    if (!found) {
+      const what = 'thumbprint' in reference ? `thumbprint ${normalizeThumbprint(reference.thumbprint)}` : `keyId ${reference.keyId}`;
+      throw new NotFoundError(`The app registration of app ${app.config.appId} has no certificate with ${what}`);
+    }
+    return found;
+  }
+
+  async #writeMode(app: StoredApp): Promise<WriteMode> {
+    if (app.config.graphMode === 'owner') return { graphMode: 'owner' };
+    const { keyVault } = app.config;
+    const version = app.state.keyVaultVersion;
+    if (!keyVault.enabled || version === undefined) {
+      throw new PreconditionError(
+        `graphMode "self" removes credentials signed in as app ${app.config.appId} with its current certificate from Key Vault, and it has none; switch the app to graphMode "owner" to remove this one`,
+      );
+    }
+    const stored = await this.#d.vaultFor(keyVault.vaultUrl).getCertificateWithPrivateKey(keyVault.certificateName, { version });
+    return { graphMode: 'self', signer: { der: stored.der, privateKey: stored.privateKey } };
+  }
+
+  /**
+   * The CertificateRemoved event and email (§6). A failure never fails the removal, which is done:
+   * it is returned as pending, for the scheduler's retry of pending notifications.
+   */
+  async #notifyRemoved(app: StoredApp, certificate: AppCertificate): Promise<PendingNotification[]> {
+    const facts: NotificationFacts = {
+      kind: 'removed',
+      id: notificationId('removed', `api:${certificate.keyId}`),
+      appId: app.config.appId,
+      displayName: app.config.displayName,
+      thumbprint: certificate.thumbprint,
+      keyId: certificate.keyId,
+      notBefore: certificate.validFrom.toISOString(),
+      notAfter: certificate.validUntil.toISOString(),
+      trigger: 'api',
+    };
+    const failed: PendingNotification[] = [];
+    const pendingOf = (channel: 'email' | 'event', error: unknown): PendingNotification => ({
+      id: facts.id,
+      channel,
+      kind: 'removed',
+      thumbprint: facts.thumbprint,
+      keyId: facts.keyId,
+      notAfter: facts.notAfter,
+      attempts: 1,
+      lastError: errorText(error),
+    });
+    if (this.#d.events) {
+      try {
+        await this.#d.events.publish([buildEvent(facts, this.#now())]);
+      } catch (error) {
+        failed.push(pendingOf('event', error));
+      }
+    }
+    if (this.#d.mailer && app.config.notifications.enabled) {
+      try {
+        await this.#d.mailer.send(buildEmail(facts, app.config));
+      } catch (error) {
+        failed.push(pendingOf('email', error));
+      }
+    }
+    if (failed.length > 0) await this.#d.store.markPendingNotifications(app.config.appId);
+    return failed;
+  }
+
+  async #acquire(appId: string, purpose: string): Promise<{ app: StoredApp; owner: string }> {
+    const owner = randomUUID();
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const app = await this.#requireApp(appId);
+      const now = this.#now().getTime();
+      const lease = app.state.lease;
+      if (lease && Date.parse(lease.until) > now) {
+        throw new ConflictError(`A renewal of app ${app.config.appId} is running (${lease.renewalId}); retry after ${lease.until}`, {
+          retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lease.until) - now) / 1000)),
+        });
+      }
+      const until = new Date(now + this.#d.leaseSeconds * 1000).toISOString();
+      try {
+        const leased = await this.#d.store.updateApp(app, { state: { ...app.state, lease: { owner, renewalId: purpose, until } } });
+        return { app: leased, owner };
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+      }
+    }
+    throw new ConflictError(`App ${appId} is being changed by others; retry shortly`, { retryAfterSeconds: 5 });
+  }
+
+  /** Drops the lease (if still ours) and records the outcome, re-reading on a concurrent write. */
+  async #release(
+    held: { app: StoredApp; owner: string },
+    change: (state: RenewalState) => Partial<RenewalState>,
+    history: HistoryInput | undefined,
+    actor: Actor,
+  ): Promise<void> {
+    let current = held.app;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const ours = current.state.lease?.owner === held.owner;
+      if (!ours && history === undefined) return;
+      const state: RenewalState = { ...current.state, ...change(current.state) };
+      if (ours) delete state.lease;
+      try {
+        await this.#d.store.updateApp(current, { state, history, actor: history ? actor : undefined });
+        return;
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+        const fresh = await this.#d.store.getApp(current.config.appId);
+        if (!fresh) return;
+        current = fresh;
+      }
+    }
+    throw new RetriableError(`App ${held.app.config.appId} kept changing while the removal was recorded`);
+  }
+}
+
+function toView(certificate: AppCertificate): AppCertificateView {
+  return {
+    keyId: certificate.keyId,
+    displayName: certificate.displayName,
+    thumbprint: certificate.thumbprint,
+    thumbprintSha256: certificate.thumbprintSha256,
+    validFrom: certificate.validFrom.toISOString(),
+    validUntil: certificate.validUntil.toISOString(),
+    status: certificate.status,
+    managed: certificate.managed,
+  };
+}
+
+/** Where the new key lives, in words a person cannot misread (PRODUCT.md §3: no copy is kept elsewhere). */
+function placementOf(app: StoredApp, deployed: DeployedCertificate, inResponse: boolean): z.output<typeof privateKeyPlacementSchema> {
+  const here = inResponse ? 'this response and ' : '';
+  if (deployed.keyVault) {
+    return {
+      storedIn: ['key-vault'],
+      notice:
+        `The private key is stored in Key Vault (${deployed.keyVault.id}). ` +
+        (inResponse ? 'The copy in this response is shown once. ' : '') +
+        `An Admin can download it again with GET /api/apps/${deployed.appId}/certificates/${deployed.thumbprint}?format=pfx (or format=pem).`,
+    };
+  }
+  const recipients = app.config.notifications.recipients.join(', ');
+  return {
+    storedIn: ['email'],
+    notice:
+      `Key Vault is disabled for this app: the private key exists only in ${here}the email sent to ${recipients || "the app's notification recipients"} ` +
+      '(a PFX attachment, with its password in a separate email). The rotator keeps no copy and cannot show it again.',
+  };
+}

@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { actorSchema, appIdSchema, appSettingsSchema, historyEntrySchema, renewalStateSchema } from '../apps/appConfig.js';
+
+/**
+ * What the HTTP API reads from URLs and answers, as zod schemas: the handlers parse with them and
+ * the OpenAPI document (src/lib/http/openApiDocument.ts) is generated from them, so the two cannot
+ * drift apart. Bodies of the config routes come from src/lib/apps/appConfig.ts, certificate views
+ * from src/lib/apps/certificateService.ts.
+ */
+
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/** `true` or `false` in a query string. */
+const booleanQuery = z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).transform((v) => v === 'true');
+
+export const pageQuerySchema = z
+  .object({
+    pageSize: z.coerce
+      .number({ error: 'must be a whole number from 1 to 100' })
+      .int('must be a whole number from 1 to 100')
+      .min(1)
+      .max(100)
+      .optional(),
+    continuationToken: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** One app as GET /api/apps/{appId} shows it (AppView in src/lib/apps/appService.ts). */
+export const appViewSchema = z
+  .object({
+    appId: appIdSchema,
+    displayName: z.string(),
+    config: appSettingsSchema,
+    state: renewalStateSchema,
+    etag: z.string(),
+    createdAt: isoDateTime,
+    updatedAt: isoDateTime,
+    updatedBy: actorSchema.optional(),
+  })
+  .strict();
+
+const pageOf = <T extends z.ZodType>(item: T) =>
+  z
+    .object({
+      items: z.array(item),
+      /** Absent on the last page. */
+      continuationToken: z.string().optional(),
+      /** This request's URL with the next continuationToken; absent on the last page. */
+      nextLink: z.string().optional(),
+    })
+    .strict();
+
+export const appPageSchema = pageOf(appViewSchema);
+export const historyPageSchema = pageOf(historyEntrySchema);
+
+const THUMBPRINT = '(?:[0-9A-Fa-f]{2}[: ]?){19}[0-9A-Fa-f]{2}';
+const GUID = '[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}';
+const GUID_PATTERN = new RegExp(`^${GUID}$`);
+
+/**
+ * `{certificateId}` of /certificates/{certificateId}: the SHA-1 thumbprint (as Entra shows it, colons
+ * or spaces allowed) or the credential's keyId. One name for both, because OpenAPI (and the
+ * Functions route table) cannot hold two templates differing only in a parameter's name.
+ */
+export const certificateIdSchema = z
+  .string()
+  .trim()
+  .regex(new RegExp(`^(?:${THUMBPRINT}|${GUID})$`), 'must be a SHA-1 thumbprint (40 hex digits) or a keyId (GUID)');
+
+export function toCertificateReference(certificateId: string): { keyId: string } | { thumbprint: string } {
+  return GUID_PATTERN.test(certificateId) ? { keyId: certificateId.toLowerCase() } : { thumbprint: certificateId };
+}
+
+/** GET /certificates takes no query parameters. */
+export const listQuerySchema = z.object({}).strict();
+
+/** POST /certificates */
+export const generateQuerySchema = z
+  .object({
+    include: z
+      .enum(['pfx', 'pem'], { error: 'must be "pfx" (PKCS#12 and its password) or "pem" (certificate and private key)' })
+      .optional(),
+    legacy: booleanQuery.optional(),
+  })
+  .strict()
+  .superRefine((query, ctx) => {
+    if (query.legacy !== undefined && query.include !== 'pfx') {
+      ctx.addIssue({ code: 'custom', path: ['legacy'], message: 'applies to include=pfx only' });
+    }
+  });
+
+/** GET /certificates/{certificateId} */
+export const downloadQuerySchema = z
+  .object({
+    format: z.enum(['cer', 'pem', 'pfx'], { error: 'must be "cer", "pem" or "pfx"' }).default('cer'),
+    encoding: z.enum(['der', 'pem'], { error: 'must be "der" or "pem"' }).optional(),
+    legacy: booleanQuery.optional(),
+  })
+  .strict()
+  .superRefine((query, ctx) => {
+    if (query.encoding !== undefined && query.format !== 'cer') {
+      ctx.addIssue({ code: 'custom', path: ['encoding'], message: 'applies to format=cer only' });
+    }
+    if (query.legacy !== undefined && query.format !== 'pfx') {
+      ctx.addIssue({ code: 'custom', path: ['legacy'], message: 'applies to format=pfx only' });
+    }
+  });
+
+/** DELETE /certificates/{certificateId} */
+export const deleteQuerySchema = z.object({ force: booleanQuery.optional() }).strict();
+
+/** The response header that carries a downloaded PFX's one-time password. */
+export const PFX_PASSWORD_HEADER = 'X-Pfx-Password';
+
+/** GET /api/health */
+export const healthSchema = z.object({ status: z.literal('ok') }).strict();

@@ -1,0 +1,500 @@
+import { z } from 'zod';
+import { appConfigInputSchema, appIdSchema, historyEntrySchema, renewalStateSchema } from '../apps/appConfig.js';
+import {
+  appCertificateViewSchema,
+  certificateListSchema,
+  generatedCertificateSchema,
+  removedCertificateSchema,
+} from '../apps/certificateService.js';
+import {
+  appPageSchema,
+  appViewSchema,
+  certificateIdSchema,
+  deleteQuerySchema,
+  downloadQuerySchema,
+  generateQuerySchema,
+  healthSchema,
+  historyPageSchema,
+  listQuerySchema,
+  pageQuerySchema,
+  PFX_PASSWORD_HEADER,
+} from './apiSchemas.js';
+import { ROLES, type Role } from './bearerAuthenticator.js';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemSchema } from './problem.js';
+
+/**
+ * The OpenAPI 3.1 document of the HTTP API (PRODUCT.md §5), generated from the zod schemas the
+ * handlers parse and answer with (zod 4's own JSON Schema output, whose 2020-12 dialect is OpenAPI
+ * 3.1's). The operation list below is checked against the routes registered in src/index.ts by
+ * test/functions/openApi.test.ts, and the route tests validate real responses against it.
+ */
+
+type JsonSchema = Record<string, unknown>;
+
+interface ParameterSpec {
+  readonly name: string;
+  readonly in: 'path' | 'query' | 'header';
+  readonly description: string;
+  readonly required?: boolean;
+  readonly schema: z.ZodType | JsonSchema;
+}
+
+interface HeaderSpec {
+  readonly description: string;
+  readonly schema?: JsonSchema;
+}
+
+interface ResponseSpec {
+  readonly description: string;
+  readonly headers?: Readonly<Record<string, HeaderSpec>>;
+  /** application/json body: a component name or a schema. */
+  readonly json?: ComponentName | z.ZodType;
+  /** Non-JSON bodies (downloads): media types, no schema. */
+  readonly media?: readonly string[];
+}
+
+export interface OperationSpec {
+  readonly method: 'get' | 'put' | 'post' | 'patch' | 'delete';
+  /** Under the server URL `/api`, with the Functions route's `{name}` templates. */
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly description: string;
+  readonly tag: 'health' | 'apps' | 'certificates' | 'meta';
+  /** The least app role the operation needs; undefined: anonymous. */
+  readonly role: Role | undefined;
+  readonly parameters?: readonly ParameterSpec[];
+  readonly requestBody?: { readonly description: string; readonly mediaTypes: readonly string[]; readonly schema: ComponentName };
+  readonly responses: Readonly<Record<string, ResponseSpec>>;
+}
+
+/** Response bodies and request bodies with a name in components/schemas. */
+const OUTPUT_COMPONENTS = {
+  Problem: problemSchema,
+  Health: healthSchema,
+  AppView: appViewSchema,
+  AppPage: appPageSchema,
+  RenewalState: renewalStateSchema,
+  HistoryEntry: historyEntrySchema,
+  HistoryPage: historyPageSchema,
+  AppCertificate: appCertificateViewSchema,
+  CertificateList: certificateListSchema,
+  GeneratedCertificate: generatedCertificateSchema,
+  RemovedCertificate: removedCertificateSchema,
+} satisfies Record<string, z.ZodType>;
+const INPUT_COMPONENTS = { AppConfigInput: appConfigInputSchema } satisfies Record<string, z.ZodType>;
+type ComponentName = keyof typeof OUTPUT_COMPONENTS | keyof typeof INPUT_COMPONENTS;
+
+export const SECURITY_SCHEME = 'entraBearer';
+
+// --- the operations ------------------------------------------------------------------------------
+
+const appIdParameter: ParameterSpec = {
+  name: 'appId',
+  in: 'path',
+  description: 'The application (client) id of the managed app registration.',
+  schema: { ...jsonSchemaOf(appIdSchema, 'input'), format: 'uuid' },
+};
+const certificateIdParameter: ParameterSpec = {
+  name: 'certificateId',
+  in: 'path',
+  description:
+    "The certificate's SHA-1 thumbprint as Entra shows it (40 hex digits; colons or spaces allowed) or its keyId on the app registration (a GUID).",
+  schema: certificateIdSchema,
+};
+const ifMatch: ParameterSpec = {
+  name: 'If-Match',
+  in: 'header',
+  description: 'The ETag of the version this write is based on (`*`: any existing version). Without it, the write retries on a concurrent change.',
+  schema: { type: 'string' },
+};
+
+const QUERY_DESCRIPTIONS: Record<string, string> = {
+  pageSize: 'Items per page, 1 to 100.',
+  continuationToken: 'The continuationToken of the previous page.',
+  include: 'Return the one-time private key: `pfx` (PKCS#12 in base64 and its password) or `pem` (certificate and PKCS#8 key).',
+  legacy: 'PFX encrypted with 3DES and a SHA-1 MAC for old Windows hosts (default: AES-256-CBC, PBKDF2-SHA256, SHA-256 MAC).',
+  format:
+    '`cer`: the public certificate (Reader); `pem`: certificate and private key in PEM; `pfx`: PKCS#12 with a fresh password (both Admin, from Key Vault).',
+  encoding: 'For `format=cer`: `der` (application/pkix-cert) or `pem`.',
+  force: 'Remove the certificate even when it is the last valid one (the app can then no longer sign in with a certificate).',
+};
+
+function queryParameters(schema: z.ZodObject): ParameterSpec[] {
+  return Object.entries(schema.shape).map(([name, field]) => ({
+    name,
+    in: 'query',
+    description: QUERY_DESCRIPTIONS[name] ?? name,
+    required: !(field as z.ZodType).safeParse(undefined).success,
+    schema: field as z.ZodType,
+  }));
+}
+
+const etagHeader: HeaderSpec = { description: 'The version of the app; send it back in If-Match.', schema: { type: 'string' } };
+const noStore: HeaderSpec = { description: 'Always `no-store`.', schema: { type: 'string', const: 'no-store' } };
+const retryAfter: HeaderSpec = { description: 'Seconds to wait before retrying.', schema: { type: 'string', pattern: '^[0-9]+$' } };
+
+const insufficientScope: HeaderSpec = { description: 'Bearer challenge with `error="insufficient_scope"` naming the role', schema: { type: 'string' } };
+const problem = (description: string, headers?: Record<string, HeaderSpec>): ResponseSpec => ({ description, json: 'Problem', headers });
+const standard = {
+  400: problem('The request is invalid; `errors` names each offending field.'),
+  401: problem('No bearer token, or one that is not valid.', {
+    'WWW-Authenticate': { description: 'Bearer challenge naming the authority', schema: { type: 'string' } },
+  }),
+  403: problem('The token lacks the app role the operation needs.', { 'WWW-Authenticate': insufficientScope }),
+  404: problem('The app (or the certificate) is not found.'),
+  503: problem('A dependency (Graph, Key Vault, storage, the token issuer) is throttling or unavailable.', { 'Retry-After': retryAfter }),
+};
+const secured = { 401: standard[401], 403: standard[403], 503: standard[503] };
+
+export const OPERATIONS: readonly OperationSpec[] = [
+  {
+    method: 'get',
+    path: '/health',
+    operationId: 'getHealth',
+    tag: 'health',
+    summary: 'Liveness',
+    description: 'Answers 200 while the app runs. Reads no settings; returns no secrets or config.',
+    role: undefined,
+    responses: { 200: { description: 'Alive.', json: 'Health' } },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'getOpenApiDocument',
+    tag: 'meta',
+    summary: 'This OpenAPI document',
+    description: 'The OpenAPI 3.1 description of the API, generated from the schemas the handlers validate with.',
+    role: undefined,
+    responses: { 200: { description: 'The document.', json: z.object({ openapi: z.string() }).loose() } },
+  },
+  {
+    method: 'get',
+    path: '/apps',
+    operationId: 'listApps',
+    tag: 'apps',
+    summary: 'List managed apps',
+    description: 'Every managed app with its config and renewal state, a page at a time.',
+    role: 'CertRotator.Reader',
+    parameters: queryParameters(pageQuerySchema),
+    responses: { 200: { description: 'One page of apps.', json: 'AppPage' }, 400: standard[400], ...secured },
+  },
+  {
+    method: 'get',
+    path: '/apps/{appId}',
+    operationId: 'getApp',
+    tag: 'apps',
+    summary: "One app's config and state",
+    description: 'The config and the renewal state; `state.verifiedAt` is set once a new certificate has signed in.',
+    role: 'CertRotator.Reader',
+    parameters: [appIdParameter],
+    responses: {
+      200: { description: 'The app.', json: 'AppView', headers: { ETag: etagHeader } },
+      400: standard[400],
+      404: standard[404],
+      ...secured,
+    },
+  },
+  {
+    method: 'put',
+    path: '/apps/{appId}',
+    operationId: 'putApp',
+    tag: 'apps',
+    summary: 'Create or replace an app config',
+    description:
+      'Validates the whole config (PRODUCT.md §2); unknown fields are rejected. Creating reads the display name from Entra. `If-None-Match: *` creates only.',
+    role: 'CertRotator.Admin',
+    parameters: [
+      appIdParameter,
+      ifMatch,
+      { name: 'If-None-Match', in: 'header', description: '`*`: create only, never replace.', schema: { type: 'string', const: '*' } },
+    ],
+    requestBody: { description: 'The config; omitted fields take their defaults.', mediaTypes: ['application/json'], schema: 'AppConfigInput' },
+    responses: {
+      200: { description: 'Replaced.', json: 'AppView', headers: { ETag: etagHeader } },
+      201: {
+        description: 'Created.',
+        json: 'AppView',
+        headers: { ETag: etagHeader, Location: { description: 'The app.', schema: { type: 'string' } } },
+      },
+      400: standard[400],
+      404: problem('The app registration does not exist in the managed tenant.'),
+      409: problem('The Key Vault certificate name is taken, or the rotator cannot manage this app registration.'),
+      412: problem('If-Match (or If-None-Match) does not match the current version.'),
+      413: problem('The body exceeds 64 KiB.'),
+      415: problem('The body is not application/json.'),
+      ...secured,
+    },
+  },
+  {
+    method: 'patch',
+    path: '/apps/{appId}',
+    operationId: 'patchApp',
+    tag: 'apps',
+    summary: 'Change some fields',
+    description: 'RFC 7396 JSON merge patch onto the current config (`null` restores a default); the result is validated as a whole.',
+    role: 'CertRotator.Admin',
+    parameters: [appIdParameter, ifMatch],
+    requestBody: {
+      description: 'The fields to change, in the shape of the config.',
+      mediaTypes: ['application/merge-patch+json', 'application/json'],
+      schema: 'AppConfigInput',
+    },
+    responses: {
+      200: { description: 'Updated.', json: 'AppView', headers: { ETag: etagHeader } },
+      400: standard[400],
+      404: standard[404],
+      409: problem('The Key Vault certificate name is taken.'),
+      412: problem('If-Match does not match the current version.'),
+      413: problem('The body exceeds 64 KiB.'),
+      415: problem('The body is not a merge patch.'),
+      ...secured,
+    },
+  },
+  {
+    method: 'delete',
+    path: '/apps/{appId}',
+    operationId: 'deleteApp',
+    tag: 'apps',
+    summary: 'Stop managing an app',
+    description: 'Removes the config and state; the certificates stay on the app registration and in Key Vault, the history stays.',
+    role: 'CertRotator.Admin',
+    parameters: [appIdParameter, ifMatch],
+    responses: {
+      204: { description: 'No longer managed.' },
+      400: standard[400],
+      404: standard[404],
+      412: problem('If-Match does not match the current version.'),
+      ...secured,
+    },
+  },
+  {
+    method: 'get',
+    path: '/apps/{appId}/history',
+    operationId: 'listAppHistory',
+    tag: 'apps',
+    summary: 'Renewal and admin history',
+    description: 'One row per renewal attempt or admin action (config writes, generations, key downloads, removals), newest first.',
+    role: 'CertRotator.Reader',
+    parameters: [appIdParameter, ...queryParameters(pageQuerySchema)],
+    responses: { 200: { description: 'One page of history.', json: 'HistoryPage' }, 400: standard[400], 404: standard[404], ...secured },
+  },
+  {
+    method: 'get',
+    path: '/apps/{appId}/certificates',
+    operationId: 'listCertificates',
+    tag: 'certificates',
+    summary: 'Certificates on the app registration',
+    description:
+      'Every certificate credential of the app registration, read from Microsoft Graph: `current` is the one the rotator deployed last (else the newest valid one); `managed` says whether the rotator created it.',
+    role: 'CertRotator.Reader',
+    parameters: [appIdParameter, ...queryParameters(listQuerySchema)],
+    responses: { 200: { description: 'The certificates.', json: 'CertificateList' }, 400: standard[400], 404: standard[404], ...secured },
+  },
+  {
+    method: 'post',
+    path: '/apps/{appId}/certificates',
+    operationId: 'generateCertificate',
+    tag: 'certificates',
+    summary: 'Deploy a new certificate now',
+    description:
+      'Generates a certificate, imports it into Key Vault (when enabled) and adds it to the app registration, then answers; the sign-in check follows in the background (watch `state.verifiedAt` on the app). The private key is in the response only when asked for with `include`, and never again from this response. When Key Vault is disabled for the app, `privateKey.notice` says that the key exists only in this response and the email.',
+    role: 'CertRotator.Operator',
+    parameters: [appIdParameter, ...queryParameters(generateQuerySchema)],
+    responses: {
+      201: {
+        description: 'Deployed; verification pending.',
+        json: 'GeneratedCertificate',
+        headers: {
+          Location: { description: 'The new certificate (download URL).', schema: { type: 'string' } },
+          Link: { description: 'The app, `rel="monitor"`: its `state.verifiedAt` is set when verification passes.', schema: { type: 'string' } },
+          'Cache-Control': noStore,
+        },
+      },
+      400: standard[400],
+      404: standard[404],
+      409: problem('A renewal of the app holds its lease (retry after Retry-After seconds), or a precondition (self mode, email) is not met.', {
+        'Retry-After': retryAfter,
+      }),
+      ...secured,
+    },
+  },
+  {
+    method: 'get',
+    path: '/apps/{appId}/certificates/{certificateId}',
+    operationId: 'downloadCertificate',
+    tag: 'certificates',
+    summary: 'Download a certificate',
+    description: `\`format=cer\` (Reader): the public certificate of any certificate on the app registration. \`format=pem\` or \`pfx\` (Admin): certificate and private key from Key Vault; a PFX gets a fresh password, returned in the \`${PFX_PASSWORD_HEADER}\` header. Key downloads are recorded in the app's history with the caller.`,
+    role: 'CertRotator.Reader',
+    parameters: [appIdParameter, certificateIdParameter, ...queryParameters(downloadQuerySchema)],
+    responses: {
+      200: {
+        description: 'The file.',
+        media: ['application/pkix-cert', 'application/x-pem-file', 'application/x-pkcs12'],
+        headers: {
+          'Content-Disposition': { description: '`attachment` with a file name from the app name and thumbprint.', schema: { type: 'string' } },
+          [PFX_PASSWORD_HEADER]: { description: 'The PFX password (format=pfx only); shown once, never stored.', schema: { type: 'string' } },
+          'Cache-Control': noStore,
+        },
+      },
+      400: standard[400],
+      403: problem('The token lacks CertRotator.Reader, or CertRotator.Admin for format=pem/pfx.', { 'WWW-Authenticate': insufficientScope }),
+      404: standard[404],
+      409: problem('The private key is not in Key Vault (Key Vault disabled for the app, or a certificate the rotator did not create).'),
+      401: standard[401],
+      503: standard[503],
+    },
+  },
+  {
+    method: 'delete',
+    path: '/apps/{appId}/certificates/{certificateId}',
+    operationId: 'deleteCertificate',
+    tag: 'certificates',
+    summary: 'Remove a certificate from the app registration',
+    description:
+      'Removes the credential (managed by the rotator or not), never the last valid one unless `force=true`; emits CertificateRemoved and records the caller in history. Key Vault keeps its versions.',
+    role: 'CertRotator.Admin',
+    parameters: [appIdParameter, certificateIdParameter, ...queryParameters(deleteQuerySchema)],
+    responses: {
+      200: { description: 'Removed.', json: 'RemovedCertificate' },
+      400: standard[400],
+      404: standard[404],
+      409: problem('It is the last valid certificate (use force=true), or a renewal holds the lease (see Retry-After).', {
+        'Retry-After': retryAfter,
+      }),
+      ...secured,
+    },
+  },
+];
+
+// --- generation ------------------------------------------------------------------------------------
+
+const COMPONENT_REF = (name: string) => `#/components/schemas/${name}`;
+
+/** A standalone schema in the 2020-12 dialect, without the `$schema` key (the document sets the dialect). */
+function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12' }) as JsonSchema;
+  return rest;
+}
+
+/** Named schemas; a schema registered under a name is referenced wherever another one uses it. */
+function components(): Record<string, JsonSchema> {
+  const out: Record<string, JsonSchema> = {};
+  for (const [io, named] of [
+    ['output', OUTPUT_COMPONENTS],
+    ['input', INPUT_COMPONENTS],
+  ] as const) {
+    const registry = z.registry<{ id: string }>();
+    for (const [id, schema] of Object.entries(named)) registry.add(schema, { id });
+    const { schemas } = z.toJSONSchema(registry, { io, target: 'draft-2020-12', uri: COMPONENT_REF }) as { schemas: Record<string, JsonSchema> };
+    for (const [id, schema] of Object.entries(schemas)) {
+      const { $schema: _dialect, $id: _id, ...rest } = schema;
+      out[id] = rest;
+    }
+  }
+  return out;
+}
+
+function schemaFor(spec: ComponentName | z.ZodType | JsonSchema, io: 'input' | 'output'): JsonSchema {
+  if (typeof spec === 'string') return { $ref: COMPONENT_REF(spec) };
+  if (spec instanceof z.ZodType) return jsonSchemaOf(spec, io);
+  return spec;
+}
+
+function roleText(role: Role | undefined): string {
+  return role === undefined ? 'Anonymous.' : `Requires the app role \`${role}\` (or a higher one).`;
+}
+
+function operationObject(op: OperationSpec): JsonSchema {
+  const responses: Record<string, JsonSchema> = {};
+  for (const [status, response] of Object.entries(op.responses)) {
+    const content: Record<string, JsonSchema> = {};
+    if (response.json !== undefined) {
+      const mediaType = response.json === 'Problem' ? PROBLEM_CONTENT_TYPE : 'application/json';
+      content[mediaType] = { schema: schemaFor(response.json, 'output') };
+    }
+    for (const mediaType of response.media ?? []) content[mediaType] = {};
+    responses[status] = {
+      description: response.description,
+      ...(response.headers
+        ? {
+            headers: Object.fromEntries(
+              Object.entries(response.headers).map(([name, h]) => [name, { description: h.description, schema: h.schema ?? { type: 'string' } }]),
+            ),
+          }
+        : {}),
+      ...(Object.keys(content).length > 0 ? { content } : {}),
+    };
+  }
+  return {
+    operationId: op.operationId,
+    summary: op.summary,
+    description: `${op.description}\n\n${roleText(op.role)}`,
+    tags: [op.tag],
+    security: op.role === undefined ? [] : [{ [SECURITY_SCHEME]: [op.role] }],
+    'x-required-role': op.role ?? null,
+    ...(op.parameters && op.parameters.length > 0
+      ? {
+          parameters: op.parameters.map((p) => ({
+            name: p.name,
+            in: p.in,
+            description: p.description,
+            required: p.in === 'path' ? true : (p.required ?? false),
+            schema: schemaFor(p.schema, 'input'),
+          })),
+        }
+      : {}),
+    ...(op.requestBody
+      ? {
+          requestBody: {
+            description: op.requestBody.description,
+            required: true,
+            content: Object.fromEntries(op.requestBody.mediaTypes.map((m) => [m, { schema: schemaFor(op.requestBody!.schema, 'input') }])),
+          },
+        }
+      : {}),
+    responses,
+  };
+}
+
+let built: JsonSchema | undefined;
+
+export function buildOpenApiDocument(): JsonSchema {
+  if (built) return built;
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operationObject(op);
+  built = {
+    openapi: '3.1.1',
+    info: {
+      title: 'Entra Cert Rotator API',
+      version: '1',
+      description:
+        'Manages the X.509 client certificates of Microsoft Entra ID app registrations: their configs, renewal state and history, and the certificates themselves. ' +
+        `Errors are RFC 9457 \`${PROBLEM_CONTENT_TYPE}\` with a \`type\` under \`${PROBLEM_TYPE_PREFIX}\`. Responses carry \`Cache-Control: no-store\`.`,
+    },
+    servers: [{ url: '/api' }],
+    tags: [
+      { name: 'apps', description: 'Managed apps: config, state, history.' },
+      { name: 'certificates', description: 'Certificates on an app registration.' },
+      { name: 'health', description: 'Liveness.' },
+      { name: 'meta', description: 'This document.' },
+    ],
+    paths,
+    components: {
+      schemas: components(),
+      securitySchemes: {
+        [SECURITY_SCHEME]: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            "An Entra ID access token (v1 or v2) for the rotator's API app registration (audience: its App ID URI or client id). " +
+            `Authorization is by app roles: ${ROLES.map((r) => `\`${r}\``).join(', ')}; Admin implies Operator implies Reader. ` +
+            'Each operation names the least role it needs. No or a bad token: 401 with WWW-Authenticate; a missing role: 403.',
+        },
+      },
+    },
+  };
+  return built;
+}
