@@ -25,7 +25,7 @@ export class EmulatorState {
 
   /** Adds an emulator and restores it from its file when there is one; true when it was restored. */
   track<T>(name: string, emulator: Snapshotting<T>): boolean {
-    this.#members.set(name, emulator as Snapshotting<unknown>);
+    this.#members.set(name, emulator);
     const file = this.#file(name);
     if (!existsSync(file)) return false;
     const text = readFileSync(file, 'utf8');

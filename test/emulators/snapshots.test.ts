@@ -108,7 +108,8 @@ describe('emulator snapshots', () => {
       { certificate: pem },
       { authorityHost: after.authority.url, disableInstanceDiscovery: true },
     );
-    await expect(appCredential.getToken(`${GRAPH_RESOURCE}/.default`)).resolves.toMatchObject({ token: expect.any(String) });
+    const appToken = await appCredential.getToken(`${GRAPH_RESOURCE}/.default`);
+    expect(await after.authority.verifyAccessToken(appToken.token, GRAPH_RESOURCE)).toMatchObject({ appid: app.appId });
   });
 
   it('Key Vault keeps every version with its private key, tags and role assignments', async () => {
