@@ -90,7 +90,11 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
           throw new ForbiddenError(`Downloading the private key (format=${q.format}) needs the app role CertRotator.Admin`);
         }
         const format: DownloadFormat =
-          q.format === 'cer' ? { format: 'cer', encoding: q.encoding ?? 'der' } : q.format === 'pem' ? { format: 'pem' } : { format: 'pfx', legacy: q.legacy ?? false };
+          q.format === 'cer'
+            ? { format: 'cer', encoding: q.encoding ?? 'der' }
+            : q.format === 'pem'
+              ? { format: 'pem' }
+              : { format: 'pfx', legacy: q.legacy ?? false };
         const download = await certificates.download(appId, reference, format, actorOf(caller));
         const headers: Record<string, string> = {
           'Content-Type': download.contentType,

@@ -8,6 +8,7 @@ import { problemResponse } from '../lib/http/problem.js';
  * answers even when the app is misconfigured (like /api/health).
  */
 export function openApiDocument(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  if (request.method.toUpperCase() !== 'GET') return Promise.resolve(problemResponse(new MethodNotAllowedError(request.method, ['GET']), request, context));
+  if (request.method.toUpperCase() !== 'GET')
+    return Promise.resolve(problemResponse(new MethodNotAllowedError(request.method, ['GET']), request, context));
   return Promise.resolve({ status: 200, jsonBody: buildOpenApiDocument(), headers: { 'Cache-Control': 'public, max-age=300' } });
 }

@@ -77,7 +77,11 @@ export class CertificateApi {
       leaseSeconds: 600,
       ...overrides,
     });
-    const authenticator = new BearerAuthenticator({ authorityHost: world.authority.url, tenantId: world.tenantId, audiences: [CERT_API_AUDIENCE] });
+    const authenticator = new BearerAuthenticator({
+      authorityHost: world.authority.url,
+      tenantId: world.tenantId,
+      audiences: [CERT_API_AUDIENCE],
+    });
     this.handlers = createCertificatesHandlers({ certificates: this.certificates, authenticator });
   }
 
@@ -153,6 +157,12 @@ export class CertificateApi {
     else throw new Error(`unexpected response body type ${typeof response.body}`);
     const isJson = /json/.test(responseHeaders.get('content-type') ?? '');
     const text = isJson ? body.toString('utf8') : '';
-    return { status: response.status ?? 200, headers: responseHeaders, body, text, json: isJson && text !== '' ? (JSON.parse(text) as unknown) : undefined };
+    return {
+      status: response.status ?? 200,
+      headers: responseHeaders,
+      body,
+      text,
+      json: isJson && text !== '' ? (JSON.parse(text) as unknown) : undefined,
+    };
   }
 }

@@ -23,7 +23,7 @@ const UNDOCUMENTED_OK = new Set(['content-type', 'cache-control', 'x-content-typ
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
 
 export class OpenApiContract {
-  readonly document = buildOpenApiDocument() as Json;
+  readonly document: Json = buildOpenApiDocument();
   readonly #ajv = new Ajv2020({ strict: false, allErrors: true });
   /** Every operation the tests checked a response of, as `METHOD /path STATUS`. */
   readonly seen = new Set<string>();
@@ -69,7 +69,9 @@ export class OpenApiContract {
     const validate = this.#ajv.getSchema(`openapi.json#/${pointer}`);
     if (!validate) throw new Error(`${where}: cannot compile the documented schema`);
     if (!validate(JSON.parse(response.text))) {
-      throw new Error(`${where}: body does not match the documented schema: ${this.#ajv.errorsText(validate.errors)}\n${response.text.slice(0, 2000)}`);
+      throw new Error(
+        `${where}: body does not match the documented schema: ${this.#ajv.errorsText(validate.errors)}\n${response.text.slice(0, 2000)}`,
+      );
     }
   }
 }

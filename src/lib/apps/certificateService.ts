@@ -202,7 +202,12 @@ export class CertificateService {
     });
     return {
       ...result,
-      pfx: { fileName: `${fileName}.pfx`, base64: pfx.toString('base64'), password, encryption: include.legacy ? '3des-legacy' : 'aes-256-cbc' },
+      pfx: {
+        fileName: `${fileName}.pfx`,
+        base64: pfx.toString('base64'),
+        password,
+        encryption: include.legacy ? '3des-legacy' : 'aes-256-cbc',
+      },
     };
   }
 
@@ -271,7 +276,10 @@ export class CertificateService {
         containsPrivateKey: true,
       };
     }
-    const { pfx, password } = await encodePfx(stored.der, stored.privateKey, { legacy: format.legacy, friendlyName: app.config.displayName });
+    const { pfx, password } = await encodePfx(stored.der, stored.privateKey, {
+      legacy: format.legacy,
+      friendlyName: app.config.displayName,
+    });
     return {
       thumbprint: certificate.thumbprint,
       fileName: `${fileBase}.pfx`,
@@ -313,8 +321,7 @@ export class CertificateService {
         actor,
       );
     }
-    // The try either assigned it or threw.
-    return toView(removed!);
+    return toView(removed);
   }
 
   // --- helpers --------------------------------------------------------------------------------

@@ -105,7 +105,8 @@ const certificateIdParameter: ParameterSpec = {
 const ifMatch: ParameterSpec = {
   name: 'If-Match',
   in: 'header',
-  description: 'The ETag of the version this write is based on (`*`: any existing version). Without it, the write retries on a concurrent change.',
+  description:
+    'The ETag of the version this write is based on (`*`: any existing version). Without it, the write retries on a concurrent change.',
   schema: { type: 'string' },
 };
 
@@ -134,7 +135,14 @@ const etagHeader: HeaderSpec = { description: 'The version of the app; send it b
 const noStore: HeaderSpec = { description: 'Always `no-store`.', schema: { type: 'string', const: 'no-store' } };
 const retryAfter: HeaderSpec = { description: 'Seconds to wait before retrying.', schema: { type: 'string', pattern: '^[0-9]+$' } };
 
-const insufficientScope: HeaderSpec = { description: 'Bearer challenge with `error="insufficient_scope"` naming the role', schema: { type: 'string' } };
+const insufficientScope: HeaderSpec = {
+  description: 'Bearer challenge with `error="insufficient_scope"` naming the role',
+  schema: { type: 'string' },
+};
+const unsupportedMedia: Record<string, HeaderSpec> = {
+  Accept: { description: 'The media types the operation accepts.', schema: { type: 'string' } },
+  'Accept-Patch': { description: 'The same, for PATCH (RFC 5789).', schema: { type: 'string' } },
+};
 const problem = (description: string, headers?: Record<string, HeaderSpec>): ResponseSpec => ({ description, json: 'Problem', headers });
 const standard = {
   400: problem('The request is invalid; `errors` names each offending field.'),
@@ -209,7 +217,11 @@ export const OPERATIONS: readonly OperationSpec[] = [
       ifMatch,
       { name: 'If-None-Match', in: 'header', description: '`*`: create only, never replace.', schema: { type: 'string', const: '*' } },
     ],
-    requestBody: { description: 'The config; omitted fields take their defaults.', mediaTypes: ['application/json'], schema: 'AppConfigInput' },
+    requestBody: {
+      description: 'The config; omitted fields take their defaults.',
+      mediaTypes: ['application/json'],
+      schema: 'AppConfigInput',
+    },
     responses: {
       200: { description: 'Replaced.', json: 'AppView', headers: { ETag: etagHeader } },
       201: {
@@ -222,7 +234,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
       409: problem('The Key Vault certificate name is taken, or the rotator cannot manage this app registration.'),
       412: problem('If-Match (or If-None-Match) does not match the current version.'),
       413: problem('The body exceeds 64 KiB.'),
-      415: problem('The body is not application/json.'),
+      415: problem('The body is not application/json.', unsupportedMedia),
       ...secured,
     },
   },
@@ -247,7 +259,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
       409: problem('The Key Vault certificate name is taken.'),
       412: problem('If-Match does not match the current version.'),
       413: problem('The body exceeds 64 KiB.'),
-      415: problem('The body is not a merge patch.'),
+      415: problem('The body is not a merge patch.', unsupportedMedia),
       ...secured,
     },
   },
@@ -307,15 +319,21 @@ export const OPERATIONS: readonly OperationSpec[] = [
         json: 'GeneratedCertificate',
         headers: {
           Location: { description: 'The new certificate (download URL).', schema: { type: 'string' } },
-          Link: { description: 'The app, `rel="monitor"`: its `state.verifiedAt` is set when verification passes.', schema: { type: 'string' } },
+          Link: {
+            description: 'The app, `rel="monitor"`: its `state.verifiedAt` is set when verification passes.',
+            schema: { type: 'string' },
+          },
           'Cache-Control': noStore,
         },
       },
       400: standard[400],
       404: standard[404],
-      409: problem('A renewal of the app holds its lease (retry after Retry-After seconds), or a precondition (self mode, email) is not met.', {
-        'Retry-After': retryAfter,
-      }),
+      409: problem(
+        'A renewal of the app holds its lease (retry after Retry-After seconds), or a precondition (self mode, email) is not met.',
+        {
+          'Retry-After': retryAfter,
+        },
+      ),
       ...secured,
     },
   },
@@ -333,13 +351,21 @@ export const OPERATIONS: readonly OperationSpec[] = [
         description: 'The file.',
         media: ['application/pkix-cert', 'application/x-pem-file', 'application/x-pkcs12'],
         headers: {
-          'Content-Disposition': { description: '`attachment` with a file name from the app name and thumbprint.', schema: { type: 'string' } },
-          [PFX_PASSWORD_HEADER]: { description: 'The PFX password (format=pfx only); shown once, never stored.', schema: { type: 'string' } },
+          'Content-Disposition': {
+            description: '`attachment` with a file name from the app name and thumbprint.',
+            schema: { type: 'string' },
+          },
+          [PFX_PASSWORD_HEADER]: {
+            description: 'The PFX password (format=pfx only); shown once, never stored.',
+            schema: { type: 'string' },
+          },
           'Cache-Control': noStore,
         },
       },
       400: standard[400],
-      403: problem('The token lacks CertRotator.Reader, or CertRotator.Admin for format=pem/pfx.', { 'WWW-Authenticate': insufficientScope }),
+      403: problem('The token lacks CertRotator.Reader, or CertRotator.Admin for format=pem/pfx.', {
+        'WWW-Authenticate': insufficientScope,
+      }),
       404: standard[404],
       409: problem('The private key is not in Key Vault (Key Vault disabled for the app, or a certificate the rotator did not create).'),
       401: standard[401],
@@ -387,7 +413,9 @@ function components(): Record<string, JsonSchema> {
   ] as const) {
     const registry = z.registry<{ id: string }>();
     for (const [id, schema] of Object.entries(named)) registry.add(schema, { id });
-    const { schemas } = z.toJSONSchema(registry, { io, target: 'draft-2020-12', uri: COMPONENT_REF }) as { schemas: Record<string, JsonSchema> };
+    const { schemas } = z.toJSONSchema(registry, { io, target: 'draft-2020-12', uri: COMPONENT_REF }) as {
+      schemas: Record<string, JsonSchema>;
+    };
     for (const [id, schema] of Object.entries(schemas)) {
       const { $schema: _dialect, $id: _id, ...rest } = schema;
       out[id] = rest;
@@ -420,7 +448,10 @@ function operationObject(op: OperationSpec): JsonSchema {
       ...(response.headers
         ? {
             headers: Object.fromEntries(
-              Object.entries(response.headers).map(([name, h]) => [name, { description: h.description, schema: h.schema ?? { type: 'string' } }]),
+              Object.entries(response.headers).map(([name, h]) => [
+                name,
+                { description: h.description, schema: h.schema ?? { type: 'string' } },
+              ]),
             ),
           }
         : {}),
