@@ -99,7 +99,7 @@ function shutdown(code: number): Promise<void> {
   return stopping;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(0));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(0));
 // Last resort if the sandbox dies some other way: no child outlives it.
 process.on('exit', () => {
   if (host && !exited(host)) host.kill('SIGKILL');
