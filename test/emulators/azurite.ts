@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
  * CommonJS with process-wide singletons (logger, telemetry, extent memory limit), and a separate
  * process keeps those out of the test workers and lets the sandbox stop it cleanly with a signal.
  *
- * Ports are chosen by the OS (port 0) and read back from Azurite's own "successfully listening at"
+ * Ports are chosen by the OS (port 0) unless given, and read back from Azurite's own "successfully listening at"
  * lines, so parallel runs never collide.
  */
 
@@ -21,6 +21,8 @@ export interface AzuriteOptions {
   readonly location?: string;
   /** Cap for in-memory extents, in MB (only without `location`); Azurite's default is half the RAM. */
   readonly extentMemoryLimitMb?: number;
+  /** Fixed ports (the sandbox's, so tools can be pointed at it); free ones chosen by the OS when absent. */
+  readonly ports?: { readonly blob?: number; readonly queue?: number; readonly table?: number };
   /** Lines of Azurite's output, for diagnosing a failed start. */
   readonly onOutput?: (line: string) => void;
 }
@@ -31,6 +33,8 @@ export interface RunningAzurite {
   readonly tableEndpoint: string;
   /** A full connection string with all three endpoints, as `AzureWebJobsStorage` takes it. */
   readonly connectionString: string;
+  /** The child process's id (the sandbox records it so a test can check nothing outlives a stop). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -72,11 +76,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     '--tableHost',
     '127.0.0.1',
     '--blobPort',
-    '0',
+    String(options.ports?.blob ?? 0),
     '--queuePort',
-    '0',
+    String(options.ports?.queue ?? 0),
     '--tablePort',
-    '0',
+    String(options.ports?.table ?? 0),
     // The SDKs in package.json may be newer than the API versions this Azurite release knows.
     '--skipApiVersionCheck',
     '--disableTelemetry',
@@ -127,6 +131,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     queueEndpoint,
     tableEndpoint,
     connectionString: azuriteConnectionString({ blobEndpoint, queueEndpoint, tableEndpoint }),
+    pid: child.pid,
     stop: () => stopChild(child),
   };
 }

@@ -1,4 +1,13 @@
-import { createHash, generateKeyPairSync, randomBytes, randomUUID, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { base64url, createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse } from './emulatorServer.js';
 
@@ -118,8 +127,30 @@ class AadstsError extends Error {
   }
 }
 
+/**
+ * What the authority has to remember across a restart (the sandbox keeps it under .sandbox/): its
+ * signing keys, so tokens issued before still verify, and its registrations. Holds private keys and
+ * client secrets in clear: for a local emulator's state file only.
+ */
+export interface EntraAuthoritySnapshot {
+  readonly signingKeys: readonly { readonly privateKeyPem: string }[];
+  readonly clients: readonly {
+    readonly tenantId: string;
+    readonly clientId: string;
+    readonly secrets: readonly string[];
+    readonly roles: readonly string[];
+    readonly principalId: string;
+  }[];
+  readonly resources: readonly { readonly resource: string; readonly version: 1 | 2; readonly appId?: string }[];
+  readonly managedIdentities: readonly { readonly header: string; readonly identity: ManagedIdentity }[];
+}
+
 function newSigningKey(): SigningKey {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return signingKeyFrom(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+}
+
+function signingKeyFrom(privateKey: KeyObject): SigningKey {
+  const publicKey = createPublicKey(privateKey);
   // Entra's kid is the key's x5t; a hash of the public key serves the same purpose here.
   const kid = createHash('sha1')
     .update(publicKey.export({ type: 'spki', format: 'der' }))
@@ -181,6 +212,37 @@ export class EntraAuthority {
   /** Starts signing with a new key; the old one stays published, as Entra does during a rollover. */
   rotateSigningKey(): void {
     this.signingKeys.push(newSigningKey());
+  }
+
+  snapshot(): EntraAuthoritySnapshot {
+    return {
+      signingKeys: this.signingKeys.map((k) => ({ privateKeyPem: k.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string })),
+      clients: [...this.clients].map(([key, c]) => {
+        const [tenantId, clientId] = key.split('|') as [string, string];
+        return { tenantId, clientId, secrets: [...c.secrets], roles: [...c.roles], principalId: c.principalId };
+      }),
+      resources: [...this.resources].map(([resource, r]) => ({ resource, ...r })),
+      managedIdentities: [...this.managedIdentities].map(([header, identity]) => ({ header, identity })),
+    };
+  }
+
+  /** Replaces the keys and registrations with a snapshot's (the directory stays as it is). */
+  restore(snapshot: EntraAuthoritySnapshot): void {
+    if (snapshot.signingKeys.length > 0) {
+      this.signingKeys.splice(
+        0,
+        this.signingKeys.length,
+        ...snapshot.signingKeys.map((k) => signingKeyFrom(createPrivateKey(k.privateKeyPem))),
+      );
+    }
+    this.clients.clear();
+    for (const c of snapshot.clients) {
+      this.clients.set(`${c.tenantId}|${c.clientId}`, { secrets: new Set(c.secrets), roles: [...c.roles], principalId: c.principalId });
+    }
+    this.resources.clear();
+    for (const { resource, ...shape } of snapshot.resources) this.resources.set(resource, shape);
+    this.managedIdentities.clear();
+    for (const { header, identity } of snapshot.managedIdentities) this.managedIdentities.set(header, { ...identity });
   }
 
   /** How the token endpoint shapes tokens for a resource (default: v1, aud = the resource URI). */

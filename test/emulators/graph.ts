@@ -98,6 +98,19 @@ export interface CreateApplicationOptions {
   owners?: Array<string | GraphOwner>;
 }
 
+/** Every application as JSON (DER keys in base64, dates in ISO 8601): what the sandbox keeps across restarts. */
+export interface GraphEmulatorSnapshot {
+  readonly applications: readonly (Omit<GraphApplication, 'createdDateTime' | 'keyCredentials'> & {
+    readonly createdDateTime: string;
+    readonly keyCredentials: readonly (Omit<GraphKeyCredential, 'key' | 'startDateTime' | 'endDateTime' | 'addedAt'> & {
+      readonly key: string;
+      readonly startDateTime: string;
+      readonly endDateTime: string;
+      readonly addedAt: string;
+    })[];
+  })[];
+}
+
 interface Caller {
   tenantId: string;
   oid: string;
@@ -183,6 +196,42 @@ export class GraphEmulator implements CertificateDirectory {
     };
     this.applications.set(app.id, app);
     return app;
+  }
+
+  snapshot(): GraphEmulatorSnapshot {
+    return {
+      applications: this.allApplications().map((a) => ({
+        ...a,
+        owners: a.owners.map((o) => ({ ...o })),
+        createdDateTime: a.createdDateTime.toISOString(),
+        keyCredentials: a.keyCredentials.map((c) => ({
+          ...c,
+          key: c.key.toString('base64'),
+          startDateTime: c.startDateTime.toISOString(),
+          endDateTime: c.endDateTime.toISOString(),
+          addedAt: c.addedAt.toISOString(),
+        })),
+      })),
+    };
+  }
+
+  /** Replaces every application with a snapshot's. */
+  restore(snapshot: GraphEmulatorSnapshot): void {
+    this.applications.clear();
+    for (const a of snapshot.applications) {
+      this.applications.set(a.id, {
+        ...a,
+        owners: a.owners.map((o) => ({ ...o })),
+        createdDateTime: new Date(a.createdDateTime),
+        keyCredentials: a.keyCredentials.map((c) => ({
+          ...c,
+          key: Buffer.from(c.key, 'base64'),
+          startDateTime: new Date(c.startDateTime),
+          endDateTime: new Date(c.endDateTime),
+          addedAt: new Date(c.addedAt),
+        })),
+      });
+    }
   }
 
   /** Inspectable state: every application, with its keyCredentials and their keys. */

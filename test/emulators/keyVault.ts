@@ -78,6 +78,18 @@ export interface StoredCertificateVersion {
   readonly created: Date;
 }
 
+/** The vault's certificates (keys as PKCS#8 PEM) and role assignments as JSON: the sandbox's state file. */
+export interface KeyVaultEmulatorSnapshot {
+  readonly certificates: readonly (Omit<StoredCertificateVersion, 'der' | 'privateKey' | 'notBefore' | 'notAfter' | 'created'> & {
+    readonly der: string;
+    readonly privateKeyPem: string;
+    readonly notBefore: string;
+    readonly notAfter: string;
+    readonly created: string;
+  })[];
+  readonly roleAssignments: readonly { readonly principalId: string; readonly roles: readonly KeyVaultRole[] }[];
+}
+
 interface ApiError {
   readonly status: number;
   readonly code: string;
@@ -149,6 +161,68 @@ export class KeyVaultEmulator {
 
   removeRole(principalId: string, role: KeyVaultRole): void {
     this.roleAssignments.get(principalId)?.delete(role);
+  }
+
+  /**
+   * Adds a version directly (as an import would, without its checks: a backdated certificate is
+   * fine), for the sandbox's demo data.
+   */
+  seedCertificate(
+    name: string,
+    certificate: { der: Buffer; privateKey: KeyObject; tags?: Record<string, string> },
+  ): StoredCertificateVersion {
+    const x509 = new X509Certificate(certificate.der);
+    const { sha1, x5t } = thumbprintsOf(certificate.der);
+    const key = name.toLowerCase();
+    const stored: StoredCertificateVersion = {
+      name: this.certificatesByName.get(key)?.[0]?.name ?? name,
+      version: randomBytes(16).toString('hex'),
+      der: Buffer.from(certificate.der),
+      privateKey: certificate.privateKey,
+      thumbprint: sha1,
+      x5t,
+      tags: { ...certificate.tags },
+      contentType: 'application/x-pkcs12',
+      notBefore: x509.validFromDate,
+      notAfter: x509.validToDate,
+      created: this.now(),
+    };
+    this.certificatesByName.set(key, [...(this.certificatesByName.get(key) ?? []), stored]);
+    return stored;
+  }
+
+  snapshot(): KeyVaultEmulatorSnapshot {
+    return {
+      certificates: [...this.certificatesByName.values()].flat().map((v) => ({
+        ...v,
+        tags: { ...v.tags },
+        der: v.der.toString('base64'),
+        privateKeyPem: v.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+        notBefore: v.notBefore.toISOString(),
+        notAfter: v.notAfter.toISOString(),
+        created: v.created.toISOString(),
+      })),
+      roleAssignments: [...this.roleAssignments].map(([principalId, roles]) => ({ principalId, roles: [...roles] })),
+    };
+  }
+
+  /** Replaces every certificate version and role assignment with a snapshot's. */
+  restore(snapshot: KeyVaultEmulatorSnapshot): void {
+    this.certificatesByName.clear();
+    for (const { privateKeyPem, ...v } of snapshot.certificates) {
+      const key = v.name.toLowerCase();
+      const stored: StoredCertificateVersion = {
+        ...v,
+        der: Buffer.from(v.der, 'base64'),
+        privateKey: createPrivateKey(privateKeyPem),
+        notBefore: new Date(v.notBefore),
+        notAfter: new Date(v.notAfter),
+        created: new Date(v.created),
+      };
+      this.certificatesByName.set(key, [...(this.certificatesByName.get(key) ?? []), stored]);
+    }
+    this.roleAssignments.clear();
+    for (const { principalId, roles } of snapshot.roleAssignments) this.roleAssignments.set(principalId, new Set(roles));
   }
 
   /** Names of the certificates in the vault. */

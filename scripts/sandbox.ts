@@ -1,0 +1,313 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AppStore } from '../src/lib/apps/appStore.js';
+import { APPS_TABLE_NAME, createTableClient } from '../src/lib/composition.js';
+import { startAzurite, type RunningAzurite } from '../test/emulators/azurite.js';
+import { EmailEmulator } from '../test/emulators/email.js';
+import { EntraAuthority } from '../test/emulators/entraAuthority.js';
+import { EventGridEmulator } from '../test/emulators/eventGrid.js';
+import { GraphEmulator } from '../test/emulators/graph.js';
+import { KeyVaultEmulator } from '../test/emulators/keyVault.js';
+import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
+import { DEMO, issueRoleTokens, seedDemoTenant } from './sandbox/demoTenant.js';
+import { EmulatorState, readTenantRecord, writeTenantRecord, type TenantRecord } from './sandbox/emulatorState.js';
+import { sandboxLayout, type SandboxLayout } from './sandbox/sandboxLayout.js';
+
+/**
+ * `npm run sandbox` (`-- --reset` to start clean): the whole product on one machine with no Azure
+ * account (PRODUCT.md §8). Azurite (tables, queues) with its data under .sandbox/azurite; loopback
+ * emulators of the Entra authority, Microsoft Graph, Key Vault, Communication Services Email and
+ * Event Grid; and `npm run host` as a child process, configured through the ordinary settings of
+ * §7 only: it signs in with the authority's managed identity (IDENTITY_ENDPOINT / IDENTITY_HEADER,
+ * as App Service provides them), which owns the demo apps and holds the roles it needs in each
+ * emulator, exactly as the Bicep deployment and the grant script set it up in Azure.
+ *
+ * Ctrl-C (SIGINT) or SIGTERM stops the host, saves the emulators' state, and stops Azurite.
+ */
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const reset = process.argv.slice(2).includes('--reset');
+const layout = sandboxLayout(process.env, projectRoot);
+const HOST_READY_TIMEOUT_MS = 60_000;
+const CHILD_STOP_TIMEOUT_MS = 15_000;
+
+/** Settings the sandbox sets itself; the same names from the caller's shell must not leak into the host. */
+const OWN_SETTINGS = /^(AZURE_|IDENTITY_|MSI_|IMDS_|AzureWebJobs|CONFIG_STORAGE|EMAIL_|EVENTGRID_|API_|FUNCTIONS_|WEBSITE_)/;
+const OWN_NAMES = new Set([
+  'MANAGED_TENANT_ID',
+  'RENEWAL_SCHEDULE',
+  'RENEWAL_LEASE_SECONDS',
+  'VERIFY_WINDOW_MINUTES',
+  'GRAPH_BASE_URL',
+  'DEFAULT_KEYVAULT_URL',
+  'NODE_EXTRA_CA_CERTS',
+]);
+
+let azurite: RunningAzurite | undefined;
+let host: ChildProcess | undefined;
+let state: EmulatorState | undefined;
+const emulators: { close(): Promise<void> }[] = [];
+let stopping: Promise<void> | undefined;
+
+function display(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+}
+
+/** `--reset`: everything goes but the TLS material, so a CA someone chose to trust stays valid. */
+function resetSandbox(l: SandboxLayout): void {
+  if (!existsSync(l.dir)) return;
+  for (const entry of readdirSync(l.dir)) {
+    if (join(l.dir, entry) !== l.paths.tls) rmSync(join(l.dir, entry), { recursive: true, force: true });
+  }
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (exited(child)) return Promise.resolve();
+  return new Promise((done) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_TIMEOUT_MS);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function shutdown(code: number): Promise<void> {
+  stopping ??= (async () => {
+    console.log('\nStopping the sandbox…');
+    if (host) await stopChild(host);
+    // After the host, so whatever it did last is in the snapshot.
+    try {
+      state?.stop();
+    } catch (error) {
+      console.error(`Could not save the emulators' state: ${(error as Error).message}`);
+    }
+    await Promise.allSettled(emulators.map((e) => e.close()));
+    await azurite?.stop();
+    console.log('Sandbox stopped.');
+    process.exit(code);
+  })();
+  return stopping;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(0));
+// Last resort if the sandbox dies some other way: no child outlives it.
+process.on('exit', () => {
+  if (host && !exited(host)) host.kill('SIGKILL');
+  if (azurite?.pid !== undefined) {
+    try {
+      process.kill(azurite.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function prefixLines(stream: NodeJS.ReadableStream, prefix: string, out: NodeJS.WritableStream): void {
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) out.write(`${prefix}${line}\n`);
+  });
+}
+
+/** The caller's environment minus anything that would point the host elsewhere (a developer's AZURE_CLIENT_SECRET, say). */
+function inheritedEnvironment(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !OWN_SETTINGS.test(name) && !OWN_NAMES.has(name)));
+}
+
+async function waitForHost(child: ChildProcess, url: string): Promise<void> {
+  const deadline = Date.now() + HOST_READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited(child)) throw new Error(`The local host exited during start-up (code ${child.exitCode}); its output is above`);
+    try {
+      const response = await fetch(url);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`The local host did not answer ${url} within ${HOST_READY_TIMEOUT_MS / 1000} s`);
+}
+
+async function main(): Promise<void> {
+  const { paths, ports } = layout;
+  if (reset) resetSandbox(layout);
+  for (const dir of [layout.dir, paths.azurite, paths.outbox, paths.tokens, paths.hostRoot]) mkdirSync(dir, { recursive: true });
+  const tls = loadOrCreateEmulatorTls(paths.tls);
+  const existing = readTenantRecord(paths.state);
+
+  azurite = await startAzurite({ location: paths.azurite, ports: { blob: ports.blob, queue: ports.queue, table: ports.table } });
+
+  const authority = new EntraAuthority({ tls });
+  const graph = new GraphEmulator({ tls, authority });
+  emulators.push(authority, graph);
+  await authority.start(ports.authority);
+  await graph.start(ports.graph);
+  const verifyToken = (token: string, audiences: string[]) => authority.verifyAccessToken(token, audiences);
+  const record: TenantRecord = existing ?? {
+    seededAt: new Date().toISOString(),
+    identityHeader: '',
+    emailAccessKey: randomBytes(32).toString('base64'),
+  };
+  const keyVault = new KeyVaultEmulator({ tls, tenantId: DEMO.tenantId, authorityHost: authority.url, verifyToken, rbac: true });
+  const email = new EmailEmulator({
+    tls,
+    accessKey: record.emailAccessKey,
+    verifyToken,
+    outboxDir: paths.outbox,
+    senderDomains: [DEMO.emailSender.split('@')[1]!],
+    pollRetryAfterSeconds: 1,
+  });
+  const eventGrid = new EventGridEmulator({
+    tls,
+    keys: [randomBytes(32).toString('base64')],
+    verifyToken,
+    dataSenders: [DEMO.rotator.principalId],
+    eventsFile: paths.events,
+  });
+  emulators.push(keyVault, email, eventGrid);
+  await keyVault.start(ports.keyVault);
+  await email.start(ports.email);
+  await eventGrid.start(ports.eventGrid);
+
+  state = new EmulatorState(paths.state);
+  state.track('authority', authority);
+  state.track('graph', graph);
+  state.track('key-vault', keyVault);
+
+  const store = new AppStore(createTableClient({ kind: 'connectionString', connectionString: azurite.connectionString }, APPS_TABLE_NAME));
+  let identityHeader = record.identityHeader;
+  if (!existing) {
+    // What infra/ and scripts/grant-graph-permission.sh do in Azure: the Function App's identity gets
+    // Application.ReadWrite.OwnedBy (and owns the demo apps, see the seed), Key Vault Certificates
+    // Officer + Secrets User, EventGrid Data Sender (dataSenders above); email accepts its token.
+    ({ header: identityHeader } = authority.enableManagedIdentity({
+      tenantId: DEMO.tenantId,
+      clientId: DEMO.rotator.clientId,
+      principalId: DEMO.rotator.principalId,
+      roles: ['Application.ReadWrite.OwnedBy'],
+    }));
+    keyVault.assignRole(DEMO.rotator.principalId, 'Key Vault Certificates Officer');
+    keyVault.assignRole(DEMO.rotator.principalId, 'Key Vault Secrets User');
+    await seedDemoTenant({ graph, keyVault, store, dueInSeconds: layout.demoDueInSeconds });
+    writeTenantRecord(paths.state, { ...record, identityHeader });
+    state.save();
+  }
+  state.saveEvery(1000);
+
+  const { tokens, expiresAt } = await issueRoleTokens(authority);
+  for (const [role, token] of Object.entries(tokens)) {
+    writeFileSync(join(paths.tokens, `${role.toLowerCase()}.jwt`), token, { mode: 0o600 });
+  }
+
+  // The host reads host.json (and local.settings.json) from FUNCTIONS_APP_ROOT: a folder with the
+  // project's host.json and no local.settings.json, so a developer's settings never mix in.
+  copyFileSync(join(projectRoot, 'host.json'), join(paths.hostRoot, 'host.json'));
+  const hostEnv: NodeJS.ProcessEnv = {
+    ...inheritedEnvironment(),
+    PORT: String(ports.host),
+    FUNCTIONS_APP_ROOT: paths.hostRoot,
+    NODE_EXTRA_CA_CERTS: tls.caPath,
+    IDENTITY_ENDPOINT: `${authority.url}/msi/token`,
+    IDENTITY_HEADER: identityHeader,
+    AzureWebJobsStorage: azurite.connectionString,
+    MANAGED_TENANT_ID: DEMO.tenantId,
+    RENEWAL_SCHEDULE: layout.renewalSchedule,
+    VERIFY_WINDOW_MINUTES: '1',
+    GRAPH_BASE_URL: graph.url,
+    AZURE_AUTHORITY_HOST: authority.url,
+    DEFAULT_KEYVAULT_URL: keyVault.vaultUrl,
+    EMAIL_ENDPOINT: email.server.url,
+    EMAIL_SENDER: DEMO.emailSender,
+    EVENTGRID_TOPIC_ENDPOINT: eventGrid.topicEndpoint,
+    API_AUDIENCE: `${DEMO.api.audience},${DEMO.api.clientId}`,
+    API_TENANT_ID: DEMO.tenantId,
+  };
+  // `tsx src/host/main.ts` as one process: tsx's loader in this node rather than its CLI wrapper,
+  // so the pid recorded is the host's own and a signal reaches it directly.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(projectRoot, 'src', 'host', 'main.ts')], {
+    cwd: projectRoot,
+    env: hostEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  host = child;
+  prefixLines(child.stdout, 'host | ', process.stdout);
+  prefixLines(child.stderr, 'host | ', process.stderr);
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    console.error(`The local host stopped by itself (code ${code}, signal ${signal}); stopping the sandbox.`);
+    void shutdown(1);
+  });
+
+  const apiBaseUrl = `http://localhost:${ports.host}/api`;
+  await waitForHost(child, `http://127.0.0.1:${ports.host}/api/health`);
+
+  const managed = await store.getApp(DEMO.managedApp.appId);
+  const sandbox = {
+    apiBaseUrl,
+    tenantId: DEMO.tenantId,
+    apiAudience: DEMO.api.audience,
+    apps: {
+      managed: { ...DEMO.managedApp, renewalDueAt: managed?.state.nextRenewalDueAt, currentThumbprint: managed?.state.currentThumbprint },
+      unmanaged: DEMO.unmanagedApp,
+    },
+    tokens,
+    tokensExpireAt: expiresAt.toISOString(),
+    tokenFiles: Object.fromEntries(Object.keys(tokens).map((role) => [role, join(paths.tokens, `${role.toLowerCase()}.jwt`)])),
+    outbox: paths.outbox,
+    events: paths.events,
+    caCertificate: tls.caPath,
+    emulators: {
+      authority: authority.url,
+      graph: graph.url,
+      keyVault: keyVault.vaultUrl,
+      email: email.server.url,
+      eventGrid: eventGrid.topicEndpoint,
+      azuriteConnectionString: azurite.connectionString,
+    },
+    pids: { sandbox: process.pid, host: child.pid, azurite: azurite.pid },
+  };
+  writeFileSync(paths.sandboxJson, `${JSON.stringify(sandbox, null, 2)}\n`, { mode: 0o600 });
+
+  const adminToken = display(join(paths.tokens, 'admin.jwt'));
+  const due = managed?.state.nextRenewalDueAt;
+  console.log(
+    [
+      '',
+      `Entra Cert Rotator sandbox is running${existing ? ' (state kept from the last run; --reset starts clean)' : ''}. Ctrl-C stops it.`,
+      '',
+      `  API        ${apiBaseUrl}`,
+      `  Tenant     ${DEMO.tenantId}`,
+      `  Demo apps  ${DEMO.managedApp.appId}  ${DEMO.managedApp.displayName}: managed, renewal due ${due ?? '(not scheduled)'}`,
+      `             ${DEMO.unmanagedApp.appId}  ${DEMO.unmanagedApp.displayName}: in Entra, not managed yet`,
+      `  Tokens     ${display(paths.sandboxJson)} and ${display(paths.tokens)}/{reader,operator,admin}.jwt (valid until ${expiresAt.toISOString()})`,
+      `  Emails     ${display(paths.outbox)}/*.eml`,
+      `  Events     ${display(paths.events)}`,
+      `  Emulators  authority ${authority.url}, Graph ${graph.url}, Key Vault ${keyVault.vaultUrl}, email ${email.server.url}, Event Grid ${eventGrid.server.url}`,
+      `  Storage    Azurite, tables ${azurite.tableEndpoint}, queues ${azurite.queueEndpoint}`,
+      `  CA         ${display(tls.caPath)} (NODE_EXTRA_CA_CERTS for your own clients of the emulators)`,
+      '',
+      'Try:',
+      `  curl -s ${apiBaseUrl}/apps -H "Authorization: Bearer $(cat ${adminToken})"`,
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(`The sandbox could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  void shutdown(1);
+});

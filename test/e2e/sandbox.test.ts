@@ -1,0 +1,282 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setDefaultCACertificates, getCACertificates } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { ClientCertificateCredential } from '@azure/identity';
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The sandbox as a user meets it: `npm run sandbox -- --reset` in a child process (its own process
+ * group, as a terminal runs it), then HTTP only against the API, openssl on the downloads, and the
+ * real MSAL and Azure Identity clients against the emulated authority. The sandbox runs on free
+ * ports with its own data folder, so a developer's sandbox is left alone. Waits poll for what a
+ * user would look for (a file, a field); nothing is asserted about how long anything takes.
+ */
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
+const PORT_NAMES = [
+  'PORT',
+  'SANDBOX_AUTHORITY_PORT',
+  'SANDBOX_GRAPH_PORT',
+  'SANDBOX_KEYVAULT_PORT',
+  'SANDBOX_EMAIL_PORT',
+  'SANDBOX_EVENTGRID_PORT',
+  'SANDBOX_BLOB_PORT',
+  'SANDBOX_QUEUE_PORT',
+  'SANDBOX_TABLE_PORT',
+];
+
+interface SandboxJson {
+  apiBaseUrl: string;
+  tenantId: string;
+  apps: {
+    managed: { appId: string; displayName: string; currentThumbprint: string };
+    unmanaged: { appId: string; displayName: string };
+  };
+  tokens: Record<'Reader' | 'Operator' | 'Admin', string>;
+  outbox: string;
+  events: string;
+  caCertificate: string;
+  emulators: { authority: string };
+  pids: { sandbox: number; host: number; azurite: number };
+}
+
+interface AppJson {
+  state: { currentThumbprint?: string; keyId?: string; verifiedAt?: string; renewal?: { stage: string; trigger: string } };
+}
+
+let dir: string;
+let sandbox: ChildProcess;
+let output = '';
+let info: SandboxJson;
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((done) => {
+          const server = createServer();
+          server.listen(0, '127.0.0.1', () => done(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  return ports;
+}
+
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  options: { whileRunning?: boolean; timeoutMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 100_000);
+  for (;;) {
+    if ((options.whileRunning ?? true) && (sandbox.exitCode !== null || sandbox.signalCode !== null))
+      throw new Error(`The sandbox exited while waiting for ${what}:\n${output}`);
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what}; sandbox output:\n${output}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function api(method: string, path: string, role: keyof SandboxJson['tokens'], body?: unknown): Promise<Response> {
+  return fetch(`${info.apiBaseUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${info.tokens[role]}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+function openssl(args: string[], env: Record<string, string> = {}): string {
+  return execFileSync('openssl', args, { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ecr-sandbox-e2e-'));
+  const ports = await freePorts(PORT_NAMES.length);
+  // A clean environment, as in a user's shell: nothing of vitest's, nothing of the test CA.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(VITEST|NODE_OPTIONS$|NODE_EXTRA_CA_CERTS$|TEST$)/.test(name)),
+  );
+  sandbox = spawn('npm', ['run', 'sandbox', '--', '--reset'], {
+    cwd: projectRoot,
+    env: {
+      ...env,
+      ...Object.fromEntries(PORT_NAMES.map((name, i) => [name, String(ports[i])])),
+      SANDBOX_DIR: dir,
+      // Due at once and a timer every 5 s, so the scheduled renewal comes within the test's minute.
+      SANDBOX_DEMO_DUE_IN_SECONDS: '0',
+      SANDBOX_RENEWAL_SCHEDULE: '*/5 * * * * *',
+    },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  sandbox.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  sandbox.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  info = await waitFor('sandbox.json', () => {
+    try {
+      return JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as SandboxJson;
+    } catch {
+      return undefined;
+    }
+  });
+  // What a user does for their own clients of the emulators: trust the sandbox's CA, as
+  // NODE_EXTRA_CA_CERTS would. In place of the test run's CA, which has the same name.
+  setDefaultCACertificates([...getCACertificates('bundled'), readFileSync(info.caCertificate, 'utf8')]);
+}, 120_000);
+
+afterAll(() => {
+  if (sandbox?.pid !== undefined && sandbox.exitCode === null) {
+    try {
+      process.kill(-sandbox.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('npm run sandbox', () => {
+  it('prints the banner with a curl line that works as pasted', () => {
+    expect(output).toContain(`API        ${info.apiBaseUrl}`);
+    const curl = /^\s+(curl .+)$/m.exec(output)![1]!;
+    expect(curl).toContain(info.apiBaseUrl);
+    const answer = execFileSync('sh', ['-c', curl], { cwd: projectRoot, encoding: 'utf8' });
+    expect((JSON.parse(answer) as { items: { appId: string }[] }).items.map((a) => a.appId)).toEqual([info.apps.managed.appId]);
+  });
+
+  it('runs the quick start: config, certificate, downloads, sign-in, scheduled renewal, delete, stop', async () => {
+    const appId = info.apps.unmanaged.appId;
+    const before = (await (await api('GET', `/apps/${info.apps.managed.appId}`, 'Reader')).json()) as AppJson;
+    expect(before.state.currentThumbprint).toBe(info.apps.managed.currentThumbprint);
+
+    // 1. Manage the second app.
+    const put = await api('PUT', `/apps/${appId}`, 'Admin', {
+      lifetimeDays: 90,
+      notifications: { enabled: true, recipients: ['reporting-team@contoso.example'] },
+    });
+    expect(put.status, await put.clone().text()).toBe(201);
+    expect(await put.json()).toMatchObject({ appId, displayName: info.apps.unmanaged.displayName });
+
+    // 2. Its first certificate, with the one-time PEM bundle.
+    const post = await api('POST', `/apps/${appId}/certificates?include=pem`, 'Operator');
+    expect(post.status, await post.clone().text()).toBe(201);
+    expect(post.headers.get('cache-control')).toBe('no-store');
+    const generated = (await post.json()) as { thumbprint: string; thumbprintSha256: string; keyId: string; pem: { bundle: string } };
+    const pem = generated.pem.bundle;
+    expect(pem).toContain('-----BEGIN PRIVATE KEY-----');
+
+    // 3. The downloads, checked by openssl.
+    const cer = await api('GET', `/apps/${appId}/certificates/${generated.thumbprint}?format=cer`, 'Reader');
+    expect(cer.status).toBe(200);
+    const cerFile = join(dir, 'reporting.cer');
+    writeFileSync(cerFile, Buffer.from(await cer.arrayBuffer()));
+    const x509 = openssl(['x509', '-inform', 'DER', '-in', cerFile, '-noout', '-subject', '-fingerprint', '-sha1']);
+    expect(x509).toMatch(/subject=CN\s*=\s*Contoso Reporting Worker/);
+    expect(x509.replace(/:/g, '')).toContain(`Fingerprint=${generated.thumbprint}`);
+
+    const pfx = await api('GET', `/apps/${appId}/certificates/${generated.thumbprint}?format=pfx`, 'Admin');
+    expect(pfx.status).toBe(200);
+    const password = pfx.headers.get('x-pfx-password')!;
+    expect(password.length).toBeGreaterThanOrEqual(22);
+    const pfxFile = join(dir, 'reporting.pfx');
+    writeFileSync(pfxFile, Buffer.from(await pfx.arrayBuffer()));
+    const pfxPass = { PFX_PASS: password };
+    const pfxCert = openssl(['pkcs12', '-in', pfxFile, '-passin', 'env:PFX_PASS', '-nokeys', '-clcerts'], pfxPass);
+    const pfxKey = openssl(['pkcs12', '-in', pfxFile, '-passin', 'env:PFX_PASS', '-nocerts', '-nodes'], pfxPass);
+    const keyFile = join(dir, 'reporting.key');
+    writeFileSync(keyFile, pfxKey, { mode: 0o600 });
+    const certFromPfx = join(dir, 'from-pfx.pem');
+    writeFileSync(certFromPfx, pfxCert);
+    expect(openssl(['x509', '-in', certFromPfx, '-noout', '-fingerprint', '-sha1']).replace(/:/g, '')).toContain(generated.thumbprint);
+    // The key in the PFX is the certificate's key.
+    expect(openssl(['pkey', '-in', keyFile, '-pubout'])).toBe(openssl(['x509', '-inform', 'DER', '-in', cerFile, '-noout', '-pubkey']));
+
+    // 4. Entra knows the certificate: MSAL and Azure Identity sign in as the app with it.
+    const msal = new ConfidentialClientApplication({
+      auth: {
+        clientId: appId,
+        authority: `${info.emulators.authority}/${info.tenantId}`,
+        knownAuthorities: [new URL(info.emulators.authority).host],
+        clientCertificate: { thumbprintSha256: generated.thumbprintSha256, privateKey: pem },
+      },
+    });
+    const msalToken = await msal.acquireTokenByClientCredential({ scopes: [GRAPH_SCOPE] });
+    expect(decodeJwt(msalToken!.accessToken)).toMatchObject({ appid: appId, tid: info.tenantId });
+    const credential = new ClientCertificateCredential(
+      info.tenantId,
+      appId,
+      { certificate: pem },
+      { authorityHost: info.emulators.authority, disableInstanceDiscovery: true },
+    );
+    expect(decodeJwt((await credential.getToken(GRAPH_SCOPE)).token)).toMatchObject({ appid: appId });
+
+    // 5. The scheduler renews the demo app by itself: new current certificate, verified, emailed, announced.
+    const managedId = info.apps.managed.appId;
+    const renewed = await waitFor('the scheduled renewal of the demo app', async () => {
+      const app = (await (await api('GET', `/apps/${managedId}`, 'Reader')).json()) as AppJson;
+      const s = app.state;
+      return s.currentThumbprint !== before.state.currentThumbprint && s.renewal?.stage === 'completed' && s.verifiedAt ? s : undefined;
+    });
+    expect(renewed.renewal?.trigger).toBe('scheduled');
+    const email = await waitFor('the renewal email', () =>
+      readdirSync(info.outbox)
+        .map((f) => readFileSync(join(info.outbox, f), 'utf8'))
+        .find((eml) => eml.includes('Contoso Payments API') && eml.includes('platform-team@contoso.example')),
+    );
+    expect(email).toMatch(/^Subject: .*renewed/im);
+    const decodedBodies = [...email.matchAll(/\r\n\r\n([A-Za-z0-9+/=\r\n]+?)\r\n--/g)].map((m) =>
+      Buffer.from(m[1]!.replace(/\s/g, ''), 'base64').toString('utf8'),
+    );
+    expect(decodedBodies.join('\n')).toContain(renewed.currentThumbprint);
+    const events = readFileSync(info.events, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; source: string; data: { thumbprint: string } });
+    const renewedEvent = events.find((e) => e.type === 'EntraCertRotator.CertificateRenewed');
+    expect(renewedEvent?.source).toBe(`/entra-cert-rotator/apps/${managedId}`);
+    expect(renewedEvent?.data.thumbprint).toBe(renewed.currentThumbprint);
+    expect(readFileSync(info.events, 'utf8')).not.toMatch(/PRIVATE KEY/);
+
+    // 6. An admin deletes the demo app's old certificate, which the renewal left valid.
+    const removed = await api('DELETE', `/apps/${managedId}/certificates/${before.state.keyId}`, 'Admin');
+    expect(removed.status, await removed.clone().text()).toBe(200);
+    const list = (await (await api('GET', `/apps/${managedId}/certificates`, 'Reader')).json()) as {
+      items: { keyId: string; thumbprint: string }[];
+    };
+    expect(list.items.map((c) => c.thumbprint)).toEqual([renewed.currentThumbprint]);
+
+    // 7. Ctrl-C: the whole process group gets SIGINT, as from a terminal; nothing is left running.
+    const exited = new Promise((done) => sandbox.once('exit', done));
+    process.kill(-sandbox.pid!, 'SIGINT');
+    await exited;
+    await waitFor(
+      'every sandbox process to end',
+      () => (Object.values(info.pids).every((pid) => !alive(pid)) && !alive(-sandbox.pid!) ? true : undefined),
+      { whileRunning: false, timeoutMs: 30_000 },
+    );
+    expect(output).toContain('Sandbox stopped.');
+    expect(existsSync(join(dir, 'state', 'graph.json'))).toBe(true);
+  }, 120_000);
+});
