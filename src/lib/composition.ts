@@ -309,7 +309,7 @@ export function getApi(): Api {
       directory: getAppRegistrationDirectory(),
       defaultKeyVaultUrl: s.defaultKeyVaultUrl,
       allowLoopbackVaultUrls: s.authorityIsLoopback,
-      requestBootstrap: (appId) => getRenewalQueue().requestRenewal(appId, 'bootstrap'),
+      requestBootstrap: (appId, renewalId) => getRenewalQueue().enqueue({ appId, renewalId, stage: 'deploy', trigger: 'bootstrap' }),
     }),
     certificates: new CertificateService({
       store: getAppStore(),

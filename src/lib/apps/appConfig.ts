@@ -268,14 +268,22 @@ export const historyEntrySchema = z
 export type HistoryEntry = z.output<typeof historyEntrySchema>;
 
 /**
+ * A bootstrap app's first certificate is due at once: it sits at the start of the due index, so the
+ * scheduler finds it even when the request queued at create time was lost.
+ */
+export const BOOTSTRAP_DUE_AT = new Date(0);
+
+/**
  * When the scheduler must renew the app: `notAfter - renewBeforeDays` (§4), only for an enabled app
- * that already has a managed certificate (the first one comes from a manual generation or bootstrap).
+ * that already has a managed certificate (the first one comes from a manual generation), or at once
+ * for an enabled app created with `bootstrap: true` that has none yet.
  */
 export function renewalDueAt(
-  config: Pick<AppConfig, 'enabled' | 'renewBeforeDays'>,
+  config: Pick<AppConfig, 'enabled' | 'renewBeforeDays' | 'bootstrap'>,
   state: Pick<RenewalState, 'notAfter'>,
 ): Date | undefined {
-  if (!config.enabled || state.notAfter === undefined) return undefined;
+  if (!config.enabled) return undefined;
+  if (state.notAfter === undefined) return config.bootstrap ? BOOTSTRAP_DUE_AT : undefined;
   return new Date(Date.parse(state.notAfter) - config.renewBeforeDays * DAY_MS);
 }
 

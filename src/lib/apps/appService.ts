@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { isLoopbackUrl } from '../config.js';
 import type { AppRegistrationDirectory } from '../directory.js';
 import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
 import {
   appConfigInputSchema,
+  BOOTSTRAP_DUE_AT,
   deriveCertificateName,
   toFieldIssues,
   type Actor,
@@ -51,8 +53,11 @@ export interface AppServiceOptions {
    * against emulators (a loopback authority). Default false.
    */
   readonly allowLoopbackVaultUrls?: boolean;
-  /** Queues the first certificate of an app created with `bootstrap: true` (§2). */
-  readonly requestBootstrap?: (appId: string) => Promise<unknown>;
+  /**
+   * Queues the first certificate of an app created with `bootstrap: true` (§2), under the renewal
+   * id the create recorded as queued (so the scheduler re-sends that same id if the message is lost).
+   */
+  readonly requestBootstrap?: (appId: string, renewalId: string) => Promise<unknown>;
 }
 
 export function toAppView(app: StoredApp): AppView {
@@ -116,7 +121,7 @@ export class AppService {
   readonly #directory: AppRegistrationDirectory;
   readonly #defaultKeyVaultUrl: string;
   readonly #maxAttempts: number;
-  readonly #requestBootstrap: ((appId: string) => Promise<unknown>) | undefined;
+  readonly #requestBootstrap: ((appId: string, renewalId: string) => Promise<unknown>) | undefined;
   readonly #allowLoopbackVaultUrls: boolean;
 
   constructor(options: AppServiceOptions) {
@@ -225,14 +230,20 @@ export class AppService {
       displayName: registration.displayName,
       keyVault: { enabled: input.keyVault.enabled, vaultUrl, certificateName },
     };
+    // A bootstrap app is created already marked queued for its first certificate (it is due at
+    // once in the due index), in the same write; the message follows. Should it be lost, the
+    // scheduler re-sends the same renewal id once the mark is stale, so the first certificate is
+    // made exactly once either way.
+    const bootstrap = config.bootstrap && config.enabled ? randomUUID() : undefined;
     const stored = await this.#store.createApp({
       config,
+      state: bootstrap
+        ? { queued: { renewalId: bootstrap, forDueAt: BOOTSTRAP_DUE_AT.toISOString(), at: new Date().toISOString() } }
+        : undefined,
       actor: caller,
       history: { action: 'config.created', trigger: 'api', outcome: 'succeeded', changes: changedPaths({}, this.#settingsOf(config)) },
     });
-    // After the create committed: a failure to queue leaves a managed app without a first
-    // certificate, which the caller sees (503) and fixes with POST /certificates or a retry.
-    if (config.bootstrap && config.enabled) await this.#requestBootstrap?.(appId);
+    if (bootstrap) await this.#requestBootstrap?.(appId, bootstrap);
     return stored;
   }
 

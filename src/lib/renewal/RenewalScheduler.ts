@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
+import { renewalDueAt as dueAtOf } from '../apps/appConfig.js';
 import { PreconditionFailedError } from '../errors.js';
 import type { RenewalService } from './RenewalService.js';
 import type { AppCredentials, CertificateVault, RenewalQueue, RenewalStore, StoredApp } from './ports.js';
-import { decideRenewal, nearExpiryWarningIsDue, renewalDueAt, type ObservedFacts, type PolicyState } from './renewalPolicy.js';
+import { decideRenewal, nearExpiryWarningIsDue, type ObservedFacts, type PolicyState } from './renewalPolicy.js';
 
 /**
  * The timer's work (PRODUCT.md §4), in three parts whose cost follows what needs doing, not the
@@ -114,7 +115,7 @@ export class RenewalScheduler {
     if (!app) return false;
     const decision = decideRenewal({ config: app.config, state: policyStateOf(app), now });
     if (!decision.renew) return false;
-    const forDueAt = renewalDueAt(new Date(app.state.notAfter!), app.config.renewBeforeDays).toISOString();
+    const forDueAt = (dueAtOf(app.config, app.state) ?? now).toISOString();
     const queued = app.state.queued;
     let renewalId: string = randomUUID();
     if (queued && queued.forDueAt === forDueAt) {
@@ -131,7 +132,8 @@ export class RenewalScheduler {
       if (error instanceof PreconditionFailedError) return false;
       throw error;
     }
-    await this.#d.queue.enqueue({ appId, renewalId, stage: 'deploy', trigger: 'scheduled', reason: decision.reason });
+    const trigger = decision.reason === 'bootstrap' ? 'bootstrap' : 'scheduled';
+    await this.#d.queue.enqueue({ appId, renewalId, stage: 'deploy', trigger, reason: decision.reason });
     return true;
   }
 

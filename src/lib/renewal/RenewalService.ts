@@ -327,7 +327,7 @@ export class RenewalService {
     }
     // Once this renewal has recorded its deployment, a repeat only finishes what it began.
     if (renewal?.id === message.renewalId) return undefined;
-    if (message.trigger === 'scheduled') {
+    if (message.trigger === 'scheduled' || message.trigger === 'bootstrap') {
       const decision = decideRenewal({ config, state: policyStateOf(held.app), now: this.#now() });
       if (!decision.renew) return `no longer due (${decision.detail})`;
     }

@@ -10,6 +10,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** The slice of an app's config the policies read (the full config type satisfies it). */
 export interface PolicyConfig {
   readonly enabled: boolean;
+  /** Created with `bootstrap: true`: the first certificate is the scheduler's to make. */
+  readonly bootstrap?: boolean;
   readonly lifetimeDays: number;
   readonly renewBeforeDays: number;
   readonly keySize: number;
@@ -47,6 +49,7 @@ export interface PolicyInput {
 
 export type RenewalReason =
   | 'disabled'
+  | 'bootstrap'
   | 'no-managed-certificate'
   | 'certificate-missing-from-entra'
   | 'key-vault-version-missing'
@@ -74,6 +77,11 @@ const iso = (d: Date) => d.toISOString();
 
 export const appIsDisabled: RenewalPolicy = ({ config }) =>
   config.enabled ? undefined : { renew: false, reason: 'disabled', detail: 'certificate management is off for this app' };
+
+export const bootstrapIsPending: RenewalPolicy = ({ config, state }) =>
+  config.bootstrap === true && !state.current
+    ? { renew: true, reason: 'bootstrap', detail: 'created with bootstrap: the first certificate is still to be made' }
+    : undefined;
 
 /** Like the seed product, the scheduler renews only what it already manages; the first comes from a manual generation or bootstrap. */
 export const hasNoManagedCertificate: RenewalPolicy = ({ state }) =>
@@ -141,6 +149,7 @@ export const isInsideRenewBeforeDays: RenewalPolicy = ({ config, state, now }) =
 /** The precedence of the chain. Drift policies only speak when facts were observed. */
 export const RENEWAL_POLICIES: readonly RenewalPolicy[] = [
   appIsDisabled,
+  bootstrapIsPending,
   hasNoManagedCertificate,
   certificateMissingFromEntra,
   keyVaultVersionMissing,

@@ -34,6 +34,9 @@ const cases: Array<[name: string, input: Partial<PolicyInput>, renew: boolean, r
     'disabled',
   ],
   ['no managed certificate yet', { state: {} }, false, 'no-managed-certificate'],
+  ['bootstrap app without its first certificate', { config: { ...config, bootstrap: true }, state: {} }, true, 'bootstrap'],
+  ['bootstrap app that has its certificate: ordinary rules', { config: { ...config, bootstrap: true } }, false, 'not-yet-due'],
+  ['disabled bootstrap app', { config: { ...config, bootstrap: true, enabled: false }, state: {} }, false, 'disabled'],
   ['not yet due', {}, false, 'not-yet-due'],
   ['one second before the due time', { now: new Date(renewalDueAt(current.notAfter, 30).getTime() - 1000) }, false, 'not-yet-due'],
   [

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../../src/lib/apps/appConfig.js';
 import { AppService } from '../../../src/lib/apps/appService.js';
 import type { StoredApp } from '../../../src/lib/apps/appStore.js';
-import { StorageRenewalQueue } from '../../../src/lib/queue/renewalQueue.js';
+import { RetriableError } from '../../../src/lib/errors.js';
 import type { RenewalStore } from '../../../src/lib/renewal/ports.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
-import { startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
+import { peekAll, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 
 const DAY = 24 * 3600_000;
 const admin = { oid: 'admin-oid', name: 'Ada Admin' };
@@ -140,7 +140,7 @@ describe('bootstrap', () => {
       store: world.store,
       directory: new AppRegistrationDirectoryDouble().add(registration.appId, 'Bootstrapped'),
       defaultKeyVaultUrl: world.keyVault.vaultUrl,
-      requestBootstrap: (appId) => new StorageRenewalQueue(world.queue).requestRenewal(appId, 'bootstrap'),
+      requestBootstrap: (appId, renewalId) => world.renewalQueue.enqueue({ appId, renewalId, stage: 'deploy', trigger: 'bootstrap' }),
     });
     await apps.putApp(registration.appId, { bootstrap: true }, { caller: admin });
     expect(world.graph.application(registration.appId)!.keyCredentials).toHaveLength(0);
@@ -150,6 +150,41 @@ describe('bootstrap', () => {
     expect(state.renewal).toMatchObject({ trigger: 'bootstrap', stage: 'completed' });
     expect(state.verifiedAt).toBeDefined();
     await assertRenewalInvariants(world, { appId: registration.appId, credentials: [] }, { newCertificates: 1 });
+  });
+
+  it('recovers a bootstrap whose queue message was lost: the scheduler re-sends the same renewal once the mark is stale', async () => {
+    const registration = world.graph.createApplication({
+      tenantId: world.tenantId,
+      displayName: 'Lost bootstrap',
+      owners: [world.rotator.oid],
+    });
+    const requested: string[] = [];
+    const apps = new AppService({
+      store: world.store,
+      directory: new AppRegistrationDirectoryDouble().add(registration.appId, 'Lost bootstrap'),
+      defaultKeyVaultUrl: world.keyVault.vaultUrl,
+      // The create commits, then queueing fails: the caller gets an error, the app exists.
+      requestBootstrap: (_appId, renewalId) => {
+        requested.push(renewalId);
+        return Promise.reject(new RetriableError('queue unavailable'));
+      },
+    });
+    await expect(apps.putApp(registration.appId, { bootstrap: true }, { caller: admin })).rejects.toThrow(RetriableError);
+    expect((await world.store.getApp(registration.appId))!.state.queued?.renewalId).toBe(requested[0]);
+
+    const service = world.service();
+    // Right away the mark is fresh: a tick does not send a second first certificate.
+    expect((await world.scheduler(service).tick()).enqueued).toBe(0);
+    // Once stale, the same renewal id is sent, and the worker makes the one first certificate.
+    const later = new Date(Date.now() + 31 * 60_000);
+    expect((await world.scheduler(service, { now: () => later }).tick()).enqueued).toBe(1);
+    expect(await peekAll(world.queue)).toEqual([expect.stringContaining(`"renewalId":"${requested[0]}"`)]);
+    await world.drain(service);
+    const state = (await world.store.getApp(registration.appId))!.state;
+    expect(state.renewal).toMatchObject({ id: requested[0], trigger: 'bootstrap', stage: 'completed' });
+    await assertRenewalInvariants(world, { appId: registration.appId, credentials: [] }, { newCertificates: 1 });
+    // With its certificate made, the app leaves the head of the due index.
+    expect((await world.store.listDueApps(new Date())).apps.map((a) => a.appId)).not.toContain(registration.appId);
   });
 });
 
