@@ -3,9 +3,11 @@
  * and, as its last line, one JSON object.
  */
 import { benchCertificates } from './certificates.js';
+import { benchScan } from './scan.js';
 
 const benchmarks: Record<string, () => Promise<void>> = {
   certificates: benchCertificates,
+  scan: benchScan,
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
