@@ -3,10 +3,12 @@
  * and, as its last line, one JSON object.
  */
 import { benchCertificates } from './certificates.js';
+import { benchColdstart } from './coldstart.js';
 import { benchScan } from './scan.js';
 
 const benchmarks: Record<string, () => Promise<void>> = {
   certificates: benchCertificates,
+  coldstart: benchColdstart,
   scan: benchScan,
 };
 

@@ -6,7 +6,7 @@ import { AppStore } from '../src/lib/apps/appStore.js';
 import { StorageRenewalQueue } from '../src/lib/queue/renewalQueue.js';
 import { RenewalScheduler } from '../src/lib/renewal/RenewalScheduler.js';
 import { startAzurite } from '../test/emulators/azurite.js';
-import { median, printResult, round } from './stats.js';
+import { machine, median, printResult, round } from './stats.js';
 
 /**
  * One scheduler scan at 1,000, 10,000 and 100,000 managed apps, of which the same 100 are due.
@@ -162,7 +162,12 @@ export async function benchScan(): Promise<void> {
         const t0 = performance.now();
         const result = await store.listDueApps(new Date(start));
         scanMs.push(performance.now() - t0);
-        scan = { pagesRead: result.pagesRead, entitiesRead: result.entitiesRead, due: result.apps.length, requests: counter.table - before };
+        scan = {
+          pagesRead: result.pagesRead,
+          entitiesRead: result.entitiesRead,
+          due: result.apps.length,
+          requests: counter.table - before,
+        };
       }
 
       // Each size's tick runs an hour after the previous one, so the `queued` marks of the last tick
@@ -219,7 +224,7 @@ export async function benchScan(): Promise<void> {
       scanTimeRatioLargestToSmallest: timeRatio,
       goalMet: rows.every((r) => r.goalMet === true),
       note: 'Azurite evaluates queries over the whole table in memory: times grow with table size regardless of the index',
-      node: process.version,
+      ...machine(),
     });
   } finally {
     await azurite.stop();
