@@ -1,8 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { benchRoot, compileApp } from './compileApp.js';
 import { machine, median, percentile, printResult, round } from './stats.js';
 
 /**
@@ -27,7 +28,7 @@ import { machine, median, percentile, printResult, round } from './stats.js';
  */
 const RUNS = Number(process.env.BENCH_COLDSTART_RUNS ?? 20);
 const WARMUP = 2;
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = benchRoot;
 const work = join(root, '.scratch', 'coldstart');
 
 // The probe a child runs: install the stand-in, import the entry point, report what registered.
@@ -110,15 +111,7 @@ export function benchColdstart(): Promise<void> {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const distDir = join(work, 'dist');
-  console.log(`coldstart: compiling src/ into ${distDir} (tsc -p tsconfig.build.json)`);
-  execFileSync(
-    process.execPath,
-    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', distDir],
-    {
-      cwd: root,
-      stdio: 'inherit',
-    },
-  );
+  compileApp(distDir);
   writeFileSync(join(work, 'probe.mjs'), PROBE);
   writeFileSync(join(work, 'empty-app.mjs'), EMPTY_APP);
   writeFileSync(join(work, 'eager-app.mjs'), EAGER_APP);

@@ -4,12 +4,14 @@
  */
 import { benchCertificates } from './certificates.js';
 import { benchColdstart } from './coldstart.js';
+import { benchRenew } from './renew.js';
 import { benchScan } from './scan.js';
 
 const benchmarks: Record<string, () => Promise<void>> = {
   certificates: benchCertificates,
   coldstart: benchColdstart,
   scan: benchScan,
+  renew: benchRenew,
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
