@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPair, randomBytes, randomUUID } from 'node:crypto';
-import { copyFileSync, createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -59,7 +59,7 @@ type Emulators = Record<'authority' | 'graph' | 'keyVault' | 'email' | 'eventGri
 interface HostProcess {
   readonly child: ChildProcess;
   readonly url: string;
-  readonly memory: { peakRssKiB: number; hwmKiB: number; samples: number };
+  readonly memory: { peakRssKiB: number; hwmKiB: number; samples: number; startedRssMiB: number };
   stop(): Promise<void>;
 }
 
@@ -73,6 +73,32 @@ function readStatus(pid: number): { rssKiB: number; hwmKiB: number } | undefined
   }
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    // Fields after the command (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The Azurite child of this process (startAzurite does not hand out its pid). */
+function azuritePid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.split(') ')[1]!.split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('azurite')) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
 async function startHost(distDir: string, appRoot: string, env: NodeJS.ProcessEnv, logPath: string): Promise<HostProcess> {
   const child = spawn(process.execPath, [join(distDir, 'host', 'main.js')], {
     env: { ...env, NODE_OPTIONS: '' },
@@ -82,7 +108,7 @@ async function startHost(distDir: string, appRoot: string, env: NodeJS.ProcessEn
   const log = createWriteStream(logPath);
   child.stdout.pipe(log);
   child.stderr.pipe(log);
-  const memory = { peakRssKiB: 0, hwmKiB: 0, samples: 0 };
+  const memory = { peakRssKiB: 0, hwmKiB: 0, samples: 0, startedRssMiB: 0 };
   const sampler = setInterval(() => {
     const status = readStatus(child.pid!);
     if (!status) return;
@@ -103,6 +129,7 @@ async function startHost(distDir: string, appRoot: string, env: NodeJS.ProcessEn
     child.stdout.on('data', onData);
     child.once('exit', (code) => reject(new Error(`The local host exited before listening (code ${code}); see ${logPath}`)));
   });
+  memory.startedRssMiB = Math.round((readStatus(child.pid!)?.rssKiB ?? 0) / 102.4) / 10;
   return {
     child,
     url,
@@ -300,6 +327,13 @@ export async function benchRenew(): Promise<void> {
     for (const server of Object.values(emulators)) server.resetCounters();
     const storageMark = storage.mark();
     const renewedBefore = eventsOfType('EntraCertRotator.CertificateRenewed');
+    const azurite_pid = azuritePid();
+    const rssBeforeMiB = round((readStatus(host.child.pid!)?.rssKiB ?? 0) / 1024, 1);
+    const cpuBefore = {
+      host: cpuSecondsOf(host.child.pid!),
+      emulators: process.cpuUsage(),
+      azurite: azurite_pid === undefined ? Number.NaN : cpuSecondsOf(azurite_pid),
+    };
     const t0 = performance.now();
     const t0Epoch = Date.now();
     await push('scheduled');
@@ -311,6 +345,15 @@ export async function benchRenew(): Promise<void> {
     );
     const wallMs = performance.now() - t0;
     await settle(storage, emulators);
+    const emulatorCpu = process.cpuUsage(cpuBefore.emulators);
+    const cpuSecondsPerRenewal = {
+      host: round((cpuSecondsOf(host.child.pid!) - cpuBefore.host) / RENEWALS, 4),
+      // The bench process: the emulators, the proxy in front of Azurite, the pushes and the polling.
+      emulators: round((emulatorCpu.user + emulatorCpu.system) / 1e6 / RENEWALS, 4),
+      azurite: azurite_pid === undefined ? null : round((cpuSecondsOf(azurite_pid) - cpuBefore.azurite) / RENEWALS, 4),
+      bareKeyGeneration: round((60 / keygenRate) * availableParallelism(), 4),
+    };
+    const rssAfterMiB = round((readStatus(host.child.pid!)?.rssKiB ?? 0) / 1024, 1);
     const deployedLastAt = Math.max(...keyVault.server.requests('importCertificate').map((r) => r.at.getTime()));
     const deployPhaseMs = deployedLastAt - t0Epoch;
     const counts = {
@@ -372,6 +415,8 @@ export async function benchRenew(): Promise<void> {
       roundTripsPerRenewal: perService,
       goalsMet: { throughput: renewalsPerMinuteExcludingDelay / keygenRate >= 0.7, ...goalsMet, memory: peakMiB <= 256 },
       hostPeakRssMiB: peakMiB,
+      hostRssMiB: { started: host.memory.startedRssMiB, afterWarmUp: rssBeforeMiB, afterMeasuredRound: rssAfterMiB },
+      cpuSecondsPerRenewal,
       hostMemorySamples: host.memory.samples,
       callsPerRenewalByRoute: {
         graph: perRenewal(counts.graph, RENEWALS),
@@ -399,7 +444,14 @@ export async function benchRenew(): Promise<void> {
       for (const [route, value] of Object.entries(routes)) console.log(`    ${service.padEnd(10)} ${route.padEnd(48)} ${value}`);
     console.log('  one renewal alone, call by call:');
     trace.forEach((t, i) => console.log(`    ${String(i + 1).padStart(2)}. ${t.call}`));
-    console.log(`  local host peak resident memory (VmHWM, goal <= 256 MiB): ${peakMiB} MiB`);
+    console.log(
+      `  CPU seconds per renewal: host ${cpuSecondsPerRenewal.host}, emulators ${cpuSecondsPerRenewal.emulators}, Azurite ${cpuSecondsPerRenewal.azurite}` +
+        ` (a bare key costs ${cpuSecondsPerRenewal.bareKeyGeneration} core-seconds here)`,
+    );
+    console.log(
+      `  local host peak resident memory (VmHWM, goal <= 256 MiB): ${peakMiB} MiB; resident at start ${host.memory.startedRssMiB}, ` +
+        `after warm-up ${rssBeforeMiB}, after the measured round ${rssAfterMiB} MiB`,
+    );
     printResult(result);
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => {});
