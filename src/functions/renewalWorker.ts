@@ -1,9 +1,16 @@
 import type { InvocationContext } from '@azure/functions';
 import { getRenewalService } from '../lib/composition.js';
 
-/** Queue trigger on `renewal-requests`: one delivery of one renewal stage. */
+/**
+ * Queue trigger on `renewal-requests`: one delivery of one renewal stage. A failure after the last
+ * delivery is logged through the invocation's logger (it reaches Application Insights as a trace,
+ * which the renewal-failure alert matches) before the error goes back to the host.
+ */
 export async function renewalWorker(message: unknown, context: InvocationContext): Promise<void> {
   const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
-  const outcome = await getRenewalService().processQueueMessage(message, { dequeueCount });
+  const outcome = await getRenewalService().processQueueMessage(message, {
+    dequeueCount,
+    log: (line) => context.error(line),
+  });
   context.log(`renewal message ${outcome} (delivery ${dequeueCount})`);
 }

@@ -1,8 +1,13 @@
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
 import { startLocalHost } from './localHost.js';
 
-/** Entry point of `npm run host`. Flags: `--run-timer-now`, `--port N` (default PORT or 7071). */
+/**
+ * Entry point of `npm run host`. Flags: `--run-timer-now`, `--port N` (default PORT or 7071; 0 picks
+ * a free port). The host's own environment: FUNCTIONS_APP_ROOT (where host.json and
+ * local.settings.json are; default the project root) and FUNCTIONS_ENTRY_POINT (the module that
+ * registers the functions; default src/index.ts — the host's tests point it at a fixture).
+ */
 const args = process.argv.slice(2);
 const portFlag = args.indexOf('--port');
 const port = Number(portFlag >= 0 ? args[portFlag + 1] : (process.env.PORT ?? 7071));
@@ -10,7 +15,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 // src/host/main.ts (tsx) and dist/host/main.js (built) both sit two levels below the project root.
 const root = process.env.FUNCTIONS_APP_ROOT ?? join(here, '..', '..');
 
-const host = await startLocalHost({ root, port, entryPoint: new URL('../index.js', import.meta.url).href });
+const entryPoint = process.env.FUNCTIONS_ENTRY_POINT
+  ? pathToFileURL(resolve(process.env.FUNCTIONS_ENTRY_POINT)).href
+  : new URL('../index.js', import.meta.url).href;
+
+const host = await startLocalHost({ root, port, entryPoint });
 console.log(`Local host listening on ${host.url}`);
 if (args.includes('--run-timer-now')) await host.runTimerNow();
 

@@ -73,7 +73,8 @@ export async function deliverQueueMessage(options: {
       await poison.createIfNotExists();
       await poison.sendMessage(message.messageText);
       await queue.deleteMessage(message.messageId, message.popReceipt);
-      context.warn(`Message ${message.messageId} moved to ${poison.name} after ${message.dequeueCount} attempts`);
+      // The Functions host's own words (WebJobs QueueProcessor), which the poison-queue alert matches.
+      context.warn(`Message has reached MaxDequeueCount of ${rules.maxDequeueCount}. Moving message to queue '${poison.name}'.`);
       return 'poisoned';
     }
     await queue.updateMessage(message.messageId, message.popReceipt, undefined, Math.round(rules.visibilityTimeoutMs / 1000));

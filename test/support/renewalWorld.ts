@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ClientSecretCredential } from '@azure/identity';
+import type { TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { inject } from 'vitest';
@@ -14,6 +15,7 @@ import { StorageRenewalQueue } from '../../src/lib/queue/renewalQueue.js';
 import { MAX_DEQUEUE_COUNT } from '../../src/lib/renewal/renewalMessage.js';
 import { RenewalScheduler, type SchedulerDependencies } from '../../src/lib/renewal/RenewalScheduler.js';
 import { RenewalService, type RenewalDependencies } from '../../src/lib/renewal/RenewalService.js';
+import type { RenewalMessage, RenewalQueue } from '../../src/lib/renewal/ports.js';
 import { EmailEmulator } from '../emulators/email.js';
 import { EntraAuthority } from '../emulators/entraAuthority.js';
 import { EventGridEmulator } from '../emulators/eventGrid.js';
@@ -36,9 +38,14 @@ export interface RenewalWorld {
   readonly email: EmailEmulator;
   readonly eventGrid: EventGridEmulator;
   readonly store: AppStore;
+  /** The store's table, and every request the store sent to it (method and URL), for counting. */
+  readonly table: TableClient;
+  readonly tableRequests: { method: string; url: string }[];
   readonly queue: QueueClient;
   readonly poisonQueue: QueueClient;
-  readonly renewalQueue: StorageRenewalQueue;
+  /** The production queue adapter, recording every message the use cases enqueue (`enqueued`). */
+  readonly renewalQueue: RenewalQueue;
+  readonly enqueued: { message: RenewalMessage; visibilityDelaySeconds: number | undefined }[];
   readonly appRegistrations: AppRegistrationClient;
   readonly logs: string[];
   /** A renewal service on these adapters; `overrides` swap a dependency or add the step hook. */
@@ -54,10 +61,23 @@ export interface RenewalWorld {
    * poison at maxDequeueCount) until the queue is empty; failed messages come back at once.
    */
   drain(service: RenewalService, options?: { maxDeliveries?: number }): Promise<{ delivered: number; poisoned: number }>;
+  /** Sums of every emulator's request counters (and the table's), for round-trip budgets. */
+  roundTrips(): RoundTrips;
+  resetRoundTrips(): void;
   close(): Promise<void>;
 }
 
+export interface RoundTrips {
+  readonly table: number;
+  readonly keyVault: number;
+  readonly graph: number;
+  readonly token: number;
+  readonly email: number;
+  readonly eventGrid: number;
+}
+
 const FAST_RETRY = { maxRetries: 2, retryDelayInMs: 5, maxRetryDelayInMs: 20 };
+const sum = (counters: Record<string, number>) => Object.values(counters).reduce((a, b) => a + b, 0);
 
 export async function startRenewalWorld(): Promise<RenewalWorld> {
   const tls = loadOrCreateEmulatorTls(inject('emulatorTlsDir'));
@@ -102,15 +122,43 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
     retryOptions: FAST_RETRY,
   });
 
-  const store = new AppStore(createTestTableClient('renewal'));
+  const table = createTestTableClient('renewal');
+  const tableRequests: { method: string; url: string }[] = [];
+  // Counts what the store sends, as a pipeline policy on the real client (not a double of it).
+  table.pipeline.addPolicy({
+    name: 'countTableRequests',
+    sendRequest: (request, next) => {
+      tableRequests.push({ method: request.method, url: request.url });
+      return next(request);
+    },
+  });
+  const store = new AppStore(table);
   const queueService = QueueServiceClient.fromConnectionString(inject('storageConnectionString'));
   const queueName = `rq-${randomBytes(6).toString('hex')}`;
   const queue = queueService.getQueueClient(queueName);
   const poisonQueue = queueService.getQueueClient(`${queueName}-poison`);
   await queue.createIfNotExists();
-  const renewalQueue = new StorageRenewalQueue(queue);
+  const storageQueue = new StorageRenewalQueue(queue);
+  const enqueued: RenewalWorld['enqueued'] = [];
+  const renewalQueue: RenewalQueue = {
+    async enqueue(message, options) {
+      await storageQueue.enqueue(message, options);
+      enqueued.push({ message, visibilityDelaySeconds: options?.visibilityDelaySeconds });
+    },
+  };
   const logs: string[] = [];
   const log = (message: string, properties?: Record<string, unknown>) => void logs.push(JSON.stringify({ message, ...properties }));
+
+  // Counters only grow (the request logs stay whole for the invariants); a reset moves the baseline.
+  const totals = (): RoundTrips => ({
+    table: tableRequests.length,
+    keyVault: sum(keyVault.server.counters()),
+    graph: sum(graph.server.counters()),
+    token: authority.server.count('token'),
+    email: sum(email.server.counters()),
+    eventGrid: sum(eventGrid.server.counters()),
+  });
+  let baseline = totals();
 
   const world: RenewalWorld = {
     tenantId,
@@ -121,9 +169,12 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
     email,
     eventGrid,
     store,
+    table,
+    tableRequests,
     queue,
     poisonQueue,
     renewalQueue,
+    enqueued,
     appRegistrations,
     logs,
     service(overrides = {}) {
@@ -135,7 +186,13 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
         queue: renewalQueue,
         mailer,
         events: publisher,
-        settings: { leaseSeconds: 600, verifyWindowMinutes: 1, confirmDelaySeconds: 0, verifyRetryMaxDelayMs: 200 },
+        settings: {
+          leaseSeconds: 600,
+          verifyWindowMinutes: 1,
+          confirmDelaySeconds: 0,
+          verifyRetryMaxDelayMs: 200,
+          postponeDelaySeconds: 0,
+        },
         log,
         ...overrides,
       });
@@ -189,7 +246,10 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
         name: 'renewalWorker',
         handler: async (...args: unknown[]) => {
           const context = args[1] as { triggerMetadata?: Record<string, unknown> };
-          await service.processQueueMessage(args[0], { dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1) });
+          await service.processQueueMessage(args[0], {
+            dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1),
+            log: (line) => void logs.push(line),
+          });
         },
       };
       let delivered = 0;
@@ -203,12 +263,29 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
         if (receivedMessageItems.length === 0) break;
         for (const message of receivedMessageItems) {
           delivered += 1;
-          const outcome = await deliverQueueMessage({ fn, queue, poison: poisonQueue, message, rules, logHandler: () => () => {} });
+          const outcome = await deliverQueueMessage({
+            fn,
+            queue,
+            poison: poisonQueue,
+            message,
+            rules,
+            logHandler:
+              () =>
+              (level, ...args) =>
+                void logs.push(`${level}: ${args.map(String).join(' ')}`),
+          });
           if (outcome === 'poisoned') poisoned += 1;
         }
       }
       if (delivered >= max) throw new Error(`The queue did not drain within ${max} deliveries`);
       return { delivered, poisoned };
+    },
+    roundTrips() {
+      const now = totals();
+      return Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - baseline[k as keyof RoundTrips]])) as unknown as RoundTrips;
+    },
+    resetRoundTrips() {
+      baseline = totals();
     },
     async close() {
       await Promise.all([authority.close(), graph.close(), keyVault.close(), email.close(), eventGrid.close()]);

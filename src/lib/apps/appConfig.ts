@@ -218,6 +218,12 @@ export const renewalStateSchema = z
     pendingNotifications: z.array(pendingNotificationSchema).max(50).default([]),
     /** `thumbprint:thresholdDays` of the near-expiry warnings already sent (the newest few). */
     nearExpiryWarned: z.array(z.string()).max(20).default([]),
+    /**
+     * Renewal ids whose deploy stage took the lease, oldest first (the newest few), written with the
+     * lease: a first attempt knows it has no earlier work to look for, and a late redelivery knows
+     * whether a newer renewal has been recorded since.
+     */
+    deployAttempts: z.array(z.string()).max(20).default([]),
   })
   .strict();
 

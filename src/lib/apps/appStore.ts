@@ -292,7 +292,7 @@ export class AppStore {
    */
   async updateApp(
     current: StoredApp,
-    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput },
+    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput | readonly HistoryInput[] },
   ): Promise<StoredApp> {
     await this.#ready();
     const now = this.#now();
@@ -311,7 +311,10 @@ export class AppStore {
     if (entity.dueKey !== before.dueKey && before.dueKey !== '')
       actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.dueKey }]);
     if (entity.nameKey !== before.nameKey) actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: before.nameKey }]);
-    if (change.history) actions.push(this.#historyAction(appId, now, change.history, change.actor));
+    // Several rows (a renewal stage and the cleanup it did) still commit with the state, in one transaction.
+    const history: readonly HistoryInput[] =
+      change.history === undefined ? [] : Array.isArray(change.history) ? change.history : [change.history];
+    for (const entry of history) actions.push(this.#historyAction(appId, now, entry, change.actor));
     await this.#hooks.beforeCommit?.({ appId, kind: 'update' });
     try {
       const etag = await this.#submit(actions, entity.rowKey);
@@ -565,8 +568,11 @@ export class AppStore {
 
   async #submit(actions: TransactionAction[], appRow: string): Promise<string> {
     const response = await this.#table.submitTransaction(actions);
-    const etag = response.subResponses.find((r) => r.rowKey === appRow)?.etag;
-    if (etag !== undefined) return etag;
+    // Sub-responses come in the order of the changeset's operations; an update's carries its ETag
+    // but no RowKey (only an insert's Location names the row), so it is found by position.
+    const position = actions.findIndex(([, entity]) => entity.rowKey === appRow);
+    const etag = (response.subResponses.find((r) => r.rowKey === appRow) ?? response.subResponses[position])?.etag?.trim();
+    if (etag) return etag;
     // Some service versions leave the ETag out of a batch's sub-responses; read it back.
     const entity = await this.#table.getEntity(APPS_PARTITION, appRow);
     return entity.etag;

@@ -170,6 +170,9 @@ export class RenewalScheduler {
     const { config, state } = app;
     const inProgress = (state.lease && Date.parse(state.lease.until) > now.getTime()) || state.renewal?.stage === 'deployed';
     if (!config.enabled || state.currentThumbprint === undefined || inProgress) return false;
+    // A due (or expired) app is the due index's business, and may be queued already: looking at
+    // Entra and Key Vault for it would only cost calls and risk a second message.
+    if (decideRenewal({ config, state: policyStateOf(app), now }).renew) return false;
     const observed: ObservedFacts = {
       entraKeyIds: new Set((await this.#d.credentials.listCertificates(config.appId)).map((c) => c.keyId.toLowerCase())),
       keyVaultVersions: config.keyVault.enabled
@@ -192,6 +195,7 @@ export class RenewalScheduler {
       stage: 'deploy',
       trigger: 'drift',
       reason: decision.detail,
+      requestedAt: now.toISOString(),
     });
     return true;
   }

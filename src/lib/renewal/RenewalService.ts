@@ -1,12 +1,15 @@
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { PendingNotification, RenewalProgress } from '../apps/appConfig.js';
+import type { HistoryInput } from '../apps/appStore.js';
 import { generateCertificate } from '../certificates/generateCertificate.js';
 import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
 import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
 import { MAX_DEQUEUE_COUNT, renewalMessageSchema } from './renewalMessage.js';
-import { buildEmail, buildEvent, notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
+import { decideRenewal } from './renewalPolicy.js';
+import { policyStateOf } from './RenewalScheduler.js';
+import { buildEmail, buildEvent, notificationId, operationIdFor, type NotificationFacts, type NotificationKind } from './notifications.js';
 import type {
   Actor,
   AppCertificate,
@@ -53,6 +56,11 @@ export interface RenewalSettings {
   readonly confirmDelaySeconds: number;
   /** Pause between sign-in attempts inside the window (grows to this cap). */
   readonly verifyRetryMaxDelayMs?: number;
+  /**
+   * How long a message that found the app's lease taken waits before it is tried again (default
+   * 30 s: a stage takes seconds; the lease's full length is only the worst case).
+   */
+  readonly postponeDelaySeconds?: number;
 }
 
 export interface RenewalDependencies {
@@ -90,6 +98,9 @@ export interface DeployedCertificate {
 const MANAGED_TAG = 'entra-cert-rotator';
 const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;
 const WRITE_ATTEMPTS = 6;
+const DEFAULT_POSTPONE_SECONDS = 30;
+/** Renewal ids kept in `deployAttempts`: far more than can be in flight for one app at once. */
+const DEPLOY_ATTEMPTS_KEPT = 20;
 
 /** The keyId of a renewal's credential: a UUID derived from the renewal id, so a retry finds its own work. */
 export function keyIdForRenewal(renewalId: string): string {
@@ -101,7 +112,20 @@ interface Held {
   app: StoredApp;
   readonly owner: string;
   readonly message: RenewalMessage;
+  /**
+   * Deploy stage only: no earlier attempt of this renewal ever took the lease, so there is no
+   * earlier work (Key Vault version, credential) to look for.
+   */
+  readonly firstAttempt: boolean;
+  /** Set once a state write has also released the lease, so no separate release is needed. */
+  released: boolean;
 }
+
+/** Where a stage's failure is reported: the invocation's logger (Application Insights traces). */
+export type RenewalLog = (message: string, properties?: Record<string, unknown>) => void;
+
+/** Notification failures gathered during a stage, recorded as pending with the stage's last write. */
+type NotificationFailure = { readonly facts: NotificationFacts; readonly channel: 'email' | 'event'; readonly error: string };
 
 type StateChange = Partial<RenewalState>;
 
@@ -122,8 +146,11 @@ export class RenewalService {
   }
 
   /** A manual generation (POST /certificates): the deploy stage inline, the confirm stage queued. */
-  generate(appId: string, actor: Actor): Promise<DeployedCertificate> {
-    return this.deploy({ appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'manual' }, actor);
+  async generate(appId: string, actor: Actor): Promise<DeployedCertificate> {
+    const deployed = await this.deploy({ appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'manual' }, actor);
+    // A renewal id made here has no newer renewal to be superseded by.
+    if (!deployed) throw new Error(`The manual renewal of app ${appId} was superseded before it began`);
+    return deployed;
   }
 
   /** Runs the stage the message names. */
@@ -138,7 +165,7 @@ export class RenewalService {
    * up delivery attempts) and this delivery completes. Any other error fails the delivery, so the
    * queue retries it; the last attempt (or an error no retry can fix) records the failure first.
    */
-  async processQueueMessage(raw: unknown, attempt: { dequeueCount: number }): Promise<'done' | 'postponed' | 'skipped'> {
+  async processQueueMessage(raw: unknown, attempt: { dequeueCount: number; log?: RenewalLog }): Promise<'done' | 'postponed' | 'skipped'> {
     const parsed = renewalMessageSchema.safeParse(raw);
     if (!parsed.success) throw new ValidationError(toIssues(parsed.error), 'Not a renewal message');
     const message = parsed.data;
@@ -147,7 +174,11 @@ export class RenewalService {
       return 'done';
     } catch (error) {
       if (error instanceof ConflictError) {
-        await this.#d.queue.enqueue(message, { visibilityDelaySeconds: error.retryAfterSeconds ?? 30 });
+        const delay = Math.min(
+          error.retryAfterSeconds ?? DEFAULT_POSTPONE_SECONDS,
+          this.#d.settings.postponeDelaySeconds ?? DEFAULT_POSTPONE_SECONDS,
+        );
+        await this.#d.queue.enqueue(message, { visibilityDelaySeconds: delay });
         this.#d.log?.('renewal postponed', { appId: message.appId, renewalId: message.renewalId, reason: error.message });
         return 'postponed';
       }
@@ -156,14 +187,23 @@ export class RenewalService {
         return 'skipped';
       }
       const final = error instanceof PreconditionError || error instanceof ValidationError;
-      if (final || attempt.dequeueCount >= MAX_DEQUEUE_COUNT) await this.recordFailure(message, error);
+      if (final || attempt.dequeueCount >= MAX_DEQUEUE_COUNT) await this.recordFailure(message, error, attempt.log);
       throw error;
     }
   }
 
-  async deploy(message: RenewalMessage, actor?: Actor): Promise<DeployedCertificate> {
+  /**
+   * The deploy stage. Undefined when a newer renewal of the app has been recorded since this one
+   * began (a late redelivery): recording this one now would make an older certificate current.
+   */
+  async deploy(message: RenewalMessage, actor?: Actor): Promise<DeployedCertificate | undefined> {
     const held = await this.#acquire(message);
     try {
+      const answered = this.#alreadyAnswered(held);
+      if (answered) {
+        this.#d.log?.(`deploy skipped: ${answered}`, { appId: message.appId, renewalId: message.renewalId });
+        return undefined;
+      }
       return await this.#deploy(held, actor);
     } finally {
       await this.#release(held);
@@ -190,12 +230,19 @@ export class RenewalService {
    * The last attempt of a message failed: record the failure (once per renewal), tell the admins
    * and automation. The existing certificates are untouched.
    */
-  async recordFailure(message: RenewalMessage, error: unknown): Promise<void> {
+  async recordFailure(message: RenewalMessage, error: unknown, log?: RenewalLog): Promise<void> {
+    const text = errorText(error);
+    const properties = { appId: message.appId, renewalId: message.renewalId, stage: message.stage, outcome: 'failed', error: text };
+    // The alert (infra/modules/monitoring.bicep) matches traces starting "renewal failed" or carrying
+    // outcome "failed": the invocation's logger reaches Application Insights as a trace with the
+    // text, whatever becomes of the structured properties, so the line is self-contained.
+    const line = `renewal failed: app ${message.appId}, renewal ${message.renewalId} (${message.stage} stage, ${message.trigger}): ${text}`;
     const app = await this.#d.store.getApp(message.appId);
     if (!app) return;
-    const text = errorText(error);
     const already = app.state.renewal?.id === message.renewalId && app.state.renewal.stage === 'failed';
     if (already) return;
+    log?.(line, properties);
+    this.#d.log?.('renewal failed', properties);
     const now = this.#now();
     const progress: RenewalProgress = {
       ...(app.state.renewal?.id === message.renewalId ? app.state.renewal : {}),
@@ -215,13 +262,6 @@ export class RenewalService {
       }),
       { action: `renewal.${message.stage}`, trigger: message.trigger, outcome: 'failed', error: text },
     );
-    this.#d.log?.('renewal failed', {
-      appId: message.appId,
-      renewalId: message.renewalId,
-      stage: message.stage,
-      outcome: 'failed',
-      error: text,
-    });
     await this.#notify(updated, undefined, {
       kind: 'failed',
       id: notificationId('failed', message.renewalId),
@@ -270,6 +310,34 @@ export class RenewalService {
 
   // --- the stages ---------------------------------------------------------------------------
 
+  /**
+   * Why this deploy has nothing left to do, if so: a newer renewal took the lease after it and
+   * recorded a deployment (a late redelivery), or, for a scheduled or drift renewal that has not
+   * recorded a deployment, another renewal (a manual one that won the lease) already answered the
+   * need. What an earlier attempt of a skipped renewal left (a Key Vault version, a credential) is
+   * older than what answered it, so the current certificate stays the newest everywhere.
+   */
+  #alreadyAnswered(held: Held): string | undefined {
+    const { message } = held;
+    const { state, config } = held.app;
+    const renewal = state.renewal;
+    if (renewal && renewal.id !== message.renewalId && renewal.deployedAt !== undefined) {
+      const mine = state.deployAttempts.indexOf(message.renewalId);
+      if (mine >= 0 && state.deployAttempts.indexOf(renewal.id) > mine) return 'superseded by a newer renewal';
+    }
+    // Once this renewal has recorded its deployment, a repeat only finishes what it began.
+    if (renewal?.id === message.renewalId) return undefined;
+    if (message.trigger === 'scheduled') {
+      const decision = decideRenewal({ config, state: policyStateOf(held.app), now: this.#now() });
+      if (!decision.renew) return `no longer due (${decision.detail})`;
+    }
+    if (message.trigger === 'drift' && message.requestedAt !== undefined && renewal?.deployedAt !== undefined) {
+      if (Date.parse(renewal.deployedAt) > Date.parse(message.requestedAt))
+        return `a renewal deployed at ${renewal.deployedAt} replaced the drifted certificate`;
+    }
+    return undefined;
+  }
+
   async #deploy(held: Held, actor: Actor | undefined): Promise<DeployedCertificate> {
     const { message } = held;
     const { config } = held.app;
@@ -281,16 +349,19 @@ export class RenewalService {
 
     // What an earlier attempt of this renewal already made, if anything: with Key Vault, the version
     // tagged with the renewal id; without it, the credential under the renewal's keyId (whose key
-    // went out by email before it was added, so it is adopted, not replaced).
+    // went out by email before it was added, so it is adopted, not replaced). A first attempt has
+    // nothing to find and skips the look-up.
     let der: Buffer | undefined;
     let privateKey: KeyObject | undefined;
     let version: VaultVersion | undefined;
     let adopted: AppCertificate | undefined;
-    if (vault) {
-      version = await vault.findVersionByTag(name, 'renewalId', message.renewalId);
-      if (version) ({ der, privateKey } = await vault.getCertificateWithPrivateKey(name, { version: version.version }));
-    } else {
-      adopted = (await this.#d.credentials.listCertificates(config.appId)).find((c) => c.keyId === keyId);
+    if (!held.firstAttempt) {
+      if (vault) {
+        version = await vault.findVersionByTag(name, 'renewalId', message.renewalId);
+        if (version) ({ der, privateKey } = await vault.getCertificateWithPrivateKey(name, { version: version.version }));
+      } else {
+        adopted = (await this.#d.credentials.listCertificates(config.appId)).find((c) => c.keyId === keyId);
+      }
     }
     if (!der && !adopted) {
       const generated = await generateCertificate({
@@ -354,6 +425,7 @@ export class RenewalService {
 
     const already = held.app.state.renewal?.id === message.renewalId && held.app.state.renewal.stage !== 'failed';
     if (!already || held.app.state.currentThumbprint !== recorded.thumbprint) {
+      // One write records the deployment, its history row, and gives the lease back.
       held.app = await this.#writeState(
         held.app,
         held.owner,
@@ -371,6 +443,7 @@ export class RenewalService {
           lastOutcomeAt: this.#now().toISOString(),
           lastError: undefined,
           queued: undefined,
+          lease: undefined,
           renewal: {
             id: message.renewalId,
             trigger: message.trigger,
@@ -383,6 +456,7 @@ export class RenewalService {
         { action: 'renewal.deploy', trigger: message.trigger, outcome: 'succeeded', thumbprint: recorded.thumbprint, actor },
         actor,
       );
+      held.released = true;
     }
     await step('recorded');
 
@@ -417,37 +491,28 @@ export class RenewalService {
       this.#d.log?.('confirm skipped: superseded', { appId: message.appId, renewalId: message.renewalId });
       return;
     }
-    if (progress.stage === 'completed') return;
+    if (progress.stage !== 'deployed') return;
     const { config } = held.app;
 
-    if (held.app.state.verifiedAt === undefined) {
-      await this.#verify(held);
-      held.app = await this.#writeState(
-        held.app,
-        held.owner,
-        () => ({
-          verifiedAt: this.#now().toISOString(),
-          lastOutcome: 'verified',
-          lastOutcomeAt: this.#now().toISOString(),
-          lastError: undefined,
-        }),
-        { action: 'renewal.verify', trigger: message.trigger, outcome: 'succeeded', thumbprint: held.app.state.currentThumbprint },
-      );
-    }
+    // Every step below can be repeated, so the stage's outcome is written once, at the end, with
+    // the lease released: a crash in between costs a repeat (the same event id, the same email
+    // Operation-Id), never a lost step.
+    await this.#verify(held);
+    const verifiedAt = this.#now().toISOString();
+    const verified: StoredApp = { ...held.app, state: { ...held.app.state, verifiedAt } };
     await step('verified');
 
     const kind: NotificationKind = message.trigger === 'manual' ? 'generated' : 'renewed';
-    held.app = await this.#notify(held.app, held.owner, this.#certificateFacts(held.app, kind, message), undefined, {
+    const failures = await this.#send(verified, this.#certificateFacts(verified, kind, message), undefined, {
       // Without Key Vault the renewal email (with its key) already went out at deploy.
       withAttachment: config.keyVault.enabled,
-      emailOnly: false,
       skipEmail: !config.keyVault.enabled && config.notifications.includeCertificate,
     });
     await step('notified');
 
     const removed = await this.#d.credentials.removeExpiredManagedCertificates(config.appId, await this.#writeMode(held.app));
     for (const certificate of removed) {
-      held.app = await this.#notify(held.app, held.owner, {
+      const facts: NotificationFacts = {
         kind: 'removed',
         id: notificationId('removed', `${message.renewalId}:${certificate.keyId}`),
         appId: config.appId,
@@ -457,23 +522,39 @@ export class RenewalService {
         notBefore: certificate.validFrom.toISOString(),
         notAfter: certificate.validUntil.toISOString(),
         trigger: message.trigger,
-      });
+      };
+      failures.push(...(await this.#send(verified, facts)));
     }
     await step('cleaned');
 
+    if (failures.length > 0) await this.#d.store.markPendingNotifications(config.appId);
+    const history: HistoryInput[] = [
+      { action: 'renewal.confirm', trigger: message.trigger, outcome: 'succeeded', thumbprint: held.app.state.currentThumbprint },
+    ];
+    if (removed.length > 0) {
+      history.push({
+        action: 'renewal.cleanup',
+        trigger: message.trigger,
+        outcome: 'succeeded',
+        thumbprint: removed.map((r) => r.thumbprint).join(','),
+      });
+    }
     held.app = await this.#writeState(
       held.app,
       held.owner,
-      (s) => ({ renewal: { ...s.renewal!, stage: 'completed' }, consecutiveFailures: 0 }),
-      removed.length > 0
-        ? {
-            action: 'renewal.cleanup',
-            trigger: message.trigger,
-            outcome: 'succeeded',
-            thumbprint: removed.map((r) => r.thumbprint).join(','),
-          }
-        : undefined,
+      (s) => ({
+        verifiedAt,
+        lastOutcome: 'verified',
+        lastOutcomeAt: verifiedAt,
+        lastError: undefined,
+        renewal: { ...s.renewal!, stage: 'completed' },
+        consecutiveFailures: 0,
+        pendingNotifications: withPending(s.pendingNotifications, failures),
+        lease: undefined,
+      }),
+      history,
     );
+    held.released = true;
     this.#d.log?.('renewal completed', {
       appId: config.appId,
       renewalId: message.renewalId,
@@ -481,7 +562,6 @@ export class RenewalService {
       removed: removed.length,
     });
   }
-
   /** Signs in as the app with the new certificate until Entra accepts it or the window closes. */
   async #verify(held: Held): Promise<void> {
     const { config, state } = held.app;
@@ -496,18 +576,23 @@ export class RenewalService {
     }
     const signer = await this.#signerFromVault(held.app, state.keyVaultVersion);
     const deadline = Date.parse(state.renewal?.deployedAt ?? this.#now().toISOString()) + this.#d.settings.verifyWindowMinutes * 60_000;
+    // This delivery waits no longer than its lease allows (with a tenth to spare for the writes
+    // after it); what is left of the window is the next delivery's.
+    const leaseUntil = state.lease ? Date.parse(state.lease.until) - this.#d.settings.leaseSeconds * 100 : Number.POSITIVE_INFINITY;
+    const stopAt = Math.min(deadline, leaseUntil);
     const maxDelay = this.#d.settings.verifyRetryMaxDelayMs ?? DEFAULT_VERIFY_RETRY_MAX_DELAY_MS;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#d.verifier.verify(config.appId, signer);
         return;
       } catch (error) {
-        const remaining = deadline - this.#now().getTime();
+        const remaining = stopAt - this.#now().getTime();
         if (!(error instanceof RetriableError) || remaining <= 0) {
-          throw new RetriableError(
-            `The new certificate ${state.currentThumbprint} did not sign in within ${this.#d.settings.verifyWindowMinutes} minutes: ${errorText(error)}`,
-            { cause: error },
-          );
+          const why =
+            deadline <= this.#now().getTime()
+              ? `did not sign in within ${this.#d.settings.verifyWindowMinutes} minutes`
+              : 'does not sign in yet';
+          throw new RetriableError(`The new certificate ${state.currentThumbprint} ${why}: ${errorText(error)}`, { cause: error });
         }
         await this.#sleep(Math.min(remaining, Math.min(maxDelay, 1000 * 2 ** attempt)));
       }
@@ -557,61 +642,58 @@ export class RenewalService {
    * (when a topic is configured). A failure of either is recorded as pending on the app, to be
    * retried by the scheduler, and never fails the renewal (§4).
    */
-  async #notify(
+  async #notify(app: StoredApp, owner: string | undefined, facts: NotificationFacts, retrying?: PendingNotification): Promise<StoredApp> {
+    const failures = await this.#send(app, facts, retrying);
+    if (failures.length === 0 && retrying === undefined) return app;
+    // The marker first (an idempotent upsert): a crash before the state write leaves a marker with
+    // no work, which the scheduler clears, never work the scheduler cannot find.
+    if (failures.length > 0) await this.#d.store.markPendingNotifications(app.config.appId);
+    return this.#writeState(app, owner, (s) => ({ pendingNotifications: withPending(s.pendingNotifications, failures, retrying) }));
+  }
+
+  /**
+   * Sends the email (when the app asks for notifications and email is configured) and the event
+   * (when a topic is configured), and returns what failed: the caller records it as pending, to be
+   * retried by the scheduler. A failure never fails the renewal (§4).
+   */
+  async #send(
     app: StoredApp,
-    owner: string | undefined,
     facts: NotificationFacts,
     retrying?: PendingNotification,
-    options: { withAttachment?: boolean; emailOnly?: boolean; skipEmail?: boolean } = {},
-  ): Promise<StoredApp> {
-    const failures: { channel: 'email' | 'event'; error: string }[] = [];
+    options: { withAttachment?: boolean; skipEmail?: boolean } = {},
+  ): Promise<NotificationFailure[]> {
+    const failures: NotificationFailure[] = [];
     const wantEmail =
       !options.skipEmail && app.config.notifications.enabled && this.#d.mailer !== undefined && (!retrying || retrying.channel === 'email');
-    const wantEvent = !options.emailOnly && this.#d.events !== undefined && (!retrying || retrying.channel === 'event');
+    const wantEvent = this.#d.events !== undefined && (!retrying || retrying.channel === 'event');
     if (wantEmail) {
       try {
         await this.#sendEmail(
           app,
           facts,
           options.withAttachment === true || retrying?.kind === 'renewed' || retrying?.kind === 'generated',
+          retrying?.attempts,
         );
       } catch (error) {
-        failures.push({ channel: 'email', error: errorText(error) });
+        failures.push({ facts, channel: 'email', error: errorText(error) });
       }
     }
     if (wantEvent) {
       try {
         await this.#d.events.publish([buildEvent(facts, this.#now())]);
       } catch (error) {
-        failures.push({ channel: 'event', error: errorText(error) });
+        failures.push({ facts, channel: 'event', error: errorText(error) });
       }
     }
-    const retried = retrying ? `${retrying.channel}:${retrying.id}` : undefined;
-    if (failures.length === 0 && retried === undefined) return app;
-    if (failures.length > 0) await this.#d.store.markPendingNotifications(app.config.appId);
-    return this.#writeState(app, owner, (s) => {
-      const keep = s.pendingNotifications.filter(
-        (p) => `${p.channel}:${p.id}` !== retried && !failures.some((f) => f.channel === p.channel && p.id === facts.id),
-      );
-      const added = failures.map<PendingNotification>((f) => ({
-        id: facts.id,
-        channel: f.channel,
-        kind: facts.kind,
-        renewalId: facts.kind === 'renewed' || facts.kind === 'generated' ? facts.id.slice(facts.kind.length + 1) : undefined,
-        thumbprint: facts.thumbprint,
-        keyId: facts.keyId,
-        notAfter: facts.notAfter,
-        error: facts.error,
-        attempts: (retrying?.channel === f.channel ? retrying.attempts : 0) + 1,
-        lastError: f.error,
-      }));
-      return { pendingNotifications: [...keep, ...added].slice(-50) };
-    });
+    return failures;
   }
 
-  async #sendEmail(app: StoredApp, facts: NotificationFacts, withAttachment: boolean): Promise<void> {
+  async #sendEmail(app: StoredApp, facts: NotificationFacts, withAttachment: boolean, retry?: number): Promise<void> {
     const mailer = this.#d.mailer!;
-    const email: EmailMessage = buildEmail(facts, app.config);
+    const built = buildEmail(facts, app.config);
+    // A resent Operation-Id names the operation that failed, whose answer the service repeats; a
+    // retry of a failed send therefore gets its own (still stable per attempt).
+    const email: EmailMessage = retry === undefined ? built : { ...built, operationId: operationIdFor(`${facts.id}#${retry}`) };
     const n = app.config.notifications;
     const attach =
       withAttachment && n.includeCertificate && (facts.kind === 'renewed' || facts.kind === 'generated') && app.state.currentThumbprint;
@@ -685,11 +767,16 @@ export class RenewalService {
         });
       }
       const until = new Date(now.getTime() + this.#d.settings.leaseSeconds * 1000).toISOString();
+      // The deploy stage notes its renewal id with the lease, in the same write: the order in which
+      // renewals began, and whether this one began before (then it may have left work to reuse).
+      const attempts = app.state.deployAttempts;
+      const firstAttempt = message.stage === 'deploy' && !attempts.includes(message.renewalId);
+      const deployAttempts = firstAttempt ? [...attempts, message.renewalId].slice(-DEPLOY_ATTEMPTS_KEPT) : attempts;
       try {
         const leased = await this.#d.store.updateApp(app, {
-          state: { ...app.state, lease: { owner, renewalId: message.renewalId, until } },
+          state: { ...app.state, deployAttempts, lease: { owner, renewalId: message.renewalId, until } },
         });
-        return { app: leased, owner, message };
+        return { app: leased, owner, message, firstAttempt, released: false };
       } catch (error) {
         if (!(error instanceof PreconditionFailedError)) throw error;
       }
@@ -698,8 +785,10 @@ export class RenewalService {
   }
 
   async #release(held: Held): Promise<void> {
+    if (held.released) return;
     try {
       held.app = await this.#writeState(held.app, held.owner, () => ({ lease: undefined }));
+      held.released = true;
     } catch (error) {
       // The lease expires by itself; a failed release only delays the next renewal of this app.
       if (!(error instanceof NotFoundError)) this.#d.log?.('lease release failed', { appId: held.message.appId, error: errorText(error) });
@@ -757,6 +846,34 @@ export class RenewalService {
       .getCertificateWithPrivateKey(config.keyVault.certificateName, { version });
     return { der: stored.der, privateKey: stored.privateKey };
   }
+}
+
+/**
+ * The pending list after a round of sends: the retried entry goes (it succeeded, or comes back with
+ * one more attempt), each failure replaces any entry with its id and channel.
+ */
+function withPending(
+  pending: readonly PendingNotification[],
+  failures: readonly NotificationFailure[],
+  retrying?: PendingNotification,
+): PendingNotification[] {
+  const key = (channel: string, id: string) => `${channel}:${id}`;
+  const replaced = new Set(failures.map((f) => key(f.channel, f.facts.id)));
+  if (retrying) replaced.add(key(retrying.channel, retrying.id));
+  const keep = pending.filter((p) => !replaced.has(key(p.channel, p.id)));
+  const added = failures.map<PendingNotification>(({ facts, channel, error }) => ({
+    id: facts.id,
+    channel,
+    kind: facts.kind,
+    renewalId: facts.kind === 'renewed' || facts.kind === 'generated' ? facts.id.slice(facts.kind.length + 1) : undefined,
+    thumbprint: facts.thumbprint,
+    keyId: facts.keyId,
+    notAfter: facts.notAfter,
+    error: facts.error,
+    attempts: (retrying?.channel === channel ? retrying.attempts : 0) + 1,
+    lastError: error,
+  }));
+  return [...keep, ...added].slice(-50);
 }
 
 /** A file name from an app's display name: letters, digits, dot, dash and underscore only. */

@@ -13,7 +13,7 @@ export interface RenewalStore {
   listApps(options?: { maxPageSize?: number; continuationToken?: string }): Promise<Page<StoredApp>>;
   updateApp(
     current: StoredApp,
-    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput },
+    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput | readonly HistoryInput[] },
   ): Promise<StoredApp>;
   appendHistory(appId: string, entry: HistoryInput, actor?: Actor): Promise<void>;
   listDueApps(now: Date, options?: { maxPageSize?: number }): Promise<DueAppsResult>;
@@ -86,6 +86,7 @@ export interface RenewalMessage {
   readonly stage: 'deploy' | 'confirm';
   readonly trigger: 'scheduled' | 'manual' | 'bootstrap' | 'drift';
   readonly reason?: string;
+  readonly requestedAt?: string;
 }
 
 export interface RenewalQueue {

@@ -13,6 +13,8 @@ export const renewalMessageSchema = z
     stage: z.enum(['deploy', 'confirm']),
     trigger: z.enum(['scheduled', 'manual', 'bootstrap', 'drift']),
     reason: z.string().max(500).optional(),
+    /** When the scheduler saw the need (drift): a renewal deployed after it has already answered it. */
+    requestedAt: z.iso.datetime({ offset: true }).optional(),
   })
   .strict();
 

@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RenewalMessage } from '../../../src/lib/renewal/ports.js';
+import { ConflictError } from '../../../src/lib/errors.js';
+import type { RenewalStep } from '../../../src/lib/renewal/RenewalService.js';
+import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
+import { startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
+
+/**
+ * Fault injection (issue 5, point 7): a crash after every step, duplicate and concurrent deliveries,
+ * a doubled timer, manual and scheduled renewals racing, and outages of every service; after each,
+ * the shared invariants of test/support/renewalInvariants.ts.
+ */
+
+const DAY = 24 * 3600_000;
+const admin = { oid: 'admin-oid', name: 'Ada Admin' };
+let world: RenewalWorld;
+
+beforeAll(async () => {
+  world = await startRenewalWorld();
+});
+afterAll(() => world.close());
+
+/** An app with a verified managed certificate and an expired one of the rotator's (so cleanup has work). */
+async function managedApp(): Promise<string> {
+  const { registration, app } = await world.createManagedApp();
+  const service = world.service();
+  await service.generate(app.config.appId, admin);
+  await world.drain(service);
+  const { generateCertificate } = await import('../../../src/lib/certificates/generateCertificate.js');
+  const old = await generateCertificate({ displayName: 'old', lifetimeDays: 30, now: new Date(Date.now() - 400 * DAY) });
+  world.graph.seedCertificate(registration.appId, old.der, { displayName: 'entra-cert-rotator (expired)' });
+  return app.config.appId;
+}
+
+/** Makes the app due and lets the scheduler enqueue it; returns the message. */
+async function due(appId: string): Promise<RenewalMessage> {
+  const app = (await world.store.getApp(appId))!;
+  const shift = Date.now() + 10 * DAY - Date.parse(app.state.notAfter!);
+  const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
+  await world.store.updateApp(app, {
+    state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
+  });
+  const count = world.enqueued.length;
+  await world.scheduler(world.service()).tick();
+  const message = world.enqueued.slice(count).find((e) => e.message.appId === appId)?.message;
+  if (!message) throw new Error('the scheduler did not enqueue the due app');
+  return message;
+}
+
+async function completed(appId: string, renewalId: string): Promise<void> {
+  const state = (await world.store.getApp(appId))!.state;
+  expect(state.renewal).toMatchObject({ id: renewalId, stage: 'completed' });
+  expect(state.verifiedAt).toBeDefined();
+  expect(state.pendingNotifications).toEqual([]);
+}
+
+const STEPS: RenewalStep[] = ['leased', 'generated', 'imported', 'added', 'recorded', 'queued', 'verified', 'notified', 'cleaned'];
+
+describe('a crash after each step, then redelivery', () => {
+  it.each(STEPS)('after %s', async (crashAfter) => {
+    const appId = await managedApp();
+    const before = credentialBaseline(world, appId);
+    const message = await due(appId);
+    let crashed = 0;
+    const service = world.service({
+      afterStep: (step, m) => {
+        if (step === crashAfter && m.renewalId === message.renewalId && crashed === 0) {
+          crashed += 1;
+          throw new Error(`process died after ${step}`);
+        }
+      },
+    });
+    const { poisoned } = await world.drain(service);
+    expect(crashed).toBe(1);
+    expect(poisoned).toBe(0);
+    await completed(appId, message.renewalId);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+});
+
+describe('duplicates and races', () => {
+  it('one message delivered twice in a row', async () => {
+    const appId = await managedApp();
+    const before = credentialBaseline(world, appId);
+    const message = await due(appId);
+    const service = world.service();
+    expect(await service.processQueueMessage(message, { dequeueCount: 1 })).toBe('done');
+    expect(await service.processQueueMessage(message, { dequeueCount: 1 })).toBe('done');
+    await world.drain(service); // the queued copy and the confirm stages
+    await completed(appId, message.renewalId);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+
+  it('one message delivered twice at once', async () => {
+    const appId = await managedApp();
+    const before = credentialBaseline(world, appId);
+    const message = await due(appId);
+    const service = world.service();
+    const outcomes = await Promise.all([
+      service.processQueueMessage(message, { dequeueCount: 1 }),
+      service.processQueueMessage(message, { dequeueCount: 1 }),
+    ]);
+    expect(outcomes.filter((o) => o === 'done').length).toBeGreaterThanOrEqual(1);
+    await world.drain(service);
+    await completed(appId, message.renewalId);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+
+  it('the timer firing twice at once in one due period', async () => {
+    const appId = await managedApp();
+    const before = credentialBaseline(world, appId);
+    const app = (await world.store.getApp(appId))!;
+    const shift = Date.now() + 10 * DAY - Date.parse(app.state.notAfter!);
+    const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
+    await world.store.updateApp(app, {
+      state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
+    });
+    const service = world.service();
+    const count = world.enqueued.length;
+    await Promise.all([world.scheduler(service).tick(), world.scheduler(service).tick()]);
+    await world.scheduler(service).tick();
+    const sent = world.enqueued.slice(count).filter((e) => e.message.appId === appId);
+    expect(sent).toHaveLength(1);
+    await world.drain(service);
+    await completed(appId, sent[0]!.message.renewalId);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+
+  it('a manual and a scheduled renewal at once, 20 times', async () => {
+    const appId = await managedApp();
+    const before = credentialBaseline(world, appId);
+    const service = world.service();
+    // Twenty renewals' valid certificates stay on the app (none has expired): room for them.
+    world.graph.maxKeyCredentials = 64;
+    let renewals = 0;
+    for (let i = 0; i < 20; i++) {
+      await due(appId);
+      const [manual] = await Promise.allSettled([service.generate(appId, admin), world.drain(service)]);
+      if (manual.status === 'rejected') expect(manual.reason, String(manual.reason)).toBeInstanceOf(ConflictError);
+      await world.drain(service);
+      // Whichever won, the app's need was met once: one renewal, completed.
+      renewals += 1;
+      const state = (await world.store.getApp(appId))!.state;
+      expect(state.renewal?.stage).toBe('completed');
+      expect(world.graph.application(appId)!.keyCredentials.length).toBe(before.credentials.length - 1 + renewals);
+    }
+    world.graph.maxKeyCredentials = 20;
+    await assertRenewalInvariants(world, before, { newCertificates: renewals });
+  });
+});
+
+describe('outages', () => {
+  it('a Graph 429 storm longer than one attempt’s retries', async () => {
+    const appId = await managedApp();
+    const before = credentialBaseline(world, appId);
+    const message = await due(appId);
+    world.graph.throttle('update-application', { retryAfterSeconds: 0, times: 4 });
+    await world.drain(world.service());
+    await completed(appId, message.renewalId);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+
+  it('Key Vault down for N attempts', async () => {
+    const appId = await managedApp();
+    const before = credentialBaseline(world, appId);
+    const message = await due(appId);
+    world.keyVault.server.inject('*', { status: 503, times: 7 });
+    await world.drain(world.service());
+    await completed(appId, message.renewalId);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+
+  it.each([
+    ['email', () => world.email.server.inject('*', { status: 503 })],
+    ['Event Grid', () => world.eventGrid.server.inject('*', { status: 503 })],
+  ])('%s down: the renewal completes once, the notification waits for the next tick', async (_name, fault) => {
+    const appId = await managedApp();
+    const before = credentialBaseline(world, appId);
+    const message = await due(appId);
+    fault();
+    try {
+      const { delivered } = await world.drain(world.service());
+      expect(delivered).toBe(2); // deploy and confirm, each once: nothing repeated
+    } finally {
+      world.email.server.clearFaults();
+      world.eventGrid.server.clearFaults();
+    }
+    const state = (await world.store.getApp(appId))!.state;
+    expect(state.renewal).toMatchObject({ id: message.renewalId, stage: 'completed' });
+    expect(state.pendingNotifications.length).toBeGreaterThan(0);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+
+    await world.scheduler(world.service()).tick();
+    await completed(appId, message.renewalId);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+});

@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppConfig } from '../../../src/lib/apps/appConfig.js';
+import { AppService } from '../../../src/lib/apps/appService.js';
+import type { StoredApp } from '../../../src/lib/apps/appStore.js';
+import { StorageRenewalQueue } from '../../../src/lib/queue/renewalQueue.js';
+import type { RenewalStore } from '../../../src/lib/renewal/ports.js';
+import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
+import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
+import { startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
+
+const DAY = 24 * 3600_000;
+const admin = { oid: 'admin-oid', name: 'Ada Admin' };
+let world: RenewalWorld;
+
+beforeAll(async () => {
+  world = await startRenewalWorld();
+});
+afterAll(() => world.close());
+
+/** An app with a managed, verified certificate (generated and confirmed through the pipeline). */
+async function managedApp(config?: Partial<Omit<AppConfig, 'appId' | 'displayName'>>): Promise<StoredApp> {
+  const { app } = await world.createManagedApp({ config });
+  const service = world.service();
+  await service.generate(app.config.appId, admin);
+  await world.drain(service);
+  return (await world.store.getApp(app.config.appId))!;
+}
+
+/**
+ * Moves the recorded validity (keeping its length) so that the app is `daysLeft` days from expiry;
+ * the due index follows. Entra and Key Vault keep the real certificate: only the clock's view moves.
+ */
+async function expiresIn(appId: string, daysLeft: number, now = new Date()): Promise<StoredApp> {
+  const app = (await world.store.getApp(appId))!;
+  const shift = now.getTime() + daysLeft * DAY - Date.parse(app.state.notAfter!);
+  const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
+  return world.store.updateApp(app, {
+    state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
+  });
+}
+
+/** Starts a new pass of the drift slice, whose first ticks read up to 100 apps each (this world holds fewer). */
+async function restartDriftPass(): Promise<void> {
+  const record = await world.store.getSchedulerRecord('drift-cursor');
+  await world.store.putSchedulerRecord('drift-cursor', { seenInPass: 0 }, record?.etag);
+}
+
+const messagesFor = (appId: string) => world.enqueued.filter((e) => e.message.appId === appId && e.message.stage === 'deploy');
+
+describe('due renewals', () => {
+  it('enqueues one message per due app, marks it queued, and a second tick in the same due period enqueues nothing', async () => {
+    const due = [await managedApp(), await managedApp()];
+    const notDue = await managedApp();
+    const before = due.map((a) => credentialBaseline(world, a.config.appId));
+    for (const app of due) await expiresIn(app.config.appId, 10);
+    const service = world.service();
+    const scheduler = world.scheduler(service);
+
+    const first = await scheduler.tick();
+    expect(first.enqueued).toBe(2);
+    for (const app of due) {
+      const state = (await world.store.getApp(app.config.appId))!.state;
+      expect(state.queued).toMatchObject({ renewalId: messagesFor(app.config.appId)[0]!.message.renewalId });
+      expect(messagesFor(app.config.appId).map((m) => m.message.trigger)).toEqual(['scheduled']);
+    }
+    expect(messagesFor(notDue.config.appId)).toHaveLength(0);
+
+    const second = await scheduler.tick();
+    expect(second.enqueued).toBe(0);
+    for (const app of due) expect(messagesFor(app.config.appId)).toHaveLength(1);
+
+    await world.drain(service);
+    for (const [i, app] of due.entries()) {
+      const state = (await world.store.getApp(app.config.appId))!.state;
+      expect(state.renewal).toMatchObject({ id: messagesFor(app.config.appId)[0]!.message.renewalId, stage: 'completed' });
+      expect(state.queued).toBeUndefined();
+      await assertRenewalInvariants(world, before[i]!, { newCertificates: 1 });
+    }
+  });
+
+  it('re-sends a lost message under the same renewal id once the queued mark is stale', async () => {
+    const app = await managedApp();
+    const before = credentialBaseline(world, app.config.appId);
+    await expiresIn(app.config.appId, 10);
+    const service = world.service();
+    const now = Date.now();
+    await world.scheduler(service, { now: () => new Date(now) }).tick();
+    const [sent] = messagesFor(app.config.appId);
+    await world.queue.clearMessages(); // the message is lost
+
+    expect((await world.scheduler(service, { now: () => new Date(now + 10 * 60_000) }).tick()).enqueued).toBe(0);
+    expect((await world.scheduler(service, { now: () => new Date(now + 31 * 60_000) }).tick()).enqueued).toBe(1);
+    const resent = messagesFor(app.config.appId);
+    expect(resent).toHaveLength(2);
+    expect(resent[1]!.message.renewalId).toBe(sent!.message.renewalId);
+
+    await world.drain(service);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+
+  it('retries a failed renewal after a backoff, under a new renewal id', async () => {
+    const app = await managedApp();
+    const before = credentialBaseline(world, app.config.appId);
+    await expiresIn(app.config.appId, 10);
+    const service = world.service();
+    const now = Date.now();
+    await world.scheduler(service, { now: () => new Date(now) }).tick();
+    // The rotator lost its ownership: a precondition no retry fixes, so the renewal fails at once.
+    world.graph.inject('update-application', {
+      status: 403,
+      body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
+    });
+    await world.drain(service);
+    world.graph.server.clearFaults();
+    const failed = (await world.store.getApp(app.config.appId))!.state;
+    expect(failed).toMatchObject({ lastOutcome: 'failed', consecutiveFailures: 1, renewal: { stage: 'failed' } });
+
+    expect((await world.scheduler(service, { now: () => new Date(now + 30 * 60_000) }).tick()).enqueued).toBe(0);
+    expect((await world.scheduler(service, { now: () => new Date(Date.parse(failed.lastOutcomeAt!) + 61 * 60_000) }).tick()).enqueued).toBe(
+      1,
+    );
+    const [first, retry] = messagesFor(app.config.appId);
+    expect(retry!.message.renewalId).not.toBe(first!.message.renewalId);
+
+    await world.drain(service);
+    expect((await world.store.getApp(app.config.appId))!.state).toMatchObject({ consecutiveFailures: 0, lastOutcome: 'verified' });
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+});
+
+describe('bootstrap', () => {
+  it('queues the first certificate of an app created with bootstrap: true, and the worker deploys and confirms it', async () => {
+    const registration = world.graph.createApplication({
+      tenantId: world.tenantId,
+      displayName: 'Bootstrapped',
+      owners: [world.rotator.oid],
+    });
+    const apps = new AppService({
+      store: world.store,
+      directory: new AppRegistrationDirectoryDouble().add(registration.appId, 'Bootstrapped'),
+      defaultKeyVaultUrl: world.keyVault.vaultUrl,
+      requestBootstrap: (appId) => new StorageRenewalQueue(world.queue).requestRenewal(appId, 'bootstrap'),
+    });
+    await apps.putApp(registration.appId, { bootstrap: true }, { caller: admin });
+    expect(world.graph.application(registration.appId)!.keyCredentials).toHaveLength(0);
+
+    await world.drain(world.service());
+    const state = (await world.store.getApp(registration.appId))!.state;
+    expect(state.renewal).toMatchObject({ trigger: 'bootstrap', stage: 'completed' });
+    expect(state.verifiedAt).toBeDefined();
+    await assertRenewalInvariants(world, { appId: registration.appId, credentials: [] }, { newCertificates: 1 });
+  });
+});
+
+describe('notifications on the timer', () => {
+  it('warns once per certificate per threshold, by email and NearExpiry event', async () => {
+    const app = await managedApp({ renewBeforeDays: 5 });
+    await expiresIn(app.config.appId, 10);
+    world.email.clearMessages();
+    const service = world.service();
+    const warnings = () =>
+      world.eventGrid
+        .events()
+        .filter((e) => e.event.type === 'EntraCertRotator.CertificateNearExpiry' && e.event.source.endsWith(app.config.appId));
+
+    await restartDriftPass();
+    await world.scheduler(service).tick();
+    await restartDriftPass();
+    await world.scheduler(service).tick();
+    expect(warnings()).toHaveLength(1);
+    expect(world.email.messages().map((m) => m.message.content.subject)).toEqual([expect.stringContaining('expires soon')]);
+    expect((await world.store.getApp(app.config.appId))!.state.nearExpiryWarned).toEqual([
+      `${app.state.currentThumbprint}:${app.config.notifications.thresholdDays}`,
+    ]);
+
+    // A new threshold is a new warning for the same certificate.
+    const current = (await world.store.getApp(app.config.appId))!;
+    await world.store.updateApp(current, {
+      config: { ...current.config, notifications: { ...current.config.notifications, thresholdDays: 12 } },
+    });
+    await restartDriftPass();
+    await world.scheduler(service).tick();
+    await restartDriftPass();
+    await world.scheduler(service).tick();
+    expect(warnings()).toHaveLength(2);
+    expect(messagesFor(app.config.appId)).toHaveLength(0);
+  });
+
+  it('retries a pending notification on a later tick and clears it', async () => {
+    const { app } = await world.createManagedApp();
+    const service = world.service();
+    await service.generate(app.config.appId, admin);
+    world.eventGrid.server.inject('publish', { status: 503 });
+    world.email.server.inject('send', { status: 503 });
+    await world.drain(service);
+    world.eventGrid.server.clearFaults();
+    world.email.server.clearFaults();
+    const pending = (await world.store.getApp(app.config.appId))!.state;
+    expect(pending.renewal?.stage).toBe('completed');
+    expect(pending.pendingNotifications.map((p) => p.channel).sort()).toEqual(['email', 'event']);
+    expect(await world.store.listAppsWithPendingNotifications()).toContain(app.config.appId);
+
+    const report = await world.scheduler(service).tick();
+    expect(report.notificationAppsRetried).toBeGreaterThanOrEqual(1);
+    expect((await world.store.getApp(app.config.appId))!.state.pendingNotifications).toEqual([]);
+    expect(await world.store.listAppsWithPendingNotifications()).not.toContain(app.config.appId);
+    const generated = world.eventGrid.events().filter((e) => e.event.source.endsWith(app.config.appId));
+    expect(generated.map((e) => e.event.type)).toEqual(['EntraCertRotator.CertificateGenerated']);
+    expect(world.email.messages().filter((m) => (m.message.content.plainText ?? '').includes(app.config.appId))).toHaveLength(1);
+  });
+});
+
+describe('drift slice', () => {
+  it('reads a bounded slice of apps per tick: the first pass 100 at a time, then ceil(apps / firings per day)', async () => {
+    const slicing = await startRenewalWorld();
+    try {
+      await slicing.store.importApps(
+        Array.from({ length: 300 }, (_, i) => ({
+          config: {
+            appId: randomUUID(),
+            displayName: `Slice ${i}`,
+            enabled: false,
+            lifetimeDays: 365,
+            renewBeforeDays: 30,
+            keySize: 2048,
+            graphMode: 'owner',
+            bootstrap: false,
+            notifications: { enabled: false, recipients: [], thresholdDays: 14, includeCertificate: false, attachmentFormat: 'cer' },
+            keyVault: { enabled: true, vaultUrl: slicing.keyVault.vaultUrl, certificateName: `slice-${i}` },
+          } satisfies AppConfig,
+        })),
+      );
+      let read = 0;
+      // The store itself, with its listApps counted: what the scheduler read is what it paid for.
+      const counted = new Proxy(slicing.store, {
+        get(target, property) {
+          if (property === 'listApps') {
+            return async (options?: { maxPageSize?: number; continuationToken?: string }) => {
+              const page = await target.listApps(options);
+              read += page.items.length;
+              return page;
+            };
+          }
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      }) as RenewalStore;
+      const scheduler = slicing.scheduler(slicing.service(), { store: counted });
+      const perTick: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        read = 0;
+        await scheduler.tick();
+        perTick.push(read);
+      }
+      // The first pass (no count known yet) reads 100 per tick; then each tick reads its share.
+      expect(perTick).toEqual([100, 100, 100, ...Array<number>(5).fill(Math.ceil(300 / 96))]);
+    } finally {
+      await slicing.close();
+    }
+  });
+
+  it.each([
+    ['certificate missing from Entra', 'certificate-missing-from-entra'],
+    ['Key Vault version missing', 'key-vault-version-missing'],
+    ['key size changed', 'key-size-changed'],
+    ['lifetime changed', 'lifetime-changed'],
+  ])('renews an app whose %s', async (_name, reason) => {
+    const app = await managedApp();
+    const appId = app.config.appId;
+    if (reason === 'certificate-missing-from-entra') {
+      const registration = world.graph.application(appId)!;
+      registration.keyCredentials = registration.keyCredentials.filter((c) => c.keyId !== app.state.keyId);
+    } else if (reason === 'key-vault-version-missing') {
+      await world.store.updateApp(app, { state: { ...app.state, keyVaultVersion: 'ffffffffffffffffffffffffffffffff' } });
+    } else {
+      const change = reason === 'key-size-changed' ? { keySize: 3072 as const } : { lifetimeDays: 120 };
+      await world.store.updateApp(app, { config: { ...app.config, ...change } });
+    }
+    const before = credentialBaseline(world, appId);
+    const service = world.service();
+    await restartDriftPass();
+    await world.scheduler(service).tick();
+    expect(messagesFor(appId).map((m) => [m.message.trigger, m.message.reason])).toEqual([['drift', expect.any(String)]]);
+    const history = await world.store.listHistory(appId);
+    expect(history.items.map((h) => h.action)).toContain('drift.detected');
+
+    await world.drain(service);
+    const state = (await world.store.getApp(appId))!.state;
+    expect(state.renewal).toMatchObject({ trigger: 'drift', stage: 'completed' });
+    if (reason === 'key-size-changed') expect(state.keySize).toBe(3072);
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+});
