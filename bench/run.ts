@@ -3,9 +3,15 @@
  * and, as its last line, one JSON object.
  */
 import { benchCertificates } from './certificates.js';
+import { benchColdstart } from './coldstart.js';
+import { benchRenew } from './renew.js';
+import { benchScan } from './scan.js';
 
 const benchmarks: Record<string, () => Promise<void>> = {
   certificates: benchCertificates,
+  coldstart: benchColdstart,
+  scan: benchScan,
+  renew: benchRenew,
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from 'node:os';
 /** Small helpers shared by the benchmarks: medians and a uniform last JSON line. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -16,4 +17,9 @@ export const round = (value: number, digits = 3) => Number(value.toFixed(digits)
 /** Every benchmark ends with exactly one JSON object on its last line. */
 export function printResult(result: Record<string, unknown>): void {
   console.log(JSON.stringify(result));
+}
+
+/** What else the machine was doing (1-minute load average per core), recorded beside each result. */
+export function machine(): { cores: number; loadAveragePerCore: number; node: string } {
+  return { cores: availableParallelism(), loadAveragePerCore: round(loadavg()[0]! / availableParallelism(), 2), node: process.version };
 }

@@ -11,11 +11,12 @@ case "$out" in
   '' | / | . | ..) echo "package-function: refusing to use '$out' as the output folder" >&2; exit 1 ;;
 esac
 
-rm -rf dist
-npm run build
 rm -rf "$out"
 mkdir -p "$out"
-cp -R dist host.json package-lock.json "$out"/
+# Compiled straight into the package (the same tsc and tsconfig as `npm run build`), so packaging
+# leaves the developer's dist/ as it was.
+node_modules/.bin/tsc -p tsconfig.build.json --outDir "$out/dist"
+cp host.json package-lock.json "$out"/
 # The deployed package.json keeps what the Functions host and npm need (type, main, engines,
 # dependencies) and drops scripts and devDependencies: should a platform build ever run on the
 # package (an azd without remoteBuild support defaults to one), it finds no `build` script to run

@@ -1,40 +1,85 @@
 import { app } from '@azure/functions';
-import { appHistory, appItem, appsCollection } from './functions/apps.js';
-import { appCertificate, appCertificates } from './functions/certificates.js';
 import { health } from './functions/health.js';
-import { openApiDocument } from './functions/openApi.js';
-import { renewalScheduler } from './functions/renewalScheduler.js';
-import { renewalWorker } from './functions/renewalWorker.js';
-import { renewalScheduleBinding } from './lib/composition.js';
 import { ALL_HTTP_METHODS } from './lib/http/route.js';
-import { RENEWAL_QUEUE_NAME } from './lib/queue/renewalQueue.js';
+import { RENEWAL_QUEUE_NAME } from './lib/queue/renewalQueueName.js';
+import { renewalScheduleBinding } from './lib/renewalScheduleBinding.js';
 
 // Registration only: handlers live in src/functions/, one per trigger, and are exported by name so
 // that tests and the local host call the very same functions.
 app.setup({ enableHttpStream: false });
 
+/**
+ * A handler whose module is imported on its first invocation. The handler modules reach the
+ * composition root, which imports every Azure SDK; importing them here would make every cold start
+ * pay for all of them (several times the load of an empty app, measured by `npm run bench --
+ * coldstart`) before the host even knows which function it is starting for. Each function pays for
+ * what it uses, once.
+ */
+function loadOnFirstCall<A extends unknown[], R>(load: () => Promise<(...args: A) => R>): (...args: A) => Promise<Awaited<R>> {
+  let handler: Promise<(...args: A) => R> | undefined;
+  return async (...args): Promise<Awaited<R>> => {
+    handler ??= load().catch((error: unknown) => {
+      handler = undefined;
+      throw error;
+    });
+    return await (
+      await handler
+    )(...args);
+  };
+}
+
 app.http('health', { methods: ['GET'], authLevel: 'anonymous', route: 'health', handler: health });
 // Every method is registered so that a wrong one is answered 405 with Allow by the handler, not 404
 // by the host. authLevel anonymous: the handlers validate Entra bearer tokens themselves (§5).
-app.http('apps', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'apps', handler: appsCollection });
-app.http('app', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'apps/{appId}', handler: appItem });
-app.http('appHistory', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'apps/{appId}/history', handler: appHistory });
+app.http('apps', {
+  methods: [...ALL_HTTP_METHODS],
+  authLevel: 'anonymous',
+  route: 'apps',
+  handler: loadOnFirstCall(async () => (await import('./functions/apps.js')).appsCollection),
+});
+app.http('app', {
+  methods: [...ALL_HTTP_METHODS],
+  authLevel: 'anonymous',
+  route: 'apps/{appId}',
+  handler: loadOnFirstCall(async () => (await import('./functions/apps.js')).appItem),
+});
+app.http('appHistory', {
+  methods: [...ALL_HTTP_METHODS],
+  authLevel: 'anonymous',
+  route: 'apps/{appId}/history',
+  handler: loadOnFirstCall(async () => (await import('./functions/apps.js')).appHistory),
+});
+
 app.http('appCertificates', {
   methods: [...ALL_HTTP_METHODS],
   authLevel: 'anonymous',
   route: 'apps/{appId}/certificates',
-  handler: appCertificates,
+  handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificates),
 });
 // {certificateId}: a thumbprint (GET) or a keyId (DELETE), either accepted by both (one template, one name).
 app.http('appCertificate', {
   methods: [...ALL_HTTP_METHODS],
   authLevel: 'anonymous',
   route: 'apps/{appId}/certificates/{certificateId}',
-  handler: appCertificate,
+  handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificate),
 });
-app.http('openApiDocument', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'openapi.json', handler: openApiDocument });
+app.http('openApiDocument', {
+  methods: [...ALL_HTTP_METHODS],
+  authLevel: 'anonymous',
+  route: 'openapi.json',
+  handler: loadOnFirstCall(async () => (await import('./functions/openApi.js')).openApiDocument),
+});
 
 // The renewal pipeline (§4): the scheduler feeds the queue; the worker runs one stage per message.
 // Storage queue messages are base64 JSON (the default messageEncoding); host.json sets the retry rules.
-app.timer('renewalScheduler', { schedule: renewalScheduleBinding(), handler: renewalScheduler });
-app.storageQueue('renewalWorker', { queueName: RENEWAL_QUEUE_NAME, connection: 'AzureWebJobsStorage', handler: renewalWorker });
+app.timer('renewalScheduler', {
+  // The registration, not a handler, reads this one setting: the binding is fixed at start-up.
+  // eslint-disable-next-line no-restricted-properties
+  schedule: renewalScheduleBinding(process.env),
+  handler: loadOnFirstCall(async () => (await import('./functions/renewalScheduler.js')).renewalScheduler),
+});
+app.storageQueue('renewalWorker', {
+  queueName: RENEWAL_QUEUE_NAME,
+  connection: 'AzureWebJobsStorage',
+  handler: loadOnFirstCall(async () => (await import('./functions/renewalWorker.js')).renewalWorker),
+});

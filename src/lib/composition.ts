@@ -9,14 +9,7 @@ import type { Client } from '@microsoft/microsoft-graph-client';
 import { AppService } from './apps/appService.js';
 import { CertificateService } from './apps/certificateService.js';
 import { AppStore } from './apps/appStore.js';
-import {
-  DEFAULT_RENEWAL_SCHEDULE,
-  loadSettings,
-  type EmailSettings,
-  type EventGridSettings,
-  type Settings,
-  type StorageConnection,
-} from './config.js';
+import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
 import type { AppRegistrationDirectory } from './directory.js';
 import { NotificationMailer } from './email/NotificationMailer.js';
 import { ConfigurationError } from './errors.js';
@@ -42,15 +35,6 @@ let settings: Settings | undefined;
 export function getSettings(): Settings {
   settings ??= loadSettings(process.env);
   return settings;
-}
-
-/**
- * The timer binding's schedule. With RENEWAL_SCHEDULE set, the binding names it (`%RENEWAL_SCHEDULE%`,
- * resolved by the Functions host, so a change needs no redeploy); without it, the documented default
- * itself, so that the setting stays optional (§7): a `%…%` naming an unset setting stops the host.
- */
-export function renewalScheduleBinding(): string {
-  return process.env.RENEWAL_SCHEDULE?.trim() ? '%RENEWAL_SCHEDULE%' : DEFAULT_RENEWAL_SCHEDULE;
 }
 
 let azureCredential: TokenCredential | undefined;

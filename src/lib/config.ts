@@ -1,6 +1,9 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { ConfigurationError, type FieldIssue } from './errors.js';
+import { DEFAULT_RENEWAL_SCHEDULE } from './renewalScheduleBinding.js';
+
+export { DEFAULT_RENEWAL_SCHEDULE };
 
 /**
  * The application settings of PRODUCT.md §7, read from the environment once, validated, with
@@ -59,7 +62,6 @@ export interface Settings {
   readonly apiTenantId: string;
 }
 
-export const DEFAULT_RENEWAL_SCHEDULE = '0 */15 * * * *';
 export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
 export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 

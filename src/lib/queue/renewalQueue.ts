@@ -4,8 +4,7 @@ import { RetriableError } from '../errors.js';
 import type { RenewalMessage, RenewalQueue } from '../renewal/ports.js';
 import { renewalMessageSchema } from '../renewal/renewalMessage.js';
 
-/** The storage queue the renewer listens on (PRODUCT.md §4); failures end in `{name}-poison`. */
-export const RENEWAL_QUEUE_NAME = 'renewal-requests';
+export { RENEWAL_QUEUE_NAME } from './renewalQueueName.js';
 
 /**
  * The renewal queue over @azure/storage-queue. Messages are base64 JSON, the encoding the Functions

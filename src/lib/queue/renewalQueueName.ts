@@ -1,0 +1,6 @@
+/**
+ * The storage queue the renewer listens on (PRODUCT.md §4); failures end in `{name}-poison`. In a
+ * module of its own so that src/index.ts can register the queue trigger without loading the
+ * storage SDK at start-up (cold start, see BENCHMARKS.md).
+ */
+export const RENEWAL_QUEUE_NAME = 'renewal-requests';
