@@ -250,7 +250,7 @@ export function getRenewalService(): RenewalService {
     store: getAppStore(),
     vaultFor: (url) => getCertificateVaultClient(url),
     credentials: getAppRegistrationClient(),
-    verifier: new AppSignInVerifier(appSignIn()),
+    verifier: new AppSignInVerifier({ tenantId: s.managedTenantId, authorityHost: s.authorityHost, scope: graphScopeFor(s.graphBaseUrl) }),
     queue: getRenewalQueue(),
     mailer: getNotificationMailer(),
     events: getEventPublisher(),

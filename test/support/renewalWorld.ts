@@ -9,7 +9,7 @@ import type { AppConfig } from '../../src/lib/apps/appConfig.js';
 import { AppStore, type StoredApp } from '../../src/lib/apps/appStore.js';
 import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from '../../src/lib/composition.js';
 import { AppRegistrationClient } from '../../src/lib/graph/appRegistrationClient.js';
-import { createAppSignIn, createGraphClient } from '../../src/lib/graph/graphClient.js';
+import { createAppSignIn, createGraphClient, graphScopeFor } from '../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../src/lib/graph/signInVerifier.js';
 import { StorageRenewalQueue } from '../../src/lib/queue/renewalQueue.js';
 import { MAX_DEQUEUE_COUNT } from '../../src/lib/renewal/renewalMessage.js';
@@ -149,12 +149,16 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
   const logs: string[] = [];
   const log = (message: string, properties?: Record<string, unknown>) => void logs.push(JSON.stringify({ message, ...properties }));
 
+  // One per process, as in the composition root: it reads the authority's metadata once.
+  const verifier = new AppSignInVerifier({ tenantId, authorityHost: authority.url, scope: graphScopeFor(graph.url) });
+
   // Counters only grow (the request logs stay whole for the invariants); a reset moves the baseline.
   const totals = (): RoundTrips => ({
     table: tableRequests.length,
     keyVault: sum(keyVault.server.counters()),
     graph: sum(graph.server.counters()),
-    token: authority.server.count('token'),
+    // Every request to the authority: tokens, and metadata a client reads before asking for one.
+    token: sum(authority.server.counters()),
     email: sum(email.server.counters()),
     eventGrid: sum(eventGrid.server.counters()),
   });
@@ -182,7 +186,7 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
         store,
         vaultFor: () => vault,
         credentials: appRegistrations,
-        verifier: new AppSignInVerifier(appSignIn),
+        verifier,
         queue: renewalQueue,
         mailer,
         events: publisher,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostJson } from '../../../src/host/hostSettings.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
 import { RetriableError } from '../../../src/lib/errors.js';
-import { createAppSignIn } from '../../../src/lib/graph/graphClient.js';
+import { graphScopeFor } from '../../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../../src/lib/graph/signInVerifier.js';
 import type { RenewalMessage, SignInVerifier } from '../../../src/lib/renewal/ports.js';
 import { MAX_DEQUEUE_COUNT } from '../../../src/lib/renewal/renewalMessage.js';
@@ -111,14 +111,11 @@ describe('the two stages', () => {
   it('waits out Entra’s propagation before trusting the new certificate; nothing older is removed meanwhile', async () => {
     const { appId, expired, foreign } = await managedAppWithHistory();
     const before = credentialBaseline(world, appId);
-    const real = new AppSignInVerifier(
-      createAppSignIn({
-        tenantId: world.tenantId,
-        authorityHost: world.authority.url,
-        disableInstanceDiscovery: true,
-        graphBaseUrl: world.graph.url,
-      }),
-    );
+    const real = new AppSignInVerifier({
+      tenantId: world.tenantId,
+      authorityHost: world.authority.url,
+      scope: graphScopeFor(world.graph.url),
+    });
     const seen: { refused: boolean; credentials: string[] }[] = [];
     // Our port, decorated to watch the app registration at every sign-in attempt.
     const verifier: SignInVerifier = {
