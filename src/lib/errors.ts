@@ -51,6 +51,17 @@ export class ConflictError extends RotatorError {
   }
 }
 
+/**
+ * Another renewal (or removal) holds the app's lease. A conflict like any other for an HTTP caller
+ * (409 with Retry-After), but the one conflict the queue worker waits out instead of failing on.
+ */
+export class LeaseHeldError extends ConflictError {
+  constructor(message: string, options: { retryAfterSeconds?: number } = {}) {
+    super(message, options);
+    this.name = 'LeaseHeldError';
+  }
+}
+
 /** An optimistic-concurrency check failed (a stale ETag). */
 export class PreconditionFailedError extends RotatorError {
   readonly code = 'precondition-failed';

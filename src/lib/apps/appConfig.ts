@@ -273,17 +273,31 @@ export type HistoryEntry = z.output<typeof historyEntrySchema>;
  */
 export const BOOTSTRAP_DUE_AT = new Date(0);
 
+/** The current certificate came from a renewal that failed before it was verified. */
+export function failedUnverified(state: Pick<RenewalState, 'verifiedAt' | 'renewal' | 'lastOutcomeAt'>): boolean {
+  return state.renewal?.stage === 'failed' && state.verifiedAt === undefined && state.lastOutcomeAt !== undefined;
+}
+
+/** After a failed renewal the next try waits 1 h, doubling per consecutive failure, at most a day. */
+export function failureRetryDelayMs(consecutiveFailures: number): number {
+  return Math.min(24 * 3600_000, 3600_000 * 2 ** Math.max(0, consecutiveFailures - 1));
+}
+
 /**
  * When the scheduler must renew the app: `notAfter - renewBeforeDays` (§4), only for an enabled app
  * that already has a managed certificate (the first one comes from a manual generation), or at once
- * for an enabled app created with `bootstrap: true` that has none yet.
+ * for an enabled app created with `bootstrap: true` that has none yet. A renewal that failed after
+ * deploying leaves an unverified certificate current; the app then stays due (after the failure
+ * backoff) rather than waiting for that certificate's own renewal time, which may be months away
+ * while the certificate that works expires.
  */
 export function renewalDueAt(
   config: Pick<AppConfig, 'enabled' | 'renewBeforeDays' | 'bootstrap'>,
-  state: Pick<RenewalState, 'notAfter'>,
+  state: Pick<RenewalState, 'notAfter' | 'verifiedAt' | 'renewal' | 'lastOutcomeAt' | 'consecutiveFailures'>,
 ): Date | undefined {
   if (!config.enabled) return undefined;
   if (state.notAfter === undefined) return config.bootstrap ? BOOTSTRAP_DUE_AT : undefined;
+  if (failedUnverified(state)) return new Date(Date.parse(state.lastOutcomeAt!) + failureRetryDelayMs(state.consecutiveFailures));
   return new Date(Date.parse(state.notAfter) - config.renewBeforeDays * DAY_MS);
 }
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { encodeCer, encodePemBundle } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
 import { normalizeThumbprint } from '../certificates/thumbprints.js';
-import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError } from '../errors.js';
+import { ConflictError, LeaseHeldError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError } from '../errors.js';
 import type { AppCertificate, WriteMode } from '../graph/appRegistrationClient.js';
 import { buildEmail, buildEvent, notificationId, type NotificationFacts } from '../renewal/notifications.js';
 import type { EventSink, Mailer } from '../renewal/ports.js';
@@ -410,7 +410,7 @@ export class CertificateService {
       const now = this.#now().getTime();
       const lease = app.state.lease;
       if (lease && Date.parse(lease.until) > now) {
-        throw new ConflictError(`A renewal of app ${app.config.appId} is running (${lease.renewalId}); retry after ${lease.until}`, {
+        throw new LeaseHeldError(`A renewal of app ${app.config.appId} is running (${lease.renewalId}); retry after ${lease.until}`, {
           retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lease.until) - now) / 1000)),
         });
       }
@@ -422,7 +422,7 @@ export class CertificateService {
         if (!(error instanceof PreconditionFailedError)) throw error;
       }
     }
-    throw new ConflictError(`App ${appId} is being changed by others; retry shortly`, { retryAfterSeconds: 5 });
+    throw new LeaseHeldError(`App ${appId} is being changed by others; retry shortly`, { retryAfterSeconds: 5 });
   }
 
   /** Drops the lease (if still ours) and records the outcome, re-reading on a concurrent write. */

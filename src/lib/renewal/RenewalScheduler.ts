@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
-import { renewalDueAt as dueAtOf } from '../apps/appConfig.js';
+import { failedUnverified, failureRetryDelayMs, renewalDueAt as dueAtOf } from '../apps/appConfig.js';
 import { PreconditionFailedError } from '../errors.js';
 import type { RenewalService } from './RenewalService.js';
 import type { AppCredentials, CertificateVault, RenewalQueue, RenewalStore, StoredApp } from './ports.js';
@@ -42,7 +42,6 @@ export interface TickReport {
 /** A `queued` mark older than this without a deploy is taken as a lost message and re-sent. */
 const QUEUED_STALE_MS = 30 * 60 * 1000;
 /** After a failed renewal the scheduler tries again after 1 h, doubling per failure, at most daily. */
-const FAILURE_BACKOFF_MS = (failures: number) => Math.min(24 * 3600_000, 3600_000 * 2 ** Math.max(0, failures - 1));
 const DRIFT_CURSOR = 'drift-cursor';
 const FIRST_PASS_SLICE = 100;
 const MAX_SLICE = 1000;
@@ -64,6 +63,7 @@ export function policyStateOf(app: StoredApp): PolicyState {
       notAfter: new Date(s.notAfter),
       keySize: s.keySize ?? app.config.keySize,
       keyVaultVersion: s.keyVaultVersion,
+      failedUnverified: failedUnverified(s),
     },
   };
 }
@@ -121,7 +121,7 @@ export class RenewalScheduler {
     if (queued && queued.forDueAt === forDueAt) {
       const failed = app.state.renewal?.id === queued.renewalId && app.state.renewal.stage === 'failed';
       const since = now.getTime() - Date.parse(failed ? (app.state.lastOutcomeAt ?? queued.at) : queued.at);
-      if (failed ? since < FAILURE_BACKOFF_MS(app.state.consecutiveFailures) : since < QUEUED_STALE_MS) return false;
+      if (failed ? since < failureRetryDelayMs(app.state.consecutiveFailures) : since < QUEUED_STALE_MS) return false;
       // A lost message is re-sent under the same renewal id, so whatever it had done is reused.
       if (!failed) renewalId = queued.renewalId;
     }

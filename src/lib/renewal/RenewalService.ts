@@ -5,11 +5,19 @@ import { generateCertificate } from '../certificates/generateCertificate.js';
 import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
-import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
+import { LeaseHeldError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
 import { MAX_DEQUEUE_COUNT, renewalMessageSchema } from './renewalMessage.js';
 import { decideRenewal } from './renewalPolicy.js';
 import { policyStateOf } from './RenewalScheduler.js';
-import { buildEmail, buildEvent, notificationId, operationIdFor, type NotificationFacts, type NotificationKind } from './notifications.js';
+import {
+  buildEmail,
+  buildEvent,
+  buildKeyDeliveryEmail,
+  notificationId,
+  operationIdFor,
+  type NotificationFacts,
+  type NotificationKind,
+} from './notifications.js';
 import type {
   Actor,
   AppCertificate,
@@ -173,7 +181,9 @@ export class RenewalService {
       await this.handle(message);
       return 'done';
     } catch (error) {
-      if (error instanceof ConflictError) {
+      // Only a held lease is waited out; any other conflict (a service's 409) is a failure like
+      // the rest, so it ends in the poison queue instead of being put back forever.
+      if (error instanceof LeaseHeldError) {
         const delay = Math.min(
           error.retryAfterSeconds ?? DEFAULT_POSTPONE_SECONDS,
           this.#d.settings.postponeDelaySeconds ?? DEFAULT_POSTPONE_SECONDS,
@@ -182,7 +192,9 @@ export class RenewalService {
         this.#d.log?.('renewal postponed', { appId: message.appId, renewalId: message.renewalId, reason: error.message });
         return 'postponed';
       }
-      if (error instanceof NotFoundError) {
+      // Skipped only when the app really is gone; a missing Key Vault version or app registration
+      // is a failure to record, not a reason to drop the renewal silently.
+      if (error instanceof NotFoundError && !(await this.#d.store.getApp(message.appId))) {
         this.#d.log?.('renewal skipped: app no longer managed', { appId: message.appId, renewalId: message.renewalId });
         return 'skipped';
       }
@@ -729,27 +741,33 @@ export class RenewalService {
       notBefore: info.notBefore.toISOString(),
       notAfter: info.notAfter.toISOString(),
     };
-    await this.#sendPfxPair(app, buildEmail(facts, app.config), der, privateKey, `${facts.id}:${info.thumbprints.sha1}`);
+    await this.#sendPfxPair(app, buildKeyDeliveryEmail(facts, app.config), der, privateKey, `${facts.id}:${info.thumbprints.sha1}`);
   }
 
-  /** The PFX in one email and its password in a second, never together (§2 attachmentFormat). */
+  /**
+   * The PFX in one email and its password in a second, never together (§2 attachmentFormat). Each
+   * pair gets operation ids of its own: a PFX is encrypted under a fresh password every time, so a
+   * resent pair must be a whole new pair (the email service drops a repeated Operation-Id, which
+   * would leave the admins a PFX and a password that do not belong together).
+   */
   async #sendPfxPair(app: StoredApp, email: EmailMessage, der: Buffer, privateKey: KeyObject, id: string): Promise<void> {
     const mailer = this.#d.mailer!;
+    const pair = `${id}:${randomUUID()}`;
     const { pfx, password } = await encodePfx(der, privateKey, { friendlyName: app.config.displayName });
     await mailer.send({
       ...email,
       plainText: `${email.plainText}\nThe attached PFX holds the private key. Its password comes in a separate email.\n`,
       html: `${email.html}<p>The attached PFX holds the private key. Its password comes in a separate email.</p>`,
       attachments: [{ name: `${safeFileName(app.config.displayName)}.pfx`, contentType: 'application/x-pkcs12', content: pfx }],
+      operationId: operationIdFor(`${pair}:pfx`),
     });
     await mailer.send({
       to: email.to,
       subject: `${email.subject} (PFX password)`,
       plainText: `The password of the PFX sent in the previous email is:\n\n${password}\n`,
       html: `<p>The password of the PFX sent in the previous email is:</p><pre>${password}</pre>`,
-      operationId: undefined,
+      operationId: operationIdFor(`${pair}:password`),
     });
-    void id;
   }
 
   // --- lease, state writes, Graph mode --------------------------------------------------------
@@ -762,7 +780,7 @@ export class RenewalService {
       const now = this.#now();
       const lease = app.state.lease;
       if (lease && Date.parse(lease.until) > now.getTime()) {
-        throw new ConflictError(`A renewal of app ${message.appId} (${lease.renewalId}) is running; retry after ${lease.until}`, {
+        throw new LeaseHeldError(`A renewal of app ${message.appId} (${lease.renewalId}) is running; retry after ${lease.until}`, {
           retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lease.until) - now.getTime()) / 1000)),
         });
       }
@@ -781,7 +799,7 @@ export class RenewalService {
         if (!(error instanceof PreconditionFailedError)) throw error;
       }
     }
-    throw new ConflictError(`App ${message.appId} is being changed by others; retry shortly`, { retryAfterSeconds: 5 });
+    throw new LeaseHeldError(`App ${message.appId} is being changed by others; retry shortly`, { retryAfterSeconds: 5 });
   }
 
   async #release(held: Held): Promise<void> {
@@ -810,7 +828,7 @@ export class RenewalService {
     let current = app;
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       if (owner !== undefined && current.state.lease?.owner !== owner) {
-        throw new ConflictError(`The lease on app ${app.config.appId} was lost (another renewal took over); this attempt stops here`, {
+        throw new LeaseHeldError(`The lease on app ${app.config.appId} was lost (another renewal took over); this attempt stops here`, {
           retryAfterSeconds: 30,
         });
       }

@@ -106,3 +106,20 @@ export function buildEmail(facts: NotificationFacts, config: Pick<AppConfig, 'no
     operationId: operationIdFor(facts.id),
   };
 }
+
+/**
+ * The email that carries a new certificate's key when the app keeps no Key Vault copy. It goes out
+ * before the certificate is added to the app registration (the key must land somewhere first), so
+ * it says that, rather than the renewed email's "verified".
+ */
+export function buildKeyDeliveryEmail(facts: NotificationFacts, config: Pick<AppConfig, 'notifications'>): EmailMessage {
+  const base = buildEmail(facts, config);
+  const lead =
+    'A new certificate was created for this app. It is being added to the app registration now and is verified once Entra accepts it; older certificates stay valid until they expire. This app keeps no copy in Key Vault, so this email is the only copy of the private key.';
+  return {
+    ...base,
+    subject: `[Entra Cert Rotator] New certificate and private key for ${facts.displayName}`,
+    plainText: base.plainText.replace(LEADS[facts.kind], lead),
+    html: base.html.replace(escapeHtml(LEADS[facts.kind]), escapeHtml(lead)),
+  };
+}

@@ -29,6 +29,8 @@ export interface PolicyState {
     readonly keySize: number;
     /** The Key Vault version holding it, when Key Vault is enabled. */
     readonly keyVaultVersion?: string;
+    /** It came from a renewal that failed before verifying it: it may not work. */
+    readonly failedUnverified?: boolean;
   };
 }
 
@@ -51,6 +53,7 @@ export type RenewalReason =
   | 'disabled'
   | 'bootstrap'
   | 'no-managed-certificate'
+  | 'unverified-after-failure'
   | 'certificate-missing-from-entra'
   | 'key-vault-version-missing'
   | 'key-size-changed'
@@ -92,6 +95,16 @@ export const hasNoManagedCertificate: RenewalPolicy = ({ state }) =>
         reason: 'no-managed-certificate',
         detail: 'no managed certificate yet: generate the first one (POST /certificates) or create with bootstrap',
       };
+
+/** A failed renewal left an unverified certificate current: try again (the due time carries the backoff). */
+export const currentIsUnverifiedAfterFailure: RenewalPolicy = ({ state }) =>
+  state.current?.failedUnverified
+    ? {
+        renew: true,
+        reason: 'unverified-after-failure',
+        detail: `the current certificate ${state.current.thumbprint} comes from a renewal that failed before it signed in`,
+      }
+    : undefined;
 
 export const certificateMissingFromEntra: RenewalPolicy = ({ state, observed }) =>
   observed && state.current && !observed.entraKeyIds.has(state.current.keyId)
@@ -151,6 +164,7 @@ export const RENEWAL_POLICIES: readonly RenewalPolicy[] = [
   appIsDisabled,
   bootstrapIsPending,
   hasNoManagedCertificate,
+  currentIsUnverifiedAfterFailure,
   certificateMissingFromEntra,
   keyVaultVersionMissing,
   keySizeChanged,

@@ -34,6 +34,12 @@ const cases: Array<[name: string, input: Partial<PolicyInput>, renew: boolean, r
     'disabled',
   ],
   ['no managed certificate yet', { state: {} }, false, 'no-managed-certificate'],
+  [
+    'a renewal failed before its certificate signed in',
+    { state: { current: { ...current, failedUnverified: true } } },
+    true,
+    'unverified-after-failure',
+  ],
   ['bootstrap app without its first certificate', { config: { ...config, bootstrap: true }, state: {} }, true, 'bootstrap'],
   ['bootstrap app that has its certificate: ordinary rules', { config: { ...config, bootstrap: true } }, false, 'not-yet-due'],
   ['disabled bootstrap app', { config: { ...config, bootstrap: true, enabled: false }, state: {} }, false, 'disabled'],

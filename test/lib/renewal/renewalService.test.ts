@@ -176,6 +176,17 @@ describe('the two stages', () => {
       const failedEvents = world.eventGrid.events().filter((e) => e.event.id === `failed:${deployed.renewalId}`);
       expect(failedEvents.map((e) => e.event.type)).toEqual(['EntraCertRotator.CertificateRenewalFailed']);
       expect(world.logs.filter((l) => l.startsWith('renewal failed') && l.includes(deployed.renewalId))).toHaveLength(1);
+      // The unverified certificate does not push the app's renewal months out: it is due again
+      // after the failure backoff, and the scheduler then starts a new renewal.
+      const retryAt = Date.parse(state.lastOutcomeAt!) + 3600_000;
+      expect((await world.store.listDueApps(new Date(retryAt - 1000))).apps.map((a) => a.appId)).not.toContain(appId);
+      expect((await world.store.listDueApps(new Date(retryAt))).apps.map((a) => a.appId)).toContain(appId);
+      const tick = await world.scheduler(service, { now: () => new Date(retryAt) }).tick();
+      expect(tick.enqueued).toBeGreaterThanOrEqual(1);
+      const queued = (await world.store.getApp(appId))!.state.queued;
+      expect(queued?.renewalId).toBeDefined();
+      expect(queued?.renewalId).not.toBe(deployed.renewalId);
+      await world.queue.clearMessages();
     } finally {
       world.authority.refuseNewCertificatesFor(0);
       await world.poisonQueue.clearMessages();
