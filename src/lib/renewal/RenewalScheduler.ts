@@ -43,6 +43,11 @@ export interface TickReport {
 const QUEUED_STALE_MS = 30 * 60 * 1000;
 /** After a failed renewal the scheduler tries again after 1 h, doubling per failure, at most daily. */
 const DRIFT_CURSOR = 'drift-cursor';
+/**
+ * A deployed renewal not confirmed after this long lost its confirm message: longer than any
+ * verification window (VERIFY_WINDOW_MINUTES is at most 120) plus the queue's own retries.
+ */
+const STUCK_CONFIRM_MS = 3 * 3600_000;
 const FIRST_PASS_SLICE = 100;
 const MAX_SLICE = 1000;
 
@@ -147,6 +152,7 @@ export class RenewalScheduler {
     let driftRenewals = 0;
     let nearExpiryWarnings = 0;
     for (const app of page.items) {
+      await this.#each(app.config.appId, 'stuck confirm check', () => this.#requeueStuckConfirm(app, now));
       await this.#each(app.config.appId, 'drift check', async () => {
         if (await this.#checkDrift(app, now)) driftRenewals += 1;
       });
@@ -166,6 +172,20 @@ export class RenewalScheduler {
       if (!(error instanceof PreconditionFailedError)) throw error;
     }
     return { sliceSize, driftChecked: page.items.length, driftRenewals, nearExpiryWarnings };
+  }
+
+  /**
+   * A renewal deployed long ago whose confirm stage never ran (its message could not be queued, e.g.
+   * after a manual generation answered 201) gets its confirm message again, under its own id: the
+   * stage is idempotent, and until it runs nothing older may be removed and nothing is verified.
+   */
+  async #requeueStuckConfirm(app: StoredApp, now: Date): Promise<void> {
+    const { renewal, lease } = app.state;
+    if (renewal?.stage !== 'deployed' || renewal.deployedAt === undefined) return;
+    if (lease && Date.parse(lease.until) > now.getTime()) return;
+    if (now.getTime() - Date.parse(renewal.deployedAt) < STUCK_CONFIRM_MS) return;
+    await this.#d.queue.enqueue({ appId: app.config.appId, renewalId: renewal.id, stage: 'confirm', trigger: renewal.trigger });
+    this.#d.log?.('confirm stage re-queued', { appId: app.config.appId, renewalId: renewal.id });
   }
 
   async #checkDrift(app: StoredApp, now: Date): Promise<boolean> {

@@ -4,7 +4,7 @@ import type { AppConfig } from '../../../src/lib/apps/appConfig.js';
 import { AppService } from '../../../src/lib/apps/appService.js';
 import type { StoredApp } from '../../../src/lib/apps/appStore.js';
 import { RetriableError } from '../../../src/lib/errors.js';
-import type { RenewalStore } from '../../../src/lib/renewal/ports.js';
+import type { RenewalQueue, RenewalStore } from '../../../src/lib/renewal/ports.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
@@ -185,6 +185,38 @@ describe('bootstrap', () => {
     await assertRenewalInvariants(world, { appId: registration.appId, credentials: [] }, { newCertificates: 1 });
     // With its certificate made, the app leaves the head of the due index.
     expect((await world.store.listDueApps(new Date())).apps.map((a) => a.appId)).not.toContain(registration.appId);
+  });
+});
+
+describe('a confirm stage that was never queued', () => {
+  it('is queued again by the slice once the renewal has stayed deployed too long, under its own id, and completes', async () => {
+    const app = await managedApp();
+    const before = credentialBaseline(world, app.config.appId);
+    // The manual generation deploys, then cannot queue its confirm stage (the caller got an error).
+    const confirmLost: RenewalQueue = {
+      enqueue: (message, options) =>
+        message.stage === 'confirm'
+          ? Promise.reject(new RetriableError('queue unavailable'))
+          : world.renewalQueue.enqueue(message, options),
+    };
+    await expect(world.service({ queue: confirmLost }).generate(app.config.appId, admin)).rejects.toThrow(RetriableError);
+    const deployed = (await world.store.getApp(app.config.appId))!.state.renewal!;
+    expect(deployed.stage).toBe('deployed');
+    const confirms = () => world.enqueued.filter((e) => e.message.renewalId === deployed.id && e.message.stage === 'confirm');
+    const service = world.service();
+
+    await restartDriftPass();
+    await world.scheduler(service).tick();
+    expect(confirms()).toEqual([]);
+
+    await restartDriftPass();
+    await world.scheduler(service, { now: () => new Date(Date.now() + 4 * 3600_000) }).tick();
+    expect(confirms().map((e) => e.message.renewalId)).toEqual([deployed.id]);
+    await world.drain(service);
+    const state = (await world.store.getApp(app.config.appId))!.state;
+    expect(state.renewal).toMatchObject({ id: deployed.id, stage: 'completed' });
+    expect(state.verifiedAt).toBeDefined();
+    await assertRenewalInvariants(world, before, { newCertificates: 1 });
   });
 });
 
