@@ -199,7 +199,11 @@ export class RenewalService {
         return 'skipped';
       }
       const final = error instanceof PreconditionError || error instanceof ValidationError;
-      if (final || attempt.dequeueCount >= MAX_DEQUEUE_COUNT) await this.recordFailure(message, error, attempt.log);
+      const last = attempt.dequeueCount >= MAX_DEQUEUE_COUNT;
+      if (final || last) await this.recordFailure(message, error, attempt.log);
+      // Only once no attempt of this renewal can follow: a later success would make the imported
+      // version current after all.
+      if (last && message.stage === 'deploy') await this.#restoreKeyVaultLatest(message);
       throw error;
     }
   }
@@ -284,6 +288,37 @@ export class RenewalService {
       thumbprint: updated.state.currentThumbprint,
       notAfter: updated.state.notAfter,
     });
+  }
+
+  /**
+   * A renewal that failed after its Key Vault import but before its certificate was recorded (the
+   * app registration refused it, say) leaves Key Vault's latest version naming a certificate Entra
+   * does not have, while whatever reads "the certificate" from Key Vault takes the latest version.
+   * The current certificate is imported again on top, so that Key Vault, Entra and the state agree
+   * on the certificate in use. Best effort: a failure here is logged, the renewal's failure stands.
+   */
+  async #restoreKeyVaultLatest(message: RenewalMessage): Promise<void> {
+    const app = await this.#d.store.getApp(message.appId);
+    if (!app) return;
+    const { config, state } = app;
+    if (!config.keyVault.enabled || state.keyVaultVersion === undefined || state.currentThumbprint === undefined) return;
+    const vault = this.#d.vaultFor(config.keyVault.vaultUrl);
+    const name = config.keyVault.certificateName;
+    try {
+      const orphan = await vault.findVersionByTag(name, 'renewalId', message.renewalId);
+      if (!orphan || orphan.thumbprint === state.currentThumbprint) return;
+      const current = await vault.getCertificateWithPrivateKey(name, { version: state.keyVaultVersion });
+      const { pfx, password } = await encodePfx(current.der, current.privateKey, { friendlyName: config.displayName });
+      const restored = await vault.importCertificate(name, {
+        pfx,
+        password,
+        tags: { managedBy: MANAGED_TAG, appId: config.appId, restoredAfter: message.renewalId, thumbprint: state.currentThumbprint },
+      });
+      await this.#writeState(app, undefined, () => ({ keyVaultVersion: restored.version, keyVaultId: restored.id }));
+      this.#d.log?.('key vault latest restored to the current certificate', { appId: config.appId, renewalId: message.renewalId });
+    } catch (error) {
+      this.#d.log?.('key vault restore failed', { appId: config.appId, renewalId: message.renewalId, error: errorText(error) });
+    }
   }
 
   /** Retries the app's pending notifications; returns how many are still pending. */

@@ -307,6 +307,30 @@ describe('failures', () => {
     await assertRenewalInvariants(world, before, { newCertificates: 0 });
   });
 
+  it('a renewal the app registration keeps refusing fails without leaving Key Vault’s latest version on a certificate Entra does not have', async () => {
+    const { appId } = await managedAppWithHistory();
+    const before = credentialBaseline(world, appId);
+    const message = await scheduleRenewal(appId);
+    world.graph.inject('update-application', {
+      status: 403,
+      body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
+    });
+    try {
+      expect(await world.drain(world.service())).toEqual({ delivered: MAX_DEQUEUE_COUNT, poisoned: 1 });
+    } finally {
+      world.graph.server.clearFaults();
+    }
+    const stored = (await world.store.getApp(appId))!;
+    expect(stored.state).toMatchObject({ lastOutcome: 'failed', renewal: { id: message.renewalId, stage: 'failed' } });
+    // The failed renewal's certificate was imported, then refused by Entra: it is in Key Vault, but
+    // not as the latest version, which is the certificate in use again.
+    const versions = world.keyVault.versions(stored.config.keyVault.certificateName);
+    expect(versions.some((v) => v.tags.renewalId === message.renewalId)).toBe(true);
+    expect(versions.at(-1)).toMatchObject({ thumbprint: stored.state.currentThumbprint, tags: { restoredAfter: message.renewalId } });
+    await world.poisonQueue.clearMessages();
+    await assertRenewalInvariants(world, before, { newCertificates: 0 });
+  });
+
   it('host.json sets the queue rules, and the last attempt the code counts is host.json’s maxDequeueCount', () => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
     const raw = JSON.parse(readFileSync(`${root}host.json`, 'utf8')) as { extensions: { queues: Record<string, unknown> } };
