@@ -6,7 +6,7 @@ import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
 import { LeaseHeldError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
-import { MAX_DEQUEUE_COUNT, renewalMessageSchema } from './renewalMessage.js';
+import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, renewalMessageSchema } from './renewalMessage.js';
 import { decideRenewal } from './renewalPolicy.js';
 import { policyStateOf } from './RenewalScheduler.js';
 import {
@@ -104,6 +104,8 @@ export interface DeployedCertificate {
 }
 
 const MANAGED_TAG = 'entra-cert-rotator';
+/** The longest Retry-After honoured by deferring a message (Storage queues allow up to 7 days). */
+const MAX_DEFER_SECONDS = 3600;
 const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;
 const WRITE_ATTEMPTS = 6;
 const DEFAULT_POSTPONE_SECONDS = 30;
@@ -198,8 +200,18 @@ export class RenewalService {
         this.#d.log?.('renewal skipped: app no longer managed', { appId: message.appId, renewalId: message.renewalId });
         return 'skipped';
       }
+      const wait = error instanceof RetriableError ? error.retryAfterSeconds : undefined;
+      const deferrals = message.deferrals ?? 0;
+      if (wait !== undefined && wait > QUEUE_VISIBILITY_TIMEOUT_SECONDS && deferrals < MAX_DEQUEUE_COUNT) {
+        await this.#d.queue.enqueue(
+          { ...message, deferrals: deferrals + 1 },
+          { visibilityDelaySeconds: Math.min(wait, MAX_DEFER_SECONDS) },
+        );
+        this.#d.log?.('renewal deferred: the service asked to wait', { appId: message.appId, renewalId: message.renewalId, seconds: wait });
+        return 'postponed';
+      }
       const final = error instanceof PreconditionError || error instanceof ValidationError;
-      const last = attempt.dequeueCount >= MAX_DEQUEUE_COUNT;
+      const last = attempt.dequeueCount >= MAX_DEQUEUE_COUNT || deferrals >= MAX_DEQUEUE_COUNT;
       if (final || last) await this.recordFailure(message, error, attempt.log);
       // Only once no attempt of this renewal can follow: a later success would make the imported
       // version current after all.

@@ -87,6 +87,7 @@ export interface RenewalMessage {
   readonly trigger: 'scheduled' | 'manual' | 'bootstrap' | 'drift';
   readonly reason?: string;
   readonly requestedAt?: string;
+  readonly deferrals?: number;
 }
 
 export interface RenewalQueue {

@@ -15,6 +15,8 @@ export const renewalMessageSchema = z
     reason: z.string().max(500).optional(),
     /** When the scheduler saw the need (drift): a renewal deployed after it has already answered it. */
     requestedAt: z.iso.datetime({ offset: true }).optional(),
+    /** How often this renewal was put back to honour a long Retry-After (bounded, see the worker). */
+    deferrals: z.int().min(1).max(100).optional(),
   })
   .strict();
 
@@ -23,3 +25,11 @@ export const renewalMessageSchema = z
  * which the host moves the message to `renewal-requests-poison`. A test keeps the two equal.
  */
 export const MAX_DEQUEUE_COUNT = 5;
+
+/**
+ * host.json's `extensions.queues.visibilityTimeout` in seconds: how long a failed delivery waits
+ * before the next. A Retry-After longer than this is honoured by putting the message back with that
+ * delay instead, at most MAX_DEQUEUE_COUNT times, so throttling cannot use up the deliveries
+ * in minutes, nor postpone a renewal forever. A test keeps it equal to host.json.
+ */
+export const QUEUE_VISIBILITY_TIMEOUT_SECONDS = 30;

@@ -2,13 +2,13 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readHostJson } from '../../../src/host/hostSettings.js';
+import { readHostJson, timeSpanMs } from '../../../src/host/hostSettings.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
 import { RetriableError } from '../../../src/lib/errors.js';
 import { graphScopeFor } from '../../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../../src/lib/graph/signInVerifier.js';
 import type { RenewalMessage, SignInVerifier } from '../../../src/lib/renewal/ports.js';
-import { MAX_DEQUEUE_COUNT } from '../../../src/lib/renewal/renewalMessage.js';
+import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../../src/lib/renewal/renewalMessage.js';
 import { keyIdForRenewal } from '../../../src/lib/renewal/RenewalService.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
@@ -264,6 +264,30 @@ describe('failures', () => {
     world.graph.server.clearFaults();
   });
 
+  it('honours a Retry-After longer than the queue’s retry delay by deferring the message, a bounded number of times', async () => {
+    const { appId } = await managedAppWithHistory();
+    const message = await scheduleRenewal(appId);
+    const service = world.service();
+    const deferred = () => world.enqueued.filter((e) => e.message.renewalId === message.renewalId && e.message.stage === 'deploy');
+    const deferredBefore = deferred().length;
+    world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
+    // One delivery: the long Retry-After does not use up a delivery; the message comes back in 120 s.
+    expect(await service.processQueueMessage(message, { dequeueCount: 1 })).toBe('postponed');
+    const [again, ...more] = deferred().slice(deferredBefore);
+    expect(more).toEqual([]);
+    expect(again?.visibilityDelaySeconds).toBe(120);
+    expect(again?.message).toMatchObject({ renewalId: message.renewalId, deferrals: 1 });
+    await world.queue.clearMessages();
+    // Deferred as often as there are deliveries, a renewal fails like any other instead of waiting forever.
+    world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
+    await expect(service.processQueueMessage({ ...message, deferrals: MAX_DEQUEUE_COUNT }, { dequeueCount: 1 })).rejects.toThrow(
+      RetriableError,
+    );
+    expect((await world.store.getApp(appId))!.state.renewal).toMatchObject({ id: message.renewalId, stage: 'failed' });
+    world.graph.server.clearFaults();
+    await world.poisonQueue.clearMessages();
+  });
+
   it('retries Key Vault 503s inside the attempt, then across deliveries, without a second version', async () => {
     const { appId, stored } = await managedAppWithHistory();
     const before = credentialBaseline(world, appId);
@@ -339,6 +363,9 @@ describe('failures', () => {
     expect(visibilityTimeout).toMatch(/^\d{2}:\d{2}:\d{2}$/);
     expect(typeof batchSize).toBe('number');
     expect(MAX_DEQUEUE_COUNT).toBe(raw.extensions.queues.maxDequeueCount);
+    expect(readHostJson(root).queues.visibilityTimeoutMs).toBe(QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000);
+    // The lease must outlast one attempt (§4): the function timeout is shorter than the default lease.
+    expect(timeSpanMs((raw as { functionTimeout?: string }).functionTimeout, Infinity)).toBeLessThan(600_000);
     expect(readHostJson(root).queues.maxDequeueCount).toBe(MAX_DEQUEUE_COUNT);
   });
 });
