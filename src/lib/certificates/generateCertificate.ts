@@ -124,6 +124,34 @@ const fromDer = asn1.fromDer as unknown as (bytes: string, options: { decodeBitS
 const U = asn1.Class.UNIVERSAL;
 const OID_SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
 const OID_SUBJECT_KEY_IDENTIFIER = '2.5.29.14';
+const OID_COMMON_NAME = '2.5.4.3';
+
+/** DER header of a SEQUENCE whose contents are `length` bytes long. */
+function derSequenceHeader(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([0x30, length]);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n % 256);
+  return Buffer.from([0x30, 0x80 | bytes.length, ...bytes]);
+}
+
+let cachedExtensions: forge.asn1.Asn1[] | undefined;
+/**
+ * basicConstraints CA:false, keyUsage digitalSignature + keyEncipherment (critical),
+ * extendedKeyUsage clientAuth: the same for every certificate, so forge encodes them once.
+ */
+function standardExtensions(): forge.asn1.Asn1[] {
+  if (!cachedExtensions) {
+    const scratch = pki.createCertificate();
+    scratch.setExtensions([
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', clientAuth: true },
+    ]);
+    const wrapped = pki.certificateExtensionsToAsn1(scratch.extensions);
+    cachedExtensions = ((wrapped.value as forge.asn1.Asn1[])[0]!.value as forge.asn1.Asn1[]).slice();
+  }
+  return cachedExtensions;
+}
 const sha256WithRsa = () =>
   asn1.create(U, asn1.Type.SEQUENCE, true, [
     asn1.create(U, asn1.Type.OID, false, asn1.oidToDer(OID_SHA256_WITH_RSA).getBytes()),
@@ -164,41 +192,45 @@ export function createSelfSignedCertificate(keyPair: RsaKeyPair, request: Certif
   const subjectPublicKey = (spki.value as forge.asn1.Asn1[])[1]!.value as string;
   const keyIdentifier = hash('sha1', Buffer.from(subjectPublicKey.slice(1), 'binary'), 'buffer');
 
-  // forge fills in the OIDs and encodings of names and the standard extensions on a scratch
-  // certificate; the key identifier goes in as a finished extension (forge would recompute it).
-  const scratch = pki.createCertificate();
-  const name = [{ shortName: 'CN', value: commonName, valueTagClass: asn1.Type.UTF8 as unknown as forge.asn1.Class }];
-  scratch.setSubject(name);
-  scratch.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', critical: true, digitalSignature: true, keyEncipherment: true },
-    { name: 'extKeyUsage', clientAuth: true },
+  const cn = asn1.create(U, asn1.Type.SEQUENCE, true, [
+    asn1.create(U, asn1.Type.SET, true, [
+      asn1.create(U, asn1.Type.SEQUENCE, true, [
+        asn1.create(U, asn1.Type.OID, false, asn1.oidToDer(OID_COMMON_NAME).getBytes()),
+        asn1.create(U, asn1.Type.UTF8, false, forge.util.encodeUtf8(commonName)),
+      ]),
+    ]),
   ]);
-  scratch.extensions.push({
-    id: OID_SUBJECT_KEY_IDENTIFIER,
-    name: 'subjectKeyIdentifier',
-    critical: false,
-    value: asn1.create(U, asn1.Type.OCTETSTRING, false, keyIdentifier.toString('binary')),
-  });
-  const dn = pki.distinguishedNameToAsn1(scratch.subject);
+  const subjectKeyIdentifier = asn1.create(U, asn1.Type.SEQUENCE, true, [
+    asn1.create(U, asn1.Type.OID, false, asn1.oidToDer(OID_SUBJECT_KEY_IDENTIFIER).getBytes()),
+    asn1.create(
+      U,
+      asn1.Type.OCTETSTRING,
+      false,
+      asn1.toDer(asn1.create(U, asn1.Type.OCTETSTRING, false, keyIdentifier.toString('binary'))).getBytes(),
+    ),
+  ]);
   const tbs = asn1.create(U, asn1.Type.SEQUENCE, true, [
     asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(U, asn1.Type.INTEGER, false, asn1.integerToDer(2).getBytes())]),
     asn1.create(U, asn1.Type.INTEGER, false, forge.util.hexToBytes(serialNumber)),
     sha256WithRsa(),
-    dn,
+    cn,
     asn1.create(U, asn1.Type.SEQUENCE, true, [time(notBefore), time(notAfter)]),
-    dn,
+    cn,
     spki,
-    pki.certificateExtensionsToAsn1(scratch.extensions),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [
+      asn1.create(U, asn1.Type.SEQUENCE, true, [...standardExtensions(), subjectKeyIdentifier]),
+    ]),
   ]);
-  const tbsDer = asn1.toDer(tbs).getBytes();
-  const signature = sign('sha256', Buffer.from(tbsDer, 'binary'), keyPair.privateKey);
-  const certificate = asn1.create(U, asn1.Type.SEQUENCE, true, [
-    tbs,
-    sha256WithRsa(),
-    asn1.create(U, asn1.Type.BITSTRING, false, `\0${signature.toString('binary')}`),
-  ]);
-  const der = Buffer.from(asn1.toDer(certificate).getBytes(), 'binary');
+  const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary');
+  const signature = sign('sha256', tbsDer, keyPair.privateKey);
+  // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }, joined as DER
+  // rather than encoding the TBSCertificate a second time.
+  const tail = Buffer.from(
+    asn1.toDer(sha256WithRsa()).getBytes() +
+      asn1.toDer(asn1.create(U, asn1.Type.BITSTRING, false, `\0${signature.toString('binary')}`)).getBytes(),
+    'binary',
+  );
+  const der = Buffer.concat([derSequenceHeader(tbsDer.length + tail.length), tbsDer, tail]);
 
   return {
     der,
