@@ -15,7 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * group, as a terminal runs it), then HTTP only against the API, openssl on the downloads, and the
  * real MSAL and Azure Identity clients against the emulated authority. The sandbox runs on free
  * ports with its own data folder, so a developer's sandbox is left alone. Waits poll for what a
- * user would look for (a file, a field); nothing is asserted about how long anything takes.
+ * user would look for (a file, a field); the only bounds are generous give-up deadlines.
+ *
+ * Stopping is checked twice. First SIGINT goes to the sandbox's own pid alone: npm, sh and tsx
+ * never see it, so only the sandbox's own shutdown can stop the host and Azurite (a signal to the
+ * whole group would stop them by itself and prove nothing). Then, after a restart without
+ * --reset that must find the state of the first run, SIGINT goes to the whole group, as a
+ * terminal's Ctrl-C does.
  */
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -52,9 +58,16 @@ interface AppJson {
 }
 
 let dir: string;
+let env: NodeJS.ProcessEnv;
+/** `npm run sandbox` of the run under test: the leader of its own process group. */
 let sandbox: ChildProcess;
 let output = '';
 let info: SandboxJson;
+/** Every pid either run recorded, and every group leader, for the last-resort kill in afterAll. */
+const recordedPids = new Set<number>();
+const groups = new Set<number>();
+/** What the first run created, for the restart to find. */
+let reporting: { appId: string; thumbprint: string } | undefined;
 
 async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
@@ -112,44 +125,80 @@ function openssl(args: string[], env: Record<string, string> = {}): string {
   return execFileSync('openssl', args, { encoding: 'utf8', env: { ...process.env, ...env } });
 }
 
+function readSandboxJson(): SandboxJson | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as SandboxJson;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `npm run sandbox [-- --reset]` as a user starts it; resolves once sandbox.json names this run's pids. */
+async function startSandbox(args: string[]): Promise<void> {
+  const previous = readSandboxJson()?.pids.sandbox;
+  output = '';
+  sandbox = spawn('npm', ['run', 'sandbox', ...(args.length > 0 ? ['--', ...args] : [])], {
+    cwd: projectRoot,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  groups.add(sandbox.pid!);
+  sandbox.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  sandbox.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  // A restart rewrites the file of the last run: wait for the one with this run's pid.
+  info = await waitFor('sandbox.json', () => {
+    const json = readSandboxJson();
+    return json && json.pids.sandbox !== previous ? json : undefined;
+  });
+  for (const pid of Object.values(info.pids)) recordedPids.add(pid);
+}
+
+/** Waits until the sandbox, its host and Azurite, and everything else in its process group are gone. */
+async function expectEverythingStopped(): Promise<void> {
+  const group = sandbox.pid!;
+  const left = () => [
+    ...Object.entries(info.pids)
+      .filter(([, pid]) => alive(pid))
+      .map(([name, pid]) => `${name} (pid ${pid})`),
+    ...(alive(-group) ? [`a process in group ${group}`] : []),
+  ];
+  await waitFor('every sandbox process to end', () => (left().length === 0 ? true : undefined), {
+    whileRunning: false,
+    timeoutMs: 30_000,
+  }).catch((error: Error) => {
+    throw new Error(`Still running: ${left().join(', ')}. ${error.message}`);
+  });
+  expect(left()).toEqual([]);
+  expect(output).toContain('Sandbox stopped.');
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ecr-sandbox-e2e-'));
   const ports = await freePorts(PORT_NAMES.length);
   // A clean environment, as in a user's shell: nothing of vitest's, nothing of the test CA.
-  const env = Object.fromEntries(
+  const shell = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !/^(VITEST|NODE_OPTIONS$|NODE_EXTRA_CA_CERTS$|TEST$)/.test(name)),
   );
-  sandbox = spawn('npm', ['run', 'sandbox', '--', '--reset'], {
-    cwd: projectRoot,
-    env: {
-      ...env,
-      ...Object.fromEntries(PORT_NAMES.map((name, i) => [name, String(ports[i])])),
-      SANDBOX_DIR: dir,
-      // Due at once and a timer every 5 s, so the scheduled renewal comes within the test's minute.
-      SANDBOX_DEMO_DUE_IN_SECONDS: '0',
-      SANDBOX_RENEWAL_SCHEDULE: '*/5 * * * * *',
-    },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  sandbox.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  sandbox.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  info = await waitFor('sandbox.json', () => {
-    try {
-      return JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as SandboxJson;
-    } catch {
-      return undefined;
-    }
-  });
+  env = {
+    ...shell,
+    ...Object.fromEntries(PORT_NAMES.map((name, i) => [name, String(ports[i])])),
+    SANDBOX_DIR: dir,
+    // Due at once and a timer every 5 s, so the scheduled renewal comes within the test's minute.
+    SANDBOX_DEMO_DUE_IN_SECONDS: '0',
+    SANDBOX_RENEWAL_SCHEDULE: '*/5 * * * * *',
+  };
+  await startSandbox(['--reset']);
   // What a user does for their own clients of the emulators: trust the sandbox's CA, as
   // NODE_EXTRA_CA_CERTS would. In place of the test run's CA, which has the same name.
   setDefaultCACertificates([...getCACertificates('bundled'), readFileSync(info.caCertificate, 'utf8')]);
 }, 120_000);
 
+// Whatever failed, nothing the test started outlives it on the machine running it.
 afterAll(() => {
-  if (sandbox?.pid !== undefined && sandbox.exitCode === null) {
+  for (const target of [...[...groups].map((g) => -g), ...recordedPids]) {
     try {
-      process.kill(-sandbox.pid, 'SIGKILL');
+      process.kill(target, 'SIGKILL');
     } catch {
       // already gone
     }
@@ -267,16 +316,30 @@ describe('npm run sandbox', () => {
     };
     expect(list.items.map((c) => c.thumbprint)).toEqual([renewed.currentThumbprint]);
 
-    // 7. Ctrl-C: the whole process group gets SIGINT, as from a terminal; nothing is left running.
-    const exited = new Promise((done) => sandbox.once('exit', done));
-    process.kill(-sandbox.pid!, 'SIGINT');
-    await exited;
-    await waitFor(
-      'every sandbox process to end',
-      () => (Object.values(info.pids).every((pid) => !alive(pid)) && !alive(-sandbox.pid!) ? true : undefined),
-      { whileRunning: false, timeoutMs: 30_000 },
-    );
-    expect(output).toContain('Sandbox stopped.');
+    reporting = { appId, thumbprint: generated.thumbprint };
+
+    // 7. Stop: SIGINT to the sandbox's pid alone, so its own shutdown must stop the host and Azurite.
+    process.kill(info.pids.sandbox, 'SIGINT');
+    await expectEverythingStopped();
     expect(existsSync(join(dir, 'state', 'graph.json'))).toBe(true);
   }, 120_000);
+
+  it("keeps its state across a restart without --reset, and a terminal's Ctrl-C stops it", async () => {
+    expect(reporting, 'the quick start ran first').toBeDefined();
+    const { appId, thumbprint } = reporting!;
+    await startSandbox([]);
+    expect(output).toContain('state kept from the last run');
+
+    const app = await api('GET', `/apps/${appId}`, 'Reader');
+    expect(app.status, await app.clone().text()).toBe(200);
+    expect(((await app.json()) as AppJson).state.currentThumbprint).toBe(thumbprint);
+    const certificates = await api('GET', `/apps/${appId}/certificates`, 'Reader');
+    expect(certificates.status).toBe(200);
+    const items = ((await certificates.json()) as { items: { thumbprint: string; status: string }[] }).items;
+    expect(items).toContainEqual(expect.objectContaining({ thumbprint, status: 'current' }));
+
+    // Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+    process.kill(-sandbox.pid!, 'SIGINT');
+    await expectEverythingStopped();
+  }, 60_000);
 });
