@@ -238,11 +238,16 @@ async function main(): Promise<void> {
   };
   // `tsx src/host/main.ts` as one process: tsx's loader in this node rather than its CLI wrapper,
   // so the pid recorded is the host's own and a signal reaches it directly.
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(projectRoot, 'src', 'host', 'main.ts')], {
-    cwd: projectRoot,
-    env: hostEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // The flags of `npm run host` (package.json): the same host, with the same heap ceiling.
+  const child = spawn(
+    process.execPath,
+    ['--max-old-space-size=128', '--import', import.meta.resolve('tsx'), join(projectRoot, 'src', 'host', 'main.ts')],
+    {
+      cwd: projectRoot,
+      env: hostEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   host = child;
   prefixLines(child.stdout, 'host | ', process.stdout);
   prefixLines(child.stderr, 'host | ', process.stderr);
