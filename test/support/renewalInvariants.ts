@@ -55,7 +55,8 @@ export async function assertRenewalInvariants(
   const state = stored.state;
   const vaultName = stored.config.keyVault.certificateName;
   const versions = stored.config.keyVault.enabled ? world.keyVault.versions(vaultName) : [];
-  if (!stored.config.keyVault.enabled) expect(world.keyVault.versions(vaultName), 'no Key Vault version for a no-Key-Vault app').toEqual([]);
+  if (!stored.config.keyVault.enabled)
+    expect(world.keyVault.versions(vaultName), 'no Key Vault version for a no-Key-Vault app').toEqual([]);
   const now = Date.now();
 
   // 1. One new certificate per renewal id.
@@ -82,6 +83,9 @@ export async function assertRenewalInvariants(
     expect(new Set(owners).size, 'one new certificate per renewal id').toBe(owners.length);
   } else {
     const emailed = emailedPfxs(world);
+    // Which certificate a PFX holds shows only once it opens; one with a password that does not open it is never right.
+    for (const pfx of emailed)
+      if (pfx.password !== undefined) expect(pfx.opened, `the PFX of "${pfx.subject}" opens with its password`).toBe(true);
     for (const credential of registration.keyCredentials.filter(isManaged)) {
       const thumbprint = thumbprintOf(credential);
       const copies = emailed.filter((p) => p.thumbprint === thumbprint);
@@ -185,8 +189,17 @@ export function emailedPfxs(world: RenewalWorld): EmailedPfx[] {
   return result;
 }
 
+/** Opened PFXs by content and password: the key derivation is slow, and every check reads every email again. */
+const openedPfxs = new Map<string, { der: Buffer; privateKey: KeyObject } | undefined>();
+
 /** PKCS#12 read with node-forge (Node's crypto has none), which checks the MAC with the password. */
 function openPfx(pfx: Buffer, password: string): { der: Buffer; privateKey: KeyObject } | undefined {
+  const key = `${password}:${pfx.toString('base64')}`;
+  if (!openedPfxs.has(key)) openedPfxs.set(key, readPfx(pfx, password));
+  return openedPfxs.get(key);
+}
+
+function readPfx(pfx: Buffer, password: string): { der: Buffer; privateKey: KeyObject } | undefined {
   try {
     const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(pfx.toString('binary'))), true, password);
     const cert = (p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? []).find((b) => b.cert)?.cert;

@@ -161,7 +161,11 @@ describe.each([CONFIGURATIONS.owner, CONFIGURATIONS['no-key-vault'], CONFIGURATI
         w.graph.server.clearFaults();
       }
       const state = (await w.store.getApp(appId))!.state;
-      expect(state).toMatchObject({ lastOutcome: 'failed', currentThumbprint: current, renewal: { id: message.renewalId, stage: 'failed' } });
+      expect(state).toMatchObject({
+        lastOutcome: 'failed',
+        currentThumbprint: current,
+        renewal: { id: message.renewalId, stage: 'failed' },
+      });
       await w.poisonQueue.clearMessages();
       await assertRenewalInvariants(w, before, { newCertificates: 0, attachmentsAllowed: configuration.attachmentsAllowed });
     });
