@@ -105,7 +105,7 @@ async function completed(world: RenewalWorld, appId: string, renewalId: string):
   expect(state.pendingNotifications).toEqual([]);
 }
 
-/** The graph route name's Graph refusal: the rotator (or the app) may not write the app registration. */
+/** Graph's answer when the caller (the rotator, or the app itself) may not write the app registration. */
 const denied = {
   status: 403,
   body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
