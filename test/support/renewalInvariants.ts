@@ -1,5 +1,7 @@
-import type { KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import forge from 'node-forge';
 import { expect } from 'vitest';
+import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
 import { keyIdForRenewal } from '../../src/lib/renewal/RenewalService.js';
 import type { GraphKeyCredential } from '../emulators/graph.js';
 import { peekAll, type RenewalWorld } from './renewalWorld.js';
@@ -10,6 +12,10 @@ import { peekAll, type RenewalWorld } from './renewalWorld.js';
  *  2. every credential that existed before is still there, unless it expired and the rotator made it;
  *  3. Key Vault's latest version, the stored state and Entra's newest managed certificate agree;
  *  4. no private key material in any table entity, queue message, event, email body or log line.
+ * Per configuration: with Key Vault, every new certificate is one renewal's tagged version (so self
+ * mode, whose keyIds Graph assigns, is held to one certificate per renewal too); without Key Vault,
+ * no version exists and every certificate on the app registration went out by email first, in a PFX
+ * that opens with the password of its companion email.
  */
 
 export interface CredentialBaseline {
@@ -49,6 +55,8 @@ export async function assertRenewalInvariants(
   const state = stored.state;
   const vaultName = stored.config.keyVault.certificateName;
   const versions = stored.config.keyVault.enabled ? world.keyVault.versions(vaultName) : [];
+  if (!stored.config.keyVault.enabled)
+    expect(world.keyVault.versions(vaultName), 'no Key Vault version for a no-Key-Vault app').toEqual([]);
   const now = Date.now();
 
   // 1. One new certificate per renewal id.
@@ -61,6 +69,36 @@ export async function assertRenewalInvariants(
     expect(isManaged(credential), `credential ${credential.keyId} is marked as the rotator's`).toBe(true);
     if (stored.config.graphMode === 'owner') {
       expect(keyIdOwners.has(credential.keyId), `credential ${credential.keyId} belongs to a renewal id`).toBe(true);
+    }
+  }
+  if (stored.config.keyVault.enabled) {
+    // Whatever assigned the keyId (owner mode derives it, self mode's addKey lets Graph pick it), each
+    // new certificate is the tagged version of one renewal of this app, and no renewal has two.
+    const owners = added.map((credential) => {
+      const thumbprint = thumbprintOf(credential);
+      const tagged = versions.filter((v) => v.thumbprint === thumbprint && v.tags.renewalId !== undefined);
+      expect(tagged, `credential ${credential.keyId} is one renewal's Key Vault version`).toHaveLength(1);
+      return tagged[0]!.tags.renewalId!;
+    });
+    expect(new Set(owners).size, 'one new certificate per renewal id').toBe(owners.length);
+  } else {
+    const emailed = emailedPfxs(world);
+    // Which certificate a PFX holds shows only once it opens; one with a password that does not open it is never right.
+    for (const pfx of emailed)
+      if (pfx.password !== undefined) expect(pfx.opened, `the PFX of "${pfx.subject}" opens with its password`).toBe(true);
+    for (const credential of registration.keyCredentials.filter(isManaged)) {
+      const thumbprint = thumbprintOf(credential);
+      const copies = emailed.filter((p) => p.thumbprint === thumbprint);
+      // The email is the key's only copy: a certificate in use whose key never went out locks the app's
+      // owners out of it (an expired one is past use, and may predate the rotator's emails).
+      if (credential.endDateTime.getTime() > now) {
+        expect(copies.length, `the key of certificate ${thumbprint} on the app registration was emailed`).toBeGreaterThan(0);
+      }
+      for (const copy of copies) {
+        expect(copy.password, `the PFX of ${thumbprint} has its password email`).toBeDefined();
+        expect(copy.opened, `the PFX of ${thumbprint} opens with its companion password`).toBe(true);
+        expect(copy.keyMatches, `the PFX of ${thumbprint} holds that certificate's key`).toBe(true);
+      }
     }
   }
   const perRenewal = new Map<string, number>();
@@ -81,7 +119,7 @@ export async function assertRenewalInvariants(
     .sort((a, b) => a.c.addedAt.getTime() - b.c.addedAt.getTime() || a.index - b.index);
   const newest = managed.at(-1)?.c;
   expect(newest, 'a managed certificate in Entra').toBeDefined();
-  const newestThumbprint = Buffer.from(newest!.customKeyIdentifier, 'base64').toString('hex').toUpperCase();
+  const newestThumbprint = thumbprintOf(newest!);
   expect(state.currentThumbprint, 'state names Entra’s newest managed certificate').toBe(newestThumbprint);
   expect(state.keyId).toBe(newest!.keyId);
   expect(state.lease, 'no lease left behind').toBeUndefined();
@@ -94,9 +132,93 @@ export async function assertRenewalInvariants(
   await assertNoPrivateKeyMaterial(world, { extraPrivateKeys: expected.extraPrivateKeys, attachmentsAllowed: expected.attachmentsAllowed });
 }
 
+const thumbprintOf = (c: Pick<GraphKeyCredential, 'key'>) => thumbprintsOf(c.key).sha1;
+
+export interface EmailedPfx {
+  readonly subject: string;
+  /** The password from the companion email, when one followed. */
+  readonly password: string | undefined;
+  readonly opened: boolean;
+  /** SHA-1 of the certificate inside, when the PFX opened. */
+  readonly thumbprint: string | undefined;
+  readonly privateKey: KeyObject | undefined;
+  /** The key inside is the certificate's (same public key). */
+  readonly keyMatches: boolean;
+}
+
+const PASSWORD_SUBJECT_SUFFIX = ' (PFX password)';
+
+/**
+ * Every PFX the email emulator accepted, opened with the password from its companion email: the
+ * next email to the same recipients whose subject is the PFX email's plus " (PFX password)", before
+ * any later PFX email of that subject (each pair is sent back to back, PFX first).
+ */
+export function emailedPfxs(world: RenewalWorld): EmailedPfx[] {
+  const sent = world.email.messages().map((m) => m.message);
+  const to = (m: (typeof sent)[number]) => m.recipients.to.map((r) => r.address).join(',');
+  const result: EmailedPfx[] = [];
+  sent.forEach((message, index) => {
+    for (const attachment of message.attachments ?? []) {
+      if (attachment.contentType !== 'application/x-pkcs12') continue;
+      const subject = message.content.subject;
+      let password: string | undefined;
+      for (const later of sent.slice(index + 1)) {
+        if (to(later) !== to(message)) continue;
+        if (later.content.subject === subject && later.attachments?.some((a) => a.contentType === 'application/x-pkcs12')) break;
+        if (later.content.subject === `${subject}${PASSWORD_SUBJECT_SUFFIX}`) {
+          password = /:\n\n(.+)\n/.exec(later.content.plainText ?? '')?.[1];
+          break;
+        }
+      }
+      const opened = password === undefined ? undefined : openPfx(Buffer.from(attachment.contentInBase64, 'base64'), password);
+      const keyMatches =
+        opened !== undefined &&
+        createPublicKey(opened.privateKey)
+          .export({ type: 'spki', format: 'der' })
+          .equals(new X509Certificate(opened.der).publicKey.export({ type: 'spki', format: 'der' }));
+      result.push({
+        subject,
+        password,
+        opened: opened !== undefined,
+        thumbprint: opened ? thumbprintsOf(opened.der).sha1 : undefined,
+        privateKey: opened?.privateKey,
+        keyMatches,
+      });
+    }
+  });
+  return result;
+}
+
+/** Opened PFXs by content and password: the key derivation is slow, and every check reads every email again. */
+const openedPfxs = new Map<string, { der: Buffer; privateKey: KeyObject } | undefined>();
+
+/** PKCS#12 read with node-forge (Node's crypto has none), which checks the MAC with the password. */
+function openPfx(pfx: Buffer, password: string): { der: Buffer; privateKey: KeyObject } | undefined {
+  const key = `${password}:${pfx.toString('base64')}`;
+  if (!openedPfxs.has(key)) openedPfxs.set(key, readPfx(pfx, password));
+  return openedPfxs.get(key);
+}
+
+function readPfx(pfx: Buffer, password: string): { der: Buffer; privateKey: KeyObject } | undefined {
+  try {
+    const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(pfx.toString('binary'))), true, password);
+    const cert = (p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? []).find((b) => b.cert)?.cert;
+    const key = [
+      ...(p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!] ?? []),
+      ...(p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!] ?? []),
+    ].find((b) => b.key)?.key;
+    if (!cert || !key) return undefined;
+    const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
+    return { der, privateKey: createPrivateKey(forge.pki.privateKeyToPem(key)) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** What would betray a private key: PEM armour, and slices of its PKCS#8/PKCS#1 DER and of any PFX, in base64. */
 function needlesFor(world: RenewalWorld, extra: readonly KeyObject[]): string[] {
-  const keys: KeyObject[] = [...extra];
+  // Keys that went out by email (no-Key-Vault apps) must not turn up anywhere else either.
+  const keys: KeyObject[] = [...extra, ...emailedPfxs(world).flatMap((p) => (p.privateKey ? [p.privateKey] : []))];
   for (const name of world.keyVault.certificateNames()) for (const v of world.keyVault.versions(name)) keys.push(v.privateKey);
   const needles = ['PRIVATE KEY'];
   // A 64-character slice from inside the base64: a whole PEM line, and a substring of unwrapped base64.
