@@ -386,10 +386,12 @@ export class RenewalService {
     }
     // Once this renewal has recorded its deployment, a repeat only finishes what it began.
     if (renewal?.id === message.renewalId) return undefined;
-    if (message.trigger === 'scheduled' || message.trigger === 'bootstrap') {
+    if (message.trigger === 'scheduled') {
       const decision = decideRenewal({ config, state: policyStateOf(held.app), now: this.#now() });
       if (!decision.renew) return `no longer due (${decision.detail})`;
     }
+    // A first certificate is made once: another (a manual generation) may have made it meanwhile.
+    if (message.trigger === 'bootstrap' && state.currentThumbprint !== undefined) return 'the app has its first certificate already';
     if (message.trigger === 'drift' && message.requestedAt !== undefined && renewal?.deployedAt !== undefined) {
       if (Date.parse(renewal.deployedAt) > Date.parse(message.requestedAt))
         return `a renewal deployed at ${renewal.deployedAt} replaced the drifted certificate`;

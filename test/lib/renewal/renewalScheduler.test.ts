@@ -150,6 +150,11 @@ describe('bootstrap', () => {
     expect(state.renewal).toMatchObject({ trigger: 'bootstrap', stage: 'completed' });
     expect(state.verifiedAt).toBeDefined();
     await assertRenewalInvariants(world, { appId: registration.appId, credentials: [] }, { newCertificates: 1 });
+
+    // A second bootstrap request (another renewal id) finds the first certificate made: nothing more.
+    await world.renewalQueue.enqueue({ appId: registration.appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'bootstrap' });
+    await world.drain(world.service());
+    await assertRenewalInvariants(world, { appId: registration.appId, credentials: [] }, { newCertificates: 1 });
   });
 
   it('recovers a bootstrap whose queue message was lost: the scheduler re-sends the same renewal once the mark is stale', async () => {
