@@ -79,36 +79,46 @@ interface Encryption {
   readonly encrypt: (plain: Buffer) => Buffer;
 }
 
-async function pbes2Aes256(password: string): Promise<Encryption> {
+/**
+ * PBES2: one PBKDF2 derivation, then a fresh IV for each bag. Both bags name the same salt, which any
+ * reader treats like two (each bag carries its own parameters); the derivation is the costliest
+ * native step of a PFX, so it runs once, on libuv's thread pool.
+ */
+async function pbes2Aes256(password: string): Promise<() => Encryption> {
   const salt = randomBytes(SALT_BYTES);
-  const iv = randomBytes(16);
   // PBES2 takes the password as its bytes (OpenSSL passes the UTF-8 string as is).
   const key = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, PFX_ITERATIONS, 32, 'sha256');
-  return {
-    algorithm: seq(
-      oid(OID.pbes2),
-      seq(
-        seq(oid(OID.pbkdf2), seq(octets(salt), int(PFX_ITERATIONS), seq(oid(OID.hmacWithSha256), nul()))),
-        seq(oid(OID.aes256Cbc), octets(iv)),
+  return () => {
+    const iv = randomBytes(16);
+    return {
+      algorithm: seq(
+        oid(OID.pbes2),
+        seq(
+          seq(oid(OID.pbkdf2), seq(octets(salt), int(PFX_ITERATIONS), seq(oid(OID.hmacWithSha256), nul()))),
+          seq(oid(OID.aes256Cbc), octets(iv)),
+        ),
       ),
-    ),
-    encrypt: (plain) => {
-      const cipher = createCipheriv('aes-256-cbc', key, iv);
-      return Buffer.concat([cipher.update(plain), cipher.final()]);
-    },
+      encrypt: (plain) => {
+        const cipher = createCipheriv('aes-256-cbc', key, iv);
+        return Buffer.concat([cipher.update(plain), cipher.final()]);
+      },
+    };
   };
 }
 
-function pbeSha1TripleDes(password: string): Promise<Encryption> {
-  const salt = randomBytes(SALT_BYTES);
-  const key = pkcs12Kdf('sha1', password, salt, 1, PFX_ITERATIONS, 24);
-  const iv = pkcs12Kdf('sha1', password, salt, 2, PFX_ITERATIONS, 8);
-  return Promise.resolve({
-    algorithm: seq(oid(OID.pbeWithSha1And3DesCbc), seq(octets(salt), int(PFX_ITERATIONS))),
-    encrypt: (plain) => {
-      const cipher = createCipheriv('des-ede3-cbc', key, iv);
-      return Buffer.concat([cipher.update(plain), cipher.final()]);
-    },
+/** The PKCS#12 PBE derives the IV from the salt too, so each bag gets its own salt and derivations. */
+function pbeSha1TripleDes(password: string): Promise<() => Encryption> {
+  return Promise.resolve(() => {
+    const salt = randomBytes(SALT_BYTES);
+    const key = pkcs12Kdf('sha1', password, salt, 1, PFX_ITERATIONS, 24);
+    const iv = pkcs12Kdf('sha1', password, salt, 2, PFX_ITERATIONS, 8);
+    return {
+      algorithm: seq(oid(OID.pbeWithSha1And3DesCbc), seq(octets(salt), int(PFX_ITERATIONS))),
+      encrypt: (plain) => {
+        const cipher = createCipheriv('des-ede3-cbc', key, iv);
+        return Buffer.concat([cipher.update(plain), cipher.final()]);
+      },
+    };
   });
 }
 
@@ -131,21 +141,22 @@ function checkPassword(password: string): void {
 }
 
 /**
- * Asynchronous because the two PBKDF2 derivations run on libuv's thread pool while the MAC key is
- * derived on this thread: the three are independent, and this way a PFX costs about the time of the
- * slowest one rather than their sum.
+ * Asynchronous because the PBKDF2 derivation runs on libuv's thread pool while the MAC key is
+ * derived on this thread: the two are independent, and this way a PFX costs about the time of the
+ * slower one rather than their sum.
  */
 export async function encodePfx(certificateDer: Buffer, privateKey: KeyObject, options: PfxOptions = {}): Promise<EncodedPfx> {
   const password = options.password ?? generatePfxPassword();
   checkPassword(password);
   const legacy = options.legacy === true;
   const newEncryption = legacy ? pbeSha1TripleDes : pbes2Aes256;
-  const pendingCertEncryption = newEncryption(password);
-  const pendingKeyEncryption = newEncryption(password);
+  const pendingEncryption = newEncryption(password);
   const macDigest = legacy ? 'sha1' : 'sha256';
   const macSalt = randomBytes(SALT_BYTES);
   const macKey = pkcs12Kdf(macDigest, password, macSalt, 3, PFX_ITERATIONS, legacy ? 20 : 32);
-  const [certEncryption, keyEncryption] = await Promise.all([pendingCertEncryption, pendingKeyEncryption]);
+  const encryptionForBag = await pendingEncryption;
+  const certEncryption = encryptionForBag();
+  const keyEncryption = encryptionForBag();
   // OpenSSL's localKeyId pairs the key with its certificate: the certificate's SHA-1 digest.
   const localKeyId = hash('sha1', certificateDer, 'buffer');
   const attributes = () => bagAttributes(localKeyId, options.friendlyName);
