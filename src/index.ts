@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
 import { health } from './functions/health.js';
-import { ALL_HTTP_METHODS } from './lib/http/route.js';
+import { ALL_HTTP_METHODS } from './lib/http/httpMethods.js';
 import { RENEWAL_QUEUE_NAME } from './lib/queue/renewalQueueName.js';
 import { renewalScheduleBinding } from './lib/renewalScheduleBinding.js';
 

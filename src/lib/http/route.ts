@@ -3,8 +3,7 @@ import type { BearerAuthenticator, Caller, Role } from './bearerAuthenticator.js
 import { MethodNotAllowedError } from './httpErrors.js';
 import { problemResponse } from './problem.js';
 
-/** Every method a Functions HTTP trigger can be registered for; routes register all of them so a wrong one gets 405, not 404. */
-export const ALL_HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
+export { ALL_HTTP_METHODS } from './httpMethods.js';
 
 export interface MethodHandler {
   /** The app role the method needs; `undefined` for an anonymous method. */
