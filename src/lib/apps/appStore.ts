@@ -519,8 +519,9 @@ export class AppStore {
 
   /**
    * Re-derives the index rows (due, certificate name) of one page of apps and removes due rows
-   * that no app points at. For damage done outside this code; the scheduler can walk the pages a
-   * slice per tick. Returns how many rows it wrote or removed.
+   * that no app points at. For damage done outside this code (a hand edit, a restore); nothing in
+   * the app calls it on a schedule, since its own writes cannot leave the index behind (one
+   * transaction each). Returns how many rows it wrote or removed.
    */
   async repairIndex(
     options: { maxPageSize?: number; continuationToken?: string } = {},
