@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { encodeCer, encodePemBundle } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
 import { normalizeThumbprint } from '../certificates/thumbprints.js';
-import { ConflictError, LeaseHeldError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError } from '../errors.js';
+import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError } from '../errors.js';
+import { takeAppLease } from '../renewal/appLease.js';
 import type { AppCertificate, WriteMode } from '../graph/appRegistrationClient.js';
 import { buildEmail, buildEvent, notificationId, type NotificationFacts } from '../renewal/notifications.js';
 import type { EventSink, Mailer } from '../renewal/ports.js';
@@ -328,7 +329,7 @@ export class CertificateService {
 
   async #requireApp(appId: string): Promise<StoredApp> {
     const app = await this.#d.store.getApp(appId);
-    if (!app) throw new NotFoundError(`App ${appId} is not managed by the rotator; add it with PUT /api/apps/${appId} first`);
+    if (!app) throw notManaged(appId);
     return app;
   }
 
@@ -404,25 +405,13 @@ export class CertificateService {
   }
 
   async #acquire(appId: string, purpose: string): Promise<{ app: StoredApp; owner: string }> {
-    const owner = randomUUID();
-    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const app = await this.#requireApp(appId);
-      const now = this.#now().getTime();
-      const lease = app.state.lease;
-      if (lease && Date.parse(lease.until) > now) {
-        throw new LeaseHeldError(`A renewal of app ${app.config.appId} is running (${lease.renewalId}); retry after ${lease.until}`, {
-          retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lease.until) - now) / 1000)),
-        });
-      }
-      const until = new Date(now + this.#d.leaseSeconds * 1000).toISOString();
-      try {
-        const leased = await this.#d.store.updateApp(app, { state: { ...app.state, lease: { owner, renewalId: purpose, until } } });
-        return { app: leased, owner };
-      } catch (error) {
-        if (!(error instanceof PreconditionFailedError)) throw error;
-      }
+    try {
+      return await takeAppLease(this.#d.store, appId, { holder: purpose, leaseSeconds: this.#d.leaseSeconds, now: this.#now });
+    } catch (error) {
+      // The same answer as every other route for an app that is not managed.
+      if (error instanceof NotFoundError) throw notManaged(appId);
+      throw error;
     }
-    throw new LeaseHeldError(`App ${appId} is being changed by others; retry shortly`, { retryAfterSeconds: 5 });
   }
 
   /** Drops the lease (if still ours) and records the outcome, re-reading on a concurrent write. */
@@ -450,6 +439,10 @@ export class CertificateService {
     }
     throw new RetriableError(`App ${held.app.config.appId} kept changing while the removal was recorded`);
   }
+}
+
+function notManaged(appId: string): NotFoundError {
+  return new NotFoundError(`App ${appId} is not managed by the rotator; add it with PUT /api/apps/${appId} first`);
 }
 
 function toView(certificate: AppCertificate): AppCertificateView {

@@ -6,6 +6,7 @@ import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
 import { LeaseHeldError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
+import { takeAppLease } from './appLease.js';
 import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, renewalMessageSchema } from './renewalMessage.js';
 import { decideRenewal } from './renewalPolicy.js';
 import { policyStateOf } from './RenewalScheduler.js';
@@ -822,33 +823,19 @@ export class RenewalService {
   // --- lease, state writes, Graph mode --------------------------------------------------------
 
   async #acquire(message: RenewalMessage): Promise<Held> {
-    const owner = randomUUID();
-    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const app = await this.#d.store.getApp(message.appId);
-      if (!app) throw new NotFoundError(`App ${message.appId} is not managed`);
-      const now = this.#now();
-      const lease = app.state.lease;
-      if (lease && Date.parse(lease.until) > now.getTime()) {
-        throw new LeaseHeldError(`A renewal of app ${message.appId} (${lease.renewalId}) is running; retry after ${lease.until}`, {
-          retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(lease.until) - now.getTime()) / 1000)),
-        });
-      }
-      const until = new Date(now.getTime() + this.#d.settings.leaseSeconds * 1000).toISOString();
+    let firstAttempt = false;
+    const { app, owner } = await takeAppLease(this.#d.store, message.appId, {
+      holder: message.renewalId,
+      leaseSeconds: this.#d.settings.leaseSeconds,
+      now: this.#now,
       // The deploy stage notes its renewal id with the lease, in the same write: the order in which
       // renewals began, and whether this one began before (then it may have left work to reuse).
-      const attempts = app.state.deployAttempts;
-      const firstAttempt = message.stage === 'deploy' && !attempts.includes(message.renewalId);
-      const deployAttempts = firstAttempt ? [...attempts, message.renewalId].slice(-DEPLOY_ATTEMPTS_KEPT) : attempts;
-      try {
-        const leased = await this.#d.store.updateApp(app, {
-          state: { ...app.state, deployAttempts, lease: { owner, renewalId: message.renewalId, until } },
-        });
-        return { app: leased, owner, message, firstAttempt, released: false };
-      } catch (error) {
-        if (!(error instanceof PreconditionFailedError)) throw error;
-      }
-    }
-    throw new LeaseHeldError(`App ${message.appId} is being changed by others; retry shortly`, { retryAfterSeconds: 5 });
+      extra: (state) => {
+        firstAttempt = message.stage === 'deploy' && !state.deployAttempts.includes(message.renewalId);
+        return firstAttempt ? { deployAttempts: [...state.deployAttempts, message.renewalId].slice(-DEPLOY_ATTEMPTS_KEPT) } : {};
+      },
+    });
+    return { app, owner, message, firstAttempt, released: false };
   }
 
   async #release(held: Held): Promise<void> {
