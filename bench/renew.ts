@@ -387,6 +387,9 @@ export async function benchRenew(): Promise<void> {
       authority: emulators.authority.counters(),
       storage: storage.counts(storageMark),
     };
+    const connectionsPerRenewal = Object.fromEntries(
+      Object.entries(emulators).map(([service, server]) => [service, round(server.connections() / RENEWALS, 2)]),
+    );
     const isAppTable = (k: string) => k.startsWith('table ');
     const isHostPolling = (k: string) => /^queue (receive|delete message|update message) renewal-requests$/.test(k);
     const perService = {
@@ -437,6 +440,7 @@ export async function benchRenew(): Promise<void> {
       ratio: round(renewalsPerMinuteExcludingDelay / keygenRate, 3),
       ratioWallClock: round(renewalsPerMinute / keygenRate, 3),
       roundTripsPerRenewal: perService,
+      connectionsPerRenewal,
       goalsMet: { throughput: renewalsPerMinuteExcludingDelay / keygenRate >= 0.7, ...goalsMet, memory: peakMiB <= 256 },
       hostPeakRssMiB: peakMiB,
       hostNodeOptions: process.env.BENCH_HOST_NODE_OPTIONS ?? HOST_NODE_OPTIONS,

@@ -11,6 +11,8 @@ export interface QueueRules {
   readonly maxDequeueCount: number;
   readonly visibilityTimeoutMs: number;
   readonly batchSize: number;
+  /** Another batch is fetched once no more than this many messages are in flight. */
+  readonly newBatchThreshold: number;
   readonly maxPollingIntervalMs: number;
 }
 
@@ -33,13 +35,15 @@ export function readHostJson(root: string): HostJson {
     extensions?: { http?: { routePrefix?: string }; queues?: Record<string, unknown> };
   };
   const queues = raw.extensions?.queues ?? {};
+  const batchSize = typeof queues.batchSize === 'number' ? queues.batchSize : 16;
   // Defaults are the Functions host's documented ones (host.json reference, "queues").
   return {
     routePrefix: (raw.extensions?.http?.routePrefix ?? 'api').replace(/^\/+|\/+$/g, ''),
     queues: {
       maxDequeueCount: typeof queues.maxDequeueCount === 'number' ? queues.maxDequeueCount : 5,
       visibilityTimeoutMs: timeSpanMs(queues.visibilityTimeout, 0),
-      batchSize: typeof queues.batchSize === 'number' ? queues.batchSize : 16,
+      batchSize,
+      newBatchThreshold: typeof queues.newBatchThreshold === 'number' ? queues.newBatchThreshold : Math.floor(batchSize / 2),
       maxPollingIntervalMs: timeSpanMs(queues.maxPollingInterval, 60_000),
     },
   };

@@ -12,6 +12,7 @@ import type { QueueRules } from './hostSettings.js';
  * success it is deleted; on failure it becomes visible again after `visibilityTimeout`, and once it
  * has been dequeued `maxDequeueCount` times it moves to `{queue}-poison`. Messages are base64 (the
  * host's default `messageEncoding`), and a JSON body is handed to the function parsed, as Azure does.
+ * The next batch is fetched when no more than `newBatchThreshold` messages are still running.
  * Polling backs off exponentially to `maxPollingInterval` while the queue is empty.
  */
 
@@ -112,7 +113,15 @@ export function startQueueTriggers(options: {
       (async () => {
         await queue.createIfNotExists();
         let delay = MIN_POLL_MS;
+        const inFlight = new Set<Promise<unknown>>();
         while (!stopped) {
+          // QueuesOptions: batches are fetched while no more than newBatchThreshold messages are in
+          // flight, so at most batchSize + newBatchThreshold run at once and a slow message does not
+          // hold back the next batch.
+          if (inFlight.size > options.rules.newBatchThreshold) {
+            await Promise.race(inFlight);
+            continue;
+          }
           let messages: DequeuedMessageItem[] = [];
           try {
             const response = await queue.receiveMessages({
@@ -129,12 +138,14 @@ export function startQueueTriggers(options: {
             continue;
           }
           delay = MIN_POLL_MS;
-          await Promise.all(
-            messages.map((message) =>
-              deliverQueueMessage({ fn, queue, poison, message, rules: options.rules, logHandler: options.logHandler }),
-            ),
-          );
+          for (const message of messages) {
+            const delivery = deliverQueueMessage({ fn, queue, poison, message, rules: options.rules, logHandler: options.logHandler })
+              .catch((error: unknown) => console.error(`[host] delivering a message of ${name} failed: ${(error as Error).message}`))
+              .finally(() => inFlight.delete(delivery));
+            inFlight.add(delivery);
+          }
         }
+        await Promise.all(inFlight);
       })(),
     );
   }

@@ -81,6 +81,8 @@ function compile(path: string): { pattern: RegExp; keys: string[] } {
   return { pattern: new RegExp(`^${source}/?$`), keys };
 }
 
+const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+
 export class EmulatorServer {
   readonly name: string;
   private readonly routes: Route[] = [];
@@ -88,6 +90,7 @@ export class EmulatorServer {
   private readonly counts = new Map<string, number>();
   private readonly log: RecordedRequest[] = [];
   private readonly sockets = new Set<Socket>();
+  private connectionsAccepted = 0;
   private server: Server | undefined;
   private baseUrl: string | undefined;
 
@@ -128,9 +131,15 @@ export class EmulatorServer {
     return routeName === undefined ? [...this.log] : this.log.filter((r) => r.route === routeName);
   }
 
+  /** Connections accepted (TLS handshakes, for an https emulator) since start or the last reset. */
+  connections(): number {
+    return this.connectionsAccepted;
+  }
+
   resetCounters(): void {
     this.counts.clear();
     this.log.length = 0;
+    this.connectionsAccepted = 0;
   }
 
   get url(): string {
@@ -143,9 +152,13 @@ export class EmulatorServer {
     const server = this.tls ? createHttpsServer({ cert: this.tls.certPem, key: this.tls.keyPem }, listener) : createHttpServer(listener);
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
+      this.connectionsAccepted += 1;
       socket.on('close', () => this.sockets.delete(socket));
     });
-    server.keepAliveTimeout = 1_000;
+    // Idle connections stay open as behind Azure's front ends (minutes), so clients reuse them. Node's
+    // agents honour the `Keep-Alive: timeout` hint less a second: 1 s here meant a new TLS handshake
+    // for every request.
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => resolve());

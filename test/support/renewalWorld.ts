@@ -245,7 +245,13 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
       return { registration, app };
     },
     async drain(service, options = {}) {
-      const rules = { maxDequeueCount: MAX_DEQUEUE_COUNT, visibilityTimeoutMs: 0, batchSize: 16, maxPollingIntervalMs: 0 };
+      const rules = {
+        maxDequeueCount: MAX_DEQUEUE_COUNT,
+        visibilityTimeoutMs: 0,
+        batchSize: 16,
+        newBatchThreshold: 8,
+        maxPollingIntervalMs: 0,
+      };
       const fn = {
         name: 'renewalWorker',
         handler: async (...args: unknown[]) => {
