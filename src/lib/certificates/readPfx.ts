@@ -90,12 +90,17 @@ const { asn1 } = forge;
 type Asn1 = forge.asn1.Asn1;
 const U = asn1.Class.UNIVERSAL;
 const T = asn1.Type;
+/** Context-specific [0]: forge types every tag number as the universal enum. */
+const TAG_0 = 0 as forge.asn1.Type;
 
 /** A password as given to a KDF: null is "no password" (zero bytes), distinct from '' in the PKCS#12 KDF. */
 type Secret = string | null;
 
 /** Raised where this reader meets an algorithm Node cannot run: the whole file then goes to node-forge. */
-class UnsupportedAlgorithm extends Error {}
+class UnsupportedAlgorithm extends Error {
+  /** Whether this reader had verified the MAC before it stopped: the password was right. */
+  macVerified = false;
+}
 
 const malformed = (message: string, cause?: unknown) =>
   new PfxReadError('malformed', `The PFX is malformed: ${message}`, cause === undefined ? undefined : { cause });
@@ -117,7 +122,7 @@ function sequence(node: Asn1 | undefined, what: string, min = 0, max = Infinity)
   if (node?.tagClass !== U || node.type !== T.SEQUENCE || !node.constructed || !Array.isArray(node.value)) {
     throw malformed(`${what} is not a SEQUENCE`);
   }
-  const items = node.value as Asn1[];
+  const items = node.value;
   if (items.length < min || items.length > max) throw malformed(`${what} has ${items.length} fields`);
   return items;
 }
@@ -158,7 +163,7 @@ function iterationCount(node: Asn1 | undefined, what: string): number {
 
 /** `[0] EXPLICIT`: the one value inside a constructed context-specific tag 0. */
 function explicit0(node: Asn1 | undefined, what: string): Asn1 {
-  if (node?.tagClass !== asn1.Class.CONTEXT_SPECIFIC || node.type !== 0 || !node.constructed || node.value.length !== 1) {
+  if (node?.tagClass !== asn1.Class.CONTEXT_SPECIFIC || node.type !== TAG_0 || !node.constructed || node.value.length !== 1) {
     throw malformed(`${what} is not a [0] EXPLICIT value`);
   }
   return (node.value as Asn1[])[0]!;
@@ -238,7 +243,7 @@ class SafeContentsReader {
     const [, info] = sequence(node, 'EncryptedData', 2, 3);
     const [, algorithm, encrypted] = sequence(info, 'EncryptedContentInfo', 2, 3);
     if (encrypted === undefined) return;
-    if (encrypted.tagClass !== asn1.Class.CONTEXT_SPECIFIC || encrypted.type !== 0) {
+    if (encrypted.tagClass !== asn1.Class.CONTEXT_SPECIFIC || encrypted.type !== TAG_0) {
       throw malformed('encryptedContent is not [0] IMPLICIT');
     }
     const plain = this.decrypt(algorithm, contentOctets(encrypted, 'encryptedContent'), (bytes) =>
@@ -388,7 +393,12 @@ function readNatively(root: Asn1, password: string): { certificates: Buffer[]; p
   const octets = octetString(explicit0(content, 'the authSafe content'), 'the authSafe content');
   const secrets = macData === undefined ? passwordVariants(password) : [verifyMac(macData, octets, password)];
   const reader = new SafeContentsReader(secrets);
-  reader.readAuthenticatedSafe(octets);
+  try {
+    reader.readAuthenticatedSafe(octets);
+  } catch (error) {
+    if (error instanceof UnsupportedAlgorithm) error.macVerified = macData !== undefined;
+    throw error;
+  }
   return { certificates: reader.certificates, privateKey: reader.privateKey };
 }
 
@@ -423,15 +433,20 @@ function readWithForge(
     }
     return { certificates, privateKey };
   }
+  // forge names what it cannot run; anything else it trips on decrypts to garbage: a wrong password
+  // when nothing vouched for the password, a broken file when the MAC did.
   const messages = failures.map((failure) => (failure instanceof Error ? failure.message : String(failure)));
-  const wrongPassword = messages.every((message) => /password|decrypt/i.test(message));
-  throw new PfxReadError(
-    wrongPassword ? 'password' : 'unsupported',
-    wrongPassword
-      ? 'The PFX does not decrypt: wrong password'
-      : `The PFX uses an algorithm this reader does not support (${unsupported.message})`,
-    { cause: failures.at(-1) },
-  );
+  const reason: PfxReadFailure = messages.some((message) => /unsupported/i.test(message))
+    ? 'unsupported'
+    : unsupported.macVerified
+      ? 'malformed'
+      : 'password';
+  const explanation = {
+    unsupported: `The PFX uses an algorithm this reader does not support (${unsupported.message})`,
+    malformed: `The PFX does not decode after its MAC verified (${unsupported.message})`,
+    password: 'The PFX does not decrypt: wrong password',
+  }[reason];
+  throw new PfxReadError(reason, explanation, { cause: failures.at(-1) });
 }
 
 export function readPfx(pfx: Uint8Array, password: string): PfxContents {
