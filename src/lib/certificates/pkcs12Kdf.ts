@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { iteratedSha1 } from './iteratedSha1.js';
 import { iteratedSha256 } from './iteratedSha256.js';
 
 /**
@@ -7,8 +8,8 @@ import { iteratedSha256 } from './iteratedSha256.js';
  * Written here because neither Node (no binding for OpenSSL's PKCS12_key_gen) nor node-forge (its
  * `pkcs12.generateKey` hashes in JavaScript over binary strings, about ten times slower) offers a
  * fast one, and OpenSSL 3's default `pkcs12 -export` still derives the MAC key with it. The first
- * hash is Node's native SHA; the SHA-256 rounds after it run in `iteratedSha256` (other digests
- * call the native hash per round). Tests check the output against node-forge and OpenSSL.
+ * hash is Node's native SHA; the SHA-256 and SHA-1 rounds after it run in `iteratedSha256` and
+ * `iteratedSha1` (the SHA-2 digests of the rarer MACs call the native hash per round). Tests check the output against node-forge and OpenSSL.
  */
 export type Pkcs12Purpose = 1 | 2 | 3; // 1 = encryption key, 2 = IV, 3 = MAC key
 
@@ -63,6 +64,7 @@ export function pkcs12Kdf(
   for (let block = 0; block < blocks; block++) {
     let a: Buffer = hash(digest, Buffer.concat([d, i]), 'buffer');
     if (digest === 'sha256') a = iteratedSha256(a, iterations - 1);
+    else if (digest === 'sha1') a = iteratedSha1(a, iterations - 1);
     else for (let n = 1; n < iterations; n++) a = hash(digest, a, 'buffer');
     a.copy(out, block * u);
     if (block === blocks - 1) break;

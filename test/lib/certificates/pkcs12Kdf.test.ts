@@ -1,6 +1,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
+import { iteratedSha1 } from '../../../src/lib/certificates/iteratedSha1.js';
 import { iteratedSha256 } from '../../../src/lib/certificates/iteratedSha256.js';
 import { bmpPassword, pkcs12Kdf } from '../../../src/lib/certificates/pkcs12Kdf.js';
 
@@ -11,6 +12,17 @@ describe('iteratedSha256', () => {
       let expected = input;
       for (let i = 0; i < rounds; i++) expected = hash('sha256', expected, 'buffer');
       expect(iteratedSha256(input, rounds).toString('hex')).toBe(expected.toString('hex'));
+    }
+  });
+});
+
+describe('iteratedSha1', () => {
+  it.each([0, 1, 2, 7, 64, 2047])('equals %i rounds of crypto.hash', (rounds) => {
+    for (let sample = 0; sample < 20; sample++) {
+      const input = randomBytes(20);
+      let expected = input;
+      for (let i = 0; i < rounds; i++) expected = hash('sha1', expected, 'buffer');
+      expect(iteratedSha1(input, rounds).toString('hex')).toBe(expected.toString('hex'));
     }
   });
 });
