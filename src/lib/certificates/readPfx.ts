@@ -421,17 +421,7 @@ function readWithForge(
       failures.push(error);
       continue;
     }
-    const certificates: Buffer[] = [];
-    let privateKey: KeyObject | undefined;
-    for (const bag of p12.safeContents.flatMap((contents) => contents.safeBags)) {
-      if (bag.type === forge.pki.oids.certBag) {
-        // forge keeps the ASN.1 only of certificates it cannot model (non-RSA keys).
-        certificates.push(bag.cert ? der(forge.pki.certificateToAsn1(bag.cert)) : der(bag.asn1));
-      } else if (privateKey === undefined && (bag.type === forge.pki.oids.keyBag || bag.type === forge.pki.oids.pkcs8ShroudedKeyBag)) {
-        privateKey = bag.key ? createPrivateKey(forge.pki.privateKeyToPem(bag.key)) : privateKeyFromPkcs8(der(bag.asn1));
-      }
-    }
-    return { certificates, privateKey };
+    return fromForge(p12);
   }
   // forge names what it cannot run; anything else it trips on decrypts to garbage: a wrong password
   // when nothing vouched for the password, a broken file when the MAC did.
@@ -447,6 +437,24 @@ function readWithForge(
     password: 'The PFX does not decrypt: wrong password',
   }[reason];
   throw new PfxReadError(reason, explanation, { cause: failures.at(-1) });
+}
+
+function fromForge(p12: forge.pkcs12.Pkcs12Pfx): { certificates: Buffer[]; privateKey: KeyObject | undefined } {
+  const certificates: Buffer[] = [];
+  let privateKey: KeyObject | undefined;
+  try {
+    for (const bag of p12.safeContents.flatMap((contents) => contents.safeBags)) {
+      if (bag.type === forge.pki.oids.certBag) {
+        // forge keeps the ASN.1 only of certificates it cannot model (non-RSA keys).
+        certificates.push(bag.cert ? der(forge.pki.certificateToAsn1(bag.cert)) : der(bag.asn1));
+      } else if (privateKey === undefined && (bag.type === forge.pki.oids.keyBag || bag.type === forge.pki.oids.pkcs8ShroudedKeyBag)) {
+        privateKey = bag.key ? createPrivateKey(forge.pki.privateKeyToPem(bag.key)) : privateKeyFromPkcs8(der(bag.asn1));
+      }
+    }
+  } catch (error) {
+    throw malformed('a bag node-forge decrypted does not hold a certificate or a key', error);
+  }
+  return { certificates, privateKey };
 }
 
 export function readPfx(pfx: Uint8Array, password: string): PfxContents {
