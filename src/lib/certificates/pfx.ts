@@ -23,13 +23,16 @@ export const MIN_PFX_PASSWORD_LENGTH = 22;
 const SALT_BYTES = 8;
 const pbkdf2Async = promisify(pbkdf2);
 
-export interface PfxOptions {
+export interface PfxLayoutOptions {
   /** 3DES + SHA-1 MAC instead of AES-256 + SHA-256 MAC. */
   readonly legacy?: boolean;
-  /** Defaults to a fresh random password; a given one must have at least 22 printable ASCII characters. */
-  readonly password?: string;
   /** The bag's friendlyName: the name Windows shows in the certificate store. */
   readonly friendlyName?: string;
+}
+
+export interface PfxOptions extends PfxLayoutOptions {
+  /** Defaults to a fresh random password; a given one must have at least 22 printable ASCII characters. */
+  readonly password?: string;
 }
 
 export interface EncodedPfx {
@@ -141,13 +144,21 @@ function checkPassword(password: string): void {
 }
 
 /**
+ * The PFX layout without the password policy of `encodePfx`: for readers' tests, and for the Key
+ * Vault emulator, which serves a certificate's secret as a PFX under the EMPTY password as Key Vault
+ * does. '' is written as RFC 7292's empty BMPString (the two-byte terminator) in the MAC and the
+ * 3DES bags, and as no bytes in PBES2; OpenSSL's `-passin pass:` reads both layouts.
+ *
  * Asynchronous because the PBKDF2 derivation runs on libuv's thread pool while the MAC key is
  * derived on this thread: the two are independent, and this way a PFX costs about the time of the
  * slower one rather than their sum.
  */
-export async function encodePfx(certificateDer: Buffer, privateKey: KeyObject, options: PfxOptions = {}): Promise<EncodedPfx> {
-  const password = options.password ?? generatePfxPassword();
-  checkPassword(password);
+export async function writePfx(
+  certificateDer: Buffer,
+  privateKey: KeyObject,
+  password: string,
+  options: PfxLayoutOptions = {},
+): Promise<Buffer> {
   const legacy = options.legacy === true;
   const newEncryption = legacy ? pbeSha1TripleDes : pbes2Aes256;
   const pendingEncryption = newEncryption(password);
@@ -191,6 +202,12 @@ export async function encodePfx(certificateDer: Buffer, privateKey: KeyObject, o
   const mac = createHmac(macDigest, macKey).update(authenticatedSafe).digest();
   const macData = seq(seq(seq(oid(legacy ? OID.sha1 : OID.sha256), nul()), octets(mac)), octets(macSalt), int(PFX_ITERATIONS));
 
-  const pfx = der(seq(int(3), seq(oid(OID.data), explicit0(octets(authenticatedSafe))), macData));
-  return { pfx, password };
+  return der(seq(int(3), seq(oid(OID.data), explicit0(octets(authenticatedSafe))), macData));
+}
+
+/** A PFX for a person or a host: under a given password that passes the policy, or a fresh random one. */
+export async function encodePfx(certificateDer: Buffer, privateKey: KeyObject, options: PfxOptions = {}): Promise<EncodedPfx> {
+  const password = options.password ?? generatePfxPassword();
+  checkPassword(password);
+  return { pfx: await writePfx(certificateDer, privateKey, password, options), password };
 }

@@ -1,6 +1,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 import { describe, expect, it } from 'vitest';
+import { iteratedSha1 } from '../../../src/lib/certificates/iteratedSha1.js';
 import { iteratedSha256 } from '../../../src/lib/certificates/iteratedSha256.js';
 import { bmpPassword, pkcs12Kdf } from '../../../src/lib/certificates/pkcs12Kdf.js';
 
@@ -15,12 +16,31 @@ describe('iteratedSha256', () => {
   });
 });
 
+describe('iteratedSha1', () => {
+  it.each([0, 1, 2, 7, 64, 2047])('equals %i rounds of crypto.hash', (rounds) => {
+    for (let sample = 0; sample < 20; sample++) {
+      const input = randomBytes(20);
+      let expected = input;
+      for (let i = 0; i < rounds; i++) expected = hash('sha1', expected, 'buffer');
+      expect(iteratedSha1(input, rounds).toString('hex')).toBe(expected.toString('hex'));
+    }
+  });
+});
+
 describe('pkcs12Kdf', () => {
   // node-forge's independent implementation of RFC 7292 B.2 is the reference.
-  const reference = (digest: 'sha1' | 'sha256', password: string, salt: Buffer, id: number, iterations: number, n: number) =>
+  const reference = (
+    digest: 'sha1' | 'sha256' | 'sha384' | 'sha512',
+    password: string | null,
+    salt: Buffer,
+    id: number,
+    iterations: number,
+    n: number,
+  ) =>
     Buffer.from(
       forge.pkcs12
-        .generateKey(password, forge.util.createBuffer(salt.toString('binary')), id, iterations, n, forge.md[digest].create())
+        // forge's typings say string; its code takes null as "no password" (zero bytes).
+        .generateKey(password as string, forge.util.createBuffer(salt.toString('binary')), id, iterations, n, forge.md[digest].create())
         .getBytes(),
       'binary',
     );
@@ -31,6 +51,9 @@ describe('pkcs12Kdf', () => {
     ['sha1', 1, 24], // 3DES key: two hash blocks, exercising the I_j update
     ['sha1', 2, 8],
     ['sha256', 1, 70],
+    ['sha384', 3, 48], // v = 128 bytes from here on
+    ['sha512', 3, 64],
+    ['sha512', 1, 130], // three blocks
   ] as const)('matches node-forge for %s, purpose %i, %i bytes', (digest, id, n) => {
     for (const password of ['p', 'a-long-random-password-of-32-chars', 'pässwörd€']) {
       const salt = randomBytes(8);
@@ -40,7 +63,18 @@ describe('pkcs12Kdf', () => {
     }
   });
 
-  it('encodes the password as BMPString with a NUL terminator', () => {
+  it('encodes the password as BMPString with a NUL terminator; no password as no bytes', () => {
     expect(bmpPassword('ab').toString('hex')).toBe('006100620000');
+    expect(bmpPassword('').toString('hex')).toBe('0000');
+    expect(bmpPassword(null).toString('hex')).toBe('');
+  });
+
+  it.each(['sha1', 'sha256', 'sha512'] as const)('keeps the empty password apart from no password (%s)', (digest) => {
+    const salt = randomBytes(8);
+    const empty = pkcs12Kdf(digest, '', salt, 3, 100, 20);
+    const none = pkcs12Kdf(digest, null, salt, 3, 100, 20);
+    expect(empty.equals(none)).toBe(false);
+    expect(empty.toString('hex')).toBe(reference(digest, '', salt, 3, 100, 20).toString('hex'));
+    expect(none.toString('hex')).toBe(reference(digest, null, salt, 3, 100, 20).toString('hex'));
   });
 });
