@@ -164,6 +164,8 @@ export class EntraAuthority {
   /** Set by the Graph emulator (or a test) so that client assertions are checked against keyCredentials. */
   directory: CertificateDirectory | undefined;
   private readonly signingKeys: SigningKey[] = [newSigningKey()];
+  /** jose imports a key set's JWKs on first use: one set per key list, not one per verification. */
+  private keySet: ReturnType<typeof createLocalJWKSet> | undefined;
   private readonly foreignKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   private readonly clients = new Map<string, ClientRegistration>();
   private readonly resources = new Map<string, ResourceRegistration>();
@@ -212,6 +214,7 @@ export class EntraAuthority {
   /** Starts signing with a new key; the old one stays published, as Entra does during a rollover. */
   rotateSigningKey(): void {
     this.signingKeys.push(newSigningKey());
+    this.keySet = undefined;
   }
 
   snapshot(): EntraAuthoritySnapshot {
@@ -234,6 +237,7 @@ export class EntraAuthority {
         this.signingKeys.length,
         ...snapshot.signingKeys.map((k) => signingKeyFrom(createPrivateKey(k.privateKeyPem))),
       );
+      this.keySet = undefined;
     }
     this.clients.clear();
     for (const c of snapshot.clients) {
@@ -291,7 +295,8 @@ export class EntraAuthority {
   async verifyAccessToken(token: string, audiences: string | string[]): Promise<Record<string, unknown> | undefined> {
     const accepted = Array.isArray(audiences) ? audiences : [audiences];
     try {
-      const { payload } = await jwtVerify(token, createLocalJWKSet(this.jwks), {
+      this.keySet ??= createLocalJWKSet(this.jwks);
+      const { payload } = await jwtVerify(token, this.keySet, {
         algorithms: ['RS256'],
         audience: accepted,
         clockTolerance: CLOCK_SKEW_SECONDS,

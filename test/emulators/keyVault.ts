@@ -1,5 +1,6 @@
 import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import forge from 'node-forge';
+import { writePfx } from '../../src/lib/certificates/pfx.js';
+import { PfxReadError, readPfx } from '../../src/lib/certificates/readPfx.js';
 import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
 import { audiencesFor, bearerTokenOf, type BearerVerifier } from './bearerAuth.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type EmulatorTlsOptions } from './emulatorServer.js';
@@ -239,7 +240,11 @@ export class KeyVaultEmulator {
     return this.versions(name).at(-1);
   }
 
-  private async authorized(request: EmulatorRequest, action: KeyVaultDataAction, serve: () => EmulatorResponse): Promise<EmulatorResponse> {
+  private async authorized(
+    request: EmulatorRequest,
+    action: KeyVaultDataAction,
+    serve: () => EmulatorResponse | Promise<EmulatorResponse>,
+  ): Promise<EmulatorResponse> {
     const challenge = `Bearer authorization="${this.options.authorityHost.replace(/\/+$/, '')}/${this.options.tenantId}", resource="${KEY_VAULT_RESOURCE}"`;
     const unauthorized = (message: string) =>
       error({ status: 401, code: 'Unauthorized', message, headers: { 'www-authenticate': challenge } });
@@ -360,14 +365,14 @@ export class KeyVaultEmulator {
     return { status: 200, body: { value: page.map((v) => this.item(v)), nextLink } };
   }
 
-  private getSecret(request: EmulatorRequest): EmulatorResponse {
+  private async getSecret(request: EmulatorRequest): Promise<EmulatorResponse> {
     const found = this.find(request, 'secret');
     if ('status' in found) return error(found);
     // An imported PFX comes back re-packed without a password, as Key Vault serves a certificate's secret.
     const value =
       found.contentType === 'application/x-pem-file'
         ? (found.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string) + derToPemCertificate(found.der)
-        : unprotectedPfx(found.der, found.privateKey).toString('base64');
+        : (await unprotectedPfx(found.der, found.privateKey)).toString('base64');
     return {
       status: 200,
       body: {
@@ -429,7 +434,9 @@ export class KeyVaultEmulator {
 type ParsedImport = { der: Buffer; privateKey: KeyObject } | { error: string };
 
 /**
- * PKCS#12 is parsed with node-forge (Node's crypto has no PKCS#12 reader); it checks the MAC with the
+ * Read with the product's PKCS#12 reader (native KDFs and ciphers; node-forge only for RC2): it is
+ * checked against files OpenSSL and node-forge write (test/lib/certificates/readPfx.test.ts), and
+ * forge's JavaScript crypto cost the emulator ~30 ms a certificate. The MAC is checked with the
  * password, so a wrong password fails here as it does in Key Vault.
  */
 function parsePfx(value: string, password: string): ParsedImport {
@@ -437,30 +444,20 @@ function parsePfx(value: string, password: string): ParsedImport {
     error: 'The specified PKCS#12 X.509 certificate content can not be read. Please check if certificate is in valid PKCS#12 format.',
   };
   if (!/^[A-Za-z0-9+/\s]+={0,2}\s*$/.test(value)) return unreadable;
-  let p12: forge.pkcs12.Pkcs12Pfx;
+  let contents;
   try {
-    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(value, 'base64').toString('binary')));
-    p12 = forge.pkcs12.pkcs12FromAsn1(asn1, true, password);
-  } catch {
-    return unreadable;
+    contents = readPfx(Buffer.from(value, 'base64'), password);
+  } catch (error) {
+    if (error instanceof PfxReadError) return unreadable;
+    throw error;
   }
-  const certBags = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? [];
-  const keyBags = [
-    ...(p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!] ?? []),
-    ...(p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!] ?? []),
-  ];
-  const cert = certBags.find((b) => b.cert)?.cert;
-  if (!cert) return unreadable;
-  const key = keyBags.find((b) => b.key)?.key;
-  if (!key) {
+  if (!contents.privateKey) {
     return {
       error:
         'Private key is not specified in the specified X.509 PKCS#12 certificate content. Please specify private key in the PKCS#12 content.',
     };
   }
-  const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
-  const privateKey = createPrivateKey(forge.pki.privateKeyToPem(key));
-  return { der, privateKey };
+  return { der: contents.certificate, privateKey: contents.privateKey };
 }
 
 function parsePem(value: string): ParsedImport {
@@ -492,10 +489,12 @@ function derToPemCertificate(der: Buffer): string {
     .join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
-/** A PFX under the empty password (what `openssl pkcs12 -passin pass:` opens), the form of a certificate's secret value. */
-function unprotectedPfx(der: Buffer, privateKey: KeyObject): Buffer {
-  const key = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-  const cert = forge.pki.certificateFromAsn1(forge.asn1.fromDer(der.toString('binary')));
-  const asn1 = forge.pkcs12.toPkcs12Asn1(key, [cert], '', { generateLocalKeyId: true });
-  return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
+/**
+ * A PFX under the empty password (what `openssl pkcs12 -passin pass:` opens), the form of a
+ * certificate's secret value. Key Vault does not document its PBE choices, so readers must take any
+ * layout; this one is OpenSSL 3's default (AES-256, SHA-256 MAC), written by the product's writer,
+ * whose output OpenSSL reads in test/lib/certificates.
+ */
+function unprotectedPfx(der: Buffer, privateKey: KeyObject): Promise<Buffer> {
+  return writePfx(der, privateKey, '');
 }

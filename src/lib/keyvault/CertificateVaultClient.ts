@@ -1,10 +1,10 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { CertificateClient, CertificateProperties } from '@azure/keyvault-certificates';
 import type { SecretClient } from '@azure/keyvault-secrets';
-import forge from 'node-forge';
 import { z } from 'zod';
 import { toRotatorError, withDeadline, type AzureCallContext } from '../azureErrors.js';
 import { thumbprintsOf, normalizeThumbprint } from '../certificates/thumbprints.js';
+import { PfxReadError, readPfx } from '../certificates/readPfx.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 
 /**
@@ -199,7 +199,7 @@ export class CertificateVaultClient {
       secret.properties.contentType === 'application/x-pem-file'
         ? readPem(value)
         : secret.properties.contentType === 'application/x-pkcs12'
-          ? readPfx(value)
+          ? readSecretPfx(value)
           : undefined;
     if (!parsed) throw noKey(describe(), `its secret has content type '${secret.properties.contentType ?? ''}'`);
     if (!parsed.privateKey) throw noKey(describe(), 'its key is not exportable');
@@ -258,32 +258,14 @@ interface ParsedSecret {
   readonly privateKey: KeyObject | undefined;
 }
 
-/**
- * Key Vault serves an imported certificate's secret as a PFX with an empty password; node-forge reads it
- * because Node's crypto has no PKCS#12 parser.
- */
-function readPfx(base64: string): ParsedSecret | undefined {
+/** Key Vault serves an imported certificate's secret as a PFX under the empty password. */
+function readSecretPfx(base64: string): ParsedSecret | undefined {
   try {
-    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(base64, 'base64').toString('binary')));
-    let p12: forge.pkcs12.Pkcs12Pfx;
-    try {
-      p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, '');
-    } catch {
-      // forge keys the MAC of a PFX written with no password at all differently from the empty one.
-      p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false);
-    }
-    const certBag = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!]?.find((b) => b.cert);
-    if (!certBag?.cert) return undefined;
-    const keyBag = [
-      ...(p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!] ?? []),
-      ...(p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!] ?? []),
-    ].find((b) => b.key);
-    return {
-      der: Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(certBag.cert)).getBytes(), 'binary'),
-      privateKey: keyBag?.key ? createPrivateKey(forge.pki.privateKeyToPem(keyBag.key)) : undefined,
-    };
-  } catch {
-    return undefined;
+    const { certificate, privateKey } = readPfx(Buffer.from(base64, 'base64'), '');
+    return { der: certificate, privateKey };
+  } catch (error) {
+    if (error instanceof PfxReadError) return undefined;
+    throw error;
   }
 }
 
