@@ -146,10 +146,11 @@ async function startSandbox(args: string[]): Promise<void> {
   groups.add(sandbox.pid!);
   sandbox.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   sandbox.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  // A restart rewrites the file of the last run: wait for the one with this run's pid.
-  info = await waitFor('sandbox.json', () => {
+  // A restart rewrites the file of the last run: wait for the one with this run's pid, and for the
+  // banner, which the sandbox prints after writing the file (through npm's pipe, a little later).
+  info = await waitFor('sandbox.json and the banner', () => {
     const json = readSandboxJson();
-    return json && json.pids.sandbox !== previous ? json : undefined;
+    return json && json.pids.sandbox !== previous && output.includes('Ctrl-C stops it.') ? json : undefined;
   });
   for (const pid of Object.values(info.pids)) recordedPids.add(pid);
 }

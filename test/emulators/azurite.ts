@@ -23,6 +23,8 @@ export interface AzuriteOptions {
   readonly extentMemoryLimitMb?: number;
   /** Fixed ports (the sandbox's, so tools can be pointed at it); free ones chosen by the OS when absent. */
   readonly ports?: { readonly blob?: number; readonly queue?: number; readonly table?: number };
+  /** Keep Azurite's request log (a line per request, to `onOutput`); it is silenced otherwise. */
+  readonly requestLog?: boolean;
   /** Lines of Azurite's output, for diagnosing a failed start. */
   readonly onOutput?: (line: string) => void;
 }
@@ -84,8 +86,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     // The SDKs in package.json may be newer than the API versions this Azurite release knows.
     '--skipApiVersionCheck',
     '--disableTelemetry',
-    '--silent',
   ];
+  if (options.requestLog !== true) args.push('--silent');
   if (options.location !== undefined) {
     args.push('--location', options.location);
   } else {
@@ -98,7 +100,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   try {
     await new Promise<void>((resolve, reject) => {
       const onLine = (line: string) => {
-        output.push(line);
+        // Kept for the error of a failed start only; a request log would grow it without end.
+        if (output.length < 200) output.push(line);
         options.onOutput?.(line);
         const match = /Azurite (Blob|Queue|Table) service is successfully listening at (\S+)/.exec(line);
         if (match) endpoints[match[1] as 'Blob' | 'Queue' | 'Table'] = match[2]!;

@@ -151,6 +151,50 @@ describe('AppStore due index', () => {
     await expect(table.getEntity('apps', dueRowKey(new Date(now.getTime() + 100 * DAY), appId))).rejects.toMatchObject({ statusCode: 404 });
   });
 
+  it('writes a change of the app row alone as one conditional update, and a change of several rows as one transaction', async () => {
+    const table = createTestTableClient();
+    const requests: string[] = [];
+    table.pipeline.addPolicy({
+      name: 'record-table-writes',
+      sendRequest(request, next) {
+        const path = decodeURIComponent(new URL(request.url).pathname).split('/').pop()!;
+        if (request.method !== 'GET')
+          requests.push(`${request.method} ${path.startsWith('$batch') ? '$batch' : path.replace(/\(.*\)$/, '(…)')}`);
+        return next(request);
+      },
+    });
+    const store = new AppStore(table);
+    const other = new AppStore(table);
+    const now = new Date();
+    const appId = randomUUID();
+    const dueAt = new Date(now.getTime() - DAY);
+    await store.importApps([{ config: config(appId), state: stateDueAt(dueAt) }]);
+    const read = (await store.getApp(appId))!;
+
+    // A lease, as a renewal takes it: the due time (and so every index row) stays as it is.
+    requests.length = 0;
+    const leased = await store.updateApp(read, {
+      state: {
+        ...read.state,
+        lease: { owner: randomUUID(), renewalId: randomUUID(), until: new Date(now.getTime() + 60_000).toISOString() },
+      },
+    });
+    expect(requests).toEqual([`PUT ${table.tableName}(…)`]);
+    expect(leased.state.lease).toBeDefined();
+    expect((await store.getApp(appId))!.etag).toBe(leased.etag);
+    // Conditional like the transaction: a writer holding the old ETag loses.
+    await expect(other.updateApp(read, { config: { ...read.config, keySize: 4096 } })).rejects.toBeInstanceOf(PreconditionFailedError);
+
+    // The same change with a history row: both rows in one transaction.
+    requests.length = 0;
+    await store.updateApp(leased, {
+      state: { ...leased.state, lease: undefined },
+      history: { action: 'renewal.deploy', trigger: 'queue', outcome: 'failed', error: 'test' },
+    });
+    expect(requests).toEqual(['POST $batch']);
+    expect(await dueRows(store, now)).toEqual([appId]);
+  });
+
   it('repairs index rows damaged outside the store (a hand edit or a restore) on the next write and by the sweep', async () => {
     const table = createTestTableClient();
     const store = new AppStore(table);
