@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPair, randomBytes, randomUUID } from 'node:crypto';
 import { copyFileSync, createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -97,6 +97,19 @@ function azuritePid(): number | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Moves a process, every thread of it, onto the given CPUs (`taskset -a -p -c`); false where
+ * taskset is missing.
+ */
+function pin(pid: number, cpus: string): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The V8 flags of `npm run host` (package.json), which the measured host runs with by default. */
@@ -346,70 +359,91 @@ export async function benchRenew(): Promise<void> {
     const keygenRate = await keygenPerMinute(KEYGEN_SAMPLES, cores);
     console.log(`  bare RSA-2048 key generation, ${cores} in flight: ${round(keygenRate, 0)} keys/min`);
 
-    // 3 and 4. The measured renewals, with every counter from zero.
-    await makeDue(appIds);
-    for (const server of Object.values(emulators)) server.resetCounters();
-    const storageMark = await storage.mark(probe);
-    const renewedBefore = eventsOfType('EntraCertRotator.CertificateRenewed');
+    // 3 and 4. A measured round: every app made due, counters from zero, RENEWALS deploy messages.
     const azurite_pid = azuritePid();
-    const rssBeforeMiB = round((readStatus(host.child.pid!)?.rssKiB ?? 0) / 1024, 1);
-    const cpuBefore = {
-      host: cpuSecondsOf(host.child.pid!),
-      emulators: process.cpuUsage(),
-      azurite: azurite_pid === undefined ? Number.NaN : cpuSecondsOf(azurite_pid),
-    };
-    const t0 = performance.now();
-    const t0Epoch = Date.now();
-    // CPU when the last deploy is done: the deploy stage's share (confirms start 30 s after theirs).
-    let cpuAtLastDeploy: { host: number; emulators: NodeJS.CpuUsage; azurite: number; atMs: number } | undefined;
-    const deployWatch = setInterval(() => {
-      if (cpuAtLastDeploy === undefined && keyVault.server.count('importCertificate') >= RENEWALS) {
-        cpuAtLastDeploy = {
-          host: cpuSecondsOf(host.child.pid!),
-          emulators: process.cpuUsage(cpuBefore.emulators),
-          azurite: azurite_pid === undefined ? Number.NaN : cpuSecondsOf(azurite_pid),
-          atMs: performance.now() - t0,
-        };
-      }
-    }, 20);
-    await push('scheduled');
-    await waitFor(
-      `${RENEWALS} renewals`,
-      () => eventsOfType('EntraCertRotator.CertificateRenewed') - renewedBefore + failed() >= RENEWALS,
-      host,
-      hostLog,
-    );
-    const wallMs = performance.now() - t0;
-    clearInterval(deployWatch);
-    await settle(storage, emulators);
-    const emulatorCpu = process.cpuUsage(cpuBefore.emulators);
-    const cpuSecondsPerRenewal = {
-      host: round((cpuSecondsOf(host.child.pid!) - cpuBefore.host) / RENEWALS, 4),
-      // The bench process: the emulators, the pushes and the polling.
-      emulators: round((emulatorCpu.user + emulatorCpu.system) / 1e6 / RENEWALS, 4),
-      azurite: azurite_pid === undefined ? null : round((cpuSecondsOf(azurite_pid) - cpuBefore.azurite) / RENEWALS, 4),
-      bareKeyGeneration: round((60 / keygenRate) * availableParallelism(), 4),
-    };
-    const deployCpu =
-      cpuAtLastDeploy === undefined
-        ? undefined
-        : {
-            host: cpuAtLastDeploy.host - cpuBefore.host,
-            emulators: (cpuAtLastDeploy.emulators.user + cpuAtLastDeploy.emulators.system) / 1e6,
-            azurite: cpuAtLastDeploy.azurite - cpuBefore.azurite,
+    const measuredRound = async (label: string) => {
+      await makeDue(appIds);
+      for (const server of Object.values(emulators)) server.resetCounters();
+      const mark = await storage.mark(probe);
+      const renewedBefore = eventsOfType('EntraCertRotator.CertificateRenewed');
+      const failedBefore = failed();
+      const cpuBefore = {
+        host: cpuSecondsOf(host.child.pid!),
+        emulators: process.cpuUsage(),
+        azurite: azurite_pid === undefined ? Number.NaN : cpuSecondsOf(azurite_pid),
+      };
+      const t0 = performance.now();
+      const t0Epoch = Date.now();
+      // CPU when the last deploy is done: the deploy stage's share (confirms start 30 s after theirs).
+      let cpuAtLastDeploy: { host: number; emulators: NodeJS.CpuUsage; azurite: number; atMs: number } | undefined;
+      const deployWatch = setInterval(() => {
+        if (cpuAtLastDeploy === undefined && keyVault.server.count('importCertificate') >= RENEWALS) {
+          cpuAtLastDeploy = {
+            host: cpuSecondsOf(host.child.pid!),
+            emulators: process.cpuUsage(cpuBefore.emulators),
+            azurite: azurite_pid === undefined ? Number.NaN : cpuSecondsOf(azurite_pid),
+            atMs: performance.now() - t0,
           };
-    const deployStage = deployCpu && {
-      seconds: round(cpuAtLastDeploy!.atMs / 1000, 1),
-      cpuSecondsPerRenewal: Object.fromEntries(Object.entries(deployCpu).map(([k, v]) => [k, round(v / RENEWALS, 4)])),
-      // Of the machine's cores over the deploy phase: below 1, the pipeline waits on something.
-      coreUtilization: round(
-        (deployCpu.host + deployCpu.emulators + deployCpu.azurite) / (cpuAtLastDeploy!.atMs / 1000) / availableParallelism(),
-        2,
-      ),
+        }
+      }, 20);
+      await push('scheduled');
+      await waitFor(
+        `${RENEWALS} renewals (${label})`,
+        () => eventsOfType('EntraCertRotator.CertificateRenewed') - renewedBefore + failed() - failedBefore >= RENEWALS,
+        host,
+        hostLog,
+      );
+      const wallMs = performance.now() - t0;
+      clearInterval(deployWatch);
+      await settle(storage, emulators);
+      const emulatorCpu = process.cpuUsage(cpuBefore.emulators);
+      const cpuSecondsPerRenewal = {
+        host: round((cpuSecondsOf(host.child.pid!) - cpuBefore.host) / RENEWALS, 4),
+        // The bench process: the emulators, the pushes and the polling.
+        emulators: round((emulatorCpu.user + emulatorCpu.system) / 1e6 / RENEWALS, 4),
+        azurite: azurite_pid === undefined ? null : round((cpuSecondsOf(azurite_pid) - cpuBefore.azurite) / RENEWALS, 4),
+      };
+      const deployCpu =
+        cpuAtLastDeploy === undefined
+          ? undefined
+          : {
+              host: cpuAtLastDeploy.host - cpuBefore.host,
+              emulators: (cpuAtLastDeploy.emulators.user + cpuAtLastDeploy.emulators.system) / 1e6,
+              azurite: cpuAtLastDeploy.azurite - cpuBefore.azurite,
+            };
+      const deployStage = deployCpu && {
+        seconds: round(cpuAtLastDeploy!.atMs / 1000, 1),
+        cpuSecondsPerRenewal: Object.fromEntries(Object.entries(deployCpu).map(([k, v]) => [k, round(v / RENEWALS, 4)])),
+      };
+      const deployedLastAt = Math.max(...keyVault.server.requests('importCertificate').map((r) => r.at.getTime()));
+      const renewalsPerMinute = (RENEWALS / wallMs) * 60_000;
+      const renewalsPerMinuteExcludingDelay = (RENEWALS / (wallMs - CONFIRM_DELAY_SECONDS * 1000)) * 60_000;
+      // The host idle before the push polls the queue at its backed-off interval (host.json
+      // maxPollingInterval): its first read of an app is when the work starts.
+      const firstRead = storage.log.slice(mark).find((r) => r.service === 'table' && r.operation === 'get entity');
+      const firstReadMs = firstRead === undefined ? 0 : Math.max(0, firstRead.at - t0Epoch);
+      const renewalsPerMinuteActive = (RENEWALS / (wallMs - firstReadMs - CONFIRM_DELAY_SECONDS * 1000)) * 60_000;
+      return {
+        wallMs,
+        firstReadMs,
+        renewalsPerMinuteActive,
+        deployPhaseMs: deployedLastAt - t0Epoch,
+        renewalsPerMinute,
+        renewalsPerMinuteExcludingDelay,
+        cpuSecondsPerRenewal,
+        deployStage,
+        storageMark: mark,
+        failed: failed() - failedBefore,
+      };
     };
+
+    const rssBeforeMiB = round((readStatus(host.child.pid!)?.rssKiB ?? 0) / 1024, 1);
+    const shared = await measuredRound('every process on every core');
+    const { wallMs, storageMark } = shared;
+    const cpuSecondsPerRenewal = { ...shared.cpuSecondsPerRenewal, bareKeyGeneration: round((60 / keygenRate) * cores, 4) };
+    const deployStage = shared.deployStage;
+    const deployPhaseMs = shared.deployPhaseMs;
     const rssAfterMiB = round((readStatus(host.child.pid!)?.rssKiB ?? 0) / 1024, 1);
-    const deployedLastAt = Math.max(...keyVault.server.requests('importCertificate').map((r) => r.at.getTime()));
-    const deployPhaseMs = deployedLastAt - t0Epoch;
     const counts = {
       graph: emulators.graph.counters(),
       keyVault: emulators.keyVault.counters(),
@@ -439,6 +473,28 @@ export async function benchRenew(): Promise<void> {
     const goals = { graph: 3, keyVault: 2, table: 6, email: 2, eventGrid: 1, token: 1 } as const;
     const goalsMet = Object.fromEntries(Object.entries(goals).map(([k, v]) => [k, perService[k as keyof typeof goals] <= v]));
 
+    // 3b. The same round with the services off the host's cores, as in Azure: on this machine the
+    // emulators and Azurite take their CPU from the cores the host would use. The host (every
+    // thread) on the first core, this process (the emulators) and Azurite on the others; the bound
+    // is bare key generation on that first core, one in flight, with the host idle.
+    let isolated: Awaited<ReturnType<typeof measuredRound>> | undefined;
+    let isolatedKeygenRate: number | undefined;
+    const canPin = cores >= 2 && azurite_pid !== undefined && pin(process.pid, '0');
+    if (canPin) {
+      try {
+        isolatedKeygenRate = await keygenPerMinute(Math.ceil(KEYGEN_SAMPLES / 2), 1);
+        const others = `1-${cores - 1}`;
+        pin(process.pid, others);
+        pin(azurite_pid, others);
+        pin(host.child.pid!, '0');
+        console.log(`  bare RSA-2048 key generation on one core: ${round(isolatedKeygenRate, 0)} keys/min`);
+        isolated = await measuredRound('the host on one core, the services on the others');
+      } finally {
+        const all = `0-${cores - 1}`;
+        for (const pid of [process.pid, azurite_pid, host.child.pid!]) pin(pid, all);
+      }
+    }
+
     // 5. One renewal alone, call by call.
     for (const server of Object.values(emulators)) server.resetCounters();
     const traceBefore = eventsOfType('EntraCertRotator.CertificateRenewed');
@@ -461,23 +517,47 @@ export async function benchRenew(): Promise<void> {
 
     await host.stop();
     const renewalsPerMinute = (RENEWALS / wallMs) * 60_000;
-    const activeMs = wallMs - CONFIRM_DELAY_SECONDS * 1000;
-    const renewalsPerMinuteExcludingDelay = (RENEWALS / activeMs) * 60_000;
+    const renewalsPerMinuteExcludingDelay = shared.renewalsPerMinuteExcludingDelay;
+    const ratio = shared.renewalsPerMinuteActive / keygenRate;
     const peakMiB = round(host.memory.hwmKiB / 1024, 1);
+    const isolatedResult =
+      isolated && isolatedKeygenRate
+        ? {
+            hostCores: 1,
+            keygenPerMinute: round(isolatedKeygenRate, 1),
+            renewalsPerMinuteActive: round(isolated.renewalsPerMinuteActive, 1),
+            ratio: round(isolated.renewalsPerMinuteActive / isolatedKeygenRate, 3),
+            firstReadSeconds: round(isolated.firstReadMs / 1000, 1),
+            wallSeconds: round(isolated.wallMs / 1000, 1),
+            deployPhaseSeconds: round(isolated.deployPhaseMs / 1000, 1),
+            failed: isolated.failed,
+            cpuSecondsPerRenewal: { ...isolated.cpuSecondsPerRenewal, bareKeyGeneration: round(60 / isolatedKeygenRate, 4) },
+            deployStage: isolated.deployStage,
+          }
+        : null;
     const result = {
       benchmark: 'renew',
       renewals: RENEWALS,
       failed: failed(),
       wallSeconds: round(wallMs / 1000, 1),
+      firstReadSeconds: round(shared.firstReadMs / 1000, 1),
       deployPhaseSeconds: round(deployPhaseMs / 1000, 1),
       renewalsPerMinute: round(renewalsPerMinute, 1),
       renewalsPerMinuteExcludingConfirmDelay: round(renewalsPerMinuteExcludingDelay, 1),
+      renewalsPerMinuteActive: round(shared.renewalsPerMinuteActive, 1),
       keygenPerMinute: round(keygenRate, 1),
-      ratio: round(renewalsPerMinuteExcludingDelay / keygenRate, 3),
+      ratio: round(ratio, 3),
+      ratioExcludingConfirmDelay: round(renewalsPerMinuteExcludingDelay / keygenRate, 3),
       ratioWallClock: round(renewalsPerMinute / keygenRate, 3),
+      servicesOnOtherCores: isolatedResult,
       roundTripsPerRenewal: perService,
       connectionsPerRenewal,
-      goalsMet: { throughput: renewalsPerMinuteExcludingDelay / keygenRate >= 0.7, ...goalsMet, memory: peakMiB <= 256 },
+      goalsMet: {
+        throughput: ratio >= 0.7,
+        throughputServicesOnOtherCores: isolatedResult === null ? null : isolatedResult.ratio >= 0.7,
+        ...goalsMet,
+        memory: peakMiB <= 256,
+      },
       hostPeakRssMiB: peakMiB,
       hostNodeOptions: process.env.BENCH_HOST_NODE_OPTIONS ?? HOST_NODE_OPTIONS,
       hostRssMiB: { started: host.memory.startedRssMiB, afterWarmUp: rssBeforeMiB, afterMeasuredRound: rssAfterMiB },
@@ -499,7 +579,17 @@ export async function benchRenew(): Promise<void> {
       `  ${RENEWALS} renewals in ${result.wallSeconds} s (deploys done at ${result.deployPhaseSeconds} s), ${result.failed} failed: ` +
         `${result.renewalsPerMinute} renewals/min over the wall clock, ${result.renewalsPerMinuteExcludingConfirmDelay} without the ${CONFIRM_DELAY_SECONDS} s confirm delay`,
     );
-    console.log(`  ratio to the key-generation bound (goal >= 0.7): ${result.ratio} (wall clock: ${result.ratioWallClock})`);
+    console.log(
+      `  ${result.renewalsPerMinuteActive} renewals/min from the host's first read (${result.firstReadSeconds} s after the push), ` +
+        `less the confirm delay; ratio to the key-generation bound (goal >= 0.7): ${result.ratio} ` +
+        `(without the first-read offset: ${result.ratioExcludingConfirmDelay}; wall clock: ${result.ratioWallClock})`,
+    );
+    if (isolatedResult) {
+      console.log(
+        `  the host on one core, the services on the other: ${isolatedResult.renewalsPerMinuteActive} renewals/min ` +
+          `(same measure) against ${isolatedResult.keygenPerMinute} keys/min on that core: ratio ${isolatedResult.ratio}`,
+      );
+    }
     console.log('  round trips per renewal (goal):');
     for (const [service, value] of Object.entries(perService)) {
       const goal = goals[service as keyof typeof goals];

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { ClientCertificateCredential, type TokenCredential } from '@azure/identity';
+import { ClientCertificateCredential, type AccessToken, type GetTokenOptions, type TokenCredential } from '@azure/identity';
 import {
   AuthenticationHandler,
   Client,
@@ -58,6 +58,42 @@ class DeadlineHandler implements Middleware {
   }
 }
 
+/** A token is renewed this long before it expires, as the Azure SDK's bearer-token policy does. */
+const TOKEN_REFRESH_MARGIN_MS = 5 * 60 * 1000;
+
+/**
+ * Keeps a credential's token per scope until shortly before it expires. The Graph SDK's auth provider
+ * asks its credential on every request, and DefaultAzureCredential then walks its chain each time
+ * (an error built for each credential that does not apply, then MSAL's cache); the Azure SDK
+ * clients keep their token in their pipeline's bearer-token policy, which the Graph SDK has no
+ * counterpart of. Concurrent requests share one pending token request; a claims challenge (CAE)
+ * always goes to the credential.
+ */
+export function withTokenCache(credential: TokenCredential): TokenCredential {
+  const tokens = new Map<string, Promise<AccessToken | null>>();
+  const fresh = (token: AccessToken | null) => token !== null && token.expiresOnTimestamp - TOKEN_REFRESH_MARGIN_MS > Date.now();
+  return {
+    async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+      if (options?.claims) return credential.getToken(scopes, options);
+      const key = [scopes].flat().join(' ');
+      const cached = tokens.get(key);
+      if (cached) {
+        const token = await cached.catch(() => null);
+        if (fresh(token)) return token;
+        if (tokens.get(key) === cached) tokens.delete(key);
+      }
+      const pending = tokens.get(key) ?? credential.getToken(scopes, options);
+      tokens.set(key, pending);
+      try {
+        return await pending;
+      } catch (error) {
+        if (tokens.get(key) === pending) tokens.delete(key);
+        throw error;
+      }
+    },
+  };
+}
+
 /** The token scope for a Graph endpoint: its origin with `/.default`, as for every Azure resource. */
 export function graphScopeFor(graphBaseUrl: string): string {
   return `${new URL(graphBaseUrl).origin}/.default`;
@@ -86,7 +122,7 @@ export function createGraphClient(options: GraphClientOptions): Client {
   const middleware: Middleware[] = [
     new DeadlineHandler(options.timeoutInMs ?? 120_000),
     new AuthenticationHandler(
-      new TokenCredentialAuthenticationProvider(options.credential, { scopes: [graphScopeFor(options.graphBaseUrl)] }),
+      new TokenCredentialAuthenticationProvider(withTokenCache(options.credential), { scopes: [graphScopeFor(options.graphBaseUrl)] }),
     ),
     new RetryHandler(retryOptions),
     new RedirectHandler(),
