@@ -240,8 +240,6 @@ export function createEventPublisher(
 
 // --- Use cases ---------------------------------------------------------------------------------
 
-/** Visibility delay of the confirm stage: Entra usually accepts a new certificate within a minute. */
-export const CONFIRM_DELAY_SECONDS = 30;
 
 let renewalService: RenewalService | undefined;
 export function getRenewalService(): RenewalService {
@@ -257,7 +255,7 @@ export function getRenewalService(): RenewalService {
     settings: {
       leaseSeconds: s.renewalLeaseSeconds,
       verifyWindowMinutes: s.verifyWindowMinutes,
-      confirmDelaySeconds: CONFIRM_DELAY_SECONDS,
+      confirmDelaySeconds: s.confirmDelaySeconds,
     },
     log: (message, properties) => console.log(JSON.stringify({ message, ...properties })),
   });

@@ -43,6 +43,8 @@ export interface Settings {
   readonly renewalSchedule: string;
   readonly renewalLeaseSeconds: number;
   readonly verifyWindowMinutes: number;
+  /** How long after a deploy the confirm stage first tries to sign in (Entra's propagation). */
+  readonly confirmDelaySeconds: number;
   /** No trailing slash. */
   readonly graphBaseUrl: string;
   /** No trailing slash. */
@@ -212,6 +214,7 @@ const envSchema = z.object({
   RENEWAL_SCHEDULE: ncrontab,
   RENEWAL_LEASE_SECONDS: positiveIntFromString(60, 86_400, 600),
   VERIFY_WINDOW_MINUTES: positiveIntFromString(1, 120, 10),
+  CONFIRM_DELAY_SECONDS: positiveIntFromString(0, 600, 30),
   GRAPH_BASE_URL: optionalHttpsUrl(DEFAULT_GRAPH_BASE_URL),
   AZURE_AUTHORITY_HOST: optionalHttpsUrl(DEFAULT_AUTHORITY_HOST),
   DEFAULT_KEYVAULT_URL: z
@@ -431,6 +434,7 @@ export function loadSettings(env: Env): Settings {
     renewalSchedule: d.RENEWAL_SCHEDULE,
     renewalLeaseSeconds: d.RENEWAL_LEASE_SECONDS,
     verifyWindowMinutes: d.VERIFY_WINDOW_MINUTES,
+    confirmDelaySeconds: d.CONFIRM_DELAY_SECONDS,
     graphBaseUrl: d.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
     authorityHost,
     authorityIsPublicCloud: PUBLIC_CLOUD_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase()),
