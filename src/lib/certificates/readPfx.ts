@@ -10,7 +10,7 @@ import { PKCS12_DIGEST_BYTES, pkcs12Kdf, type Pkcs12Digest } from './pkcs12Kdf.j
  * after key generation). node-forge still parses the ASN.1 (no crypto in that part), and reads the
  * files whose algorithms Node cannot run (see `readWithForge`).
  *
- * Synchronous: one PBKDF2 of a few thousand rounds is a fraction of a millisecond, and the Key Vault
+ * Synchronous: one PBKDF2 of a usual few thousand rounds is a fraction of a millisecond, and the Key Vault
  * emulator reads PFX files inside a synchronous route handler.
  */
 
@@ -83,8 +83,12 @@ const MAC_DIGESTS: Readonly<Record<string, Pkcs12Digest>> = {
   '2.16.840.1.101.3.4.2.2': 'sha384',
   '2.16.840.1.101.3.4.2.3': 'sha512',
 };
-/** Far above any exporter's count (OpenSSL 2048, Windows 2000, .NET up to 600,000); bounds a hostile file's cost. */
-const MAX_ITERATIONS = 10_000_000;
+/**
+ * The most KDF iterations read: .NET's own import limit (exporters use 2,000-10,000; OpenSSL 2048).
+ * The derivations run on the caller's thread, so this bounds what one file can cost (about 1 s for
+ * a legacy file at the limit, where a usual one takes a millisecond).
+ */
+const MAX_ITERATIONS = 600_000;
 
 const { asn1 } = forge;
 type Asn1 = forge.asn1.Asn1;

@@ -58,7 +58,7 @@ class DeadlineHandler implements Middleware {
   }
 }
 
-/** A token is renewed this long before it expires, as the Azure SDK's bearer-token policy does. */
+/** A token is asked for again this long before it expires (the Azure SDK's bearer policy: 2 minutes). */
 const TOKEN_REFRESH_MARGIN_MS = 5 * 60 * 1000;
 
 /**
@@ -66,15 +66,15 @@ const TOKEN_REFRESH_MARGIN_MS = 5 * 60 * 1000;
  * asks its credential on every request, and DefaultAzureCredential then walks its chain each time
  * (an error built for each credential that does not apply, then MSAL's cache); the Azure SDK
  * clients keep their token in their pipeline's bearer-token policy, which the Graph SDK has no
- * counterpart of. Concurrent requests share one pending token request; a claims challenge (CAE)
- * always goes to the credential.
+ * counterpart of. One cache per credential (per Graph client), so no token crosses identities;
+ * concurrent requests share one pending token request. A call with claims or a tenant bypasses it.
  */
 export function withTokenCache(credential: TokenCredential): TokenCredential {
   const tokens = new Map<string, Promise<AccessToken | null>>();
   const fresh = (token: AccessToken | null) => token !== null && token.expiresOnTimestamp - TOKEN_REFRESH_MARGIN_MS > Date.now();
   return {
     async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
-      if (options?.claims) return credential.getToken(scopes, options);
+      if (options?.claims !== undefined || options?.tenantId !== undefined) return credential.getToken(scopes, options);
       const key = [scopes].flat().join(' ');
       const cached = tokens.get(key);
       if (cached) {

@@ -195,13 +195,14 @@ export class CertificateVaultClient {
     }
     const value = secret.value;
     if (value === undefined || value === '') throw noKey(describe(), 'its secret is empty');
+    const contentType = secret.properties.contentType;
     const parsed =
-      secret.properties.contentType === 'application/x-pem-file'
-        ? readPem(value)
-        : secret.properties.contentType === 'application/x-pkcs12'
+      contentType === 'application/x-pem-file'
+        ? (readPem(value) ?? 'its PEM cannot be read')
+        : contentType === 'application/x-pkcs12'
           ? readSecretPfx(value)
-          : undefined;
-    if (!parsed) throw noKey(describe(), `its secret has content type '${secret.properties.contentType ?? ''}'`);
+          : `its secret has content type '${contentType ?? ''}'`;
+    if (typeof parsed === 'string') throw noKey(describe(), parsed);
     if (!parsed.privateKey) throw noKey(describe(), 'its key is not exportable');
     const x509 = new X509Certificate(parsed.der);
     const thumbprints = thumbprintsOf(parsed.der);
@@ -259,12 +260,12 @@ interface ParsedSecret {
 }
 
 /** Key Vault serves an imported certificate's secret as a PFX under the empty password. */
-function readSecretPfx(base64: string): ParsedSecret | undefined {
+function readSecretPfx(base64: string): ParsedSecret | string {
   try {
     const { certificate, privateKey } = readPfx(Buffer.from(base64, 'base64'), '');
     return { der: certificate, privateKey };
   } catch (error) {
-    if (error instanceof PfxReadError) return undefined;
+    if (error instanceof PfxReadError) return `its PFX cannot be read (${error.reason})`;
     throw error;
   }
 }

@@ -124,6 +124,22 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     const missingKey = client.getCertificateWithPrivateKey(name, { version: vault.latest(name)!.version });
     await expect(missingKey).rejects.toBeInstanceOf(ConflictError);
     await expect(missingKey).rejects.toThrow(/private key .* is not available from Key Vault/);
+
+    // A secret that is not a PFX it can open says why, not what content type it has.
+    const latest = vault.latest(name)!;
+    vault.server.inject('getSecret', {
+      status: 200,
+      body: {
+        value: Buffer.from('not a pfx').toString('base64'),
+        contentType: 'application/x-pkcs12',
+        id: `${vault.vaultUrl}secrets/${name}/${latest.version}`,
+        attributes: { enabled: true },
+      },
+      times: 1,
+    });
+    await expect(client.getCertificateWithPrivateKey(name, { version: latest.version })).rejects.toThrow(
+      /is not available from Key Vault: its PFX cannot be read \(malformed\)/,
+    );
   });
 
   it('refuses a PFX with a wrong password as Key Vault does, and stores nothing', async () => {
