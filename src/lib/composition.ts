@@ -240,7 +240,6 @@ export function createEventPublisher(
 
 // --- Use cases ---------------------------------------------------------------------------------
 
-
 let renewalService: RenewalService | undefined;
 export function getRenewalService(): RenewalService {
   const s = getSettings();
