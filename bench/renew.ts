@@ -55,9 +55,10 @@ import { machine, printResult, round } from './stats.js';
 const RENEWALS = Number(process.env.BENCH_RENEWALS ?? 500);
 const KEYGEN_SAMPLES = Number(process.env.BENCH_KEYGEN_SAMPLES ?? 100);
 /**
- * The host's CONFIRM_DELAY_SECONDS: 0, so that the confirm stages run among the deploys and compete
- * with them for the cores, as in a steady stream of renewals. With the default 30 s, the confirms of
- * a burst of 500 would start after the last deploy and the wall clock would not show their cost.
+ * The host's CONFIRM_DELAY_SECONDS: 0, so that every confirm stage runs inside the measured window
+ * (in a burst they queue behind the deploys still waiting). With the default 30 s, the round would
+ * include a 30 s wait that costs nothing, and taking it off the clock also takes off the time the
+ * confirms ran in.
  */
 const HOST_CONFIRM_DELAY_SECONDS = 0;
 /** A measured round's deploy messages are sent this long before they become visible. */
