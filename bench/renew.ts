@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPair, randomBytes, randomUUID } from 'node:crypto';
-import { copyFileSync, createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -94,21 +94,6 @@ function cpuSecondsOf(pid: number): number {
   } catch {
     return Number.NaN;
   }
-}
-
-/** The Azurite child of this process (startAzurite does not hand out its pid). */
-function azuritePid(): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.split(') ')[1]!.split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('azurite')) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
 }
 
 /**
@@ -377,7 +362,7 @@ export async function benchRenew(): Promise<void> {
     console.log(`  bare RSA-2048 key generation, ${cores} in flight: ${round(keygenBefore, 0)} keys/min`);
 
     // 3 and 4. A measured round: every app made due, counters from zero, RENEWALS deploy messages.
-    const azurite_pid = azuritePid();
+    const azurite_pid = azurite.pid;
     const measuredRound = async (label: string) => {
       await makeDue(appIds);
       // The load is generated before the measurement: the deploy messages become visible together

@@ -69,7 +69,7 @@ const TOKEN_REFRESH_MARGIN_MS = 5 * 60 * 1000;
  * counterpart of. One cache per credential (per Graph client), so no token crosses identities;
  * concurrent requests share one pending token request. A call with claims or a tenant bypasses it.
  */
-export function withTokenCache(credential: TokenCredential): TokenCredential {
+function withTokenCache(credential: TokenCredential): TokenCredential {
   const tokens = new Map<string, Promise<AccessToken | null>>();
   const fresh = (token: AccessToken | null) => token !== null && token.expiresOnTimestamp - TOKEN_REFRESH_MARGIN_MS > Date.now();
   return {
