@@ -113,6 +113,7 @@ const badParameter = (message: string): EmulatorResponse => error({ status: 400,
 export class KeyVaultEmulator {
   readonly server: EmulatorServer;
   private readonly certificatesByName = new Map<string, StoredCertificateVersion[]>();
+  private readonly secretValues = new WeakMap<StoredCertificateVersion, Promise<string>>();
   private readonly roleAssignments = new Map<string, Set<KeyVaultRole>>();
   private readonly now: () => Date;
 
@@ -368,11 +369,7 @@ export class KeyVaultEmulator {
   private async getSecret(request: EmulatorRequest): Promise<EmulatorResponse> {
     const found = this.find(request, 'secret');
     if ('status' in found) return error(found);
-    // An imported PFX comes back re-packed without a password, as Key Vault serves a certificate's secret.
-    const value =
-      found.contentType === 'application/x-pem-file'
-        ? (found.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string) + derToPemCertificate(found.der)
-        : (await unprotectedPfx(found.der, found.privateKey)).toString('base64');
+    const value = await this.secretValue(found);
     return {
       status: 200,
       body: {
@@ -385,6 +382,23 @@ export class KeyVaultEmulator {
         tags: found.tags,
       },
     };
+  }
+
+  /**
+   * An imported PFX comes back re-packed without a password, as Key Vault serves a certificate's
+   * secret. A version's secret is the same bytes on every read (Key Vault versions are immutable), so
+   * it is packed once: a PFX costs ~1 ms of KDF work that would otherwise land on every confirm.
+   */
+  private secretValue(v: StoredCertificateVersion): Promise<string> {
+    let value = this.secretValues.get(v);
+    if (value === undefined) {
+      value =
+        v.contentType === 'application/x-pem-file'
+          ? Promise.resolve((v.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string) + derToPemCertificate(v.der))
+          : unprotectedPfx(v.der, v.privateKey).then((pfx) => pfx.toString('base64'));
+      this.secretValues.set(v, value);
+    }
+    return value;
   }
 
   private attributes(v: StoredCertificateVersion) {

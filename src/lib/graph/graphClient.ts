@@ -8,10 +8,10 @@ import {
   RetryHandler,
   RetryHandlerOptions,
   TelemetryHandler,
+  type AuthenticationProvider,
   type Context,
   type Middleware,
 } from '@microsoft/microsoft-graph-client';
-import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 import { retryAfterSecondsOf } from '../azureErrors.js';
 import { encodePemBundle } from '../certificates/encode.js';
 
@@ -94,6 +94,22 @@ function withTokenCache(credential: TokenCredential): TokenCredential {
   };
 }
 
+/**
+ * The Graph SDK's AuthenticationProvider over a credential, through the token cache. Written here
+ * rather than the SDK's TokenCredentialAuthenticationProvider, which builds a GraphClientError (and
+ * its stack trace) on every request before it knows whether the token is missing.
+ */
+function bearerTokenProvider(credential: TokenCredential, scope: string): AuthenticationProvider {
+  const cached = withTokenCache(credential);
+  return {
+    async getAccessToken(): Promise<string> {
+      const token = await cached.getToken(scope);
+      if (!token?.token) throw new Error(`The credential returned no access token for ${scope}; check the identity's sign-in.`);
+      return token.token;
+    },
+  };
+}
+
 /** The token scope for a Graph endpoint: its origin with `/.default`, as for every Azure resource. */
 export function graphScopeFor(graphBaseUrl: string): string {
   return `${new URL(graphBaseUrl).origin}/.default`;
@@ -121,9 +137,7 @@ export function createGraphClient(options: GraphClientOptions): Client {
   );
   const middleware: Middleware[] = [
     new DeadlineHandler(options.timeoutInMs ?? 120_000),
-    new AuthenticationHandler(
-      new TokenCredentialAuthenticationProvider(withTokenCache(options.credential), { scopes: [graphScopeFor(options.graphBaseUrl)] }),
-    ),
+    new AuthenticationHandler(bearerTokenProvider(options.credential, graphScopeFor(options.graphBaseUrl))),
     new RetryHandler(retryOptions),
     new RedirectHandler(),
     new TelemetryHandler(),

@@ -1,5 +1,6 @@
 import { createPublicKey, randomUUID, sign, verify } from 'node:crypto';
 import forge from 'node-forge';
+import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
   createSelfSignedCertificate,
@@ -107,6 +108,21 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
       expect(verify('sha256', Buffer.from('proof'), createPublicKey(cert.privateKey), signature)).toBe(true);
     }
     expect(vault.server.count('getSecret')).toBeGreaterThanOrEqual(2);
+  });
+
+  it("serves a version's secret as the same bytes on every read, as Key Vault's immutable versions do", async () => {
+    const name = `app-${randomUUID()}`;
+    const imported = await client.importCertificate(name, await pfxOf(certificate('same-secret')));
+    const secrets = new SecretClient(vault.vaultUrl, identity.clientSecretCredential, {
+      retryOptions: FAST_RETRIES,
+      // A loopback vault is not under vault.azure.net, as in composition.ts.
+      disableChallengeResourceVerification: true,
+    });
+    const first = await secrets.getSecret(name, { version: imported.version });
+    const again = await secrets.getSecret(name, { version: imported.version });
+    expect(first.properties.contentType).toBe('application/x-pkcs12');
+    expect(first.value).toBeTruthy();
+    expect(again.value).toBe(first.value);
   });
 
   it('tells apart a missing certificate, a missing version and a missing key', async () => {

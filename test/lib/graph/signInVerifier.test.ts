@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  createSelfSignedCertificate,
+  generateRsaKeyPair,
+  type GeneratedCertificate,
+} from '../../../src/lib/certificates/generateCertificate.js';
+import { RetriableError } from '../../../src/lib/errors.js';
+import { graphScopeFor } from '../../../src/lib/graph/graphClient.js';
+import { AppSignInVerifier } from '../../../src/lib/graph/signInVerifier.js';
+import { EntraAuthority } from '../../emulators/entraAuthority.js';
+import { GraphEmulator } from '../../emulators/graph.js';
+import { loadOrCreateEmulatorTls } from '../../emulators/tls.js';
+
+const tenantId = randomUUID();
+let authority: EntraAuthority;
+let graph: GraphEmulator;
+let verifier: AppSignInVerifier;
+let keyPair: Awaited<ReturnType<typeof generateRsaKeyPair>>;
+
+function certificate(): GeneratedCertificate {
+  return createSelfSignedCertificate(keyPair, { displayName: 'verifier', lifetimeDays: 30 });
+}
+
+beforeAll(async () => {
+  const tls = loadOrCreateEmulatorTls(inject('emulatorTlsDir'));
+  authority = new EntraAuthority({ tls });
+  graph = new GraphEmulator({ tls, authority });
+  await Promise.all([authority.start(), graph.start()]);
+  verifier = new AppSignInVerifier({ tenantId, authorityHost: `${authority.url}/`, scope: graphScopeFor(graph.url) });
+  keyPair = await generateRsaKeyPair(2048);
+});
+
+afterAll(async () => {
+  await graph?.close();
+  await authority?.close();
+});
+
+describe('AppSignInVerifier against the authority emulator', () => {
+  it('signs in as the app with a certificate on its registration: one token request, the metadata read once', async () => {
+    const before = authority.server.counters();
+    for (let i = 0; i < 3; i++) {
+      const app = graph.createApplication({ tenantId, displayName: `signs-in-${i}` });
+      const cert = certificate();
+      graph.seedCertificate(app.appId, cert.der);
+      await verifier.verify(app.appId, cert);
+      const issued = authority.issued.at(-1)!;
+      expect(issued.via).toBe('client_assertion');
+      expect(issued.claims.appid ?? issued.claims.azp).toBe(app.appId);
+    }
+    const after = authority.server.counters();
+    const delta: Record<string, number> = {};
+    for (const [route, n] of Object.entries(after)) if (n !== (before[route] ?? 0)) delta[route] = n - (before[route] ?? 0);
+    expect(delta).toEqual({ token: 3, 'openid-configuration': 1 });
+  });
+
+  it('sends an assertion Entra accepts: PS256 with x5t#S256, aud the token endpoint, iss = sub = the app, a jti, short-lived', async () => {
+    const app = graph.createApplication({ tenantId, displayName: 'assertion' });
+    const cert = certificate();
+    graph.seedCertificate(app.appId, cert.der);
+    await verifier.verify(app.appId, cert);
+    const assertion = new URLSearchParams(authority.server.requests('token').at(-1)!.body).get('client_assertion');
+    expect(assertion).toBeTruthy();
+    const header = decodeProtectedHeader(assertion!);
+    const claims = decodeJwt(assertion!);
+    expect(header).toMatchObject({ alg: 'PS256', typ: 'JWT', 'x5t#S256': cert.thumbprints.x5tS256 });
+    expect(claims).toMatchObject({ iss: app.appId, sub: app.appId, aud: `${authority.url}/${tenantId}/oauth2/v2.0/token` });
+    expect(claims.exp! - claims.iat!).toBeLessThanOrEqual(600);
+  });
+
+  it('turns a refusal into a retriable error that quotes Entra (a certificate not, or not yet, on the app)', async () => {
+    const app = graph.createApplication({ tenantId, displayName: 'refused' });
+    const cert = certificate();
+    const refusal = verifier.verify(app.appId, cert);
+    await expect(refusal).rejects.toBeInstanceOf(RetriableError);
+    await expect(refusal).rejects.toThrow(/Signing in as app .* with the new certificate failed: HTTP 401: AADSTS700027/);
+
+    graph.seedCertificate(app.appId, cert.der, { addedAt: new Date() });
+    authority.refuseNewCertificatesFor(60);
+    try {
+      await expect(verifier.verify(app.appId, cert)).rejects.toThrow(/AADSTS700027/);
+    } finally {
+      authority.refuseNewCertificatesFor(0);
+    }
+    await verifier.verify(app.appId, cert);
+  });
+
+  it('says so when the authority cannot be reached, and reads the metadata again on the next try', async () => {
+    const unreachable = new AppSignInVerifier({ tenantId, authorityHost: 'https://127.0.0.1:1', scope: graphScopeFor(graph.url) });
+    const app = graph.createApplication({ tenantId, displayName: 'unreachable' });
+    await expect(unreachable.verify(app.appId, certificate())).rejects.toBeInstanceOf(RetriableError);
+    await expect(unreachable.verify(app.appId, certificate())).rejects.toThrow(/with the new certificate failed/);
+  });
+});
