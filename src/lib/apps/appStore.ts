@@ -297,9 +297,10 @@ export class AppStore {
     await this.#ready();
     const now = this.#now();
     const appId = current.config.appId;
-    const config = appConfigSchema.parse(change.config ?? current.config);
+    // What was read is parsed already (toStoredApp); only what the caller changes is parsed again.
+    const config = change.config === undefined ? current.config : appConfigSchema.parse(change.config);
     if (config.appId !== appId) throw new Error('updateApp cannot change an appId');
-    const state = this.#withDerivedState(config, renewalStateSchema.parse(change.state ?? current.state));
+    const state = this.#withDerivedState(config, change.state === undefined ? current.state : renewalStateSchema.parse(change.state));
     const before = this.#keysOf(current.config, current.state);
     const entity = this.#appEntity(config, state, new Date(current.createdAt), now, change.actor ?? current.updatedBy);
     const actions: TransactionAction[] = [];

@@ -18,6 +18,14 @@ import { pkcs12Kdf } from './pkcs12Kdf.js';
  */
 
 export const PFX_ITERATIONS = 2048;
+/**
+ * Iterations of a PFX that only carries a new key into Key Vault's import, in the same TLS request as
+ * its password. Iterations slow down guessing a weak password; this one is 192 random bits that
+ * travel beside the file, so the 2 x 2048 rounds would buy nothing and cost each renewal ~1 ms of CPU
+ * (and the vault as much again to open it). 1 is what `openssl pkcs12 -noiter -nomaciter` writes.
+ * Files for people and hosts keep OpenSSL's 2048 (PRODUCT.md §3).
+ */
+export const IMPORT_PFX_ITERATIONS = 1;
 /** A PFX password carries at least 128 bits; a generated one carries 192 (24 random bytes). */
 export const MIN_PFX_PASSWORD_LENGTH = 22;
 const SALT_BYTES = 8;
@@ -28,6 +36,8 @@ export interface PfxLayoutOptions {
   readonly legacy?: boolean;
   /** The bag's friendlyName: the name Windows shows in the certificate store. */
   readonly friendlyName?: string;
+  /** KDF iterations of the bags and the MAC; default PFX_ITERATIONS (see IMPORT_PFX_ITERATIONS). */
+  readonly iterations?: number;
 }
 
 export interface PfxOptions extends PfxLayoutOptions {
@@ -87,17 +97,17 @@ interface Encryption {
  * reader treats like two (each bag carries its own parameters); the derivation is the costliest
  * native step of a PFX, so it runs once, on libuv's thread pool.
  */
-async function pbes2Aes256(password: string): Promise<() => Encryption> {
+async function pbes2Aes256(password: string, iterations: number): Promise<() => Encryption> {
   const salt = randomBytes(SALT_BYTES);
   // PBES2 takes the password as its bytes (OpenSSL passes the UTF-8 string as is).
-  const key = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, PFX_ITERATIONS, 32, 'sha256');
+  const key = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256');
   return () => {
     const iv = randomBytes(16);
     return {
       algorithm: seq(
         oid(OID.pbes2),
         seq(
-          seq(oid(OID.pbkdf2), seq(octets(salt), int(PFX_ITERATIONS), seq(oid(OID.hmacWithSha256), nul()))),
+          seq(oid(OID.pbkdf2), seq(octets(salt), int(iterations), seq(oid(OID.hmacWithSha256), nul()))),
           seq(oid(OID.aes256Cbc), octets(iv)),
         ),
       ),
@@ -110,13 +120,13 @@ async function pbes2Aes256(password: string): Promise<() => Encryption> {
 }
 
 /** The PKCS#12 PBE derives the IV from the salt too, so each bag gets its own salt and derivations. */
-function pbeSha1TripleDes(password: string): Promise<() => Encryption> {
+function pbeSha1TripleDes(password: string, iterations: number): Promise<() => Encryption> {
   return Promise.resolve(() => {
     const salt = randomBytes(SALT_BYTES);
-    const key = pkcs12Kdf('sha1', password, salt, 1, PFX_ITERATIONS, 24);
-    const iv = pkcs12Kdf('sha1', password, salt, 2, PFX_ITERATIONS, 8);
+    const key = pkcs12Kdf('sha1', password, salt, 1, iterations, 24);
+    const iv = pkcs12Kdf('sha1', password, salt, 2, iterations, 8);
     return {
-      algorithm: seq(oid(OID.pbeWithSha1And3DesCbc), seq(octets(salt), int(PFX_ITERATIONS))),
+      algorithm: seq(oid(OID.pbeWithSha1And3DesCbc), seq(octets(salt), int(iterations))),
       encrypt: (plain) => {
         const cipher = createCipheriv('des-ede3-cbc', key, iv);
         return Buffer.concat([cipher.update(plain), cipher.final()]);
@@ -160,11 +170,13 @@ export async function writePfx(
   options: PfxLayoutOptions = {},
 ): Promise<Buffer> {
   const legacy = options.legacy === true;
+  const iterations = options.iterations ?? PFX_ITERATIONS;
+  if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError(`PFX iterations must be a positive integer, not ${iterations}`);
   const newEncryption = legacy ? pbeSha1TripleDes : pbes2Aes256;
-  const pendingEncryption = newEncryption(password);
+  const pendingEncryption = newEncryption(password, iterations);
   const macDigest = legacy ? 'sha1' : 'sha256';
   const macSalt = randomBytes(SALT_BYTES);
-  const macKey = pkcs12Kdf(macDigest, password, macSalt, 3, PFX_ITERATIONS, legacy ? 20 : 32);
+  const macKey = pkcs12Kdf(macDigest, password, macSalt, 3, iterations, legacy ? 20 : 32);
   const encryptionForBag = await pendingEncryption;
   const certEncryption = encryptionForBag();
   const keyEncryption = encryptionForBag();
@@ -200,7 +212,7 @@ export async function writePfx(
   const authenticatedSafe = der(seq(certContentInfo, keyContentInfo));
 
   const mac = createHmac(macDigest, macKey).update(authenticatedSafe).digest();
-  const macData = seq(seq(seq(oid(legacy ? OID.sha1 : OID.sha256), nul()), octets(mac)), octets(macSalt), int(PFX_ITERATIONS));
+  const macData = seq(seq(seq(oid(legacy ? OID.sha1 : OID.sha256), nul()), octets(mac)), octets(macSalt), int(iterations));
 
   return der(seq(int(3), seq(oid(OID.data), explicit0(octets(authenticatedSafe))), macData));
 }

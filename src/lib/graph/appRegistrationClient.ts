@@ -1,6 +1,5 @@
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { z } from 'zod';
-import { parseCertificate } from '../certificates/parseCertificate.js';
 import { thumbprintsOf } from '../certificates/thumbprints.js';
 import type { AppRegistrationSummary } from '../directory.js';
 import { ConflictError, NotFoundError, PreconditionError, RetriableError } from '../errors.js';
@@ -174,7 +173,8 @@ export class AppRegistrationClient {
     const now = this.now().getTime();
     const rows = credentials.filter(isCertificate).map((c) => {
       const der = c.key ? Buffer.from(c.key, 'base64') : undefined;
-      const thumbprints = der ? parseCertificate(der).thumbprints : undefined;
+      // Hashes of the DER, not a parse: Graph checked the certificate when it was added.
+      const thumbprints = der ? thumbprintsOf(der) : undefined;
       // Without the key, Graph's customKeyIdentifier carries the SHA-1 thumbprint bytes.
       const thumbprint =
         thumbprints?.sha1 ??

@@ -4,7 +4,7 @@ import type { HistoryInput } from '../apps/appStore.js';
 import { generateCertificate } from '../certificates/generateCertificate.js';
 import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
-import { encodePfx } from '../certificates/pfx.js';
+import { encodePfx, IMPORT_PFX_ITERATIONS } from '../certificates/pfx.js';
 import { LeaseHeldError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
 import { takeAppLease } from './appLease.js';
 import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, renewalMessageSchema } from './renewalMessage.js';
@@ -321,7 +321,7 @@ export class RenewalService {
       const orphan = await vault.findVersionByTag(name, 'renewalId', message.renewalId);
       if (!orphan || orphan.thumbprint === state.currentThumbprint) return;
       const current = await vault.getCertificateWithPrivateKey(name, { version: state.keyVaultVersion });
-      const { pfx, password } = await encodePfx(current.der, current.privateKey, { friendlyName: config.displayName });
+      const { pfx, password } = await encodeImportPfx(current.der, current.privateKey, config.displayName);
       const restored = await vault.importCertificate(name, {
         pfx,
         password,
@@ -435,7 +435,7 @@ export class RenewalService {
       ({ der, privateKey } = generated);
       await step('generated');
       if (vault) {
-        const { pfx, password } = await encodePfx(generated.der, generated.privateKey, { friendlyName: config.displayName });
+        const { pfx, password } = await encodeImportPfx(generated.der, generated.privateKey, config.displayName);
         version = await vault.importCertificate(name, {
           pfx,
           password,
@@ -939,4 +939,9 @@ export function safeFileName(displayName: string): string {
     .replace(/^[-.]+|[-.]+$/g, '')
     .slice(0, 80);
   return name === '' ? 'certificate' : name;
+}
+
+/** The PFX that carries a key into Key Vault's import: random password, few iterations (IMPORT_PFX_ITERATIONS says why). */
+function encodeImportPfx(der: Buffer, privateKey: KeyObject, displayName: string) {
+  return encodePfx(der, privateKey, { friendlyName: displayName, iterations: IMPORT_PFX_ITERATIONS });
 }

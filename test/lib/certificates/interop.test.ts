@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCer, encodePemBundle } from '../../../src/lib/certificates/encode.js';
 import { generateCertificate, type GeneratedCertificate } from '../../../src/lib/certificates/generateCertificate.js';
 import { parseCertificate } from '../../../src/lib/certificates/parseCertificate.js';
-import { MIN_PFX_PASSWORD_LENGTH, encodePfx } from '../../../src/lib/certificates/pfx.js';
+import { IMPORT_PFX_ITERATIONS, MIN_PFX_PASSWORD_LENGTH, encodePfx } from '../../../src/lib/certificates/pfx.js';
 
 /**
  * Our output checked by tools nobody here wrote: the openssl CLI, Node's X509Certificate (OpenSSL
@@ -93,6 +93,16 @@ describe('openssl pkcs12', () => {
     expect(structure).toContain('MAC length: 20, salt length: 8');
     expect(structure).toContain('PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048');
     expect(structure).toContain('Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048');
+    expectSameKeyAndCertificate(structure);
+  });
+
+  it("opens the PFX that carries a key into Key Vault's import (one KDF iteration, as `-noiter -nomaciter` writes)", async () => {
+    const { pfx, password } = await encodePfx(cert.der, cert.privateKey, { iterations: IMPORT_PFX_ITERATIONS });
+    const file = join(dir, 'import.pfx');
+    writeFileSync(file, pfx);
+    const structure = pkcs12Info(file, password);
+    expect(structure).toContain('MAC: sha256, Iteration 1');
+    expect(structure).toContain('Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 1, PRF hmacWithSHA256');
     expectSameKeyAndCertificate(structure);
   });
 

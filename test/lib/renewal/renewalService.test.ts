@@ -1,9 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostJson, timeSpanMs } from '../../../src/host/hostSettings.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
+import { IMPORT_PFX_ITERATIONS } from '../../../src/lib/certificates/pfx.js';
 import { RetriableError } from '../../../src/lib/errors.js';
 import { graphScopeFor } from '../../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../../src/lib/graph/signInVerifier.js';
@@ -36,6 +38,11 @@ describe('manual generation then confirmation', () => {
     const latest = world.keyVault.latest(app.config.keyVault.certificateName)!;
     expect(latest.thumbprint).toBe(deployed.thumbprint);
     expect(latest.tags).toMatchObject({ renewalId: deployed.renewalId, appId: app.config.appId });
+    // The PFX that carried the key to Key Vault spent one KDF iteration (its password travels beside it).
+    const importBody = JSON.parse(world.keyVault.server.requests('importCertificate').at(-1)!.body) as { value: string };
+    const pfxRoot = forge.asn1.fromDer(Buffer.from(importBody.value, 'base64').toString('binary'));
+    const macData = (pfxRoot.value as forge.asn1.Asn1[])[2]!;
+    expect(forge.asn1.derToInteger((macData.value as forge.asn1.Asn1[])[2]!.value as string)).toBe(IMPORT_PFX_ITERATIONS);
     const deployedState = (await world.store.getApp(app.config.appId))!.state;
     expect(deployedState).toMatchObject({ currentThumbprint: deployed.thumbprint, keyId: deployed.keyId, lastOutcome: 'deployed' });
     expect(deployedState.verifiedAt).toBeUndefined();
