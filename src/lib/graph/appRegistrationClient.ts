@@ -82,6 +82,9 @@ const applicationSchema = z.object({
   keyCredentials: z.array(keyCredentialSchema),
 });
 type Application = z.infer<typeof applicationSchema>;
+// Derived once: zod 4 compiles a parser for every schema object it builds, ~0.25 ms each time.
+const applicationReadSchema = applicationSchema.partial({ keyCredentials: true });
+const addKeyResultSchema = keyCredentialSchema.pick({ keyId: true });
 
 const SELECT = 'id,appId,displayName,keyCredentials';
 
@@ -217,7 +220,7 @@ export class AppRegistrationClient {
         .select(select)
         .get(),
     );
-    const parsed = applicationSchema.partial({ keyCredentials: true }).safeParse(raw);
+    const parsed = applicationReadSchema.safeParse(raw);
     if (!parsed.success) throw new Error(`Microsoft Graph returned an application this client cannot read: ${parsed.error.message}`);
     return { ...parsed.data, keyCredentials: parsed.data.keyCredentials ?? [] };
   }
@@ -291,7 +294,7 @@ export class AppRegistrationClient {
       await this.removeBySelf(app, removed, session, signer);
       result = await this.call(app.appId, 'roll-key', addKey);
     }
-    const parsed = keyCredentialSchema.pick({ keyId: true }).safeParse(result);
+    const parsed = addKeyResultSchema.safeParse(result);
     if (!parsed.success) throw new Error(`Microsoft Graph's addKey answer has no keyId: ${parsed.error.message}`);
     return { keyId: parsed.data.keyId.toLowerCase(), added: true, removedToMakeRoom: removed };
   }
