@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createDefaultHttpClient, createHttpHeaders, createPipelineRequest, type HttpClient } from '@azure/core-rest-pipeline';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { thumbprintsOf } from '../certificates/thumbprints.js';
@@ -41,6 +42,8 @@ const errorResponseSchema = z.object({ error: z.string().optional(), error_descr
  */
 export class AppSignInVerifier implements SignInVerifier {
   readonly #options: Required<AppSignInVerifierOptions>;
+  // node:https through the Azure SDKs' client rather than fetch: a third of the CPU per request (graphClient.ts).
+  readonly #http: HttpClient = createDefaultHttpClient();
   #tokenEndpoint: Promise<string> | undefined;
 
   constructor(options: AppSignInVerifierOptions) {
@@ -51,7 +54,8 @@ export class AppSignInVerifier implements SignInVerifier {
     const signal = AbortSignal.timeout(this.#options.timeoutInMs);
     const failed = (reason: string, cause?: unknown) =>
       new RetriableError(`Signing in as app ${appId} with the new certificate failed: ${reason}`, { cause });
-    let response: Response;
+    let status: number;
+    let body: unknown;
     try {
       const tokenEndpoint = await this.#tokenEndpointOnce(signal);
       const now = Math.floor(Date.now() / 1000);
@@ -64,37 +68,49 @@ export class AppSignInVerifier implements SignInVerifier {
         .setNotBefore(now)
         .setExpirationTime(now + ASSERTION_LIFETIME_SECONDS)
         .sign(signer.privateKey);
-      response = await fetch(tokenEndpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          client_id: appId,
-          scope: this.#options.scope,
-          grant_type: 'client_credentials',
-          client_assertion_type: CLIENT_ASSERTION_TYPE,
-          client_assertion: assertion,
-        }),
-        signal,
+      const form = new URLSearchParams({
+        client_id: appId,
+        scope: this.#options.scope,
+        grant_type: 'client_credentials',
+        client_assertion_type: CLIENT_ASSERTION_TYPE,
+        client_assertion: assertion,
       });
+      ({ status, body } = await this.#send(tokenEndpoint, signal, form));
     } catch (error) {
       throw failed(firstLine(error), error);
     }
-    const body: unknown = await response.json().catch(() => undefined);
-    if (!response.ok) {
+    if (status < 200 || status > 299) {
       const refusal = errorResponseSchema.safeParse(body);
       const reason = refusal.success ? (refusal.data.error_description ?? refusal.data.error) : undefined;
-      throw failed(`HTTP ${response.status}${reason ? `: ${firstLine(reason)}` : ''}`);
+      throw failed(`HTTP ${status}${reason ? `: ${firstLine(reason)}` : ''}`);
     }
-    if (!tokenResponseSchema.safeParse(body).success)
+    if (!tokenResponseSchema.safeParse(body).success) {
       throw new RetriableError(`Signing in as app ${appId} with the new certificate returned no token`);
+    }
+  }
+
+  /** A GET (no form) or a form POST; the body parsed as JSON, undefined when it is not JSON. */
+  async #send(url: string, signal: AbortSignal, form?: URLSearchParams): Promise<{ status: number; body: unknown }> {
+    const headers = createHttpHeaders({ accept: 'application/json' });
+    if (form) headers.set('content-type', 'application/x-www-form-urlencoded');
+    const response = await this.#http.sendRequest(
+      createPipelineRequest({ url, method: form ? 'POST' : 'GET', headers, body: form?.toString(), abortSignal: signal }),
+    );
+    let body: unknown;
+    try {
+      body = JSON.parse(response.bodyAsText ?? '');
+    } catch {
+      body = undefined;
+    }
+    return { status: response.status, body };
   }
 
   #tokenEndpointOnce(signal: AbortSignal): Promise<string> {
     this.#tokenEndpoint ??= (async () => {
       const url = `${this.#options.authorityHost}/${this.#options.tenantId}/v2.0/.well-known/openid-configuration`;
-      const response = await fetch(url, { signal });
-      if (!response.ok) throw new Error(`the authority's OpenID metadata (${url}) answered HTTP ${response.status}`);
-      const metadata = metadataSchema.safeParse(await response.json().catch(() => undefined));
+      const { status, body } = await this.#send(url, signal);
+      if (status !== 200) throw new Error(`the authority's OpenID metadata (${url}) answered HTTP ${status}`);
+      const metadata = metadataSchema.safeParse(body);
       if (!metadata.success) throw new Error(`the authority's OpenID metadata (${url}) names no token_endpoint`);
       return metadata.data.token_endpoint;
     })().catch((error: unknown) => {
