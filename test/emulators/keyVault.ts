@@ -387,7 +387,8 @@ export class KeyVaultEmulator {
   /**
    * An imported PFX comes back re-packed without a password, as Key Vault serves a certificate's
    * secret. A version's secret is the same bytes on every read (Key Vault versions are immutable), so
-   * it is packed once: a PFX costs ~1 ms of KDF work that would otherwise land on every confirm.
+   * it is packed once, on the first read (a PFX costs ~1 ms of KDF work; the same bytes also let a
+   * test compare two reads).
    */
   private secretValue(v: StoredCertificateVersion): Promise<string> {
     let value = this.secretValues.get(v);

@@ -27,7 +27,7 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICA
  * may carry EC keys, which forge cannot read.
  */
 export function parseCertificate(input: Uint8Array | string): CertificateInfo {
-  const der = toDer(input);
+  const der = certificateDer(input);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(der);
@@ -52,11 +52,15 @@ export function parseCertificate(input: Uint8Array | string): CertificateInfo {
   };
 }
 
-function toDer(input: Uint8Array | string): Buffer {
+/**
+ * The DER bytes of a certificate given in any of the forms parseCertificate reads, without parsing
+ * it: where the bytes are already DER (the common case) this is a check of the first byte.
+ */
+export function certificateDer(input: Uint8Array | string): Buffer {
   if (typeof input !== 'string') {
     const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     // DER starts with a SEQUENCE tag; anything else is taken as text (PEM).
-    return bytes[0] === 0x30 ? bytes : toDer(bytes.toString('latin1'));
+    return bytes[0] === 0x30 ? bytes : certificateDer(bytes.toString('latin1'));
   }
   const pem = PEM_CERTIFICATE.exec(input);
   if (pem) return Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64');

@@ -1,5 +1,6 @@
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { z } from 'zod';
+import { certificateDer } from '../certificates/parseCertificate.js';
 import { thumbprintsOf } from '../certificates/thumbprints.js';
 import type { AppRegistrationSummary } from '../directory.js';
 import { ConflictError, NotFoundError, PreconditionError, RetriableError } from '../errors.js';
@@ -175,8 +176,9 @@ export class AppRegistrationClient {
   private describe(credentials: readonly KeyCredential[], currentThumbprint?: string): AppCertificate[] {
     const now = this.now().getTime();
     const rows = credentials.filter(isCertificate).map((c) => {
-      const der = c.key ? Buffer.from(c.key, 'base64') : undefined;
-      // Hashes of the DER, not a parse: Graph checked the certificate when it was added.
+      // Some tools upload base64 of a PEM file as the key: certificateDer turns that into DER (for
+      // DER, a one-byte check). Then hashes, not a parse: Graph checked the certificate when it was added.
+      const der = c.key ? certificateDer(Buffer.from(c.key, 'base64')) : undefined;
       const thumbprints = der ? thumbprintsOf(der) : undefined;
       // Without the key, Graph's customKeyIdentifier carries the SHA-1 thumbprint bytes.
       const thumbprint =

@@ -1,11 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import {
-  createDefaultHttpClient,
-  createHttpHeaders,
-  createPipelineRequest,
-  type HttpClient,
-  type HttpMethods,
-} from '@azure/core-rest-pipeline';
+import { createHttpHeaders, createPipelineRequest, type HttpMethods } from '@azure/core-rest-pipeline';
 import { ClientCertificateCredential, type AccessToken, type GetTokenOptions, type TokenCredential } from '@azure/identity';
 import {
   AuthenticationHandler,
@@ -20,6 +14,7 @@ import {
 } from '@microsoft/microsoft-graph-client';
 import { retryAfterSecondsOf } from '../azureErrors.js';
 import { encodePemBundle } from '../certificates/encode.js';
+import { sharedHttpClient } from './sharedHttpClient.js';
 
 export interface GraphRetryOptions {
   /** Retries of a 429/503/504 answer before the error is surfaced; default 3. */
@@ -74,7 +69,7 @@ class DeadlineHandler implements Middleware {
  * or an abort is thrown for the SDK to wrap as a GraphError without a status, as fetch's are.
  */
 class AzureHttpClientHandler implements Middleware {
-  readonly #http: HttpClient = createDefaultHttpClient();
+  readonly #http = sharedHttpClient();
 
   async execute(context: Context): Promise<void> {
     const request: unknown = context.request;

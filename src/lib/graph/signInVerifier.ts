@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createDefaultHttpClient, createHttpHeaders, createPipelineRequest, type HttpClient } from '@azure/core-rest-pipeline';
+import { createHttpHeaders, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { thumbprintsOf } from '../certificates/thumbprints.js';
+import { sharedHttpClient } from './sharedHttpClient.js';
 import { RetriableError } from '../errors.js';
 import type { CertificateSigner, SignInVerifier } from '../renewal/ports.js';
 
@@ -44,7 +45,7 @@ const errorResponseSchema = z.object({ error: z.string().optional(), error_descr
 export class AppSignInVerifier implements SignInVerifier {
   readonly #options: Required<AppSignInVerifierOptions>;
   // node:https through the Azure SDKs' client rather than fetch: half the CPU per request (graphClient.ts).
-  readonly #http: HttpClient = createDefaultHttpClient();
+  readonly #http = sharedHttpClient();
   #tokenEndpoint: Promise<string> | undefined;
 
   constructor(options: AppSignInVerifierOptions) {
@@ -58,7 +59,7 @@ export class AppSignInVerifier implements SignInVerifier {
     let status: number;
     let body: unknown;
     try {
-      const tokenEndpoint = await this.#tokenEndpointOnce(signal);
+      const tokenEndpoint = await abortable(this.#tokenEndpointOnce(), signal);
       const now = Math.floor(Date.now() / 1000);
       const assertion = await new SignJWT({ jti: randomUUID() })
         .setProtectedHeader({ alg: 'PS256', typ: 'JWT', 'x5t#S256': thumbprintsOf(signer.der).x5tS256 })
@@ -78,7 +79,7 @@ export class AppSignInVerifier implements SignInVerifier {
       });
       ({ status, body } = await this.#send(tokenEndpoint, signal, form));
     } catch (error) {
-      throw failed(firstLine(error), error);
+      throw failed(signal.aborted ? `no answer within ${this.#options.timeoutInMs} ms` : firstLine(error), error);
     }
     if (status < 200 || status > 299) {
       const refusal = errorResponseSchema.safeParse(body);
@@ -106,10 +107,11 @@ export class AppSignInVerifier implements SignInVerifier {
     return { status: response.status, body };
   }
 
-  #tokenEndpointOnce(signal: AbortSignal): Promise<string> {
+  /** Shared by concurrent verifications, so it runs under a deadline of its own, not a caller's. */
+  #tokenEndpointOnce(): Promise<string> {
     this.#tokenEndpoint ??= (async () => {
       const url = `${this.#options.authorityHost}/${this.#options.tenantId}/v2.0/.well-known/openid-configuration`;
-      const { status, body } = await this.#send(url, signal);
+      const { status, body } = await this.#send(url, AbortSignal.timeout(this.#options.timeoutInMs));
       if (status !== 200) throw new Error(`the authority's OpenID metadata (${url}) answered HTTP ${status}`);
       const metadata = metadataSchema.safeParse(body);
       if (!metadata.success) throw new Error(`the authority's OpenID metadata (${url}) names no token_endpoint`);
@@ -122,6 +124,22 @@ export class AppSignInVerifier implements SignInVerifier {
   }
 }
 
+/** Waits for `promise`, or rejects when `signal` aborts first (the promise itself goes on). */
+async function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+  // Entra's error_description ends its lines with \r\n.
+  return (error instanceof Error ? error.message : String(error)).split(/\r?\n/)[0]!;
 }

@@ -164,6 +164,18 @@ describe('owner mode', () => {
     expect(named.find((c) => c.status === 'current')!.thumbprint).toBe(older.thumbprints.sha1);
   });
 
+  it('reads a credential whose key some tool uploaded as base64 of a PEM file: DER and thumbprint of the certificate', async () => {
+    const app = graph.createApplication({ tenantId, displayName: 'PEM key', owners: [rotator.oid] });
+    const cert = certificate('pem', 365);
+    const pem = `-----BEGIN CERTIFICATE-----\n${cert.der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+    // Seeded as stored, bypassing the emulator's write path (which would turn PEM into DER).
+    graph.seedCertificate(app.id, Buffer.from(pem, 'latin1'), { displayName: 'uploaded by a tool' });
+    const [listed] = await client.listCertificates(app.appId);
+    expect(listed!.thumbprint).toBe(cert.thumbprints.sha1);
+    expect(listed!.thumbprintSha256).toBe(cert.thumbprints.sha256);
+    expect(listed!.der!.equals(cert.der)).toBe(true);
+  });
+
   it('removes only expired managed certificates', async () => {
     const app = graph.createApplication({ tenantId, displayName: 'Cleanup', owners: [rotator.oid] });
     const expiredManaged = graph.seedCertificate(app.id, certificate('a', 30, -90).der, {

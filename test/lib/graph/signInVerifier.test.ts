@@ -86,10 +86,34 @@ describe('AppSignInVerifier against the authority emulator', () => {
     await verifier.verify(app.appId, cert);
   });
 
-  it('says so when the authority cannot be reached, and reads the metadata again on the next try', async () => {
+  it('says so when the authority cannot be reached', async () => {
     const unreachable = new AppSignInVerifier({ tenantId, authorityHost: 'https://127.0.0.1:1', scope: graphScopeFor(graph.url) });
     const app = graph.createApplication({ tenantId, displayName: 'unreachable' });
-    await expect(unreachable.verify(app.appId, certificate())).rejects.toBeInstanceOf(RetriableError);
-    await expect(unreachable.verify(app.appId, certificate())).rejects.toThrow(/with the new certificate failed/);
+    const refusal = unreachable.verify(app.appId, certificate());
+    await expect(refusal).rejects.toBeInstanceOf(RetriableError);
+    await expect(refusal).rejects.toThrow(/Signing in as app .* with the new certificate failed: /);
+  });
+
+  it('does not keep a failed metadata read: the next verification reads it again and signs in', async () => {
+    const fresh = new AppSignInVerifier({ tenantId, authorityHost: authority.url, scope: graphScopeFor(graph.url) });
+    const app = graph.createApplication({ tenantId, displayName: 'metadata-retry' });
+    const cert = certificate();
+    graph.seedCertificate(app.appId, cert.der);
+    const reads = () => authority.server.count('openid-configuration');
+    const before = reads();
+    authority.server.inject('openid-configuration', { status: 503, times: 1 });
+    await expect(fresh.verify(app.appId, cert)).rejects.toThrow(/OpenID metadata .* answered HTTP 503/);
+    await fresh.verify(app.appId, cert);
+    await fresh.verify(app.appId, cert);
+    expect(reads() - before).toBe(2);
+  });
+
+  it('gives up on an authority that does not answer within its deadline, saying so', async () => {
+    const patient = new AppSignInVerifier({ tenantId, authorityHost: authority.url, scope: graphScopeFor(graph.url), timeoutInMs: 200 });
+    const app = graph.createApplication({ tenantId, displayName: 'slow' });
+    const cert = certificate();
+    graph.seedCertificate(app.appId, cert.der);
+    authority.server.inject('token', { delayMs: 1_000, times: 1 });
+    await expect(patient.verify(app.appId, cert)).rejects.toThrow(/failed: no answer within 200 ms/);
   });
 });
