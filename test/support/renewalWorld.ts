@@ -311,3 +311,23 @@ export async function peekAll(queue: QueueClient): Promise<string[]> {
   const { peekedMessageItems } = await queue.peekMessages({ numberOfMessages: 32 });
   return peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8'));
 }
+
+/** Makes the app due: its recorded validity moved to end ten days from now, its length kept. */
+export async function makeDue(world: RenewalWorld, appId: string): Promise<void> {
+  const app = (await world.store.getApp(appId))!;
+  const shift = Date.now() + 10 * 24 * 3600_000 - Date.parse(app.state.notAfter!);
+  const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
+  await world.store.updateApp(app, {
+    state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
+  });
+}
+
+/** Makes the app due and lets the scheduler enqueue it; returns the message it enqueued. */
+export async function scheduleDueRenewal(world: RenewalWorld, appId: string): Promise<RenewalMessage> {
+  await makeDue(world, appId);
+  const count = world.enqueued.length;
+  await world.scheduler(world.service()).tick();
+  const message = world.enqueued.slice(count).find((e) => e.message.appId === appId)?.message;
+  if (!message) throw new Error('the scheduler did not enqueue the due app');
+  return message;
+}

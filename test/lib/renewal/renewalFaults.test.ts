@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RenewalMessage } from '../../../src/lib/renewal/ports.js';
 import { ConflictError } from '../../../src/lib/errors.js';
 import type { RenewalStep } from '../../../src/lib/renewal/RenewalService.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
-import { startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
+import { makeDue, scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 
 /**
  * Fault injection (issue 5, point 7): a crash after every step, duplicate and concurrent deliveries,
@@ -32,21 +31,6 @@ async function managedApp(): Promise<string> {
   return app.config.appId;
 }
 
-/** Makes the app due and lets the scheduler enqueue it; returns the message. */
-async function due(appId: string): Promise<RenewalMessage> {
-  const app = (await world.store.getApp(appId))!;
-  const shift = Date.now() + 10 * DAY - Date.parse(app.state.notAfter!);
-  const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
-  await world.store.updateApp(app, {
-    state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
-  });
-  const count = world.enqueued.length;
-  await world.scheduler(world.service()).tick();
-  const message = world.enqueued.slice(count).find((e) => e.message.appId === appId)?.message;
-  if (!message) throw new Error('the scheduler did not enqueue the due app');
-  return message;
-}
-
 async function completed(appId: string, renewalId: string): Promise<void> {
   const state = (await world.store.getApp(appId))!.state;
   expect(state.renewal).toMatchObject({ id: renewalId, stage: 'completed' });
@@ -60,7 +44,7 @@ describe('a crash after each step, then redelivery', () => {
   it.each(STEPS)('after %s', async (crashAfter) => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
-    const message = await due(appId);
+    const message = await scheduleDueRenewal(world, appId);
     let crashed = 0;
     const service = world.service({
       afterStep: (step, m) => {
@@ -82,7 +66,7 @@ describe('duplicates and races', () => {
   it('one message delivered twice in a row', async () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
-    const message = await due(appId);
+    const message = await scheduleDueRenewal(world, appId);
     const service = world.service();
     expect(await service.processQueueMessage(message, { dequeueCount: 1 })).toBe('done');
     expect(await service.processQueueMessage(message, { dequeueCount: 1 })).toBe('done');
@@ -94,7 +78,7 @@ describe('duplicates and races', () => {
   it('one message delivered twice at once', async () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
-    const message = await due(appId);
+    const message = await scheduleDueRenewal(world, appId);
     const service = world.service();
     const outcomes = await Promise.all([
       service.processQueueMessage(message, { dequeueCount: 1 }),
@@ -109,12 +93,7 @@ describe('duplicates and races', () => {
   it('the timer firing twice at once in one due period', async () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
-    const app = (await world.store.getApp(appId))!;
-    const shift = Date.now() + 10 * DAY - Date.parse(app.state.notAfter!);
-    const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
-    await world.store.updateApp(app, {
-      state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
-    });
+    await makeDue(world, appId);
     const service = world.service();
     const count = world.enqueued.length;
     await Promise.all([world.scheduler(service).tick(), world.scheduler(service).tick()]);
@@ -134,7 +113,7 @@ describe('duplicates and races', () => {
     world.graph.maxKeyCredentials = 64;
     let renewals = 0;
     for (let i = 0; i < 20; i++) {
-      await due(appId);
+      await scheduleDueRenewal(world, appId);
       const [manual] = await Promise.allSettled([service.generate(appId, admin), world.drain(service)]);
       if (manual.status === 'rejected') expect(manual.reason, String(manual.reason)).toBeInstanceOf(ConflictError);
       await world.drain(service);
@@ -153,7 +132,7 @@ describe('outages', () => {
   it('a Graph 429 storm longer than one attempt’s retries', async () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
-    const message = await due(appId);
+    const message = await scheduleDueRenewal(world, appId);
     world.graph.throttle('update-application', { retryAfterSeconds: 0, times: 4 });
     await world.drain(world.service());
     await completed(appId, message.renewalId);
@@ -163,7 +142,7 @@ describe('outages', () => {
   it('Key Vault down for N attempts', async () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
-    const message = await due(appId);
+    const message = await scheduleDueRenewal(world, appId);
     world.keyVault.server.inject('*', { status: 503, times: 7 });
     await world.drain(world.service());
     await completed(appId, message.renewalId);
@@ -176,7 +155,7 @@ describe('outages', () => {
   ])('%s down: the renewal completes once, the notification waits for the next tick', async (_name, fault) => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
-    const message = await due(appId);
+    const message = await scheduleDueRenewal(world, appId);
     fault();
     try {
       const { delivered } = await world.drain(world.service());

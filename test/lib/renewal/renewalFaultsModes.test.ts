@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../../src/lib/apps/appConfig.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
-import type { RenewalMessage } from '../../../src/lib/renewal/ports.js';
 import { MAX_DEQUEUE_COUNT } from '../../../src/lib/renewal/renewalMessage.js';
 import type { RenewalStep } from '../../../src/lib/renewal/RenewalService.js';
 import { assertRenewalInvariants, credentialBaseline, emailedPfxs } from '../../support/renewalInvariants.js';
-import { startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
+import { scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 
 /**
  * The crash-after-every-step matrix of renewalFaults.test.ts, and a renewal Graph refuses, over the
@@ -83,21 +82,6 @@ async function managedApp(world: RenewalWorld, mode: Mode): Promise<string> {
   return appId;
 }
 
-/** Makes the app due and lets the scheduler enqueue it; returns the message. */
-async function due(world: RenewalWorld, appId: string): Promise<RenewalMessage> {
-  const app = (await world.store.getApp(appId))!;
-  const shift = Date.now() + 10 * DAY - Date.parse(app.state.notAfter!);
-  const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
-  await world.store.updateApp(app, {
-    state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
-  });
-  const count = world.enqueued.length;
-  await world.scheduler(world.service()).tick();
-  const message = world.enqueued.slice(count).find((e) => e.message.appId === appId)?.message;
-  if (!message) throw new Error('the scheduler did not enqueue the due app');
-  return message;
-}
-
 async function completed(world: RenewalWorld, appId: string, renewalId: string): Promise<void> {
   const state = (await world.store.getApp(appId))!.state;
   expect(state.renewal).toMatchObject({ id: renewalId, stage: 'completed' });
@@ -118,7 +102,7 @@ describe.each([CONFIGURATIONS['no-key-vault'], CONFIGURATIONS.self])('$mode: a c
     const w = world();
     const appId = await managedApp(w, configuration.mode);
     const before = credentialBaseline(w, appId);
-    const message = await due(w, appId);
+    const message = await scheduleDueRenewal(w, appId);
     let crashed = 0;
     const service = w.service({
       afterStep: (step, m) => {
@@ -153,7 +137,7 @@ describe.each([CONFIGURATIONS.owner, CONFIGURATIONS['no-key-vault'], CONFIGURATI
       const appId = await managedApp(w, configuration.mode);
       const current = (await w.store.getApp(appId))!.state.currentThumbprint;
       const before = credentialBaseline(w, appId);
-      const message = await due(w, appId);
+      const message = await scheduleDueRenewal(w, appId);
       w.graph.inject(configuration.addRoute, denied);
       try {
         expect(await w.drain(w.service())).toEqual({ delivered: MAX_DEQUEUE_COUNT, poisoned: 1 });
@@ -174,7 +158,7 @@ describe.each([CONFIGURATIONS.owner, CONFIGURATIONS['no-key-vault'], CONFIGURATI
       const w = world();
       const appId = await managedApp(w, configuration.mode);
       const before = credentialBaseline(w, appId);
-      const message = await due(w, appId);
+      const message = await scheduleDueRenewal(w, appId);
       w.graph.inject(configuration.addRoute, { ...denied, times: MAX_DEQUEUE_COUNT - 1 });
       try {
         expect(await w.drain(w.service())).toEqual({ delivered: MAX_DEQUEUE_COUNT + 1, poisoned: 0 });

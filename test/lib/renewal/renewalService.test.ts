@@ -13,7 +13,7 @@ import type { RenewalMessage, SignInVerifier } from '../../../src/lib/renewal/po
 import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../../src/lib/renewal/renewalMessage.js';
 import { keyIdForRenewal } from '../../../src/lib/renewal/RenewalService.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
-import { peekAll, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
+import { peekAll, scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 
 let world: RenewalWorld;
 const admin = { oid: 'admin-oid', name: 'Ada Admin' };
@@ -82,21 +82,6 @@ async function managedAppWithHistory(config?: Parameters<RenewalWorld['createMan
   const foreignCert = await generateCertificate({ displayName: 'foreign', lifetimeDays: 30, now: new Date(Date.now() - 400 * DAY) });
   const foreign = world.graph.seedCertificate(registration.appId, foreignCert.der, { displayName: 'CN=foreign' });
   return { appId: app.config.appId, expired, foreign, stored: (await world.store.getApp(app.config.appId))! };
-}
-
-/** Makes the app due (its recorded validity moved, its length kept) and lets the scheduler enqueue it. */
-async function scheduleRenewal(appId: string): Promise<RenewalMessage> {
-  const app = (await world.store.getApp(appId))!;
-  const shift = Date.now() + 10 * DAY - Date.parse(app.state.notAfter!);
-  const moved = (iso: string) => new Date(Date.parse(iso) + shift).toISOString();
-  await world.store.updateApp(app, {
-    state: { ...app.state, notAfter: moved(app.state.notAfter!), notBefore: moved(app.state.notBefore!) },
-  });
-  const count = world.enqueued.length;
-  await world.scheduler(world.service()).tick();
-  const message = world.enqueued.slice(count).find((e) => e.message.appId === appId)?.message;
-  if (!message) throw new Error('the scheduler did not enqueue the due app');
-  return message;
 }
 
 const keyCredentialIds = (appId: string) => world.graph.application(appId)!.keyCredentials.map((c) => c.keyId);
@@ -206,7 +191,7 @@ describe('idempotency and concurrency', () => {
   it('a retry of the same renewal id reuses its Key Vault version and its keyId', async () => {
     const { appId, stored } = await managedAppWithHistory();
     const before = credentialBaseline(world, appId);
-    const message = await scheduleRenewal(appId);
+    const message = await scheduleDueRenewal(world, appId);
     const name = stored.config.keyVault.certificateName;
     const importsBefore = world.keyVault.versions(name).length;
     let crashed = false;
@@ -230,7 +215,7 @@ describe('idempotency and concurrency', () => {
   it('a manual and a scheduled renewal at the same moment serialize on the lease: the second gets a conflict or is postponed', async () => {
     const { appId } = await managedAppWithHistory();
     const before = credentialBaseline(world, appId);
-    const message = await scheduleRenewal(appId);
+    const message = await scheduleDueRenewal(world, appId);
     const service = world.service();
     const [manual, scheduled] = await Promise.allSettled([
       service.generate(appId, admin),
@@ -273,7 +258,7 @@ describe('failures', () => {
 
   it('honours a Retry-After longer than the queue’s retry delay by deferring the message, a bounded number of times', async () => {
     const { appId } = await managedAppWithHistory();
-    const message = await scheduleRenewal(appId);
+    const message = await scheduleDueRenewal(world, appId);
     const service = world.service();
     const deferred = () => world.enqueued.filter((e) => e.message.renewalId === message.renewalId && e.message.stage === 'deploy');
     const deferredBefore = deferred().length;
@@ -306,7 +291,7 @@ describe('failures', () => {
     await world.drain(service);
     expect(world.keyVault.versions(name).length).toBe(versions + 1);
 
-    await scheduleRenewal(appId);
+    await scheduleDueRenewal(world, appId);
     world.keyVault.server.inject('importCertificate', { status: 503, times: 5 }); // more than one attempt's retries
     const { delivered, poisoned } = await world.drain(service);
     expect(poisoned).toBe(0);
@@ -318,7 +303,7 @@ describe('failures', () => {
   it('records the last failed attempt: state, history, email, failure event, poison queue and the alert’s log line', async () => {
     const { appId } = await managedAppWithHistory();
     const before = credentialBaseline(world, appId);
-    const message = await scheduleRenewal(appId);
+    const message = await scheduleDueRenewal(world, appId);
     world.email.clearMessages();
     world.keyVault.server.inject('importCertificate', { status: 503 });
     try {
@@ -341,7 +326,7 @@ describe('failures', () => {
   it('a renewal the app registration keeps refusing fails without leaving Key Vault’s latest version on a certificate Entra does not have', async () => {
     const { appId } = await managedAppWithHistory();
     const before = credentialBaseline(world, appId);
-    const message = await scheduleRenewal(appId);
+    const message = await scheduleDueRenewal(world, appId);
     world.graph.inject('update-application', {
       status: 403,
       body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
@@ -380,7 +365,7 @@ describe('failures', () => {
 describe('round trips', () => {
   it('a steady-state renewal (both stages, one expired certificate removed) stays within its budget of service calls', async () => {
     const { appId } = await managedAppWithHistory();
-    await scheduleRenewal(appId);
+    await scheduleDueRenewal(world, appId);
     const service = world.service();
     world.resetRoundTrips();
     const sends = world.email.server.count('send');
