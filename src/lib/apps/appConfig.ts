@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { KEY_SIZES, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS } from '../certificates/generateCertificate.js';
 import { isGuid, parseKeyVaultUrl } from '../config.js';
 import type { FieldIssue } from '../errors.js';
+import { renewalDueAt } from '../renewal/renewalPolicy.js';
 
 /**
  * The per-application configuration of PRODUCT.md §2, its renewal state and its history, as zod
@@ -9,8 +10,6 @@ import type { FieldIssue } from '../errors.js';
  * use cases validate what callers send, and the OpenAPI document is generated from the same
  * schemas. Every object is `.strict()` so that an unknown field is an error, never silently kept.
  */
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const CERTIFICATE_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
 export const MAX_RECIPIENTS = 50;
@@ -291,14 +290,14 @@ export function failureRetryDelayMs(consecutiveFailures: number): number {
  * backoff) rather than waiting for that certificate's own renewal time, which may be months away
  * while the certificate that works expires.
  */
-export function renewalDueAt(
+export function scheduledRenewalAt(
   config: Pick<AppConfig, 'enabled' | 'renewBeforeDays' | 'bootstrap'>,
   state: Pick<RenewalState, 'notAfter' | 'verifiedAt' | 'renewal' | 'lastOutcomeAt' | 'consecutiveFailures'>,
 ): Date | undefined {
   if (!config.enabled) return undefined;
   if (state.notAfter === undefined) return config.bootstrap ? BOOTSTRAP_DUE_AT : undefined;
   if (failedUnverified(state)) return new Date(Date.parse(state.lastOutcomeAt!) + failureRetryDelayMs(state.consecutiveFailures));
-  return new Date(Date.parse(state.notAfter) - config.renewBeforeDays * DAY_MS);
+  return renewalDueAt(new Date(state.notAfter), config.renewBeforeDays);
 }
 
 /**

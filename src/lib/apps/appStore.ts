@@ -5,7 +5,7 @@ import { ConflictError, NotFoundError, PreconditionFailedError, RetriableError, 
 import {
   appConfigSchema,
   historyEntrySchema,
-  renewalDueAt,
+  scheduledRenewalAt,
   renewalStateSchema,
   type Actor,
   type AppConfig,
@@ -334,9 +334,12 @@ export class AppStore {
 
   /**
    * Stops managing an app: its row, index row and name reservation go in one transaction; its
-   * history stays (and records the deletion). A transaction cannot delete conditionally on an
-   * ETag, so the ETag was checked on the read the caller made; a change landing between that read
-   * and this write is discarded with the app, which is what deleting it means.
+   * history stays (and records the deletion). The delete cannot carry the ETag: Table Storage takes
+   * If-Match on a delete inside a batch, but @azure/data-tables (13.3.2) sends none (its
+   * `submitTransaction` passes no options to a delete action; `CreateDeleteEntityAction` has no slot
+   * for them), so the ETag was checked on the read the caller made. A change landing between that
+   * read and this write (milliseconds) is discarded with the app, which is what deleting it means;
+   * making it a 412 instead would take a two-step delete through a tombstone row.
    */
   async deleteApp(current: StoredApp, input: { actor?: Actor; history: HistoryInput }): Promise<void> {
     await this.#ready();
@@ -555,7 +558,7 @@ export class AppStore {
     if (!app || !keys) return repaired;
     const wanted: TableEntity<{ appId: string; dueAt?: Date }>[] = [{ partitionKey: APPS_PARTITION, rowKey: keys.nameKey, appId }];
     if (keys.dueKey !== '')
-      wanted.push({ partitionKey: APPS_PARTITION, rowKey: keys.dueKey, appId, dueAt: renewalDueAt(app.config, app.state)! });
+      wanted.push({ partitionKey: APPS_PARTITION, rowKey: keys.dueKey, appId, dueAt: scheduledRenewalAt(app.config, app.state)! });
     for (const row of wanted) {
       try {
         await this.#table.getEntity(APPS_PARTITION, row.rowKey);
@@ -600,13 +603,13 @@ export class AppStore {
   }
 
   #withDerivedState(config: AppConfig, state: RenewalState): RenewalState {
-    const dueAt = renewalDueAt(config, state);
+    const dueAt = scheduledRenewalAt(config, state);
     const { nextRenewalDueAt: _previous, ...rest } = state;
     return dueAt === undefined ? rest : { ...rest, nextRenewalDueAt: dueAt.toISOString() };
   }
 
   #keysOf(config: AppConfig, state: RenewalState): { dueKey: string; nameKey: string } {
-    const dueAt = renewalDueAt(config, state);
+    const dueAt = scheduledRenewalAt(config, state);
     return {
       dueKey: dueAt === undefined ? '' : dueRowKey(dueAt, config.appId),
       nameKey: certificateNameRowKey(config.keyVault.vaultUrl, config.keyVault.certificateName),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
-import { failedUnverified, failureRetryDelayMs, renewalDueAt as dueAtOf } from '../apps/appConfig.js';
+import { failedUnverified, failureRetryDelayMs, scheduledRenewalAt } from '../apps/appConfig.js';
 import { PreconditionFailedError } from '../errors.js';
 import type { RenewalService } from './RenewalService.js';
 import type { AppCredentials, CertificateVault, RenewalQueue, RenewalStore, StoredApp } from './ports.js';
@@ -120,7 +120,7 @@ export class RenewalScheduler {
     if (!app) return false;
     const decision = decideRenewal({ config: app.config, state: policyStateOf(app), now });
     if (!decision.renew) return false;
-    const forDueAt = (dueAtOf(app.config, app.state) ?? now).toISOString();
+    const forDueAt = (scheduledRenewalAt(app.config, app.state) ?? now).toISOString();
     const queued = app.state.queued;
     let renewalId: string = randomUUID();
     if (queued && queued.forDueAt === forDueAt) {
