@@ -94,3 +94,103 @@ describe('concurrent PATCHes', () => {
     expect((await harness.store.listHistory(appId)).items.filter((h) => h.action === 'config.updated')).toHaveLength(1);
   });
 });
+
+/**
+ * A harness whose first DELETE of the app, once armed, lets a PATCH of `lifetimeDays` commit between
+ * the DELETE's read and its write: the change a DELETE must not erase unseen.
+ */
+async function deleteRacingPatchHarness() {
+  let armed = false;
+  const commits: string[] = [];
+  const harness: ApiHarness = await ApiHarness.start({
+    hooks: {
+      beforeCommit: async ({ appId, kind }) => {
+        commits.push(kind);
+        if (kind !== 'delete' || !armed) return;
+        armed = false;
+        await harness.service.patchApp(appId, { lifetimeDays: 400 }, { caller: { oid: randomUUID(), name: 'racer' } });
+      },
+    },
+  });
+  const appId = randomUUID();
+  harness.directory.add(appId, 'Contended App');
+  await harness.service.putApp(appId, { lifetimeDays: 365 }, { caller: { oid: randomUUID(), name: 'seed' } });
+  const etag = (await harness.store.getApp(appId))!.etag;
+  armed = true;
+  commits.length = 0;
+  return { harness, appId, etag, commits };
+}
+
+describe('DELETE racing a change', () => {
+  it('with If-Match, a change committed after the DELETE read its version makes it 412, and the app stays', async () => {
+    const { harness, appId, etag, commits } = await deleteRacingPatchHarness();
+    api = harness;
+    const admin = await harness.token('CertRotator.Admin');
+    const response = await harness.call({ method: 'DELETE', path: `/api/apps/${appId}`, token: admin, headers: { 'if-match': etag } });
+    expect(response.status).toBe(412);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(commits).toEqual(['delete', 'update']);
+    const stored = await harness.store.getApp(appId);
+    expect(stored?.config.lifetimeDays).toBe(400);
+    expect((await harness.store.listApps()).items.map((a) => a.config.appId)).toEqual([appId]);
+    const actions = (await harness.store.listHistory(appId)).items.map((h) => h.action);
+    expect(actions).toContain('config.updated');
+    expect(actions).not.toContain('config.deleted');
+  });
+
+  it('without If-Match, the DELETE reads the changed app again and then deletes it', async () => {
+    const { harness, appId, commits } = await deleteRacingPatchHarness();
+    api = harness;
+    const admin = await harness.token('CertRotator.Admin');
+    const response = await harness.call({ method: 'DELETE', path: `/api/apps/${appId}`, token: admin });
+    expect(response.status).toBe(204);
+    // The first attempt's write was refused (the row changed under it); the second read saw the change.
+    expect(commits).toEqual(['delete', 'update', 'delete', 'remove-tombstone']);
+    expect(await harness.store.getApp(appId)).toBeUndefined();
+    const history = (await harness.store.listHistory(appId)).items.map((h) => h.action);
+    expect(history.filter((a) => a === 'config.deleted')).toHaveLength(1);
+    expect(history).toContain('config.updated');
+  });
+});
+
+describe('a DELETE stopped between its two steps', () => {
+  it('leaves a tombstone that reads as no app, and adding the app again replaces it', async () => {
+    let crash = false;
+    const harness = await ApiHarness.start({
+      hooks: {
+        beforeCommit: ({ kind }) => {
+          if (kind === 'remove-tombstone' && crash) throw new Error('the process stopped here');
+        },
+      },
+    });
+    api = harness;
+    const admin = await harness.token('CertRotator.Admin');
+    const appId = randomUUID();
+    harness.directory.add(appId, 'Stopped App');
+    expect((await harness.call({ method: 'PUT', path: `/api/apps/${appId}`, token: admin, body: { lifetimeDays: 365 } })).status).toBe(201);
+
+    crash = true;
+    expect((await harness.call({ method: 'DELETE', path: `/api/apps/${appId}`, token: admin })).status).toBe(204);
+    crash = false;
+    const row = await harness.table.getEntity<Record<string, unknown>>('apps', `app_${appId}`);
+    expect(row).toMatchObject({ appId, deleted: true });
+    expect(row.config).toBeUndefined();
+    expect((await harness.call({ method: 'GET', path: `/api/apps/${appId}`, token: admin })).status).toBe(404);
+    expect(await harness.store.listApps()).toMatchObject({ items: [] });
+    expect((await harness.call({ method: 'DELETE', path: `/api/apps/${appId}`, token: admin })).status).toBe(404);
+    expect((await harness.call({ method: 'PATCH', path: `/api/apps/${appId}`, token: admin, body: { lifetimeDays: 90 } })).status).toBe(
+      404,
+    );
+
+    const again = await harness.call({ method: 'PUT', path: `/api/apps/${appId}`, token: admin, body: { lifetimeDays: 200 } });
+    expect(again.status).toBe(201);
+    expect((await harness.store.getApp(appId))?.config.lifetimeDays).toBe(200);
+    const rows: string[] = [];
+    for await (const entity of harness.table.listEntities()) rows.push(String(entity.rowKey));
+    expect(rows.filter((key) => key.startsWith('app_'))).toEqual([`app_${appId}`]);
+    expect(rows.filter((key) => key.startsWith('kvname_'))).toHaveLength(1);
+    const history = (await harness.store.listHistory(appId)).items.map((h) => h.action);
+    expect(history.filter((a) => a === 'config.created')).toHaveLength(2);
+    expect(history.filter((a) => a === 'config.deleted')).toHaveLength(1);
+  });
+});

@@ -19,7 +19,8 @@ import {
  * certificate-name reservations and the history. The only module that knows the entity layout.
  *
  * Layout: every row lives in ONE partition (`apps`), told apart by a RowKey prefix:
- *   app_{appId}                       config + state (JSON, validated on read), the keys below
+ *   app_{appId}                       config + state (JSON, validated on read), the keys below; or,
+ *                                     between the two steps of a delete, a tombstone (see deleteApp)
  *   due_{dueEpochMs, 15 digits}_{appId}   the due index: one row per app that has a due time
  *   kvname_{vaultHost}_{name}         reserves a Key Vault certificate name in a vault for one app
  *   hist_{appId}_{invertedMs}_{rand}  history, newest first within an app's range
@@ -81,8 +82,14 @@ export type HistoryInput = Omit<HistoryEntry, 'at'> & { readonly at?: string };
 
 /** Points where tests interleave or fail a write; production passes none. */
 export interface AppStoreHooks {
-  /** Called after the caller's read and just before a write is sent (after validation). */
-  beforeCommit?(write: { readonly appId: string; readonly kind: 'create' | 'update' | 'delete' }): Promise<void> | void;
+  /**
+   * Called after the caller's read and just before a write is sent (after validation);
+   * `remove-tombstone` before the second step of a delete (a throw there stands for a crash).
+   */
+  beforeCommit?(write: {
+    readonly appId: string;
+    readonly kind: 'create' | 'update' | 'delete' | 'remove-tombstone';
+  }): Promise<void> | void;
 }
 
 export interface AppStoreOptions {
@@ -168,6 +175,11 @@ function decodeToken(token: string | undefined, scope: string): string | undefin
   }
 }
 
+/** What a deleted app's row holds until the delete's second step removes it: read as no app. */
+type Tombstone = { partitionKey: string; rowKey: string; appId: string; deleted: true; deletedAt: string };
+
+const isTombstone = (entity: object): boolean => (entity as { deleted?: unknown }).deleted === true;
+
 function isRestError(error: unknown, status?: number): error is RestError {
   return error instanceof RestError && (status === undefined || error.statusCode === status);
 }
@@ -223,8 +235,14 @@ export class AppStore {
 
   async getApp(appId: string): Promise<StoredApp | undefined> {
     await this.#ready();
+    const entity = await this.#appRow(appId);
+    return entity === undefined || isTombstone(entity) ? undefined : toStoredApp(entity);
+  }
+
+  /** The app's row as stored, a tombstone included. */
+  async #appRow(appId: string): Promise<(Record<string, unknown> & { etag: string }) | undefined> {
     try {
-      return toStoredApp(await this.#table.getEntity(APPS_PARTITION, appRowKey(appId)));
+      return await this.#table.getEntity<Record<string, unknown>>(APPS_PARTITION, appRowKey(appId));
     } catch (error) {
       if (isRestError(error, 404)) return undefined;
       return translateStorageError(error, `Reading app ${appId}`);
@@ -241,7 +259,9 @@ export class AppStore {
         .byPage({ maxPageSize: options.maxPageSize ?? 100, continuationToken });
       const page = await pages.next();
       if (page.done) return { items: [], continuationToken: undefined };
-      return { items: page.value.map(toStoredApp), continuationToken: encodeToken(page.value.continuationToken, APP_PREFIX) };
+      // A tombstone (a delete between its two steps) is no app: a page may come out shorter than asked.
+      const apps = page.value.filter((entity) => !isTombstone(entity)).map(toStoredApp);
+      return { items: apps, continuationToken: encodeToken(page.value.continuationToken, APP_PREFIX) };
     } catch (error) {
       return translateStorageError(error, 'Listing apps');
     }
@@ -273,16 +293,27 @@ export class AppStore {
       this.#historyAction(config.appId, now, input.history, input.actor),
     ];
     await this.#hooks.beforeCommit?.({ appId: config.appId, kind: 'create' });
-    try {
-      const etag = await this.#submit(actions, entity.rowKey);
-      return this.#stored(entity, config, state, etag, input.actor);
-    } catch (error) {
-      if (isRestError(error, 409)) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const etag = await this.#submit(actions, entity.rowKey);
+        return this.#stored(entity, config, state, etag, input.actor);
+      } catch (error) {
+        if (!isRestError(error, 409)) return translateStorageError(error, `Adding app ${config.appId}`);
         // Which insert collided decides the message; a read tells, the transaction does not say.
-        if (await this.getApp(config.appId)) throw new ConflictError(`App ${config.appId} is already managed`);
+        const existing = await this.#appRow(config.appId);
+        if (existing !== undefined && !isTombstone(existing)) throw new ConflictError(`App ${config.appId} is already managed`);
+        // A delete that stopped between its steps left its tombstone: remove it and add the app again.
+        if (existing !== undefined && attempt === 1) {
+          await this.#removeTombstone(config.appId, existing.etag).catch((removal: unknown) =>
+            translateStorageError(removal, `Adding app ${config.appId}`),
+          );
+          continue;
+        }
+        if (existing !== undefined) {
+          throw new ConflictError(`App ${config.appId} is being deleted by another request; try again`, { retryAfterSeconds: 1 });
+        }
         throw this.#nameConflict(config);
       }
-      return translateStorageError(error, `Adding app ${config.appId}`);
     }
   }
 
@@ -333,27 +364,39 @@ export class AppStore {
   }
 
   /**
-   * Stops managing an app: its row, index row and name reservation go in one transaction; its
-   * history stays (and records the deletion). The delete cannot carry the ETag: Table Storage takes
-   * If-Match on a delete inside a batch, but @azure/data-tables (13.3.2) sends none (its
-   * `submitTransaction` passes no options to a delete action; `CreateDeleteEntityAction` has no slot
-   * for them), so the ETag was checked on the read the caller made. A change landing between that
-   * read and this write (milliseconds) is discarded with the app, which is what deleting it means;
-   * making it a 412 instead would take a two-step delete through a tombstone row.
+   * Stops managing an app, on the version it was read at (PRODUCT.md §2: ETags, never last writer
+   * wins); its history stays and records the deletion. Two steps, because a delete inside a
+   * transaction cannot carry the ETag here: Table Storage takes If-Match on it, but @azure/data-tables
+   * (13.3.2) always sends `If-Match: *` there (`submitTransaction` passes no options to a delete
+   * action, and `CreateDeleteEntityAction` has no slot for them). So:
+   *  1. one transaction, conditional on the ETag: the app row becomes a tombstone, its index rows
+   *     and name reservation go, the history row is added. From here the app is gone for every
+   *     reader, and a change committed since the read makes the whole transaction 412 instead.
+   *  2. the tombstone is deleted, conditional on its own ETag. Should this step not happen (a
+   *     crash, an outage), the tombstone stays, read as no app, until the app is added again.
    */
   async deleteApp(current: StoredApp, input: { actor?: Actor; history: HistoryInput }): Promise<void> {
     await this.#ready();
     const appId = current.config.appId;
     const keys = this.#keysOf(current.config, current.state);
+    const now = this.#now();
+    const tombstone: Tombstone = {
+      partitionKey: APPS_PARTITION,
+      rowKey: appRowKey(appId),
+      appId,
+      deleted: true,
+      deletedAt: now.toISOString(),
+    };
     const actions: TransactionAction[] = [
-      ['delete', { partitionKey: APPS_PARTITION, rowKey: appRowKey(appId) }],
+      ['update', tombstone, 'Replace', { etag: current.etag }],
       ['delete', { partitionKey: APPS_PARTITION, rowKey: keys.nameKey }],
     ];
     if (keys.dueKey !== '') actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: keys.dueKey }]);
-    actions.push(this.#historyAction(appId, this.#now(), input.history, input.actor));
+    actions.push(this.#historyAction(appId, now, input.history, input.actor));
     await this.#hooks.beforeCommit?.({ appId, kind: 'delete' });
+    let tombstoneEtag: string;
     try {
-      await this.#table.submitTransaction(actions);
+      tombstoneEtag = await this.#submit(actions, tombstone.rowKey);
     } catch (error) {
       if (isRestError(error, 404)) {
         if (!(await this.getApp(appId))) throw new NotFoundError(`App ${appId} is not managed`);
@@ -361,6 +404,19 @@ export class AppStore {
         throw new PreconditionFailedError(`Deleting app ${appId}: its index rows were repaired; read it again`);
       }
       return translateStorageError(error, `Deleting app ${appId}`);
+    }
+    // The app is deleted at this point whatever happens next: a failure here leaves a tombstone
+    // that reads as no app, so it is not the caller's error.
+    await this.#removeTombstone(appId, tombstoneEtag).catch(() => {});
+  }
+
+  /** Deletes a tombstone, on its ETag: a row that is anything else by now is left alone (412). */
+  async #removeTombstone(appId: string, etag: string): Promise<void> {
+    await this.#hooks.beforeCommit?.({ appId, kind: 'remove-tombstone' });
+    try {
+      await this.#table.deleteEntity(APPS_PARTITION, appRowKey(appId), { etag });
+    } catch (error) {
+      if (!isRestError(error, 404) && !isRestError(error, 412)) throw error;
     }
   }
 
