@@ -147,9 +147,49 @@ describe('DELETE racing a change', () => {
     // The first attempt's write was refused (the row changed under it); the second read saw the change.
     expect(commits).toEqual(['delete', 'update', 'delete', 'remove-tombstone']);
     expect(await harness.store.getApp(appId)).toBeUndefined();
+    // Nothing is left of the app row, not even its tombstone.
+    await expect(harness.table.getEntity('apps', `app_${appId}`)).rejects.toMatchObject({ statusCode: 404 });
     const history = (await harness.store.listHistory(appId)).items.map((h) => h.action);
     expect(history.filter((a) => a === 'config.deleted')).toHaveLength(1);
     expect(history).toContain('config.updated');
+  });
+});
+
+describe('two DELETEs with the same If-Match', () => {
+  it.each([
+    ['after the first has finished', false],
+    ['while the first has left its tombstone', true],
+  ])('the one that loses, %s, hears 404: the app is gone, not changed', async (_when, firstStopsBetweenSteps) => {
+    let armed = false;
+    let inner = false;
+    let first: Promise<void> | undefined;
+    const harness: ApiHarness = await ApiHarness.start({
+      hooks: {
+        beforeCommit: async ({ appId, kind }) => {
+          if (kind === 'remove-tombstone' && inner && firstStopsBetweenSteps) throw new Error('the first DELETE stopped here');
+          if (kind !== 'delete' || !armed) return;
+          armed = false;
+          inner = true;
+          // The first DELETE runs whole between the second's read and its write.
+          first = harness.service.deleteApp(appId, { caller: { oid: randomUUID(), name: 'first' }, ifMatch: etag });
+          await first;
+          inner = false;
+        },
+      },
+    });
+    api = harness;
+    const appId = randomUUID();
+    harness.directory.add(appId, 'Twice Deleted App');
+    await harness.service.putApp(appId, { lifetimeDays: 365 }, { caller: { oid: randomUUID(), name: 'seed' } });
+    const etag = (await harness.store.getApp(appId))!.etag;
+    armed = true;
+    const admin = await harness.token('CertRotator.Admin');
+    const second = await harness.call({ method: 'DELETE', path: `/api/apps/${appId}`, token: admin, headers: { 'if-match': etag } });
+    await expect(first).resolves.toBeUndefined();
+    expect(second.status).toBe(404);
+    expect(await harness.store.getApp(appId)).toBeUndefined();
+    const history = (await harness.store.listHistory(appId)).items.map((h) => h.action);
+    expect(history.filter((a) => a === 'config.deleted')).toHaveLength(1);
   });
 });
 
@@ -169,6 +209,10 @@ describe('a DELETE stopped between its two steps', () => {
     harness.directory.add(appId, 'Stopped App');
     expect((await harness.call({ method: 'PUT', path: `/api/apps/${appId}`, token: admin, body: { lifetimeDays: 365 } })).status).toBe(201);
 
+    const other = randomUUID();
+    harness.directory.add(other, 'Other App');
+    expect((await harness.call({ method: 'PUT', path: `/api/apps/${other}`, token: admin, body: {} })).status).toBe(201);
+
     crash = true;
     expect((await harness.call({ method: 'DELETE', path: `/api/apps/${appId}`, token: admin })).status).toBe(204);
     crash = false;
@@ -176,7 +220,15 @@ describe('a DELETE stopped between its two steps', () => {
     expect(row).toMatchObject({ appId, deleted: true });
     expect(row.config).toBeUndefined();
     expect((await harness.call({ method: 'GET', path: `/api/apps/${appId}`, token: admin })).status).toBe(404);
-    expect(await harness.store.listApps()).toMatchObject({ items: [] });
+    // Page by page, the tombstone is skipped (its page comes out short).
+    const listed: string[] = [];
+    let continuationToken: string | undefined;
+    do {
+      const page = await harness.store.listApps({ maxPageSize: 1, continuationToken });
+      listed.push(...page.items.map((a) => a.config.appId));
+      continuationToken = page.continuationToken;
+    } while (continuationToken !== undefined);
+    expect(listed).toEqual([other]);
     expect((await harness.call({ method: 'DELETE', path: `/api/apps/${appId}`, token: admin })).status).toBe(404);
     expect((await harness.call({ method: 'PATCH', path: `/api/apps/${appId}`, token: admin, body: { lifetimeDays: 90 } })).status).toBe(
       404,
@@ -187,10 +239,36 @@ describe('a DELETE stopped between its two steps', () => {
     expect((await harness.store.getApp(appId))?.config.lifetimeDays).toBe(200);
     const rows: string[] = [];
     for await (const entity of harness.table.listEntities()) rows.push(String(entity.rowKey));
-    expect(rows.filter((key) => key.startsWith('app_'))).toEqual([`app_${appId}`]);
-    expect(rows.filter((key) => key.startsWith('kvname_'))).toHaveLength(1);
+    expect(rows.filter((key) => key.startsWith('app_')).sort()).toEqual([`app_${appId}`, `app_${other}`].sort());
+    expect(rows.filter((key) => key.startsWith('kvname_'))).toHaveLength(2);
     const history = (await harness.store.listHistory(appId)).items.map((h) => h.action);
     expect(history.filter((a) => a === 'config.created')).toHaveLength(2);
     expect(history.filter((a) => a === 'config.deleted')).toHaveLength(1);
+  });
+});
+
+describe('a bulk import over a tombstone', () => {
+  it('removes the tombstone and imports the app', async () => {
+    let crash = false;
+    const harness = await ApiHarness.start({
+      hooks: {
+        beforeCommit: ({ kind }) => {
+          if (kind === 'remove-tombstone' && crash) throw new Error('the process stopped here');
+        },
+      },
+    });
+    api = harness;
+    const appId = randomUUID();
+    harness.directory.add(appId, 'Imported App');
+    const caller = { oid: randomUUID(), name: 'seed' };
+    await harness.service.putApp(appId, { lifetimeDays: 365 }, { caller });
+    const { config } = (await harness.store.getApp(appId))!;
+    crash = true;
+    await harness.service.deleteApp(appId, { caller });
+    crash = false;
+    expect(await harness.table.getEntity<Record<string, unknown>>('apps', `app_${appId}`)).toMatchObject({ deleted: true });
+
+    await harness.store.importApps([{ config: { ...config, lifetimeDays: 120 } }]);
+    expect((await harness.store.getApp(appId))?.config.lifetimeDays).toBe(120);
   });
 });

@@ -105,14 +105,19 @@ function parseInput(body: unknown): AppSettingsInput {
   return result.data;
 }
 
+/** The client's own If-Match / If-None-Match failed on a fresh read: another attempt cannot change that. */
+class ClientPreconditionFailedError extends PreconditionFailedError {}
+
 function checkIfMatch(current: StoredApp | undefined, options: WriteOptions, appId: string): void {
   if (options.ifNoneMatch !== undefined && current !== undefined) {
-    throw new PreconditionFailedError(`App ${appId} exists already (If-None-Match: ${options.ifNoneMatch})`);
+    throw new ClientPreconditionFailedError(`App ${appId} exists already (If-None-Match: ${options.ifNoneMatch})`);
   }
   if (options.ifMatch === undefined) return;
-  if (current === undefined) throw new PreconditionFailedError(`App ${appId} is not managed, so If-Match cannot match`);
+  if (current === undefined) throw new ClientPreconditionFailedError(`App ${appId} is not managed, so If-Match cannot match`);
   if (options.ifMatch !== '*' && options.ifMatch !== current.etag) {
-    throw new PreconditionFailedError(`App ${appId} has changed since ETag ${options.ifMatch}; read it again and reapply your change`);
+    throw new ClientPreconditionFailedError(
+      `App ${appId} has changed since ETag ${options.ifMatch}; read it again and reapply your change`,
+    );
   }
 }
 
@@ -204,8 +209,11 @@ export class AppService {
       try {
         return await attempt();
       } catch (error) {
+        // A write refused because the app changed after our read is tried again on a new read, unless
+        // the client named the version it meant (then its version is stale, and it hears 412).
         const conditional = options.ifMatch !== undefined && options.ifMatch !== '*';
-        if (!(error instanceof PreconditionFailedError) || conditional || options.ifNoneMatch !== undefined) throw error;
+        if (!(error instanceof PreconditionFailedError) || error instanceof ClientPreconditionFailedError) throw error;
+        if (conditional || options.ifNoneMatch !== undefined) throw error;
         if (i >= this.#maxAttempts) {
           throw new ConflictError('The app is being changed by others at the same time; try again', { retryAfterSeconds: 1 });
         }

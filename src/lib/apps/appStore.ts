@@ -394,20 +394,46 @@ export class AppStore {
     if (keys.dueKey !== '') actions.push(['delete', { partitionKey: APPS_PARTITION, rowKey: keys.dueKey }]);
     actions.push(this.#historyAction(appId, now, input.history, input.actor));
     await this.#hooks.beforeCommit?.({ appId, kind: 'delete' });
-    let tombstoneEtag: string;
+    let tombstoneEtag: string | undefined;
     try {
-      tombstoneEtag = await this.#submit(actions, tombstone.rowKey);
+      const response = await this.#table.submitTransaction(actions);
+      // The app row's operation is the first of the changeset, so its sub-response comes first.
+      tombstoneEtag = response.subResponses[0]?.etag?.trim() || undefined;
     } catch (error) {
       if (isRestError(error, 404)) {
         if (!(await this.getApp(appId))) throw new NotFoundError(`App ${appId} is not managed`);
         await this.#repairApp(appId);
         throw new PreconditionFailedError(`Deleting app ${appId}: its index rows were repaired; read it again`);
       }
+      // A DELETE that lost a race with another DELETE finds the app gone, not changed.
+      if (isRestError(error, 412) && !(await this.getApp(appId))) throw new NotFoundError(`App ${appId} is not managed`);
       return translateStorageError(error, `Deleting app ${appId}`);
     }
-    // The app is deleted at this point whatever happens next: a failure here leaves a tombstone
-    // that reads as no app, so it is not the caller's error.
-    await this.#removeTombstone(appId, tombstoneEtag).catch(() => {});
+    // The app is deleted at this point whatever happens next: a failure from here on leaves a
+    // tombstone that reads as no app, so it is not the caller's error. Should the service leave the
+    // ETag out of the batch's answer, it is read back, and only a tombstone is removed (by now the
+    // row may be the app added again).
+    try {
+      if (tombstoneEtag === undefined) {
+        const row = await this.#appRow(appId);
+        tombstoneEtag = row !== undefined && isTombstone(row) ? row.etag : undefined;
+      }
+      if (tombstoneEtag !== undefined) await this.#removeTombstone(appId, tombstoneEtag);
+    } catch {
+      // Left for the next add of the app (createApp) to remove.
+    }
+  }
+
+  /** Removes the tombstones among these apps' rows; how many there were. */
+  async #removeTombstonesOf(appIds: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const appId of appIds) {
+      const row = await this.#appRow(appId);
+      if (row === undefined || !isTombstone(row)) continue;
+      await this.#removeTombstone(appId, row.etag).catch((error: unknown) => translateStorageError(error, `Importing app ${appId}`));
+      removed += 1;
+    }
+    return removed;
   }
 
   /** Deletes a tombstone, on its ETag: a row that is anything else by now is left alone (412). */
@@ -423,20 +449,26 @@ export class AppStore {
   /**
    * Bulk load (migration, the sandbox's demo data, tests): each app's rows go in one transaction
    * with other apps' rows, at most 100 operations each, so a batch never splits an app from its
-   * index rows. Fails on an app that exists already; writes no history.
+   * index rows. Fails on an app that exists already (a tombstone an interrupted delete left is
+   * removed, as createApp does); writes no history.
    */
   async importApps(records: readonly { config: AppConfig; state?: RenewalStateInput }[]): Promise<void> {
     await this.#ready();
     const now = this.#now();
     let batch: TransactionAction[] = [];
+    let batchAppIds: string[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      const actions = batch;
-      batch = [];
-      try {
-        await this.#table.submitTransaction(actions);
-      } catch (error) {
-        translateStorageError(error, 'Importing apps');
+      const [actions, appIds] = [batch, batchAppIds];
+      [batch, batchAppIds] = [[], []];
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await this.#table.submitTransaction(actions);
+          return;
+        } catch (error) {
+          if (attempt === 1 && isRestError(error, 409) && (await this.#removeTombstonesOf(appIds)) > 0) continue;
+          translateStorageError(error, 'Importing apps');
+        }
       }
     };
     for (const record of records) {
@@ -450,6 +482,7 @@ export class AppStore {
       ];
       if (batch.length + rows.length > 100) await flush();
       batch.push(...rows);
+      batchAppIds.push(config.appId);
     }
     await flush();
   }
