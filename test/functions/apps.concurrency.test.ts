@@ -193,17 +193,23 @@ describe('two DELETEs with the same If-Match', () => {
   });
 });
 
+/** A harness whose deletes, while `stop.on`, stop between their two steps (a crash there). */
+async function harnessStoppingDeletes() {
+  const stop = { on: false };
+  const harness = await ApiHarness.start({
+    hooks: {
+      beforeCommit: ({ kind }) => {
+        if (kind === 'remove-tombstone' && stop.on) throw new Error('the process stopped here');
+      },
+    },
+  });
+  api = harness;
+  return { harness, stop };
+}
+
 describe('a DELETE stopped between its two steps', () => {
   it('leaves a tombstone that reads as no app, and adding the app again replaces it', async () => {
-    let crash = false;
-    const harness = await ApiHarness.start({
-      hooks: {
-        beforeCommit: ({ kind }) => {
-          if (kind === 'remove-tombstone' && crash) throw new Error('the process stopped here');
-        },
-      },
-    });
-    api = harness;
+    const { harness, stop } = await harnessStoppingDeletes();
     const admin = await harness.token('CertRotator.Admin');
     const appId = randomUUID();
     harness.directory.add(appId, 'Stopped App');
@@ -213,9 +219,9 @@ describe('a DELETE stopped between its two steps', () => {
     harness.directory.add(other, 'Other App');
     expect((await harness.call({ method: 'PUT', path: `/api/apps/${other}`, token: admin, body: {} })).status).toBe(201);
 
-    crash = true;
+    stop.on = true;
     expect((await harness.call({ method: 'DELETE', path: `/api/apps/${appId}`, token: admin })).status).toBe(204);
-    crash = false;
+    stop.on = false;
     const row = await harness.table.getEntity<Record<string, unknown>>('apps', `app_${appId}`);
     expect(row).toMatchObject({ appId, deleted: true });
     expect(row.config).toBeUndefined();
@@ -249,23 +255,15 @@ describe('a DELETE stopped between its two steps', () => {
 
 describe('a bulk import over a tombstone', () => {
   it('removes the tombstone and imports the app', async () => {
-    let crash = false;
-    const harness = await ApiHarness.start({
-      hooks: {
-        beforeCommit: ({ kind }) => {
-          if (kind === 'remove-tombstone' && crash) throw new Error('the process stopped here');
-        },
-      },
-    });
-    api = harness;
+    const { harness, stop } = await harnessStoppingDeletes();
     const appId = randomUUID();
     harness.directory.add(appId, 'Imported App');
     const caller = { oid: randomUUID(), name: 'seed' };
     await harness.service.putApp(appId, { lifetimeDays: 365 }, { caller });
     const { config } = (await harness.store.getApp(appId))!;
-    crash = true;
+    stop.on = true;
     await harness.service.deleteApp(appId, { caller });
-    crash = false;
+    stop.on = false;
     expect(await harness.table.getEntity<Record<string, unknown>>('apps', `app_${appId}`)).toMatchObject({ deleted: true });
 
     await harness.store.importApps([{ config: { ...config, lifetimeDays: 120 } }]);
