@@ -102,8 +102,15 @@ export class BearerAuthenticator {
         requiredClaims: ['exp', 'iss', 'aud'],
       }));
     } catch (error) {
-      // The issuer's keys being unreachable is our outage, not the caller's bad token.
-      if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || !(error instanceof joseErrors.JOSEError)) {
+      // The issuer's keys being unreachable is our outage, not the caller's bad token. jose (6.2)
+      // reports a key-set answer that is not 200, or not JSON, as a bare JOSEError (code
+      // ERR_JOSE_GENERIC); every verdict on the token itself has a subclass with its own code.
+      const keysUnavailable =
+        error instanceof joseErrors.JWKSTimeout ||
+        error instanceof joseErrors.JWKSInvalid ||
+        !(error instanceof joseErrors.JOSEError) ||
+        error.code === joseErrors.JOSEError.code;
+      if (keysUnavailable) {
         throw new RetriableError(`Cannot read the token issuer's signing keys: ${(error as Error).message}`, {
           cause: error,
           retryAfterSeconds: 5,

@@ -28,6 +28,25 @@ describe('outages and internals', () => {
     }
   });
 
+  it.each([
+    ['answers 503', { status: 503 }],
+    ['is throttled', { status: 429 }],
+    ['answers something other than JSON', { status: 200, body: '<html>maintenance</html>' }],
+  ])("answers 503 with Retry-After, not 401, when the issuer's signing-key endpoint %s", async (_what, failure) => {
+    const fresh = await ApiHarness.start();
+    try {
+      const token = await fresh.token('CertRotator.Reader');
+      fresh.authority.server.inject('keys', { ...failure, times: 1 });
+      const down = await fresh.call({ method: 'GET', path: '/api/apps', token });
+      expect(down.status, down.text).toBe(503);
+      expect(down.headers.get('retry-after')).toBe('5');
+      expect(down.headers.get('www-authenticate')).toBeNull();
+      expect((await fresh.call({ method: 'GET', path: '/api/apps', token })).status).toBe(200);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('answers an unexpected error with 500 and no internals', () => {
     const request = new HttpRequest({ method: 'GET', url: 'https://rotator.example/api/apps' });
     const context = new InvocationContext({ invocationId: randomUUID(), functionName: 'apps' });
