@@ -2,11 +2,12 @@ import type { HttpHandler, HttpRequest } from '@azure/functions';
 import { appIdSchema, toFieldIssues } from '../lib/apps/appConfig.js';
 import type { AppService, AppView, WriteOptions } from '../lib/apps/appService.js';
 import { getApi } from '../lib/composition.js';
-import { pageQuerySchema } from '../lib/http/apiSchemas.js';
+import { noQuerySchema, pageQuerySchema } from '../lib/http/apiSchemas.js';
 import { ValidationError } from '../lib/errors.js';
 import type { BearerAuthenticator, Caller } from '../lib/http/bearerAuthenticator.js';
 import { readJsonBody } from '../lib/http/jsonBody.js';
 import { problemResponse } from '../lib/http/problem.js';
+import { queryParameters } from '../lib/http/queryParameters.js';
 import { createRoute } from '../lib/http/route.js';
 
 /**
@@ -28,9 +29,15 @@ function parseAppId(request: HttpRequest): string {
 }
 
 function parsePage(request: HttpRequest): { maxPageSize?: number; continuationToken?: string } {
-  const result = pageQuerySchema.safeParse(Object.fromEntries(request.query.entries()));
+  const result = pageQuerySchema.safeParse(queryParameters(request));
   if (!result.success) throw new ValidationError(toFieldIssues(result.error));
   return { maxPageSize: result.data.pageSize, continuationToken: result.data.continuationToken };
+}
+
+/** The app routes take no query parameters: one is a mistake to name (400), not to ignore while writing. */
+function rejectQuery(request: HttpRequest): void {
+  const result = noQuerySchema.safeParse(queryParameters(request));
+  if (!result.success) throw new ValidationError(toFieldIssues(result.error));
 }
 
 function nextLink(request: HttpRequest, continuationToken: string | undefined): string | undefined {
@@ -73,11 +80,15 @@ export function createAppsHandlers(deps: AppsApiDependencies) {
   const appItem = createRoute(authenticator, {
     GET: {
       role: 'CertRotator.Reader',
-      handle: async (request) => appResponse(await apps.getApp(parseAppId(request))),
+      handle: async (request) => {
+        rejectQuery(request);
+        return appResponse(await apps.getApp(parseAppId(request)));
+      },
     },
     PUT: {
       role: 'CertRotator.Admin',
       handle: async (request, _context, caller) => {
+        rejectQuery(request);
         const appId = parseAppId(request);
         const body = await readJsonBody(request);
         const { app, created } = await apps.putApp(appId, body, writeOptions(request, caller));
@@ -87,6 +98,7 @@ export function createAppsHandlers(deps: AppsApiDependencies) {
     PATCH: {
       role: 'CertRotator.Admin',
       handle: async (request, _context, caller) => {
+        rejectQuery(request);
         const appId = parseAppId(request);
         const patch = await readJsonBody(request, { accept: ['application/merge-patch+json', 'application/json'] });
         return appResponse(await apps.patchApp(appId, patch, writeOptions(request, caller)));
@@ -95,6 +107,7 @@ export function createAppsHandlers(deps: AppsApiDependencies) {
     DELETE: {
       role: 'CertRotator.Admin',
       handle: async (request, _context, caller) => {
+        rejectQuery(request);
         await apps.deleteApp(parseAppId(request), writeOptions(request, caller));
         return { status: 204 };
       },

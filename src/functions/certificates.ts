@@ -17,6 +17,7 @@ import { hasRole, type BearerAuthenticator, type Caller } from '../lib/http/bear
 import { ForbiddenError } from '../lib/http/httpErrors.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { createRoute } from '../lib/http/route.js';
+import { queryParameters } from '../lib/http/queryParameters.js';
 
 /**
  * The /api/apps/{appId}/certificates route family (PRODUCT.md §5): generate and list, then download
@@ -35,7 +36,6 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, prefix: string[] 
   return result.data;
 }
 
-const query = (request: HttpRequest) => Object.fromEntries(request.query.entries());
 const appIdOf = (request: HttpRequest) => parse(appIdSchema, request.params.appId ?? '', ['appId']);
 const referenceOf = (request: HttpRequest) =>
   toCertificateReference(parse(certificateIdSchema, request.params.certificateId ?? '', ['certificateId']));
@@ -53,7 +53,7 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       role: 'CertRotator.Reader',
       handle: async (request) => {
         const appId = appIdOf(request);
-        parse(listQuerySchema, query(request));
+        parse(listQuerySchema, queryParameters(request));
         return { status: 200, jsonBody: await certificates.list(appId) };
       },
     },
@@ -61,7 +61,7 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       role: 'CertRotator.Operator',
       handle: async (request, _context, caller) => {
         const appId = appIdOf(request);
-        const q = parse(generateQuerySchema, query(request));
+        const q = parse(generateQuerySchema, queryParameters(request));
         const include: KeyMaterialRequest =
           q.include === 'pfx' ? { format: 'pfx', legacy: q.legacy ?? false } : q.include === 'pem' ? { format: 'pem' } : undefined;
         const generated = await certificates.generate(appId, actorOf(caller), include);
@@ -85,7 +85,7 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       handle: async (request, _context, caller) => {
         const appId = appIdOf(request);
         const reference = referenceOf(request);
-        const q = parse(downloadQuerySchema, query(request));
+        const q = parse(downloadQuerySchema, queryParameters(request));
         if (q.format !== 'cer' && !hasRole(caller!, 'CertRotator.Admin')) {
           throw new ForbiddenError(`Downloading the private key (format=${q.format}) needs the app role CertRotator.Admin`);
         }
@@ -111,7 +111,7 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       handle: async (request, _context, caller) => {
         const appId = appIdOf(request);
         const reference = referenceOf(request);
-        const q = parse(deleteQuerySchema, query(request));
+        const q = parse(deleteQuerySchema, queryParameters(request));
         const removed = await certificates.remove(appId, reference, { force: q.force ?? false }, actorOf(caller));
         return { status: 200, jsonBody: { removed } };
       },

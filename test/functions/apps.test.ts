@@ -258,6 +258,21 @@ describe('HTTP rules', () => {
     await expectRejected({ method: 'GET', path: '/api/apps?pageSize=abc' }, 400);
     const problem = await expectRejected({ method: 'GET', path: '/api/apps?continuationToken=bm9wZQ' }, 400);
     expect(problem.errors?.map((e) => e.path)).toEqual(['continuationToken']);
+    for (const pageSize of ['0x10', '1e2', '%205', '101', '05']) {
+      const bad = await expectRejected({ method: 'GET', path: `/api/apps?pageSize=${pageSize}` }, 400);
+      expect(bad.errors?.map((e) => e.path)).toEqual(['pageSize']);
+    }
+    const repeated = await expectRejected({ method: 'GET', path: '/api/apps?pageSize=100&pageSize=5' }, 400);
+    expect(repeated.errors).toEqual([{ path: 'pageSize', message: 'is given more than once; give it once' }]);
+  });
+
+  it('400 naming each query parameter an app route does not take, before anything is written', async () => {
+    const { appId } = await createApp();
+    for (const [method, body] of [['GET'], ['PUT', {}], ['PATCH', { lifetimeDays: 90 }], ['DELETE']] as const) {
+      const problem = await expectRejected({ method, path: `/api/apps/${appId}?dryRun=true&force=1`, body }, 400);
+      expect(problem.errors?.map((e) => e.path).sort()).toEqual(['dryRun', 'force']);
+    }
+    expect((await call({ method: 'GET', path: `/api/apps/${appId}` })).status).toBe(200);
   });
 });
 

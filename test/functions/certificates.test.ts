@@ -465,6 +465,10 @@ describe('DELETE /api/apps/{appId}/certificates/{certificateId}', () => {
     const refused = expectProblem(await call('DELETE', `${certs(appId)}/${only.thumbprint}`, 'admin'), 409);
     expect(refused.detail).toContain('force=true');
     expect(api.world.graph.application(registration.appId)!.keyCredentials).toHaveLength(1);
+    // A repeated force is not settled by its last value.
+    const repeated = expectProblem(await call('DELETE', `${certs(appId)}/${only.thumbprint}?force=false&force=true`, 'admin'), 400);
+    expect(repeated.errors).toEqual([{ path: 'force', message: 'is given more than once; give it once' }]);
+    expect(api.world.graph.application(registration.appId)!.keyCredentials).toHaveLength(1);
     expect((await api.store.getApp(appId))!.state.lease).toBeUndefined();
 
     const forced = await call('DELETE', `${certs(appId)}/${only.thumbprint}?force=true`, 'admin');

@@ -15,15 +15,19 @@ const booleanQuery = z.enum(['true', 'false'], { error: 'must be "true" or "fals
 
 export const pageQuerySchema = z
   .object({
-    pageSize: z.coerce
-      .number({ error: 'must be a whole number from 1 to 100' })
-      .int('must be a whole number from 1 to 100')
-      .min(1)
-      .max(100)
+    // Digits only: a number coerced from the string would take `0x10`, `1e2` or ` 5`.
+    pageSize: z
+      .string()
+      .regex(/^[1-9][0-9]{0,2}$/, 'must be a whole number from 1 to 100')
+      .transform(Number)
+      .pipe(z.number().max(100, 'must be a whole number from 1 to 100'))
       .optional(),
     continuationToken: z.string().min(1).optional(),
   })
   .strict();
+
+/** A route that takes no query parameters: each one given is named in the 400. */
+export const noQuerySchema = z.object({}).strict();
 
 /** One app as GET /api/apps/{appId} shows it (AppView in src/lib/apps/appService.ts). */
 export const appViewSchema = z
