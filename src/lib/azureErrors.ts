@@ -1,4 +1,12 @@
-import { ConflictError, NotFoundError, PreconditionError, RetriableError, RotatorError, ValidationError } from './errors.js';
+import {
+  AccessDeniedError,
+  ConflictError,
+  NotFoundError,
+  PreconditionError,
+  RetriableError,
+  RotatorError,
+  ValidationError,
+} from './errors.js';
 
 /**
  * Translation of what the Azure SDKs throw into the error family, shared by the Key Vault, email and
@@ -81,7 +89,7 @@ export function toRotatorError(error: unknown, context: AzureCallContext): Error
       });
     }
     if (status === 401 || status === 403) {
-      return new PreconditionError(
+      return new AccessDeniedError(
         `${context.operation} was refused (${status}): grant the rotator's identity the '${context.roleToGrant}' role on ${context.scope}` +
           ` (role assignments can take a few minutes to apply). Service said: ${detail}`,
       );
@@ -92,7 +100,7 @@ export function toRotatorError(error: unknown, context: AzureCallContext): Error
   }
   if (error instanceof Error) {
     if (AUTHENTICATION_ERRORS.has(error.name)) {
-      return new PreconditionError(
+      return new AccessDeniedError(
         `${context.operation}: the rotator could not get a token for ${context.scope} (${error.message}). Check its managed identity or credential settings.`,
       );
     }

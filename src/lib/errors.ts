@@ -83,6 +83,18 @@ export class PreconditionError extends RotatorError {
   }
 }
 
+/**
+ * A service refused the rotator's identity (401/403), or no token could be had for it. Usually an
+ * admin's fix, so the message says which role to grant; but role assignments take minutes to
+ * apply, so the queue tries again before a renewal is recorded as failed.
+ */
+export class AccessDeniedError extends PreconditionError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AccessDeniedError';
+  }
+}
+
 /** A transient failure (throttling, 5xx, timeout) that a later attempt may get past. */
 export class RetriableError extends RotatorError {
   readonly code = 'retriable';

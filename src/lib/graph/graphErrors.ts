@@ -1,5 +1,5 @@
 import { GraphError } from '@microsoft/microsoft-graph-client';
-import { NotFoundError, PreconditionError, RetriableError, RotatorError } from '../errors.js';
+import { AccessDeniedError, NotFoundError, PreconditionError, RetriableError, RotatorError } from '../errors.js';
 import { retryAfterSecondsOf } from '../azureErrors.js';
 
 /** The script (written with the deployment) that makes the rotator an owner and grants it the permission. */
@@ -50,11 +50,11 @@ export function toRotatorError(error: unknown, context: GraphErrorContext): Erro
   }
   if (status === 404) return new NotFoundError(`No app registration with appId ${context.appId} in the managed tenant (Graph: ${detail}).`);
   if (status === 403)
-    return new PreconditionError(
+    return new AccessDeniedError(
       `Microsoft Graph denied the ${context.operation} on app ${context.appId} (${detail}). ${permissionHint(context)}`,
     );
   if (status === 401) {
-    return new PreconditionError(
+    return new AccessDeniedError(
       `Microsoft Graph did not accept the credentials for the ${context.operation} on app ${context.appId} (${detail}). ${permissionHint(context)}`,
     );
   }

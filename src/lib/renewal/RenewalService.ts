@@ -5,7 +5,15 @@ import { generateCertificate } from '../certificates/generateCertificate.js';
 import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
 import { encodePfx, IMPORT_PFX_ITERATIONS } from '../certificates/pfx.js';
-import { LeaseHeldError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError, ValidationError } from '../errors.js';
+import {
+  AccessDeniedError,
+  LeaseHeldError,
+  NotFoundError,
+  PreconditionError,
+  PreconditionFailedError,
+  RetriableError,
+  ValidationError,
+} from '../errors.js';
 import { takeAppLease } from './appLease.js';
 import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, renewalMessageSchema } from './renewalMessage.js';
 import { decideRenewal } from './renewalPolicy.js';
@@ -211,7 +219,9 @@ export class RenewalService {
         this.#d.log?.('renewal deferred: the service asked to wait', { appId: message.appId, renewalId: message.renewalId, seconds: wait });
         return 'postponed';
       }
-      const final = error instanceof PreconditionError || error instanceof ValidationError;
+      // Only what no later delivery can change ends the renewal at once; a refused identity may be
+      // a role assignment still applying, so it gets every delivery first.
+      const final = (error instanceof PreconditionError && !(error instanceof AccessDeniedError)) || error instanceof ValidationError;
       const last = attempt.dequeueCount >= MAX_DEQUEUE_COUNT || deferrals >= MAX_DEQUEUE_COUNT;
       if (final || last) await this.recordFailure(message, error, attempt.log);
       // Only once no attempt of this renewal can follow: a later success would make the imported

@@ -347,6 +347,37 @@ describe('failures', () => {
     await assertRenewalInvariants(world, before, { newCertificates: 0 });
   });
 
+  it.each([
+    ['Key Vault refuses the confirm stage’s secret read once (403)', 'keyVault', 'getSecret'],
+    ['Graph refuses the deploy stage’s add once (403)', 'graph', 'update-application'],
+  ] as const)(
+    'a refusal a role assignment still applying explains is retried by the queue, not recorded as a failure: %s',
+    async (_what, service, route) => {
+      const { appId } = await managedAppWithHistory();
+      const before = credentialBaseline(world, appId);
+      const message = await scheduleDueRenewal(world, appId);
+      world.email.clearMessages();
+      const refusal = { status: 403, times: 1, body: { error: { code: 'Forbidden', message: 'Caller is not authorized' } } };
+      if (service === 'keyVault') world.keyVault.server.inject(route, refusal);
+      else world.graph.inject(route, refusal);
+      const drained = await world.drain(world.service());
+      expect(drained.poisoned).toBe(0);
+      const state = (await world.store.getApp(appId))!.state;
+      expect(state).toMatchObject({
+        lastOutcome: 'verified',
+        consecutiveFailures: 0,
+        renewal: { id: message.renewalId, stage: 'completed' },
+      });
+      expect(state.verifiedAt).toBeDefined();
+      const subjects = world.email.messages().map((m) => m.message.content.subject);
+      expect(subjects.filter((s) => s.includes('FAILED'))).toEqual([]);
+      expect(world.eventGrid.events().filter((e) => e.event.id === `failed:${message.renewalId}`)).toEqual([]);
+      const outcomes = (await world.store.listHistory(appId)).items.filter((h) => h.outcome === 'failed');
+      expect(outcomes).toEqual([]);
+      await assertRenewalInvariants(world, before, { newCertificates: 1 });
+    },
+  );
+
   it('host.json sets the queue rules, and the last attempt the code counts is host.json’s maxDequeueCount', () => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
     const raw = JSON.parse(readFileSync(`${root}host.json`, 'utf8')) as { extensions: { queues: Record<string, unknown> } };
