@@ -582,7 +582,18 @@ export class RenewalService {
     });
     await step('notified');
 
-    const removed = await this.#d.credentials.removeExpiredManagedCertificates(config.appId, await this.#writeMode(held.app));
+    // Best effort: the new certificate is verified and the admins told, and an expired certificate
+    // signs nothing in, so a refusal here (an owner removed, Graph down past its retries) is
+    // recorded and left to the next renewal's cleanup. Failing the renewal for it would put the
+    // app due again within the hour, adding a certificate each time and removing none.
+    let removed: AppCertificate[] = [];
+    let cleanupError: string | undefined;
+    try {
+      removed = await this.#d.credentials.removeExpiredManagedCertificates(config.appId, await this.#writeMode(held.app));
+    } catch (error) {
+      cleanupError = errorText(error);
+      this.#d.log?.('expired certificates not removed', { appId: config.appId, renewalId: message.renewalId, error: cleanupError });
+    }
     for (const certificate of removed) {
       const facts: NotificationFacts = {
         kind: 'removed',
@@ -610,6 +621,9 @@ export class RenewalService {
         outcome: 'succeeded',
         thumbprint: removed.map((r) => r.thumbprint).join(','),
       });
+    }
+    if (cleanupError !== undefined) {
+      history.push({ action: 'renewal.cleanup', trigger: message.trigger, outcome: 'failed', error: cleanupError });
     }
     held.app = await this.#writeState(
       held.app,

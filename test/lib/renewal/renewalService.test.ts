@@ -378,6 +378,52 @@ describe('failures', () => {
     },
   );
 
+  it('a verified renewal stays verified when removing the expired certificates keeps failing; the next renewal removes them', async () => {
+    const { appId, expired } = await managedAppWithHistory();
+    const before = credentialBaseline(world, appId);
+    const message = await scheduleDueRenewal(world, appId);
+    world.email.clearMessages();
+    // From the moment the admins were told, every PATCH of the app registration is refused.
+    const refuse = () =>
+      world.graph.inject('update-application', {
+        status: 403,
+        body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
+      });
+    try {
+      const drained = await world.drain(world.service({ afterStep: (step) => void (step === 'notified' && refuse()) }));
+      expect(drained.poisoned).toBe(0);
+    } finally {
+      world.graph.server.clearFaults();
+    }
+    const stored = (await world.store.getApp(appId))!;
+    expect(stored.state).toMatchObject({
+      lastOutcome: 'verified',
+      consecutiveFailures: 0,
+      renewal: { id: message.renewalId, stage: 'completed' },
+    });
+    expect(stored.state.verifiedAt).toBeDefined();
+    expect(keyCredentialIds(appId)).toContain(expired.keyId);
+    const subjects = world.email.messages().map((m) => m.message.content.subject);
+    expect(subjects.filter((s) => s.includes('FAILED'))).toEqual([]);
+    expect(subjects.filter((s) => /renewed/i.test(s))).toHaveLength(1);
+    expect(world.eventGrid.events().filter((e) => e.event.id === `failed:${message.renewalId}`)).toEqual([]);
+    const history = (await world.store.listHistory(appId)).items;
+    expect(history.find((h) => h.action === 'renewal.confirm')).toMatchObject({
+      outcome: 'succeeded',
+      thumbprint: stored.state.currentThumbprint,
+    });
+    expect(history.find((h) => h.action === 'renewal.cleanup')).toMatchObject({
+      outcome: 'failed',
+      error: expect.stringContaining('Authorization_RequestDenied'),
+    });
+    // Due again only when its new certificate is; then the cleanup runs again and the expired one goes.
+    expect(Date.parse(stored.state.nextRenewalDueAt!)).toBeGreaterThan(Date.now() + DAY);
+    await scheduleDueRenewal(world, appId);
+    await world.drain(world.service());
+    expect(keyCredentialIds(appId)).not.toContain(expired.keyId);
+    await assertRenewalInvariants(world, before, { newCertificates: 2 });
+  });
+
   it('host.json sets the queue rules, and the last attempt the code counts is host.json’s maxDequeueCount', () => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
     const raw = JSON.parse(readFileSync(`${root}host.json`, 'utf8')) as { extensions: { queues: Record<string, unknown> } };
