@@ -166,7 +166,16 @@ export class RenewalService {
 
   /** A manual generation (POST /certificates): the deploy stage inline, the confirm stage queued. */
   async generate(appId: string, actor: Actor): Promise<DeployedCertificate> {
-    const deployed = await this.deploy({ appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'manual' }, actor);
+    const message: RenewalMessage = { appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'manual' };
+    let deployed: DeployedCertificate | undefined;
+    try {
+      deployed = await this.deploy(message, actor);
+    } catch (error) {
+      // No delivery follows a manual generation that failed: put Key Vault's latest version back on
+      // the certificate in use now, as a queued renewal's last delivery does.
+      await this.#restoreKeyVaultLatest(message);
+      throw error;
+    }
     // A renewal id made here has no newer renewal to be superseded by.
     if (!deployed) throw new Error(`The manual renewal of app ${appId} was superseded before it began`);
     return deployed;

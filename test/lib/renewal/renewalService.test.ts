@@ -424,6 +424,30 @@ describe('failures', () => {
     await assertRenewalInvariants(world, before, { newCertificates: 2 });
   });
 
+  it('a manual generation the app registration refuses leaves Key Vault’s latest version on the certificate in use', async () => {
+    const { appId, stored: before } = await managedAppWithHistory();
+    const baseline = credentialBaseline(world, appId);
+    const name = before.config.keyVault.certificateName;
+    const versionsBefore = world.keyVault.versions(name).length;
+    world.graph.inject('update-application', {
+      status: 403,
+      body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
+    });
+    try {
+      await expect(world.service().generate(appId, admin)).rejects.toThrow(/denied/);
+    } finally {
+      world.graph.server.clearFaults();
+    }
+    const stored = (await world.store.getApp(appId))!;
+    expect(stored.state.currentThumbprint).toBe(before.state.currentThumbprint);
+    const versions = world.keyVault.versions(name);
+    // The refused certificate was imported, then the one in use imported again on top of it.
+    expect(versions).toHaveLength(versionsBefore + 2);
+    expect(versions.at(-1)).toMatchObject({ thumbprint: stored.state.currentThumbprint, tags: { restoredAfter: expect.any(String) } });
+    expect(stored.state.keyVaultVersion).toBe(versions.at(-1)!.version);
+    await assertRenewalInvariants(world, baseline, { newCertificates: 0 });
+  });
+
   it('host.json sets the queue rules, and the last attempt the code counts is host.json’s maxDequeueCount', () => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
     const raw = JSON.parse(readFileSync(`${root}host.json`, 'utf8')) as { extensions: { queues: Record<string, unknown> } };
