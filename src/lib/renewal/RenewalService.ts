@@ -15,7 +15,7 @@ import {
   ValidationError,
 } from '../errors.js';
 import { takeAppLease } from './appLease.js';
-import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, renewalMessageSchema } from './renewalMessage.js';
+import { FUNCTION_TIMEOUT_SECONDS, MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, renewalMessageSchema } from './renewalMessage.js';
 import { decideRenewal } from './renewalPolicy.js';
 import { policyStateOf } from './RenewalScheduler.js';
 import {
@@ -138,6 +138,8 @@ interface Held {
   readonly firstAttempt: boolean;
   /** Set once a state write has also released the lease, so no separate release is needed. */
   released: boolean;
+  /** When this delivery took the lease (epoch ms): its invocation's time is counted from here. */
+  readonly startedAt: number;
 }
 
 /** Where a stage's failure is reported: the invocation's logger (Application Insights traces). */
@@ -672,9 +674,11 @@ export class RenewalService {
     const signer = await this.#signerFromVault(held.app, state.keyVaultVersion);
     const deadline = Date.parse(state.renewal?.deployedAt ?? this.#now().toISOString()) + this.#d.settings.verifyWindowMinutes * 60_000;
     // This delivery waits no longer than its lease allows (with a tenth to spare for the writes
-    // after it); what is left of the window is the next delivery's.
+    // after it), nor than its invocation may run (with a minute to spare); what is left of the
+    // window is the next delivery's.
     const leaseUntil = state.lease ? Date.parse(state.lease.until) - this.#d.settings.leaseSeconds * 100 : Number.POSITIVE_INFINITY;
-    const stopAt = Math.min(deadline, leaseUntil);
+    const invocationUntil = held.startedAt + (FUNCTION_TIMEOUT_SECONDS - 60) * 1000;
+    const stopAt = Math.min(deadline, leaseUntil, invocationUntil);
     const maxDelay = this.#d.settings.verifyRetryMaxDelayMs ?? DEFAULT_VERIFY_RETRY_MAX_DELAY_MS;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -868,7 +872,7 @@ export class RenewalService {
         return firstAttempt ? { deployAttempts: [...state.deployAttempts, message.renewalId].slice(-DEPLOY_ATTEMPTS_KEPT) } : {};
       },
     });
-    return { app, owner, message, firstAttempt, released: false };
+    return { app, owner, message, firstAttempt, released: false, startedAt: this.#now().getTime() };
   }
 
   async #release(held: Held): Promise<void> {

@@ -33,3 +33,10 @@ export const MAX_DEQUEUE_COUNT = 5;
  * in minutes, nor postpone a renewal forever. A test keeps it equal to host.json.
  */
 export const QUEUE_VISIBILITY_TIMEOUT_SECONDS = 30;
+
+/**
+ * host.json's `functionTimeout` in seconds: the host ends an invocation that runs longer, and for
+ * Node restarts the worker with every other invocation in it, leaving their leases held. A stage
+ * waits (for Entra's propagation) only until a minute before it. A test keeps it equal to host.json.
+ */
+export const FUNCTION_TIMEOUT_SECONDS = 540;

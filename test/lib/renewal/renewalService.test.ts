@@ -10,7 +10,7 @@ import { RetriableError } from '../../../src/lib/errors.js';
 import { graphScopeFor } from '../../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../../src/lib/graph/signInVerifier.js';
 import type { RenewalMessage, SignInVerifier } from '../../../src/lib/renewal/ports.js';
-import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../../src/lib/renewal/renewalMessage.js';
+import { FUNCTION_TIMEOUT_SECONDS, MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../../src/lib/renewal/renewalMessage.js';
 import { keyIdForRenewal } from '../../../src/lib/renewal/RenewalService.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
@@ -184,6 +184,36 @@ describe('the two stages', () => {
       await world.poisonQueue.clearMessages();
     }
     await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+});
+
+describe('one delivery’s time', () => {
+  it('stops waiting for Entra a minute before the host would end the invocation, even with a longer lease and window', async () => {
+    const { appId } = await managedAppWithHistory();
+    let clock = Date.now();
+    const service = world.service({
+      settings: { leaseSeconds: 3600, verifyWindowMinutes: 60, confirmDelaySeconds: 0, verifyRetryMaxDelayMs: 20_000 },
+      now: () => new Date(clock),
+      sleep: async (ms) => {
+        clock += ms;
+      },
+    });
+    world.authority.refuseNewCertificatesFor(3600);
+    try {
+      const deployed = await service.generate(appId, admin);
+      const started = clock;
+      await expect(service.confirm({ appId, renewalId: deployed.renewalId, stage: 'confirm', trigger: 'manual' })).rejects.toThrow(
+        /does not sign in yet/,
+      );
+      const waited = clock - started;
+      expect(waited).toBeGreaterThanOrEqual((FUNCTION_TIMEOUT_SECONDS - 60) * 1000 - 20_000);
+      expect(waited).toBeLessThanOrEqual((FUNCTION_TIMEOUT_SECONDS - 60) * 1000);
+      // The lease is released for the next delivery, which goes on with what is left of the window.
+      expect((await world.store.getApp(appId))!.state.lease).toBeUndefined();
+    } finally {
+      world.authority.refuseNewCertificatesFor(0);
+      await world.queue.clearMessages();
+    }
   });
 });
 
@@ -459,6 +489,7 @@ describe('failures', () => {
     expect(readHostJson(root).queues.visibilityTimeoutMs).toBe(QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000);
     // The lease must outlast one attempt (§4): the function timeout is shorter than the default lease.
     expect(timeSpanMs((raw as { functionTimeout?: string }).functionTimeout, Infinity)).toBeLessThan(600_000);
+    expect(timeSpanMs((raw as { functionTimeout?: string }).functionTimeout, Infinity)).toBe(FUNCTION_TIMEOUT_SECONDS * 1000);
     expect(readHostJson(root).queues.maxDequeueCount).toBe(MAX_DEQUEUE_COUNT);
   });
 });
