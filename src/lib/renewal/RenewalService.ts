@@ -364,6 +364,21 @@ export class RenewalService {
     }
     let current = app;
     for (const pending of app.state.pendingNotifications) {
+      // A certificate a newer renewal has replaced is not announced late: its facts (and an
+      // attachment) would be read from the app's current certificate, the newer one, under the
+      // older renewal's id. The newer renewal made its own announcement.
+      const certificateKind = pending.kind === 'renewed' || pending.kind === 'generated';
+      if (certificateKind && pending.thumbprint !== undefined && pending.thumbprint !== current.state.currentThumbprint) {
+        current = await this.#writeState(current, undefined, (s) => ({
+          pendingNotifications: withPending(s.pendingNotifications, [], pending),
+        }));
+        this.#d.log?.('pending notification dropped: superseded by a newer certificate', {
+          appId,
+          renewalId: pending.renewalId,
+          channel: pending.channel,
+        });
+        continue;
+      }
       current = await this.#notify(current, undefined, this.#factsFromPending(current, pending), pending);
     }
     if (current.state.pendingNotifications.length === 0) await this.#d.store.clearPendingNotifications(appId);

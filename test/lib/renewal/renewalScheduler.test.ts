@@ -281,6 +281,32 @@ describe('notifications on the timer', () => {
     expect(generated.map((e) => e.event.type)).toEqual(['EntraCertRotator.CertificateGenerated']);
     expect(world.email.messages().filter((m) => (m.message.content.plainText ?? '').includes(app.config.appId))).toHaveLength(1);
   });
+
+  it('drops a pending certificate notification whose certificate a newer renewal replaced, rather than announce the newer one under its id', async () => {
+    const { app } = await world.createManagedApp();
+    const appId = app.config.appId;
+    const service = world.service();
+    const first = await service.generate(appId, admin);
+    world.eventGrid.server.inject('publish', { status: 503 });
+    world.email.server.inject('send', { status: 503 });
+    await world.drain(service);
+    world.eventGrid.server.clearFaults();
+    world.email.server.clearFaults();
+    expect((await world.store.getApp(appId))!.state.pendingNotifications.map((p) => p.id)).toContain(`generated:${first.renewalId}`);
+
+    // A second generation is told about at once; the first one's notifications are still pending.
+    const second = await service.generate(appId, admin);
+    await world.drain(service);
+    const sentBefore = world.email.messages().length;
+    await world.scheduler(service).tick();
+
+    const events = world.eventGrid.events().filter((e) => e.event.source.endsWith(appId));
+    expect(events.filter((e) => e.event.id === `generated:${first.renewalId}`)).toEqual([]);
+    expect(events.filter((e) => e.event.id === `generated:${second.renewalId}`)).toHaveLength(1);
+    expect(world.email.messages().length).toBe(sentBefore);
+    expect((await world.store.getApp(appId))!.state.pendingNotifications).toEqual([]);
+    expect(world.logs.filter((l) => l.includes('superseded') && l.includes(first.renewalId)).length).toBeGreaterThan(0);
+  });
 });
 
 describe('drift slice', () => {
