@@ -427,6 +427,11 @@ export class RenewalService {
       const decision = decideRenewal({ config, state: policyStateOf(held.app), now: this.#now() });
       if (!decision.renew) return `no longer due (${decision.detail})`;
     }
+    // An admin may have turned management off since the scheduler queued it (a scheduled message
+    // meets the same check in the policy above; a manual one is the admin's own request).
+    if ((message.trigger === 'drift' || message.trigger === 'bootstrap') && !config.enabled) {
+      return 'certificate management is off for this app';
+    }
     // A first certificate is made once: another (a manual generation) may have made it meanwhile.
     if (message.trigger === 'bootstrap' && state.currentThumbprint !== undefined) return 'the app has its first certificate already';
     if (message.trigger === 'drift' && message.requestedAt !== undefined && renewal?.deployedAt !== undefined) {

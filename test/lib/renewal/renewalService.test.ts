@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -184,6 +185,26 @@ describe('the two stages', () => {
       await world.poisonQueue.clearMessages();
     }
     await assertRenewalInvariants(world, before, { newCertificates: 1 });
+  });
+});
+
+describe('an app disabled after its renewal was queued', () => {
+  it.each(['drift', 'bootstrap'] as const)('is not renewed by a %s message delivered later', async (trigger) => {
+    const { registration, app } = await world.createManagedApp();
+    const appId = app.config.appId;
+    const before = credentialBaseline(world, appId);
+    const requestedAt = new Date().toISOString();
+    await world.renewalQueue.enqueue({ appId, renewalId: randomUUID(), stage: 'deploy', trigger, requestedAt });
+    const stored = (await world.store.getApp(appId))!;
+    await world.store.updateApp(stored, { config: { ...stored.config, enabled: false } });
+    const events = world.eventGrid.events().length;
+    await world.drain(world.service());
+    expect(world.graph.application(registration.appId)!.keyCredentials).toEqual(
+      before.credentials.map((c) => expect.objectContaining({ keyId: c.keyId })),
+    );
+    expect(world.eventGrid.events().length).toBe(events);
+    expect(world.logs.some((l) => l.includes('deploy skipped') && l.includes('management is off'))).toBe(true);
+    expect((await world.store.getApp(appId))!.state.currentThumbprint).toBeUndefined();
   });
 });
 
