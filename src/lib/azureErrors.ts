@@ -1,12 +1,4 @@
-import {
-  AccessDeniedError,
-  ConflictError,
-  NotFoundError,
-  PreconditionError,
-  RetriableError,
-  RotatorError,
-  ValidationError,
-} from './errors.js';
+import { AccessDeniedError, ConflictError, NotFoundError, RetriableError, RotatorError, ValidationError } from './errors.js';
 
 /**
  * Translation of what the Azure SDKs throw into the error family, shared by the Key Vault, email and

@@ -199,9 +199,7 @@ describe('an app disabled after its renewal was queued', () => {
     await world.store.updateApp(stored, { config: { ...stored.config, enabled: false } });
     const events = world.eventGrid.events().length;
     await world.drain(world.service());
-    expect(world.graph.application(registration.appId)!.keyCredentials).toEqual(
-      before.credentials.map((c) => expect.objectContaining({ keyId: c.keyId })),
-    );
+    expect(world.graph.application(registration.appId)!.keyCredentials.map((c) => c.keyId)).toEqual(before.credentials.map((c) => c.keyId));
     expect(world.eventGrid.events().length).toBe(events);
     expect(world.logs.some((l) => l.includes('deploy skipped') && l.includes('management is off'))).toBe(true);
     expect((await world.store.getApp(appId))!.state.currentThumbprint).toBeUndefined();
@@ -215,8 +213,9 @@ describe('one delivery’s time', () => {
     const service = world.service({
       settings: { leaseSeconds: 3600, verifyWindowMinutes: 60, confirmDelaySeconds: 0, verifyRetryMaxDelayMs: 20_000 },
       now: () => new Date(clock),
-      sleep: async (ms) => {
+      sleep: (ms) => {
         clock += ms;
+        return Promise.resolve();
       },
     });
     world.authority.refuseNewCertificatesFor(3600);
@@ -463,10 +462,9 @@ describe('failures', () => {
       outcome: 'succeeded',
       thumbprint: stored.state.currentThumbprint,
     });
-    expect(history.find((h) => h.action === 'renewal.cleanup')).toMatchObject({
-      outcome: 'failed',
-      error: expect.stringContaining('Authorization_RequestDenied'),
-    });
+    const cleanup = history.find((h) => h.action === 'renewal.cleanup');
+    expect(cleanup?.outcome).toBe('failed');
+    expect(cleanup?.error).toContain('Authorization_RequestDenied');
     // Due again only when its new certificate is; then the cleanup runs again and the expired one goes.
     expect(Date.parse(stored.state.nextRenewalDueAt!)).toBeGreaterThan(Date.now() + DAY);
     await scheduleDueRenewal(world, appId);
@@ -494,7 +492,8 @@ describe('failures', () => {
     const versions = world.keyVault.versions(name);
     // The refused certificate was imported, then the one in use imported again on top of it.
     expect(versions).toHaveLength(versionsBefore + 2);
-    expect(versions.at(-1)).toMatchObject({ thumbprint: stored.state.currentThumbprint, tags: { restoredAfter: expect.any(String) } });
+    expect(versions.at(-1)?.thumbprint).toBe(stored.state.currentThumbprint);
+    expect(versions.at(-1)?.tags.restoredAfter).toBeDefined();
     expect(stored.state.keyVaultVersion).toBe(versions.at(-1)!.version);
     await assertRenewalInvariants(world, baseline, { newCertificates: 0 });
   });
