@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostJson, timeSpanMs } from '../../../src/host/hostSettings.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
 import { IMPORT_PFX_ITERATIONS } from '../../../src/lib/certificates/pfx.js';
-import { RetriableError } from '../../../src/lib/errors.js';
+import { ConflictError, RetriableError } from '../../../src/lib/errors.js';
 import { graphScopeFor } from '../../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../../src/lib/graph/signInVerifier.js';
 import type { RenewalMessage, SignInVerifier } from '../../../src/lib/renewal/ports.js';
@@ -272,7 +272,8 @@ describe('idempotency and concurrency', () => {
       service.processQueueMessage(message, { dequeueCount: 1 }),
     ]);
     const outcomes = [
-      manual.status === 'fulfilled' ? 'deployed' : (manual.reason as Error).name,
+      // LeaseHeldError is the ConflictError (409) of a held lease.
+      manual.status === 'fulfilled' ? 'deployed' : manual.reason instanceof ConflictError ? 'ConflictError' : (manual.reason as Error).name,
       scheduled.status === 'fulfilled' ? scheduled.value : 'threw',
     ];
     // Exactly one took the lease; the other is refused (409 for the route) or postponed.
