@@ -174,8 +174,9 @@ export class RenewalService {
       deployed = await this.deploy(message, actor);
     } catch (error) {
       // No delivery follows a manual generation that failed: put Key Vault's latest version back on
-      // the certificate in use now, as a queued renewal's last delivery does.
-      await this.#restoreKeyVaultLatest(message);
+      // the certificate in use now, as a queued renewal's last delivery does. Not when the lease
+      // was held or lost: the renewal holding it owns Key Vault's latest version.
+      if (!(error instanceof LeaseHeldError)) await this.#restoreKeyVaultLatest(message);
       throw error;
     }
     // A renewal id made here has no newer renewal to be superseded by.
@@ -252,6 +253,9 @@ export class RenewalService {
       const answered = this.#alreadyAnswered(held);
       if (answered) {
         this.#d.log?.(`deploy skipped: ${answered}`, { appId: message.appId, renewalId: message.renewalId });
+        // An earlier attempt may have imported into Key Vault before it failed; no later one will
+        // record that certificate now.
+        if (!held.firstAttempt && message.stage === 'deploy') await this.#restoreKeyVaultLatestUnder(held);
         return undefined;
       }
       return await this.#deploy(held, actor);
@@ -329,18 +333,41 @@ export class RenewalService {
    * app registration refused it, say) leaves Key Vault's latest version naming a certificate Entra
    * does not have, while whatever reads "the certificate" from Key Vault takes the latest version.
    * The current certificate is imported again on top, so that Key Vault, Entra and the state agree
-   * on the certificate in use. Best effort: a failure here is logged, the renewal's failure stands.
+   * on the certificate in use. Under the app's lease, like every renewal's writes: a renewal that
+   * holds it, or began since, owns Key Vault's latest version. Best effort: a failure here is
+   * logged, the renewal's failure stands.
    */
   async #restoreKeyVaultLatest(message: RenewalMessage): Promise<void> {
-    const app = await this.#d.store.getApp(message.appId);
-    if (!app) return;
-    const { config, state } = app;
+    let held: Held;
+    try {
+      const { app, owner } = await takeAppLease(this.#d.store, message.appId, {
+        holder: `restore:${message.renewalId}`,
+        leaseSeconds: this.#d.settings.leaseSeconds,
+        now: this.#now,
+      });
+      held = { app, owner, message, firstAttempt: false, released: false, startedAt: this.#now().getTime() };
+    } catch (error) {
+      this.#d.log?.('key vault restore skipped', { appId: message.appId, renewalId: message.renewalId, error: errorText(error) });
+      return;
+    }
+    try {
+      await this.#restoreKeyVaultLatestUnder(held);
+    } finally {
+      await this.#release(held);
+    }
+  }
+
+  async #restoreKeyVaultLatestUnder(held: Held): Promise<void> {
+    const { message } = held;
+    const { config, state } = held.app;
     if (!config.keyVault.enabled || state.keyVaultVersion === undefined || state.currentThumbprint === undefined) return;
     const vault = this.#d.vaultFor(config.keyVault.vaultUrl);
     const name = config.keyVault.certificateName;
     try {
       const orphan = await vault.findVersionByTag(name, 'renewalId', message.renewalId);
       if (!orphan || orphan.thumbprint === state.currentThumbprint) return;
+      // Only while it is still the latest: a version imported after it is a later renewal's.
+      if ((await vault.getLatest(name))?.version !== orphan.version) return;
       const current = await vault.getCertificateWithPrivateKey(name, { version: state.keyVaultVersion });
       const { pfx, password } = await encodeImportPfx(current.der, current.privateKey, config.displayName);
       const restored = await vault.importCertificate(name, {
@@ -348,7 +375,7 @@ export class RenewalService {
         password,
         tags: { managedBy: MANAGED_TAG, appId: config.appId, restoredAfter: message.renewalId, thumbprint: state.currentThumbprint },
       });
-      await this.#writeState(app, undefined, () => ({ keyVaultVersion: restored.version, keyVaultId: restored.id }));
+      held.app = await this.#writeState(held.app, held.owner, () => ({ keyVaultVersion: restored.version, keyVaultId: restored.id }));
       this.#d.log?.('key vault latest restored to the current certificate', { appId: config.appId, renewalId: message.renewalId });
     } catch (error) {
       this.#d.log?.('key vault restore failed', { appId: config.appId, renewalId: message.renewalId, error: errorText(error) });

@@ -35,6 +35,8 @@ export interface VaultVersion {
 export interface CertificateVault {
   importCertificate(name: string, input: { pfx: Buffer; password: string; tags?: Readonly<Record<string, string>> }): Promise<VaultVersion>;
   findVersionByTag(name: string, tag: string, value: string): Promise<VaultVersion | undefined>;
+  /** The version that readers of "the certificate" get; undefined when there is none. */
+  getLatest(name: string): Promise<VaultVersion | undefined>;
   listVersions(name: string): Promise<VaultVersion[]>;
   getCertificateWithPrivateKey(
     name: string,

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostJson, timeSpanMs } from '../../../src/host/hostSettings.js';
+import type { AppStore } from '../../../src/lib/apps/appStore.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
 import { IMPORT_PFX_ITERATIONS } from '../../../src/lib/certificates/pfx.js';
 import { ConflictError, RetriableError } from '../../../src/lib/errors.js';
@@ -496,6 +497,74 @@ describe('failures', () => {
     expect(versions.at(-1)?.thumbprint).toBe(stored.state.currentThumbprint);
     expect(versions.at(-1)?.tags.restoredAfter).toBeDefined();
     expect(stored.state.keyVaultVersion).toBe(versions.at(-1)!.version);
+    await assertRenewalInvariants(world, baseline, { newCertificates: 0 });
+  });
+
+  it('a failed manual generation puts Key Vault back only under the lease, never over a renewal that recorded meanwhile', async () => {
+    const { appId, stored: before } = await managedAppWithHistory();
+    const baseline = credentialBaseline(world, appId);
+    const name = before.config.keyVault.certificateName;
+    const scheduled = await scheduleDueRenewal(world, appId);
+    const other = world.service();
+    // The manual generation's store: its second write that starts from a free lease (the first is
+    // its own lease) lets the scheduled renewal deploy and record first.
+    let freeLeaseWrites = 0;
+    const store = new Proxy(world.store, {
+      get(target, property) {
+        if (property === 'updateApp') {
+          return async (...args: Parameters<AppStore['updateApp']>) => {
+            if (args[0].state.lease === undefined && ++freeLeaseWrites === 2) {
+              expect(await other.processQueueMessage(scheduled, { dequeueCount: 1 })).toBe('done');
+            }
+            return target.updateApp(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    world.graph.inject('update-application', {
+      status: 403,
+      times: 1,
+      body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
+    });
+    await expect(world.service({ store }).generate(appId, admin)).rejects.toThrow(/denied/);
+    expect(freeLeaseWrites).toBeGreaterThanOrEqual(2);
+    await world.drain(other);
+
+    const stored = (await world.store.getApp(appId))!;
+    expect(stored.state.renewal).toMatchObject({ id: scheduled.renewalId, stage: 'completed' });
+    // Entra, Key Vault's latest version and the state agree on the scheduled renewal's certificate.
+    const latest = world.keyVault.latest(name)!;
+    expect(latest.thumbprint).toBe(stored.state.currentThumbprint);
+    expect(world.keyVault.versions(name).find((v) => v.version === stored.state.keyVaultVersion)?.thumbprint).toBe(
+      stored.state.currentThumbprint,
+    );
+    await assertRenewalInvariants(world, baseline, { newCertificates: 1 });
+  });
+
+  it('a renewal skipped on a later delivery (the app disabled after a failed first one) puts Key Vault back on the certificate in use', async () => {
+    const { appId, stored: before } = await managedAppWithHistory();
+    const baseline = credentialBaseline(world, appId);
+    const name = before.config.keyVault.certificateName;
+    const requestedAt = new Date().toISOString();
+    const message: RenewalMessage = { appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'drift', requestedAt };
+    world.graph.inject('update-application', {
+      status: 403,
+      times: 1,
+      body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
+    });
+    const service = world.service();
+    await expect(service.processQueueMessage(message, { dequeueCount: 1 })).rejects.toThrow(/denied/);
+    expect(world.keyVault.latest(name)?.tags.renewalId).toBe(message.renewalId);
+    const app = (await world.store.getApp(appId))!;
+    await world.store.updateApp(app, { config: { ...app.config, enabled: false } });
+    expect(await service.processQueueMessage(message, { dequeueCount: 2 })).toBe('done');
+    const stored = (await world.store.getApp(appId))!;
+    expect(world.keyVault.latest(name)?.thumbprint).toBe(stored.state.currentThumbprint);
+    expect(world.keyVault.latest(name)?.tags.restoredAfter).toBe(message.renewalId);
+    expect(stored.state.keyVaultVersion).toBe(world.keyVault.latest(name)?.version);
+    expect(stored.state.lease).toBeUndefined();
     await assertRenewalInvariants(world, baseline, { newCertificates: 0 });
   });
 
