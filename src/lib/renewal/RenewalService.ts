@@ -145,6 +145,10 @@ interface Held {
 /** Where a stage's failure is reported: the invocation's logger (Application Insights traces). */
 export type RenewalLog = (message: string, properties?: Record<string, unknown>) => void;
 
+/** A pending notification about a certificate that is no longer the app's current one. */
+const isSuperseded = (app: StoredApp, pending: PendingNotification) =>
+  pending.thumbprint !== undefined && pending.thumbprint !== app.state.currentThumbprint;
+
 /** Notification failures gathered during a stage, recorded as pending with the stage's last write. */
 type NotificationFailure = { readonly facts: NotificationFacts; readonly channel: 'email' | 'event'; readonly error: string };
 
@@ -391,21 +395,6 @@ export class RenewalService {
     }
     let current = app;
     for (const pending of app.state.pendingNotifications) {
-      // A certificate a newer renewal has replaced is not announced late: its facts (and an
-      // attachment) would be read from the app's current certificate, the newer one, under the
-      // older renewal's id. The newer renewal made its own announcement.
-      const certificateKind = pending.kind === 'renewed' || pending.kind === 'generated';
-      if (certificateKind && pending.thumbprint !== undefined && pending.thumbprint !== current.state.currentThumbprint) {
-        current = await this.#writeState(current, undefined, (s) => ({
-          pendingNotifications: withPending(s.pendingNotifications, [], pending),
-        }));
-        this.#d.log?.('pending notification dropped: superseded by a newer certificate', {
-          appId,
-          renewalId: pending.renewalId,
-          channel: pending.channel,
-        });
-        continue;
-      }
       current = await this.#notify(current, undefined, this.#factsFromPending(current, pending), pending);
     }
     if (current.state.pendingNotifications.length === 0) await this.#d.store.clearPendingNotifications(appId);
@@ -765,7 +754,9 @@ export class RenewalService {
   }
 
   #factsFromPending(app: StoredApp, pending: PendingNotification): NotificationFacts {
-    if ((pending.kind === 'renewed' || pending.kind === 'generated') && pending.renewalId !== undefined) {
+    // A certificate a newer renewal has replaced since is told about from what was kept of it: the
+    // app's current certificate is the newer one, not this renewal's.
+    if ((pending.kind === 'renewed' || pending.kind === 'generated') && pending.renewalId !== undefined && !isSuperseded(app, pending)) {
       return {
         ...this.#certificateFacts(app, pending.kind, { renewalId: pending.renewalId, trigger: app.state.renewal?.trigger ?? 'scheduled' }),
         id: pending.id,
@@ -817,7 +808,9 @@ export class RenewalService {
         await this.#sendEmail(
           app,
           facts,
-          options.withAttachment === true || retrying?.kind === 'renewed' || retrying?.kind === 'generated',
+          // A retry attaches the current certificate, so only when it is the one the notification is about.
+          (options.withAttachment === true || retrying?.kind === 'renewed' || retrying?.kind === 'generated') &&
+            (retrying === undefined || !isSuperseded(app, retrying)),
           retrying?.attempts,
         );
       } catch (error) {
