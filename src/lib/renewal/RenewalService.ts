@@ -178,9 +178,9 @@ export class RenewalService {
       deployed = await this.deploy(message, actor);
     } catch (error) {
       // No delivery follows a manual generation that failed: put Key Vault's latest version back on
-      // the certificate in use now, as a queued renewal's last delivery does. Not when the lease
-      // was held or lost: the renewal holding it owns Key Vault's latest version.
-      if (!(error instanceof LeaseHeldError)) await this.#restoreKeyVaultLatest(message);
+      // the certificate in use now, as a queued renewal's last delivery does (under the lease, and
+      // only while this generation's version is the latest, so never over another renewal's).
+      await this.#restoreKeyVaultLatest(message);
       throw error;
     }
     // A renewal id made here has no newer renewal to be superseded by.

@@ -543,6 +543,36 @@ describe('failures', () => {
     await assertRenewalInvariants(world, baseline, { newCertificates: 1 });
   });
 
+  it('a manual generation that lost its lease before recording puts Key Vault back on the certificate in use', async () => {
+    const { appId, stored: before } = await managedAppWithHistory();
+    const name = before.config.keyVault.certificateName;
+    let taken = false;
+    // Just before the generation records its certificate, its lease is gone (it outlived it, and
+    // another holder took and released it).
+    const store = new Proxy(world.store, {
+      get(target, property) {
+        if (property === 'updateApp') {
+          return async (...args: Parameters<AppStore['updateApp']>) => {
+            if (!taken && args[1].state?.renewal?.stage === 'deployed') {
+              taken = true;
+              const fresh = (await target.getApp(appId))!;
+              await target.updateApp(fresh, { state: { ...fresh.state, lease: undefined } });
+            }
+            return target.updateApp(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await expect(world.service({ store }).generate(appId, admin)).rejects.toThrow(/lease .* was lost/);
+    expect(taken).toBe(true);
+    const stored = (await world.store.getApp(appId))!;
+    expect(stored.state.currentThumbprint).toBe(before.state.currentThumbprint);
+    expect(world.keyVault.latest(name)?.thumbprint).toBe(stored.state.currentThumbprint);
+    expect(stored.state.keyVaultVersion).toBe(world.keyVault.latest(name)?.version);
+  });
+
   it('a renewal skipped on a later delivery (the app disabled after a failed first one) puts Key Vault back on the certificate in use', async () => {
     const { appId, stored: before } = await managedAppWithHistory();
     const baseline = credentialBaseline(world, appId);
