@@ -86,6 +86,22 @@ async function managedAppWithHistory(config?: Parameters<RenewalWorld['createMan
   return { appId: app.config.appId, expired, foreign, stored: (await world.store.getApp(app.config.appId))! };
 }
 
+/** The world's store, running `before` ahead of each updateApp: where a test lets another writer in. */
+function storeInterleaving(before: (...args: Parameters<AppStore['updateApp']>) => Promise<void>): AppStore {
+  return new Proxy(world.store, {
+    get(target, property) {
+      if (property === 'updateApp') {
+        return async (...args: Parameters<AppStore['updateApp']>) => {
+          await before(...args);
+          return target.updateApp(...args);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 const keyCredentialIds = (appId: string) => world.graph.application(appId)!.keyCredentials.map((c) => c.keyId);
 
 describe('the two stages', () => {
@@ -509,19 +525,10 @@ describe('failures', () => {
     // The manual generation's store: its second write that starts from a free lease (the first is
     // its own lease) lets the scheduled renewal deploy and record first.
     let freeLeaseWrites = 0;
-    const store = new Proxy(world.store, {
-      get(target, property) {
-        if (property === 'updateApp') {
-          return async (...args: Parameters<AppStore['updateApp']>) => {
-            if (args[0].state.lease === undefined && ++freeLeaseWrites === 2) {
-              expect(await other.processQueueMessage(scheduled, { dequeueCount: 1 })).toBe('done');
-            }
-            return target.updateApp(...args);
-          };
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const store = storeInterleaving(async (app) => {
+      if (app.state.lease === undefined && ++freeLeaseWrites === 2) {
+        expect(await other.processQueueMessage(scheduled, { dequeueCount: 1 })).toBe('done');
+      }
     });
     world.graph.inject('update-application', {
       status: 403,
@@ -549,21 +556,12 @@ describe('failures', () => {
     let taken = false;
     // Just before the generation records its certificate, its lease is gone (it outlived it, and
     // another holder took and released it).
-    const store = new Proxy(world.store, {
-      get(target, property) {
-        if (property === 'updateApp') {
-          return async (...args: Parameters<AppStore['updateApp']>) => {
-            if (!taken && args[1].state?.renewal?.stage === 'deployed') {
-              taken = true;
-              const fresh = (await target.getApp(appId))!;
-              await target.updateApp(fresh, { state: { ...fresh.state, lease: undefined } });
-            }
-            return target.updateApp(...args);
-          };
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const store = storeInterleaving(async (_app, change) => {
+      if (!taken && change.state?.renewal?.stage === 'deployed') {
+        taken = true;
+        const fresh = (await world.store.getApp(appId))!;
+        await world.store.updateApp(fresh, { state: { ...fresh.state, lease: undefined } });
+      }
     });
     await expect(world.service({ store }).generate(appId, admin)).rejects.toThrow(/lease .* was lost/);
     expect(taken).toBe(true);
