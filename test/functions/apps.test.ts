@@ -258,7 +258,7 @@ describe('HTTP rules', () => {
     await expectRejected({ method: 'GET', path: '/api/apps?pageSize=abc' }, 400);
     const problem = await expectRejected({ method: 'GET', path: '/api/apps?continuationToken=bm9wZQ' }, 400);
     expect(problem.errors?.map((e) => e.path)).toEqual(['continuationToken']);
-    for (const pageSize of ['0x10', '1e2', '%205', '101', '05']) {
+    for (const pageSize of ['101', '2.5', '-1']) {
       const bad = await expectRejected({ method: 'GET', path: `/api/apps?pageSize=${pageSize}` }, 400);
       expect(bad.errors?.map((e) => e.path)).toEqual(['pageSize']);
     }

@@ -15,12 +15,11 @@ const booleanQuery = z.enum(['true', 'false'], { error: 'must be "true" or "fals
 
 export const pageQuerySchema = z
   .object({
-    // Digits only: a number coerced from the string would take `0x10`, `1e2` or ` 5`.
-    pageSize: z
-      .string()
-      .regex(/^[1-9][0-9]{0,2}$/, 'must be a whole number from 1 to 100')
-      .transform(Number)
-      .pipe(z.number().max(100, 'must be a whole number from 1 to 100'))
+    pageSize: z.coerce
+      .number({ error: 'must be a whole number from 1 to 100' })
+      .int('must be a whole number from 1 to 100')
+      .min(1)
+      .max(100)
       .optional(),
     continuationToken: z.string().min(1).optional(),
   })
