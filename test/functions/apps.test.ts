@@ -152,6 +152,27 @@ describe('validation (§2): every rule is a 400 naming the field, and nothing is
     expect(problem.errors?.map((e) => e.path)).toContain(path);
   });
 
+  it('names every bad field at once: a type error does not hide a rule that ties fields together', async () => {
+    const appId = newRegistration();
+    const problem = await expectRejected(
+      { method: 'PUT', path: `/api/apps/${appId}`, body: { lifetimeDays: '365', renewBeforeDays: true, keyVault: { enabled: false } } },
+      400,
+    );
+    expect(problem.errors?.map((e) => e.path).sort()).toEqual(['keyVault.enabled', 'lifetimeDays', 'renewBeforeDays']);
+    // A rule whose fields are themselves wrong is not judged on them.
+    const typed = await expectRejected(
+      { method: 'PUT', path: `/api/apps/${appId}`, body: { lifetimeDays: 30, renewBeforeDays: '40' } },
+      400,
+    );
+    expect(typed.errors?.map((e) => e.path)).toEqual(['renewBeforeDays']);
+    const { appId: existing } = await createApp({ lifetimeDays: 400 });
+    const patched = await expectRejected(
+      { method: 'PATCH', path: `/api/apps/${existing}`, body: { lifetimeDays: 'long', keyVault: { enabled: false } } },
+      400,
+    );
+    expect(patched.errors?.map((e) => e.path).sort()).toEqual(['keyVault.enabled', 'lifetimeDays']);
+  });
+
   it('rejects an appId that is not a GUID, on every route', async () => {
     for (const [method, path] of [
       ['GET', '/api/apps/not-a-guid'],

@@ -84,26 +84,40 @@ const settingsShape = {
   bootstrap: z.boolean().default(false),
 };
 
-interface CrossFieldInput {
-  enabled: boolean;
-  lifetimeDays: number;
-  renewBeforeDays: number;
-  notifications: { enabled: boolean; recipients: string[]; includeCertificate: boolean; attachmentFormat: 'cer' | 'pfx' };
-  graphMode: 'owner' | 'self';
-  keyVault: { enabled: boolean };
-}
+type Loose = Record<string, unknown>;
+const isObject = (value: unknown): value is Loose => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** The rules of §2 that tie fields together; each issue names the field a caller should change. */
-function checkCrossFieldRules(value: CrossFieldInput, ctx: z.RefinementCtx) {
-  if (value.renewBeforeDays >= value.lifetimeDays) {
+/**
+ * The rules of §2 that tie fields together; each issue names the field a caller should change.
+ * They run even when some field failed its own check (`when` below), so that one 400 names every
+ * bad field; a rule is only judged on fields that are themselves of the right type.
+ */
+function checkCrossFieldRules(value: unknown, ctx: z.RefinementCtx) {
+  if (!isObject(value)) return;
+  // Paths that already failed their own check: a rule reading one of them is not judged.
+  const failed = ctx.issues.map((issue) => (issue.path ?? []).join('.'));
+  const sound = (...paths: string[]) => paths.every((path) => !failed.some((f) => f === path || f.startsWith(`${path}.`)));
+  const { enabled, lifetimeDays, renewBeforeDays, graphMode } = value;
+  const n = isObject(value.notifications) ? value.notifications : {};
+  const keyVaultEnabled = isObject(value.keyVault) ? value.keyVault.enabled : undefined;
+  if (
+    sound('renewBeforeDays', 'lifetimeDays') &&
+    typeof renewBeforeDays === 'number' &&
+    typeof lifetimeDays === 'number' &&
+    renewBeforeDays >= lifetimeDays
+  ) {
     ctx.addIssue({
       code: 'custom',
       path: ['renewBeforeDays'],
-      message: `must be less than lifetimeDays (${value.lifetimeDays})`,
+      message: `must be less than lifetimeDays (${lifetimeDays})`,
     });
   }
-  const n = value.notifications;
-  if (n.enabled && n.recipients.length === 0) {
+  if (
+    sound('notifications.enabled', 'notifications.recipients') &&
+    n.enabled === true &&
+    Array.isArray(n.recipients) &&
+    n.recipients.length === 0
+  ) {
     ctx.addIssue({
       code: 'custom',
       path: ['notifications', 'recipients'],
@@ -112,8 +126,19 @@ function checkCrossFieldRules(value: CrossFieldInput, ctx: z.RefinementCtx) {
   }
   // A PFX attachment only reaches someone when notifications are on; without them the renewed key
   // would land nowhere, which is exactly what the rule forbids.
-  const keyByEmail = n.enabled && n.includeCertificate && n.attachmentFormat === 'pfx';
-  if (value.enabled && !value.keyVault.enabled && !keyByEmail) {
+  const keyByEmail = n.enabled === true && n.includeCertificate === true && n.attachmentFormat === 'pfx';
+  const notificationsTyped =
+    typeof n.enabled === 'boolean' &&
+    typeof n.includeCertificate === 'boolean' &&
+    (n.attachmentFormat === 'cer' || n.attachmentFormat === 'pfx');
+  const keyHomeSound = sound(
+    'enabled',
+    'keyVault.enabled',
+    'notifications.enabled',
+    'notifications.includeCertificate',
+    'notifications.attachmentFormat',
+  );
+  if (keyHomeSound && enabled === true && keyVaultEnabled === false && notificationsTyped && !keyByEmail) {
     ctx.addIssue({
       code: 'custom',
       path: ['keyVault', 'enabled'],
@@ -121,7 +146,7 @@ function checkCrossFieldRules(value: CrossFieldInput, ctx: z.RefinementCtx) {
         'must be true for an enabled app unless the renewed private key is emailed (notifications.enabled, notifications.includeCertificate and notifications.attachmentFormat "pfx"): otherwise the new key would be stored nowhere',
     });
   }
-  if (value.graphMode === 'self' && !value.keyVault.enabled) {
+  if (sound('graphMode', 'keyVault.enabled') && graphMode === 'self' && keyVaultEnabled === false) {
     ctx.addIssue({
       code: 'custom',
       path: ['keyVault', 'enabled'],
@@ -130,11 +155,14 @@ function checkCrossFieldRules(value: CrossFieldInput, ctx: z.RefinementCtx) {
   }
 }
 
+/** Runs the cross-field rules whatever else failed (zod skips a refinement after an issue by default). */
+const ALWAYS = { when: () => true };
+
 /** The writable configuration as a caller sends it (PUT body; a PATCH is merged onto it first). */
 export const appConfigInputSchema = z
   .object({ ...settingsShape, keyVault: keyVaultInputSchema.prefault({}) })
   .strict()
-  .superRefine(checkCrossFieldRules);
+  .superRefine(checkCrossFieldRules, ALWAYS);
 
 export type AppConfigInput = z.input<typeof appConfigInputSchema>;
 export type AppSettingsInput = z.output<typeof appConfigInputSchema>;
@@ -162,7 +190,7 @@ export const appConfigSchema = z
     keyVault: storedKeyVaultSchema,
   })
   .strict()
-  .superRefine(checkCrossFieldRules);
+  .superRefine(checkCrossFieldRules, ALWAYS);
 
 export type AppConfig = z.output<typeof appConfigSchema>;
 
