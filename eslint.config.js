@@ -4,7 +4,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', '.sandbox/', '.scratch/', 'node_modules/', '**/*.js', '!eslint.config.js'] },
+  { ignores: ['dist/', 'dist-tools/', 'coverage/', '.sandbox/', '.scratch/', 'node_modules/', '**/*.js', '!eslint.config.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -38,7 +38,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/lib/composition.ts', 'src/host/**', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
+    files: ['src/lib/composition.ts', 'tools/**', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },

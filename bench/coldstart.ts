@@ -3,14 +3,14 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { benchRoot, compileApp } from './compileApp.js';
+import { benchRoot, compileApp, compileLocalHost } from './compileApp.js';
 import { machine, median, percentile, printResult, round } from './stats.js';
 
 /**
  * Cold start: a fresh Node process that loads the built entry point with every function
  * registered, beside an empty @azure/functions app (an entry that imports the library and registers
  * nothing) in the same run, RUNS times each, interleaved. Both get the `@azure/functions-core`
- * stand-in the local host uses (src/host/functionsCore.ts), so registrations really happen and are
+ * stand-in the local host uses (tools/local-host/functionsCore.ts), so registrations really happen and are
  * counted. Goal: the app's median at most 1.5x the empty app's.
  *
  * Measured twice per run: the parent's wall clock from spawn to exit (what a host waits for), and
@@ -120,7 +120,9 @@ export function benchColdstart(): Promise<void> {
     cwd: root,
     stdio: 'inherit',
   });
-  const coreUrl = pathToFileURL(join(distDir, 'host', 'functionsCore.js')).href;
+  const toolsDir = join(work, 'tools');
+  compileLocalHost(toolsDir);
+  const coreUrl = pathToFileURL(join(toolsDir, 'tools', 'local-host', 'functionsCore.js')).href;
 
   const variants: Variant[] = [
     { name: 'app (tsc output, node_modules)', entry: join(distDir, 'index.js'), wallMs: [], readyMs: [], firstCallMs: [], functions: 0 },

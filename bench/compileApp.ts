@@ -10,13 +10,21 @@ export const benchRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
  * built app as Azure would without touching the developer's dist/.
  */
 export function compileApp(outDir: string): void {
-  console.log(`compiling src/ into ${outDir} (tsc -p tsconfig.build.json)`);
-  execFileSync(
-    process.execPath,
-    [join(benchRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir],
-    {
-      cwd: benchRoot,
-      stdio: 'inherit',
-    },
-  );
+  compile('tsconfig.build.json', outDir);
+}
+
+/**
+ * Compiles src/ and the local host (tools/, never deployed) with tsconfig.tools.json into `outDir`:
+ * the host's entry is `<outDir>/tools/local-host/main.js`, the app it serves `<outDir>/src/index.js`.
+ */
+export function compileLocalHost(outDir: string): void {
+  compile('tsconfig.tools.json', outDir);
+}
+
+function compile(project: string, outDir: string): void {
+  console.log(`compiling into ${outDir} (tsc -p ${project})`);
+  execFileSync(process.execPath, [join(benchRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project, '--outDir', outDir], {
+    cwd: benchRoot,
+    stdio: 'inherit',
+  });
 }

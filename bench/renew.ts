@@ -21,13 +21,13 @@ import { GraphEmulator } from '../test/emulators/graph.js';
 import { KeyVaultEmulator } from '../test/emulators/keyVault.js';
 import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
 import { AzuriteRequestLog } from './azuriteRequestLog.js';
-import { benchRoot, compileApp } from './compileApp.js';
+import { benchRoot, compileLocalHost } from './compileApp.js';
 import { machine, printResult, round } from './stats.js';
 
 /**
  * Renewal throughput, round trips and the local host's memory.
  *
- * The local host (the compiled src/host/main.ts, a child process, as `npm run host` runs it) serves
+ * The local host (the compiled tools/local-host/main.ts, a child process, as `npm run host` runs it) serves
  * the app's own registrations against Azurite and every emulator, signed in with the managed
  * identity of the authority emulator (IDENTITY_ENDPOINT / IDENTITY_HEADER), with nothing but the
  * environment a Function App would have. RENEWALS apps are imported into its table, and:
@@ -113,7 +113,7 @@ function pin(pid: number, cpus: string): boolean {
 const HOST_NODE_OPTIONS = '--max-old-space-size=128';
 
 async function startHost(distDir: string, appRoot: string, env: NodeJS.ProcessEnv, logPath: string): Promise<HostProcess> {
-  const child = spawn(process.execPath, [join(distDir, 'host', 'main.js')], {
+  const child = spawn(process.execPath, [join(distDir, 'tools', 'local-host', 'main.js')], {
     // The host runs as `npm run host` runs it (package.json: a 128 MiB old-space ceiling, so that V8
     // collects instead of growing the heap to a plateau of uncollected garbage); BENCH_HOST_NODE_OPTIONS
     // replaces the flags, e.g. with '' to see the uncapped figure.
@@ -228,7 +228,7 @@ export async function benchRenew(): Promise<void> {
   // Only host.json: a developer's local.settings.json must not leak into the benchmark's settings.
   copyFileSync(join(benchRoot, 'host.json'), join(appRoot, 'host.json'));
   const distDir = join(work, 'dist');
-  compileApp(distDir);
+  compileLocalHost(distDir);
   const hostLog = join(work, 'host.log');
 
   const tls = loadOrCreateEmulatorTls(join(work, 'tls'));

@@ -236,12 +236,12 @@ async function main(): Promise<void> {
     API_AUDIENCE: `${DEMO.api.audience},${DEMO.api.clientId}`,
     API_TENANT_ID: DEMO.tenantId,
   };
-  // `tsx src/host/main.ts` as one process: tsx's loader in this node rather than its CLI wrapper,
+  // `tsx tools/local-host/main.ts` as one process: tsx's loader in this node rather than its CLI wrapper,
   // so the pid recorded is the host's own and a signal reaches it directly.
   // The flags of `npm run host` (package.json): the same host, with the same heap ceiling.
   const child = spawn(
     process.execPath,
-    ['--max-old-space-size=128', '--import', import.meta.resolve('tsx'), join(projectRoot, 'src', 'host', 'main.ts')],
+    ['--max-old-space-size=128', '--import', import.meta.resolve('tsx'), join(projectRoot, 'tools', 'local-host', 'main.ts')],
     {
       cwd: projectRoot,
       env: hostEnv,

@@ -4,7 +4,7 @@ import functions, { type HttpResponseInit } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { health } from '../../src/functions/health.js';
 import { openApiDocument } from '../../src/functions/openApi.js';
-import { installFunctionsCore, registeredFunctions, type RegisteredFunction } from '../../src/host/functionsCore.js';
+import { installFunctionsCore, registeredFunctions, type RegisteredFunction } from '../../tools/local-host/functionsCore.js';
 import { buildOpenApiDocument } from '../../src/lib/http/openApiDocument.js';
 import { ApiHarness, type CallResult } from '../support/apiHarness.js';
 import { OpenApiContract } from '../support/openApiContract.js';

@@ -124,7 +124,10 @@ describe('package-function.sh', () => {
       .map(([path]) => path);
     expect(devOnly).toEqual(expect.arrayContaining(['node_modules/typescript', 'node_modules/vitest', 'node_modules/azurite']));
     expect(devOnly.filter((path) => existsSync(join(out, path)))).toEqual([]);
-    // Tests are not part of the app.
+    // Tests and the local host (tools/) are not part of the app.
     expect(existsSync(join(out, 'dist', 'test'))).toBe(false);
+    expect(existsSync(join(out, 'dist', 'host'))).toBe(false);
+    expect(existsSync(join(out, 'dist', 'tools'))).toBe(false);
+    expect(readdirSync(join(out, 'dist')).sort()).toEqual(['functions', 'index.js', 'index.js.map', 'lib']);
   });
 });

@@ -4,7 +4,7 @@ import type { TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { inject } from 'vitest';
-import { deliverQueueMessage, PROCESSING_VISIBILITY_SECONDS } from '../../src/host/queueTrigger.js';
+import { deliverQueueMessage, PROCESSING_VISIBILITY_SECONDS } from '../../tools/local-host/queueTrigger.js';
 import type { AppConfig } from '../../src/lib/apps/appConfig.js';
 import { AppStore, type StoredApp } from '../../src/lib/apps/appStore.js';
 import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from '../../src/lib/composition.js';

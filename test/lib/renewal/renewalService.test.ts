@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readHostJson, timeSpanMs } from '../../../src/host/hostSettings.js';
+import { readHostJson, timeSpanMs } from '../../../tools/local-host/hostSettings.js';
 import type { AppStore } from '../../../src/lib/apps/appStore.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
 import { IMPORT_PFX_ITERATIONS } from '../../../src/lib/certificates/pfx.js';

@@ -3,15 +3,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startRenewalWorld, type RenewalWorld } from '../support/renewalWorld.js';
+import { startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 
 /**
- * `npm run host` as a user runs it: `tsx src/host/main.ts` in a child process, first with a fixture
+ * `npm run host` as a user runs it: `tsx tools/local-host/main.ts` in a child process, first with a fixture
  * entry point (an HTTP route, a timer, a queue trigger that fails N times, and a host.json with its
  * own prefix and queue rules), then with the real src/index.ts under Node's ESM loader.
  */
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = fileURLToPath(new URL('../../../', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const tsxCli = `${root}node_modules/tsx/dist/cli.mjs`;
 
@@ -27,7 +27,7 @@ interface RunningHost {
 async function startHost(env: NodeJS.ProcessEnv, args: string[] = []): Promise<RunningHost> {
   // A unique argument lets the test find every process of this host (tsx runs node as its child).
   const marker = `--host-test-${randomBytes(6).toString('hex')}`;
-  const child = spawn(process.execPath, [tsxCli, 'src/host/main.ts', '--port', '0', ...args, marker], {
+  const child = spawn(process.execPath, [tsxCli, 'tools/local-host/main.ts', '--port', '0', ...args, marker], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

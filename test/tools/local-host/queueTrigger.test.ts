@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QueueRules } from '../../src/host/hostSettings.js';
-import { startQueueTriggers } from '../../src/host/queueTrigger.js';
-import { startAzurite, type RunningAzurite } from '../emulators/azurite.js';
+import type { QueueRules } from '../../../tools/local-host/hostSettings.js';
+import { startQueueTriggers } from '../../../tools/local-host/queueTrigger.js';
+import { startAzurite, type RunningAzurite } from '../../emulators/azurite.js';
 
 /**
  * The queue trigger's concurrency rules (QueuesOptions): batches of batchSize, and the next batch as

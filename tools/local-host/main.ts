@@ -12,12 +12,13 @@ const args = process.argv.slice(2);
 const portFlag = args.indexOf('--port');
 const port = Number(portFlag >= 0 ? args[portFlag + 1] : (process.env.PORT ?? 7071));
 const here = dirname(fileURLToPath(import.meta.url));
-// src/host/main.ts (tsx) and dist/host/main.js (built) both sit two levels below the project root.
+// tools/local-host/main.ts (tsx) and <out>/tools/local-host/main.js (tsconfig.tools.json) both sit
+// two levels below the root that holds src/.
 const root = process.env.FUNCTIONS_APP_ROOT ?? join(here, '..', '..');
 
 const entryPoint = process.env.FUNCTIONS_ENTRY_POINT
   ? pathToFileURL(resolve(process.env.FUNCTIONS_ENTRY_POINT)).href
-  : new URL('../index.js', import.meta.url).href;
+  : new URL('../../src/index.js', import.meta.url).href;
 
 const host = await startLocalHost({ root, port, entryPoint });
 console.log(`Local host listening on ${host.url}`);
