@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
-import type { AppConfig, RenewalStateInput } from '../src/lib/apps/appConfig.js';
-import { AppStore } from '../src/lib/apps/appStore.js';
+import type { AppConfig, RenewalStateInput } from '../src/lib/domain/appConfig.js';
+import { AppStore } from '../src/lib/tables/appStore.js';
 import { StorageRenewalQueue } from '../src/lib/queue/renewalQueue.js';
-import { RenewalScheduler } from '../src/lib/renewal/RenewalScheduler.js';
+import { RenewalScheduler } from '../src/lib/renewal/renewalScheduler.js';
 import { startAzurite } from '../test/emulators/azurite.js';
 import { machine, median, printResult, round } from './stats.js';
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppStore } from '../src/lib/apps/appStore.js';
+import { AppStore } from '../src/lib/tables/appStore.js';
 import { APPS_TABLE_NAME, createTableClient } from '../src/lib/composition.js';
 import { startAzurite, type RunningAzurite } from '../test/emulators/azurite.js';
 import { EmailEmulator } from '../test/emulators/email.js';

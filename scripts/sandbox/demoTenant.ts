@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { AppConfig } from '../../src/lib/apps/appConfig.js';
-import type { AppStore } from '../../src/lib/apps/appStore.js';
+import type { AppConfig } from '../../src/lib/domain/appConfig.js';
+import type { AppStore } from '../../src/lib/tables/appStore.js';
 import { generateCertificate } from '../../src/lib/certificates/generateCertificate.js';
 import { managedDisplayName } from '../../src/lib/graph/appRegistrationClient.js';
 import { ROLES, type Role } from '../../src/lib/http/bearerAuthenticator.js';
-import { keyIdForRenewal } from '../../src/lib/renewal/RenewalService.js';
+import { keyIdForRenewal } from '../../src/lib/renewal/renewalService.js';
 import type { EntraAuthority } from '../../test/emulators/entraAuthority.js';
 import type { GraphEmulator } from '../../test/emulators/graph.js';
 import type { KeyVaultEmulator } from '../../test/emulators/keyVault.js';

@@ -1,5 +1,5 @@
 import type { HttpHandler, HttpRequest } from '@azure/functions';
-import { appIdSchema, toFieldIssues } from '../lib/apps/appConfig.js';
+import { appIdSchema, toFieldIssues } from '../lib/domain/appConfig.js';
 import type { AppService, AppView, WriteOptions } from '../lib/apps/appService.js';
 import { getApi } from '../lib/composition.js';
 import { noQuerySchema, pageQuerySchema } from '../lib/http/apiSchemas.js';

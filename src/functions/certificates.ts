@@ -1,6 +1,6 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { z } from 'zod';
-import { appIdSchema, toFieldIssues, type Actor } from '../lib/apps/appConfig.js';
+import { appIdSchema, toFieldIssues, type Actor } from '../lib/domain/appConfig.js';
 import type { CertificateService, DownloadFormat, KeyMaterialRequest } from '../lib/apps/certificateService.js';
 import { getApi } from '../lib/composition.js';
 import { ValidationError } from '../lib/errors.js';

@@ -8,21 +8,21 @@ import { QueueClient } from '@azure/storage-queue';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { AppService } from './apps/appService.js';
 import { CertificateService } from './apps/certificateService.js';
-import { AppStore } from './apps/appStore.js';
+import { AppStore } from './tables/appStore.js';
 import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
 import type { AppRegistrationDirectory } from './directory.js';
-import { NotificationMailer } from './email/NotificationMailer.js';
+import { NotificationMailer } from './email/notificationMailer.js';
 import { ConfigurationError } from './errors.js';
-import { EventPublisher } from './eventgrid/EventPublisher.js';
+import { EventPublisher } from './eventgrid/eventPublisher.js';
 import { AppRegistrationClient } from './graph/appRegistrationClient.js';
 import { GraphAppRegistrationDirectory } from './graph/graphAppRegistrationDirectory.js';
 import { createAppSignIn, createGraphClient, graphScopeFor } from './graph/graphClient.js';
 import { AppSignInVerifier } from './graph/signInVerifier.js';
 import { BearerAuthenticator } from './http/bearerAuthenticator.js';
-import { CertificateVaultClient } from './keyvault/CertificateVaultClient.js';
+import { CertificateVaultClient } from './keyvault/certificateVaultClient.js';
 import { RENEWAL_QUEUE_NAME, StorageRenewalQueue } from './queue/renewalQueue.js';
-import { RenewalScheduler } from './renewal/RenewalScheduler.js';
-import { RenewalService } from './renewal/RenewalService.js';
+import { RenewalScheduler } from './renewal/renewalScheduler.js';
+import { RenewalService } from './renewal/renewalService.js';
 
 /**
  * The composition root: the one place that reads the environment, builds SDK clients and adapters,

@@ -4,7 +4,7 @@ import type { TableClient } from '@azure/data-tables';
 import { inject } from 'vitest';
 import { createAppsHandlers } from '../../src/functions/apps.js';
 import { AppService } from '../../src/lib/apps/appService.js';
-import { AppStore, type AppStoreHooks } from '../../src/lib/apps/appStore.js';
+import { AppStore, type AppStoreHooks } from '../../src/lib/tables/appStore.js';
 import { BearerAuthenticator, type Role } from '../../src/lib/http/bearerAuthenticator.js';
 import { EntraAuthority } from '../emulators/entraAuthority.js';
 import { loadOrCreateEmulatorTls } from '../emulators/tls.js';

@@ -13,8 +13,8 @@ import {
   type AppSettingsInput,
   type HistoryEntry,
   type RenewalState,
-} from './appConfig.js';
-import type { AppStore, Page, StoredApp } from './appStore.js';
+} from '../domain/appConfig.js';
+import type { AppStore, Page, StoredApp } from '../tables/appStore.js';
 
 /**
  * The config API's use cases: read, create or replace, patch and delete an app's configuration.

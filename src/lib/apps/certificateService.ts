@@ -7,10 +7,10 @@ import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedErro
 import { takeAppLease } from '../renewal/appLease.js';
 import type { AppCertificate, WriteMode } from '../graph/appRegistrationClient.js';
 import { buildEmail, buildEvent, notificationId, type NotificationFacts } from '../renewal/notifications.js';
-import type { EventSink, Mailer } from '../renewal/ports.js';
-import { safeFileName, type DeployedCertificate } from '../renewal/RenewalService.js';
-import { appIdSchema, type Actor, type PendingNotification, type RenewalState } from './appConfig.js';
-import type { HistoryInput, StoredApp } from './appStore.js';
+import type { EventSink, Mailer } from '../domain/ports.js';
+import { safeFileName, type DeployedCertificate } from '../renewal/renewalService.js';
+import { appIdSchema, type Actor, type PendingNotification, type RenewalState } from '../domain/appConfig.js';
+import type { HistoryInput, StoredApp } from '../tables/appStore.js';
 
 /**
  * The certificate use cases of the HTTP API (PRODUCT.md §5): generate one now, list what the app

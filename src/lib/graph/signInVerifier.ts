@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { thumbprintsOf } from '../certificates/thumbprints.js';
 import { sharedHttpClient } from './sharedHttpClient.js';
 import { RetriableError } from '../errors.js';
-import type { CertificateSigner, SignInVerifier } from '../renewal/ports.js';
+import type { CertificateSigner, SignInVerifier } from '../domain/ports.js';
 
 export interface AppSignInVerifierOptions {
   /** The managed apps' tenant (MANAGED_TENANT_ID). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { actorSchema, appIdSchema, appSettingsSchema, historyEntrySchema, renewalStateSchema } from '../apps/appConfig.js';
+import { actorSchema, appIdSchema, appSettingsSchema, historyEntrySchema, renewalStateSchema } from '../domain/appConfig.js';
 
 /**
  * What the HTTP API reads from URLs and answers, as zod schemas: the handlers parse with them and

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { appConfigInputSchema, appIdSchema, historyEntrySchema, renewalStateSchema } from '../apps/appConfig.js';
+import { appConfigInputSchema, appIdSchema, historyEntrySchema, renewalStateSchema } from '../domain/appConfig.js';
 import {
   appCertificateViewSchema,
   certificateListSchema,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LeaseHeldError, NotFoundError, PreconditionFailedError } from '../errors.js';
-import type { RenewalState, RenewalStore, StoredApp } from './ports.js';
+import type { RenewalState, RenewalStore, StoredApp } from '../domain/ports.js';
 
 const WRITE_ATTEMPTS = 6;
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { AppConfig } from '../apps/appConfig.js';
-import type { EmailMessage, RotatorEvent } from './ports.js';
+import type { AppConfig } from '../domain/appConfig.js';
+import type { EmailMessage, RotatorEvent } from '../domain/ports.js';
 
 /**
  * The content of every lifecycle notification (§6): the CloudEvent and the email, built from the

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import functions from '@azure/functions';
 import { describe, expect, inject, it } from 'vitest';
-import { AppStore } from '../../../src/lib/apps/appStore.js';
+import { AppStore } from '../../../src/lib/tables/appStore.js';
 import { createTableClient } from '../../../src/lib/composition.js';
 import { ConflictError } from '../../../src/lib/errors.js';
 import { problemResponse } from '../../../src/lib/http/problem.js';

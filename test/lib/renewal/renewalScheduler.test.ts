@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppConfig } from '../../../src/lib/apps/appConfig.js';
+import type { AppConfig } from '../../../src/lib/domain/appConfig.js';
 import { AppService } from '../../../src/lib/apps/appService.js';
-import type { StoredApp } from '../../../src/lib/apps/appStore.js';
+import type { StoredApp } from '../../../src/lib/tables/appStore.js';
 import { RetriableError } from '../../../src/lib/errors.js';
-import type { RenewalQueue, RenewalStore } from '../../../src/lib/renewal/ports.js';
+import type { RenewalQueue, RenewalStore } from '../../../src/lib/domain/ports.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';

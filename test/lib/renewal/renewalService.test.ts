@@ -5,15 +5,15 @@ import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostJson, timeSpanMs } from '../../../tools/local-host/hostSettings.js';
-import type { AppStore } from '../../../src/lib/apps/appStore.js';
+import type { AppStore } from '../../../src/lib/tables/appStore.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
 import { IMPORT_PFX_ITERATIONS } from '../../../src/lib/certificates/pfx.js';
 import { ConflictError, RetriableError } from '../../../src/lib/errors.js';
 import { graphScopeFor } from '../../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../../src/lib/graph/signInVerifier.js';
-import type { RenewalMessage, SignInVerifier } from '../../../src/lib/renewal/ports.js';
+import type { RenewalMessage, SignInVerifier } from '../../../src/lib/domain/ports.js';
 import { FUNCTION_TIMEOUT_SECONDS, MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../../src/lib/renewal/renewalMessage.js';
-import { keyIdForRenewal } from '../../../src/lib/renewal/RenewalService.js';
+import { keyIdForRenewal } from '../../../src/lib/renewal/renewalService.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 

@@ -2,7 +2,7 @@ import type { EventGridPublisherClient } from '@azure/eventgrid';
 import { z } from 'zod';
 import { toRotatorError, withDeadline } from '../azureErrors.js';
 import { ValidationError } from '../errors.js';
-import type { RotatorEvent } from '../renewal/ports.js';
+import type { RotatorEvent } from '../domain/ports.js';
 
 /**
  * The Event Grid adapter: publishes CloudEvents 1.0 to the topic. Each event carries an id the caller
@@ -10,7 +10,7 @@ import type { RotatorEvent } from '../renewal/ports.js';
  * duplicate, as PRODUCT.md §6 asks.
  */
 
-export type { RotatorEvent } from '../renewal/ports.js';
+export type { RotatorEvent } from '../domain/ports.js';
 
 const eventSchema = z.object({
   id: z.string().min(1).max(256),

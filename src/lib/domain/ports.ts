@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import type { Actor, AppConfig, HistoryEntry, RenewalState, RenewalStateInput } from '../apps/appConfig.js';
-import type { DueAppsResult, HistoryInput, Page, StoredApp } from '../apps/appStore.js';
+import type { Actor, AppConfig, HistoryEntry, RenewalState, RenewalStateInput } from './appConfig.js';
+import type { DueAppsResult, HistoryInput, Page, StoredApp } from '../tables/appStore.js';
 
 /**
  * What the renewal use cases need from the outside world. The adapters (Table Storage, Key Vault,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createNotificationMailer } from '../../../src/lib/composition.js';
-import type { NotificationEmail, NotificationMailer } from '../../../src/lib/email/NotificationMailer.js';
+import type { NotificationEmail, NotificationMailer } from '../../../src/lib/email/notificationMailer.js';
 import { PreconditionError, RetriableError, ValidationError } from '../../../src/lib/errors.js';
 import { EmailEmulator } from '../../emulators/email.js';
 import { loadOrCreateEmulatorTls } from '../../emulators/tls.js';

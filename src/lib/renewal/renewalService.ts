@@ -1,6 +1,6 @@
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
-import type { PendingNotification, RenewalProgress } from '../apps/appConfig.js';
-import type { HistoryInput } from '../apps/appStore.js';
+import type { PendingNotification, RenewalProgress } from '../domain/appConfig.js';
+import type { HistoryInput } from '../tables/appStore.js';
 import { generateCertificate } from '../certificates/generateCertificate.js';
 import { parseCertificate } from '../certificates/parseCertificate.js';
 import { encodeCer } from '../certificates/encode.js';
@@ -16,8 +16,8 @@ import {
 } from '../errors.js';
 import { takeAppLease } from './appLease.js';
 import { FUNCTION_TIMEOUT_SECONDS, MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, renewalMessageSchema } from './renewalMessage.js';
-import { decideRenewal } from './renewalPolicy.js';
-import { policyStateOf } from './RenewalScheduler.js';
+import { decideRenewal } from './decide/renewalPolicy.js';
+import { policyStateOf } from './renewalScheduler.js';
 import {
   buildEmail,
   buildEvent,
@@ -44,7 +44,7 @@ import type {
   SignInVerifier,
   StoredApp,
   VaultVersion,
-} from './ports.js';
+} from '../domain/ports.js';
 
 /**
  * One renewal in the two stages of PRODUCT.md §4, shared by the queue worker, the manual

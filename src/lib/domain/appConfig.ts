@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { KEY_SIZES, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS } from '../certificates/generateCertificate.js';
 import { isGuid, parseKeyVaultUrl } from '../config.js';
 import type { FieldIssue } from '../errors.js';
-import { renewalDueAt } from '../renewal/renewalPolicy.js';
+import { renewalDueAt } from '../renewal/decide/renewalPolicy.js';
 
 /**
  * The per-application configuration of PRODUCT.md §2, its renewal state and its history, as zod

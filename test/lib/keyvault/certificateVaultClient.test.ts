@@ -10,7 +10,7 @@ import {
 import { encodePfx } from '../../../src/lib/certificates/pfx.js';
 import { createCertificateVaultClient } from '../../../src/lib/composition.js';
 import { ConflictError, NotFoundError, PreconditionError, RetriableError, ValidationError } from '../../../src/lib/errors.js';
-import type { CertificateVaultClient } from '../../../src/lib/keyvault/CertificateVaultClient.js';
+import type { CertificateVaultClient } from '../../../src/lib/keyvault/certificateVaultClient.js';
 import { KeyVaultEmulator } from '../../emulators/keyVault.js';
 import { loadOrCreateEmulatorTls } from '../../emulators/tls.js';
 import { FAST_RETRIES, startTestIdentity, type TestIdentity } from '../../support/identity.js';

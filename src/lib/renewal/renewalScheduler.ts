@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
-import { failedUnverified, failureRetryDelayMs, scheduledRenewalAt } from '../apps/appConfig.js';
+import { failedUnverified, failureRetryDelayMs, scheduledRenewalAt } from '../domain/appConfig.js';
 import { PreconditionFailedError } from '../errors.js';
-import type { RenewalService } from './RenewalService.js';
-import type { AppCredentials, CertificateVault, RenewalQueue, RenewalStore, StoredApp } from './ports.js';
-import { decideRenewal, nearExpiryWarningIsDue, type ObservedFacts, type PolicyState } from './renewalPolicy.js';
+import type { RenewalService } from './renewalService.js';
+import type { AppCredentials, CertificateVault, RenewalQueue, RenewalStore, StoredApp } from '../domain/ports.js';
+import { decideRenewal, nearExpiryWarningIsDue, type ObservedFacts, type PolicyState } from './decide/renewalPolicy.js';
 
 /**
  * The timer's work (PRODUCT.md §4), in three parts whose cost follows what needs doing, not the

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createEventPublisher } from '../../../src/lib/composition.js';
 import { PreconditionError, RetriableError, ValidationError } from '../../../src/lib/errors.js';
-import type { EventPublisher, RotatorEvent } from '../../../src/lib/eventgrid/EventPublisher.js';
+import type { EventPublisher, RotatorEvent } from '../../../src/lib/eventgrid/eventPublisher.js';
 import { EventGridEmulator } from '../../emulators/eventGrid.js';
 import { loadOrCreateEmulatorTls } from '../../emulators/tls.js';
 import { FAST_RETRIES, startTestIdentity, type TestIdentity } from '../../support/identity.js';

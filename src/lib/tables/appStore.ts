@@ -12,7 +12,7 @@ import {
   type HistoryEntry,
   type RenewalState,
   type RenewalStateInput,
-} from './appConfig.js';
+} from '../domain/appConfig.js';
 
 /**
  * The Table Storage repository for app configs, their renewal state, the due index, the Key Vault

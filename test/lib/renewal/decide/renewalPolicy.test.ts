@@ -7,7 +7,7 @@ import {
   type PolicyConfig,
   type PolicyInput,
   type PolicyState,
-} from '../../../src/lib/renewal/renewalPolicy.js';
+} from '../../../../src/lib/renewal/decide/renewalPolicy.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = new Date('2026-11-22T12:00:00Z');

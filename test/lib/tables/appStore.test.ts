@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { appConfigSchema, type AppConfig } from '../../../src/lib/apps/appConfig.js';
+import { appConfigSchema, type AppConfig } from '../../../src/lib/domain/appConfig.js';
 import { AppService } from '../../../src/lib/apps/appService.js';
-import { AppStore, dueRowKey } from '../../../src/lib/apps/appStore.js';
+import { AppStore, dueRowKey } from '../../../src/lib/tables/appStore.js';
 import { PreconditionFailedError } from '../../../src/lib/errors.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
 import { createTestTableClient, snapshotTable } from '../../support/tables.js';
