@@ -128,6 +128,8 @@ export async function benchScan(): Promise<void> {
                 validUntil: new Date(s.notAfter!),
                 displayName: 'bench',
                 status: 'current' as const,
+                thumbprintSha256: undefined,
+                der: undefined,
                 managed: true,
               },
             ]);

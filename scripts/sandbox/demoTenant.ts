@@ -4,7 +4,7 @@ import type { AppStore } from '../../src/lib/tables/appStore.js';
 import { generateCertificate } from '../../src/lib/certificates/generateCertificate.js';
 import { managedDisplayName } from '../../src/lib/graph/appRegistrationClient.js';
 import { ROLES, type Role } from '../../src/lib/http/bearerAuthenticator.js';
-import { keyIdForRenewal } from '../../src/lib/renewal/renewalService.js';
+import { keyIdForRenewal } from '../../src/lib/renewal/deployStage.js';
 import type { EntraAuthority } from '../../test/emulators/entraAuthority.js';
 import type { GraphEmulator } from '../../test/emulators/graph.js';
 import type { KeyVaultEmulator } from '../../test/emulators/keyVault.js';

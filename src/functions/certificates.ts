@@ -61,9 +61,9 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       role: 'CertRotator.Operator',
       handle: async (request, _context, caller) => {
         const appId = appIdOf(request);
-        const q = parse(generateQuerySchema, queryParameters(request));
+        const query = parse(generateQuerySchema, queryParameters(request));
         const include: KeyMaterialRequest =
-          q.include === 'pfx' ? { format: 'pfx', legacy: q.legacy ?? false } : q.include === 'pem' ? { format: 'pem' } : undefined;
+          query.include === 'pfx' ? { format: 'pfx', legacy: query.legacy ?? false } : query.include === 'pem' ? { format: 'pem' } : undefined;
         const generated = await certificates.generate(appId, actorOf(caller), include);
         return {
           status: 201,
@@ -85,16 +85,16 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       handle: async (request, _context, caller) => {
         const appId = appIdOf(request);
         const reference = referenceOf(request);
-        const q = parse(downloadQuerySchema, queryParameters(request));
-        if (q.format !== 'cer' && !hasRole(caller!, 'CertRotator.Admin')) {
-          throw new ForbiddenError(`Downloading the private key (format=${q.format}) needs the app role CertRotator.Admin`);
+        const query = parse(downloadQuerySchema, queryParameters(request));
+        if (query.format !== 'cer' && !hasRole(caller!, 'CertRotator.Admin')) {
+          throw new ForbiddenError(`Downloading the private key (format=${query.format}) needs the app role CertRotator.Admin`);
         }
         const format: DownloadFormat =
-          q.format === 'cer'
-            ? { format: 'cer', encoding: q.encoding ?? 'der' }
-            : q.format === 'pem'
+          query.format === 'cer'
+            ? { format: 'cer', encoding: query.encoding ?? 'der' }
+            : query.format === 'pem'
               ? { format: 'pem' }
-              : { format: 'pfx', legacy: q.legacy ?? false };
+              : { format: 'pfx', legacy: query.legacy ?? false };
         const download = await certificates.download(appId, reference, format, actorOf(caller));
         const headers: Record<string, string> = {
           'Content-Type': download.contentType,
@@ -111,8 +111,8 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       handle: async (request, _context, caller) => {
         const appId = appIdOf(request);
         const reference = referenceOf(request);
-        const q = parse(deleteQuerySchema, queryParameters(request));
-        const removed = await certificates.remove(appId, reference, { force: q.force ?? false }, actorOf(caller));
+        const query = parse(deleteQuerySchema, queryParameters(request));
+        const removed = await certificates.remove(appId, reference, { force: query.force ?? false }, actorOf(caller));
         return { status: 200, jsonBody: { removed } };
       },
     },

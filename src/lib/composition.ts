@@ -10,7 +10,7 @@ import { AppService } from './apps/appService.js';
 import { CertificateService } from './apps/certificateService.js';
 import { AppStore } from './tables/appStore.js';
 import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
-import type { AppRegistrationDirectory } from './directory.js';
+import type { AppRegistrationDirectory } from './domain/ports.js';
 import { NotificationMailer } from './email/notificationMailer.js';
 import { ConfigurationError } from './errors.js';
 import { EventPublisher } from './eventgrid/eventPublisher.js';
@@ -30,11 +30,11 @@ import { RenewalService } from './renewal/renewalService.js';
  * for what the first invocation needs, and a bad setting fails that invocation with a message naming
  * the setting rather than crashing the host at import.
  */
-let settings: Settings | undefined;
+let loadedSettings: Settings | undefined;
 
 export function getSettings(): Settings {
-  settings ??= loadSettings(process.env);
-  return settings;
+  loadedSettings ??= loadSettings(process.env);
+  return loadedSettings;
 }
 
 let azureCredential: TokenCredential | undefined;
@@ -45,19 +45,19 @@ let azureCredential: TokenCredential | undefined;
  * Azure clouds' (PRODUCT.md §7), so a private cloud or the loopback emulator works.
  */
 export function getAzureCredential(): TokenCredential {
-  const s = getSettings();
-  azureCredential ??= new DefaultAzureCredential({ authorityHost: s.authorityHost, disableInstanceDiscovery: !s.authorityIsPublicCloud });
+  const settings = getSettings();
+  azureCredential ??= new DefaultAzureCredential({ authorityHost: settings.authorityHost, disableInstanceDiscovery: !settings.authorityIsPublicCloud });
   return azureCredential;
 }
 
 /** A credential for identity-based storage: a user-assigned identity when `…__clientId` names one. */
 function storageCredential(clientId: string | undefined): TokenCredential {
   if (clientId === undefined) return getAzureCredential();
-  const s = getSettings();
+  const settings = getSettings();
   return new DefaultAzureCredential({
     managedIdentityClientId: clientId,
-    authorityHost: s.authorityHost,
-    disableInstanceDiscovery: !s.authorityIsPublicCloud,
+    authorityHost: settings.authorityHost,
+    disableInstanceDiscovery: !settings.authorityIsPublicCloud,
   });
 }
 
@@ -120,12 +120,12 @@ export function getGraphClient(): Client {
 }
 
 function appSignIn() {
-  const s = getSettings();
+  const settings = getSettings();
   return createAppSignIn({
-    tenantId: s.managedTenantId,
-    authorityHost: s.authorityHost,
-    disableInstanceDiscovery: !s.authorityIsPublicCloud,
-    graphBaseUrl: s.graphBaseUrl,
+    tenantId: settings.managedTenantId,
+    authorityHost: settings.authorityHost,
+    disableInstanceDiscovery: !settings.authorityIsPublicCloud,
+    graphBaseUrl: settings.graphBaseUrl,
   });
 }
 
@@ -240,23 +240,26 @@ export function createEventPublisher(
 
 // --- Use cases ---------------------------------------------------------------------------------
 
+/** The use cases' own progress lines, one JSON object each on stdout (the host forwards them as traces). */
+const processLog = (message: string, properties?: Record<string, unknown>) => console.log(JSON.stringify({ message, ...properties }));
+
 let renewalService: RenewalService | undefined;
 export function getRenewalService(): RenewalService {
-  const s = getSettings();
+  const settings = getSettings();
   renewalService ??= new RenewalService({
     store: getAppStore(),
     vaultFor: (url) => getCertificateVaultClient(url),
     credentials: getAppRegistrationClient(),
-    verifier: new AppSignInVerifier({ tenantId: s.managedTenantId, authorityHost: s.authorityHost, scope: graphScopeFor(s.graphBaseUrl) }),
+    verifier: new AppSignInVerifier({ tenantId: settings.managedTenantId, authorityHost: settings.authorityHost, scope: graphScopeFor(settings.graphBaseUrl) }),
     queue: getRenewalQueue(),
     mailer: getNotificationMailer(),
     events: getEventPublisher(),
     settings: {
-      leaseSeconds: s.renewalLeaseSeconds,
-      verifyWindowMinutes: s.verifyWindowMinutes,
-      confirmDelaySeconds: s.confirmDelaySeconds,
+      leaseSeconds: settings.renewalLeaseSeconds,
+      verifyWindowMinutes: settings.verifyWindowMinutes,
+      confirmDelaySeconds: settings.confirmDelaySeconds,
     },
-    log: (message, properties) => console.log(JSON.stringify({ message, ...properties })),
+    log: processLog,
   });
   return renewalService;
 }
@@ -270,6 +273,7 @@ export function getRenewalScheduler(): RenewalScheduler {
     credentials: getAppRegistrationClient(),
     vaultFor: (url) => getCertificateVaultClient(url),
     schedule: getSettings().renewalSchedule,
+    log: processLog,
   });
   return renewalScheduler;
 }
@@ -283,13 +287,13 @@ export interface Api {
 let api: Api | undefined;
 export function getApi(): Api {
   if (api) return api;
-  const s = getSettings();
+  const settings = getSettings();
   api = {
     apps: new AppService({
       store: getAppStore(),
       directory: getAppRegistrationDirectory(),
-      defaultKeyVaultUrl: s.defaultKeyVaultUrl,
-      allowLoopbackVaultUrls: s.authorityIsLoopback,
+      defaultKeyVaultUrl: settings.defaultKeyVaultUrl,
+      allowLoopbackVaultUrls: settings.authorityIsLoopback,
       requestBootstrap: (appId, renewalId) => getRenewalQueue().enqueue({ appId, renewalId, stage: 'deploy', trigger: 'bootstrap' }),
     }),
     certificates: new CertificateService({
@@ -299,9 +303,9 @@ export function getApi(): Api {
       vaultFor: (url) => getCertificateVaultClient(url),
       mailer: getNotificationMailer(),
       events: getEventPublisher(),
-      leaseSeconds: s.renewalLeaseSeconds,
+      leaseSeconds: settings.renewalLeaseSeconds,
     }),
-    authenticator: new BearerAuthenticator({ authorityHost: s.authorityHost, tenantId: s.apiTenantId, audiences: s.apiAudiences }),
+    authenticator: new BearerAuthenticator({ authorityHost: settings.authorityHost, tenantId: settings.apiTenantId, audiences: settings.apiAudiences }),
   };
   return api;
 }

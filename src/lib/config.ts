@@ -304,14 +304,14 @@ function checkAccountName(name: string | undefined, setting: string, issues: Fie
   }
 }
 
-function resolveWebJobsStorage(v: z.infer<typeof envSchema>, issues: FieldIssue[]): StorageConnection | undefined {
-  if (v.AzureWebJobsStorage !== undefined) return parseConnectionString(v.AzureWebJobsStorage, 'AzureWebJobsStorage', issues);
-  const accountName = v.AzureWebJobsStorage__accountName;
+function resolveWebJobsStorage(parsed: z.infer<typeof envSchema>, issues: FieldIssue[]): StorageConnection | undefined {
+  if (parsed.AzureWebJobsStorage !== undefined) return parseConnectionString(parsed.AzureWebJobsStorage, 'AzureWebJobsStorage', issues);
+  const accountName = parsed.AzureWebJobsStorage__accountName;
   checkAccountName(accountName, 'AzureWebJobsStorage', issues);
-  const queueServiceUri = serviceUri(accountName, v.AzureWebJobsStorage__queueServiceUri, 'queue', 'AzureWebJobsStorage', issues);
-  const blobServiceUri = serviceUri(accountName, v.AzureWebJobsStorage__blobServiceUri, 'blob', 'AzureWebJobsStorage', issues);
-  const tableServiceUri = serviceUri(accountName, v.AzureWebJobsStorage__tableServiceUri, 'table', 'AzureWebJobsStorage', issues);
-  if (queueServiceUri === undefined && v.AzureWebJobsStorage__queueServiceUri === undefined) {
+  const queueServiceUri = serviceUri(accountName, parsed.AzureWebJobsStorage__queueServiceUri, 'queue', 'AzureWebJobsStorage', issues);
+  const blobServiceUri = serviceUri(accountName, parsed.AzureWebJobsStorage__blobServiceUri, 'blob', 'AzureWebJobsStorage', issues);
+  const tableServiceUri = serviceUri(accountName, parsed.AzureWebJobsStorage__tableServiceUri, 'table', 'AzureWebJobsStorage', issues);
+  if (queueServiceUri === undefined && parsed.AzureWebJobsStorage__queueServiceUri === undefined) {
     issues.push({
       path: 'AzureWebJobsStorage',
       message:
@@ -319,19 +319,19 @@ function resolveWebJobsStorage(v: z.infer<typeof envSchema>, issues: FieldIssue[
     });
     return undefined;
   }
-  return { kind: 'identity', queueServiceUri, blobServiceUri, tableServiceUri, clientId: v.AzureWebJobsStorage__clientId };
+  return { kind: 'identity', queueServiceUri, blobServiceUri, tableServiceUri, clientId: parsed.AzureWebJobsStorage__clientId };
 }
 
 function resolveConfigStorage(
-  v: z.infer<typeof envSchema>,
+  parsed: z.infer<typeof envSchema>,
   webJobs: StorageConnection | undefined,
   issues: FieldIssue[],
 ): StorageConnection | undefined {
-  if (v.CONFIG_STORAGE !== undefined) return parseConnectionString(v.CONFIG_STORAGE, 'CONFIG_STORAGE', issues);
-  if (v.CONFIG_STORAGE__accountName !== undefined || v.CONFIG_STORAGE__tableServiceUri !== undefined) {
-    checkAccountName(v.CONFIG_STORAGE__accountName, 'CONFIG_STORAGE', issues);
-    const tableServiceUri = serviceUri(v.CONFIG_STORAGE__accountName, v.CONFIG_STORAGE__tableServiceUri, 'table', 'CONFIG_STORAGE', issues);
-    return { kind: 'identity', tableServiceUri, clientId: v.CONFIG_STORAGE__clientId };
+  if (parsed.CONFIG_STORAGE !== undefined) return parseConnectionString(parsed.CONFIG_STORAGE, 'CONFIG_STORAGE', issues);
+  if (parsed.CONFIG_STORAGE__accountName !== undefined || parsed.CONFIG_STORAGE__tableServiceUri !== undefined) {
+    checkAccountName(parsed.CONFIG_STORAGE__accountName, 'CONFIG_STORAGE', issues);
+    const tableServiceUri = serviceUri(parsed.CONFIG_STORAGE__accountName, parsed.CONFIG_STORAGE__tableServiceUri, 'table', 'CONFIG_STORAGE', issues);
+    return { kind: 'identity', tableServiceUri, clientId: parsed.CONFIG_STORAGE__clientId };
   }
   if (webJobs?.kind === 'identity' && webJobs.tableServiceUri === undefined) {
     issues.push({
@@ -344,9 +344,9 @@ function resolveConfigStorage(
   return webJobs;
 }
 
-function resolveEmail(v: z.infer<typeof envSchema>, issues: FieldIssue[]): EmailSettings | undefined {
-  let endpoint = v.EMAIL_ENDPOINT;
-  const connectionString = v.EMAIL_CONNECTION_STRING;
+function resolveEmail(parsed: z.infer<typeof envSchema>, issues: FieldIssue[]): EmailSettings | undefined {
+  let endpoint = parsed.EMAIL_ENDPOINT;
+  const connectionString = parsed.EMAIL_CONNECTION_STRING;
   if (connectionString !== undefined) {
     const match = /(?:^|;)\s*endpoint=([^;]+);?/i.exec(connectionString);
     const hasKey = /(?:^|;)\s*accesskey=[^;]+/i.test(connectionString);
@@ -360,7 +360,7 @@ function resolveEmail(v: z.infer<typeof envSchema>, issues: FieldIssue[]): Email
     endpoint ??= match[1]!.trim().replace(/\/+$/, '');
   }
   if (endpoint === undefined) {
-    if (v.EMAIL_SENDER !== undefined) {
+    if (parsed.EMAIL_SENDER !== undefined) {
       issues.push({
         path: 'EMAIL_ENDPOINT',
         message: 'is required when EMAIL_SENDER is set (or set EMAIL_CONNECTION_STRING); without either, remove EMAIL_SENDER',
@@ -368,28 +368,28 @@ function resolveEmail(v: z.infer<typeof envSchema>, issues: FieldIssue[]): Email
     }
     return undefined;
   }
-  if (v.EMAIL_SENDER === undefined) {
+  if (parsed.EMAIL_SENDER === undefined) {
     issues.push({
       path: 'EMAIL_SENDER',
       message: 'is required when email is configured: the sender address of a verified domain, such as DoNotReply@….azurecomm.net',
     });
     return undefined;
   }
-  if (!z.email().safeParse(v.EMAIL_SENDER).success) {
+  if (!z.email().safeParse(parsed.EMAIL_SENDER).success) {
     issues.push({ path: 'EMAIL_SENDER', message: 'must be an email address' });
     return undefined;
   }
-  return { sender: v.EMAIL_SENDER, endpoint, connectionString };
+  return { sender: parsed.EMAIL_SENDER, endpoint, connectionString };
 }
 
-function resolveEventGrid(v: z.infer<typeof envSchema>, issues: FieldIssue[]): EventGridSettings | undefined {
-  if (v.EVENTGRID_TOPIC_ENDPOINT === undefined) {
-    if (v.EVENTGRID_TOPIC_KEY !== undefined) {
+function resolveEventGrid(parsed: z.infer<typeof envSchema>, issues: FieldIssue[]): EventGridSettings | undefined {
+  if (parsed.EVENTGRID_TOPIC_ENDPOINT === undefined) {
+    if (parsed.EVENTGRID_TOPIC_KEY !== undefined) {
       issues.push({ path: 'EVENTGRID_TOPIC_ENDPOINT', message: 'is required when EVENTGRID_TOPIC_KEY is set' });
     }
     return undefined;
   }
-  return { topicEndpoint: v.EVENTGRID_TOPIC_ENDPOINT, topicKey: v.EVENTGRID_TOPIC_KEY };
+  return { topicEndpoint: parsed.EVENTGRID_TOPIC_ENDPOINT, topicKey: parsed.EVENTGRID_TOPIC_KEY };
 }
 
 /**
@@ -407,17 +407,17 @@ export function loadSettings(env: Env): Settings {
     if (result.success) values[name] = result.data;
     else for (const issue of result.error.issues) issues.push({ path: name, message: issue.message });
   }
-  const v = values as z.infer<typeof envSchema>;
+  const parsed = values as z.infer<typeof envSchema>;
   const fieldsOk = issues.length === 0;
 
-  const webJobsStorage = resolveWebJobsStorage(v, issues);
-  const configStorage = resolveConfigStorage(v, webJobsStorage, issues);
-  const email = resolveEmail(v, issues);
-  const eventGrid = resolveEventGrid(v, issues);
+  const webJobsStorage = resolveWebJobsStorage(parsed, issues);
+  const configStorage = resolveConfigStorage(parsed, webJobsStorage, issues);
+  const email = resolveEmail(parsed, issues);
+  const eventGrid = resolveEventGrid(parsed, issues);
 
-  const authorityHost = v.AZURE_AUTHORITY_HOST ?? DEFAULT_AUTHORITY_HOST;
+  const authorityHost = parsed.AZURE_AUTHORITY_HOST ?? DEFAULT_AUTHORITY_HOST;
   const authorityIsLoopback = isLoopbackUrl(authorityHost);
-  if (v.DEFAULT_KEYVAULT_URL !== undefined && isLoopbackUrl(v.DEFAULT_KEYVAULT_URL) && !authorityIsLoopback) {
+  if (parsed.DEFAULT_KEYVAULT_URL !== undefined && isLoopbackUrl(parsed.DEFAULT_KEYVAULT_URL) && !authorityIsLoopback) {
     issues.push({
       path: 'DEFAULT_KEYVAULT_URL',
       message:
@@ -426,23 +426,22 @@ export function loadSettings(env: Env): Settings {
   }
 
   if (!fieldsOk || issues.length > 0 || !webJobsStorage || !configStorage) throw new ConfigurationError(issues);
-  const d = v;
   return {
     webJobsStorage,
     configStorage,
-    managedTenantId: d.MANAGED_TENANT_ID.toLowerCase(),
-    renewalSchedule: d.RENEWAL_SCHEDULE,
-    renewalLeaseSeconds: d.RENEWAL_LEASE_SECONDS,
-    verifyWindowMinutes: d.VERIFY_WINDOW_MINUTES,
-    confirmDelaySeconds: d.CONFIRM_DELAY_SECONDS,
-    graphBaseUrl: d.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
+    managedTenantId: parsed.MANAGED_TENANT_ID.toLowerCase(),
+    renewalSchedule: parsed.RENEWAL_SCHEDULE,
+    renewalLeaseSeconds: parsed.RENEWAL_LEASE_SECONDS,
+    verifyWindowMinutes: parsed.VERIFY_WINDOW_MINUTES,
+    confirmDelaySeconds: parsed.CONFIRM_DELAY_SECONDS,
+    graphBaseUrl: parsed.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
     authorityHost,
     authorityIsPublicCloud: PUBLIC_CLOUD_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase()),
     authorityIsLoopback,
-    defaultKeyVaultUrl: d.DEFAULT_KEYVAULT_URL,
+    defaultKeyVaultUrl: parsed.DEFAULT_KEYVAULT_URL,
     email,
     eventGrid,
-    apiAudiences: d.API_AUDIENCE,
-    apiTenantId: d.API_TENANT_ID.toLowerCase(),
+    apiAudiences: parsed.API_AUDIENCE,
+    apiTenantId: parsed.API_TENANT_ID.toLowerCase(),
   };
 }

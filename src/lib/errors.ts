@@ -119,3 +119,8 @@ export class ConfigurationError extends RotatorError {
     this.issues = issues;
   }
 }
+
+/** An error as the one line kept in state, history and notifications (never a stack: those stay in the logs). */
+export function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AppRegistrationDirectory, AppRegistrationSummary, GraphMode } from '../../src/lib/directory.js';
+import type { AppRegistrationDirectory, AppRegistrationSummary, GraphMode } from '../../src/lib/domain/ports.js';
 import { NotFoundError, PreconditionError } from '../../src/lib/errors.js';
 
 /**

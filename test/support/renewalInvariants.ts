@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } fr
 import forge from 'node-forge';
 import { expect } from 'vitest';
 import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
-import { keyIdForRenewal } from '../../src/lib/renewal/renewalService.js';
+import { keyIdForRenewal } from '../../src/lib/renewal/deployStage.js';
 import type { GraphKeyCredential } from '../emulators/graph.js';
 import { peekAll, type RenewalWorld } from './renewalWorld.js';
 

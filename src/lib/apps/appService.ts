@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { isLoopbackUrl } from '../config.js';
-import type { AppRegistrationDirectory } from '../directory.js';
+import type { AppRegistrationDirectory } from '../domain/ports.js';
 import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
+import { retryOnETagConflict } from '../domain/retryOnETagConflict.js';
+import type { AppRepository, Page, PageOptions, StoredApp } from '../domain/storedApp.js';
+import { BOOTSTRAP_DUE_AT } from '../renewal/decide/schedule.js';
 import {
   appConfigInputSchema,
-  BOOTSTRAP_DUE_AT,
   deriveCertificateName,
   toFieldIssues,
   type Actor,
@@ -14,7 +16,6 @@ import {
   type HistoryEntry,
   type RenewalState,
 } from '../domain/appConfig.js';
-import type { AppStore, Page, StoredApp } from '../tables/appStore.js';
 
 /**
  * The config API's use cases: read, create or replace, patch and delete an app's configuration.
@@ -42,7 +43,7 @@ export interface WriteOptions {
 }
 
 export interface AppServiceOptions {
-  readonly store: AppStore;
+  readonly store: AppRepository;
   readonly directory: AppRegistrationDirectory;
   /** `DEFAULT_KEYVAULT_URL`, used when an app enables Key Vault without a URL. */
   readonly defaultKeyVaultUrl: string;
@@ -121,8 +122,13 @@ function checkIfMatch(current: StoredApp | undefined, options: WriteOptions, app
   }
 }
 
+function required(app: StoredApp | undefined, appId: string): StoredApp {
+  if (!app) throw new NotFoundError(`App ${appId} is not managed by the rotator`);
+  return app;
+}
+
 export class AppService {
-  readonly #store: AppStore;
+  readonly #store: AppRepository;
   readonly #directory: AppRegistrationDirectory;
   readonly #defaultKeyVaultUrl: string;
   readonly #maxAttempts: number;
@@ -142,12 +148,12 @@ export class AppService {
     return toAppView(await this.#require(appId));
   }
 
-  async listApps(page: { maxPageSize?: number; continuationToken?: string }): Promise<Page<AppView>> {
+  async listApps(page: PageOptions): Promise<Page<AppView>> {
     const result = await this.#store.listApps(page);
     return { items: result.items.map(toAppView), continuationToken: result.continuationToken };
   }
 
-  async listHistory(appId: string, page: { maxPageSize?: number; continuationToken?: string }): Promise<Page<HistoryEntry>> {
+  async listHistory(appId: string, page: PageOptions): Promise<Page<HistoryEntry>> {
     const result = await this.#store.listHistory(appId, page);
     // An app that is no longer managed keeps its history (it is an audit trail); an app that never
     // was has none.
@@ -160,8 +166,7 @@ export class AppService {
   /** PUT: creates the app (with the directory preflight) or replaces its whole config. */
   async putApp(appId: string, body: unknown, options: WriteOptions): Promise<{ app: AppView; created: boolean }> {
     const input = parseInput(body);
-    return this.#withRetries(options, async () => {
-      const current = await this.#store.getApp(appId);
+    return this.#withRetries(appId, options, async (current) => {
       checkIfMatch(current, options, appId);
       if (current === undefined) return { app: toAppView(await this.#create(appId, input, options.caller)), created: true };
       const config = await this.#resolve(input, current);
@@ -172,8 +177,8 @@ export class AppService {
   /** PATCH: a JSON merge patch onto the current config, validated as a whole. */
   async patchApp(appId: string, patch: unknown, options: WriteOptions): Promise<AppView> {
     if (!isPlainObject(patch)) throw ValidationError.forField('', 'must be a JSON object (a merge patch of the app configuration)');
-    return this.#withRetries(options, async () => {
-      const current = await this.#require(appId);
+    return this.#withRetries(appId, options, async (found) => {
+      const current = required(found, appId);
       checkIfMatch(current, options, appId);
       const { appId: _appId, displayName: _displayName, ...settings } = current.config;
       const input = parseInput(mergePatch(settings, patch));
@@ -184,8 +189,8 @@ export class AppService {
 
   /** DELETE: stops managing the app. Its certificates stay on the app registration and in Key Vault. */
   async deleteApp(appId: string, options: WriteOptions): Promise<void> {
-    await this.#withRetries(options, async () => {
-      const current = await this.#require(appId);
+    await this.#withRetries(appId, options, async (found) => {
+      const current = required(found, appId);
       checkIfMatch(current, options, appId);
       await this.#store.deleteApp(current, {
         actor: options.caller,
@@ -195,30 +200,20 @@ export class AppService {
   }
 
   async #require(appId: string): Promise<StoredApp> {
-    const app = await this.#store.getApp(appId);
-    if (!app) throw new NotFoundError(`App ${appId} is not managed by the rotator`);
-    return app;
+    return required(await this.#store.getApp(appId), appId);
   }
 
   /**
    * Re-runs the read-check-write when another writer changed the app between our read and our write.
    * With a client ETag there is nothing to retry: the client's version is stale, and it hears 412.
    */
-  async #withRetries<T>(options: WriteOptions, attempt: () => Promise<T>): Promise<T> {
-    for (let i = 1; ; i += 1) {
-      try {
-        return await attempt();
-      } catch (error) {
-        // A write refused because the app changed after our read is tried again on a new read, unless
-        // the client named the version it meant (then its version is stale, and it hears 412).
-        const conditional = options.ifMatch !== undefined && options.ifMatch !== '*';
-        if (!(error instanceof PreconditionFailedError) || error instanceof ClientPreconditionFailedError) throw error;
-        if (conditional || options.ifNoneMatch !== undefined) throw error;
-        if (i >= this.#maxAttempts) {
-          throw new ConflictError('The app is being changed by others at the same time; try again', { retryAfterSeconds: 1 });
-        }
-      }
-    }
+  #withRetries<T>(appId: string, options: WriteOptions, write: (current: StoredApp | undefined) => Promise<T>): Promise<T> {
+    const conditional = (options.ifMatch !== undefined && options.ifMatch !== '*') || options.ifNoneMatch !== undefined;
+    return retryOnETagConflict(this.#store, appId, write, {
+      attempts: this.#maxAttempts,
+      retries: (error) => !conditional && !(error instanceof ClientPreconditionFailedError),
+      exhausted: () => new ConflictError('The app is being changed by others at the same time; try again', { retryAfterSeconds: 1 }),
+    });
   }
 
   async #create(appId: string, input: AppSettingsInput, caller: Actor): Promise<StoredApp> {

@@ -1,16 +1,26 @@
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { encodeCer, encodePemBundle } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
+import { safeFileName } from '../certificates/safeFileName.js';
 import { normalizeThumbprint } from '../certificates/thumbprints.js';
-import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, RetriableError } from '../errors.js';
-import { takeAppLease } from '../renewal/appLease.js';
-import type { AppCertificate, WriteMode } from '../graph/appRegistrationClient.js';
-import { buildEmail, buildEvent, notificationId, type NotificationFacts } from '../renewal/notifications.js';
-import type { EventSink, Mailer } from '../domain/ports.js';
-import { safeFileName, type DeployedCertificate } from '../renewal/renewalService.js';
 import { appIdSchema, type Actor, type PendingNotification, type RenewalState } from '../domain/appConfig.js';
-import type { HistoryInput, StoredApp } from '../tables/appStore.js';
+import type {
+  AppCertificate,
+  AppCredentials,
+  CertificateGenerator,
+  CertificateVault,
+  DeployedCertificate,
+  EventSink,
+  Mailer,
+} from '../domain/ports.js';
+import { retryOnETagConflict } from '../domain/retryOnETagConflict.js';
+import type { AppRepository, HistoryInput, StoredApp } from '../domain/storedApp.js';
+import { ConflictError, NotFoundError, RetriableError } from '../errors.js';
+import { takeAppLease } from '../renewal/appLease.js';
+import { graphWriteModeFor } from '../renewal/graphWriteMode.js';
+import { NotificationSender, withPending } from '../renewal/notificationSender.js';
+import { notificationId } from '../renewal/notifications.js';
 
 /**
  * The certificate use cases of the HTTP API (PRODUCT.md §5): generate one now, list what the app
@@ -113,36 +123,11 @@ export interface CertificateDownload {
 /** A certificate named in a URL: by SHA-1 thumbprint or by Graph keyId. */
 export type CertificateReference = { readonly thumbprint: string } | { readonly keyId: string };
 
-// --- ports ------------------------------------------------------------------------------------
-
-export interface CertificateStore {
-  getApp(appId: string): Promise<StoredApp | undefined>;
-  updateApp(current: StoredApp, change: { state?: RenewalState; actor?: Actor; history?: HistoryInput }): Promise<StoredApp>;
-  appendHistory(appId: string, entry: HistoryInput, actor?: Actor): Promise<void>;
-  markPendingNotifications(appId: string): Promise<void>;
-}
-
-export interface CertificateGenerator {
-  generate(appId: string, actor: Actor): Promise<DeployedCertificate>;
-}
-
-export interface AppRegistrationCertificates {
-  listCertificates(appId: string, options?: { currentThumbprint?: string }): Promise<AppCertificate[]>;
-  removeCertificate(appId: string, keyId: string, options: { force?: boolean; mode: WriteMode }): Promise<void>;
-}
-
-export interface CertificateKeyVault {
-  getCertificateWithPrivateKey(
-    name: string,
-    which: { version: string } | { thumbprint: string },
-  ): Promise<{ der: Buffer; privateKey: KeyObject; certificate: { id: string; version: string } }>;
-}
-
 export interface CertificateServiceDependencies {
-  readonly store: CertificateStore;
+  readonly store: Pick<AppRepository, 'getApp' | 'updateApp' | 'appendHistory' | 'markPendingNotifications'>;
   readonly renewals: CertificateGenerator;
-  readonly credentials: AppRegistrationCertificates;
-  readonly vaultFor: (vaultUrl: string) => CertificateKeyVault;
+  readonly credentials: Pick<AppCredentials, 'listCertificates' | 'removeCertificate'>;
+  readonly vaultFor: (vaultUrl: string) => Pick<CertificateVault, 'getCertificateWithPrivateKey'>;
   readonly mailer?: Mailer;
   readonly events?: EventSink;
   /** How long a removal holds the app's lease (`RENEWAL_LEASE_SECONDS`): longer than one Graph write. */
@@ -152,15 +137,15 @@ export interface CertificateServiceDependencies {
 
 const WRITE_ATTEMPTS = 5;
 
-const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 1000);
-
 export class CertificateService {
-  readonly #d: CertificateServiceDependencies;
+  readonly #dependencies: CertificateServiceDependencies;
+  readonly #notifications: NotificationSender;
   readonly #now: () => Date;
 
   constructor(dependencies: CertificateServiceDependencies) {
-    this.#d = dependencies;
+    this.#dependencies = dependencies;
     this.#now = dependencies.now ?? (() => new Date());
+    this.#notifications = new NotificationSender({ ...dependencies, now: this.#now });
   }
 
   /**
@@ -169,7 +154,7 @@ export class CertificateService {
    */
   async generate(appId: string, actor: Actor, include: KeyMaterialRequest): Promise<GeneratedCertificate> {
     const app = await this.#requireApp(appId);
-    const deployed = await this.#d.renewals.generate(app.config.appId, actor);
+    const deployed = await this.#dependencies.renewals.generate(app.config.appId, actor);
     const base = `/api/apps/${deployed.appId}`;
     const fileName = `${safeFileName(app.config.displayName)}-${deployed.thumbprint.slice(0, 8)}`;
     const result: GeneratedCertificate = {
@@ -215,7 +200,9 @@ export class CertificateService {
   /** GET /certificates: every certificate on the app registration, read from Graph. */
   async list(appId: string): Promise<CertificateList> {
     const app = await this.#requireApp(appId);
-    const certificates = await this.#d.credentials.listCertificates(app.config.appId, { currentThumbprint: app.state.currentThumbprint });
+    const certificates = await this.#dependencies.credentials.listCertificates(app.config.appId, {
+      currentThumbprint: app.state.currentThumbprint,
+    });
     return { appId: app.config.appId, items: certificates.map(toView) };
   }
 
@@ -250,9 +237,9 @@ export class CertificateService {
           'Download the public certificate with format=cer, or generate a new certificate with POST …/certificates?include=pfx to receive one with its key.',
       );
     }
-    let stored: Awaited<ReturnType<CertificateKeyVault['getCertificateWithPrivateKey']>>;
+    let stored: Awaited<ReturnType<CertificateVault['getCertificateWithPrivateKey']>>;
     try {
-      stored = await this.#d.vaultFor(keyVault.vaultUrl).getCertificateWithPrivateKey(keyVault.certificateName, {
+      stored = await this.#dependencies.vaultFor(keyVault.vaultUrl).getCertificateWithPrivateKey(keyVault.certificateName, {
         thumbprint: certificate.thumbprint,
       });
     } catch (error) {
@@ -263,7 +250,7 @@ export class CertificateService {
           'Only the public certificate (format=cer) can be downloaded.',
       );
     }
-    await this.#d.store.appendHistory(
+    await this.#dependencies.store.appendHistory(
       app.config.appId,
       { action: `certificate.download.${format.format}`, trigger: 'api', outcome: 'succeeded', thumbprint: certificate.thumbprint },
       actor,
@@ -303,9 +290,13 @@ export class CertificateService {
     let pending: PendingNotification[] = [];
     try {
       const certificate = await this.#find(held.app, reference);
-      await this.#d.credentials.removeCertificate(held.app.config.appId, certificate.keyId, {
+      await this.#dependencies.credentials.removeCertificate(held.app.config.appId, certificate.keyId, {
         force: options.force,
-        mode: await this.#writeMode(held.app),
+        mode: await graphWriteModeFor(held.app, {
+          vaultFor: this.#dependencies.vaultFor,
+          now: this.#now(),
+          missing: `graphMode "self" removes credentials signed in as app ${held.app.config.appId} with its current certificate from Key Vault, and it has none; switch the app to graphMode "owner" to remove this one`,
+        }),
       });
       removed = certificate;
       pending = await this.#notifyRemoved(held.app, certificate);
@@ -328,13 +319,15 @@ export class CertificateService {
   // --- helpers --------------------------------------------------------------------------------
 
   async #requireApp(appId: string): Promise<StoredApp> {
-    const app = await this.#d.store.getApp(appId);
+    const app = await this.#dependencies.store.getApp(appId);
     if (!app) throw notManaged(appId);
     return app;
   }
 
   async #find(app: StoredApp, reference: CertificateReference): Promise<AppCertificate> {
-    const certificates = await this.#d.credentials.listCertificates(app.config.appId, { currentThumbprint: app.state.currentThumbprint });
+    const certificates = await this.#dependencies.credentials.listCertificates(app.config.appId, {
+      currentThumbprint: app.state.currentThumbprint,
+    });
     const found =
       'thumbprint' in reference
         ? certificates.find((c) => c.thumbprint === normalizeThumbprint(reference.thumbprint))
@@ -346,25 +339,12 @@ export class CertificateService {
     return found;
   }
 
-  async #writeMode(app: StoredApp): Promise<WriteMode> {
-    if (app.config.graphMode === 'owner') return { graphMode: 'owner' };
-    const { keyVault } = app.config;
-    const version = app.state.keyVaultVersion;
-    if (!keyVault.enabled || version === undefined) {
-      throw new PreconditionError(
-        `graphMode "self" removes credentials signed in as app ${app.config.appId} with its current certificate from Key Vault, and it has none; switch the app to graphMode "owner" to remove this one`,
-      );
-    }
-    const stored = await this.#d.vaultFor(keyVault.vaultUrl).getCertificateWithPrivateKey(keyVault.certificateName, { version });
-    return { graphMode: 'self', signer: { der: stored.der, privateKey: stored.privateKey } };
-  }
-
   /**
-   * The CertificateRemoved event and email (§6). A failure never fails the removal, which is done:
-   * it is returned as pending, for the scheduler's retry of pending notifications.
+   * The CertificateRemoved event and email. A failure never fails the removal, which is done: it is
+   * returned as pending, for the scheduler's retry of pending notifications.
    */
   async #notifyRemoved(app: StoredApp, certificate: AppCertificate): Promise<PendingNotification[]> {
-    const facts: NotificationFacts = {
+    const failures = await this.#notifications.send(app, {
       kind: 'removed',
       id: notificationId('removed', `api:${certificate.keyId}`),
       appId: app.config.appId,
@@ -374,39 +354,18 @@ export class CertificateService {
       notBefore: certificate.validFrom.toISOString(),
       notAfter: certificate.validUntil.toISOString(),
       trigger: 'api',
-    };
-    const failed: PendingNotification[] = [];
-    const pendingOf = (channel: 'email' | 'event', error: unknown): PendingNotification => ({
-      id: facts.id,
-      channel,
-      kind: 'removed',
-      thumbprint: facts.thumbprint,
-      keyId: facts.keyId,
-      notAfter: facts.notAfter,
-      attempts: 1,
-      lastError: errorText(error),
     });
-    if (this.#d.events) {
-      try {
-        await this.#d.events.publish([buildEvent(facts, this.#now())]);
-      } catch (error) {
-        failed.push(pendingOf('event', error));
-      }
-    }
-    if (this.#d.mailer && app.config.notifications.enabled) {
-      try {
-        await this.#d.mailer.send(buildEmail(facts, app.config));
-      } catch (error) {
-        failed.push(pendingOf('email', error));
-      }
-    }
-    if (failed.length > 0) await this.#d.store.markPendingNotifications(app.config.appId);
-    return failed;
+    if (failures.length > 0) await this.#dependencies.store.markPendingNotifications(app.config.appId);
+    return withPending([], failures);
   }
 
   async #acquire(appId: string, purpose: string): Promise<{ app: StoredApp; owner: string }> {
     try {
-      return await takeAppLease(this.#d.store, appId, { holder: purpose, leaseSeconds: this.#d.leaseSeconds, now: this.#now });
+      return await takeAppLease(this.#dependencies.store, appId, {
+        holder: purpose,
+        leaseSeconds: this.#dependencies.leaseSeconds,
+        now: this.#now,
+      });
     } catch (error) {
       // The same answer as every other route for an app that is not managed.
       if (error instanceof NotFoundError) throw notManaged(appId);
@@ -421,23 +380,24 @@ export class CertificateService {
     history: HistoryInput | undefined,
     actor: Actor,
   ): Promise<void> {
-    let current = held.app;
-    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const ours = current.state.lease?.owner === held.owner;
-      if (!ours && history === undefined) return;
-      const state: RenewalState = { ...current.state, ...change(current.state) };
-      if (ours) delete state.lease;
-      try {
-        await this.#d.store.updateApp(current, { state, history, actor: history ? actor : undefined });
-        return;
-      } catch (error) {
-        if (!(error instanceof PreconditionFailedError)) throw error;
-        const fresh = await this.#d.store.getApp(current.config.appId);
-        if (!fresh) return;
-        current = fresh;
-      }
-    }
-    throw new RetriableError(`App ${held.app.config.appId} kept changing while the removal was recorded`);
+    const { store } = this.#dependencies;
+    await retryOnETagConflict(
+      store,
+      held.app.config.appId,
+      async (current) => {
+        if (!current) return;
+        const ours = current.state.lease?.owner === held.owner;
+        if (!ours && history === undefined) return;
+        const state: RenewalState = { ...current.state, ...change(current.state) };
+        if (ours) delete state.lease;
+        await store.updateApp(current, { state, history, actor: history ? actor : undefined });
+      },
+      {
+        attempts: WRITE_ATTEMPTS,
+        first: held.app,
+        exhausted: () => new RetriableError(`App ${held.app.config.appId} kept changing while the removal was recorded`),
+      },
+    );
   }
 }
 

@@ -121,7 +121,7 @@ const { asn1 } = forge;
 // extensions encoder.
 const pki = forge.pki as typeof forge.pki & { certificateExtensionsToAsn1(extensions: unknown[]): forge.asn1.Asn1 };
 const fromDer = asn1.fromDer as unknown as (bytes: string, options: { decodeBitStrings: boolean }) => forge.asn1.Asn1;
-const U = asn1.Class.UNIVERSAL;
+const UNIVERSAL = asn1.Class.UNIVERSAL;
 const OID_SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
 const OID_SUBJECT_KEY_IDENTIFIER = '2.5.29.14';
 const OID_COMMON_NAME = '2.5.4.3';
@@ -130,7 +130,7 @@ const OID_COMMON_NAME = '2.5.4.3';
 function derSequenceHeader(length: number): Buffer {
   if (length < 0x80) return Buffer.from([0x30, length]);
   const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n % 256);
+  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
   return Buffer.from([0x30, 0x80 | bytes.length, ...bytes]);
 }
 
@@ -153,15 +153,15 @@ function standardExtensions(): forge.asn1.Asn1[] {
   return cachedExtensions;
 }
 const sha256WithRsa = () =>
-  asn1.create(U, asn1.Type.SEQUENCE, true, [
-    asn1.create(U, asn1.Type.OID, false, asn1.oidToDer(OID_SHA256_WITH_RSA).getBytes()),
-    asn1.create(U, asn1.Type.NULL, false, ''),
+  asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(OID_SHA256_WITH_RSA).getBytes()),
+    asn1.create(UNIVERSAL, asn1.Type.NULL, false, ''),
   ]);
 /** X.509 validity times: UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5). */
 const time = (date: Date) =>
   date.getUTCFullYear() < 2050
-    ? asn1.create(U, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date))
-    : asn1.create(U, asn1.Type.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+    ? asn1.create(UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date))
+    : asn1.create(UNIVERSAL, asn1.Type.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
 
 /**
  * Builds and signs the self-signed certificate for an existing key pair.
@@ -192,33 +192,33 @@ export function createSelfSignedCertificate(keyPair: RsaKeyPair, request: Certif
   const subjectPublicKey = (spki.value as forge.asn1.Asn1[])[1]!.value as string;
   const keyIdentifier = hash('sha1', Buffer.from(subjectPublicKey.slice(1), 'binary'), 'buffer');
 
-  const cn = asn1.create(U, asn1.Type.SEQUENCE, true, [
-    asn1.create(U, asn1.Type.SET, true, [
-      asn1.create(U, asn1.Type.SEQUENCE, true, [
-        asn1.create(U, asn1.Type.OID, false, asn1.oidToDer(OID_COMMON_NAME).getBytes()),
-        asn1.create(U, asn1.Type.UTF8, false, forge.util.encodeUtf8(commonName)),
+  const cn = asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(UNIVERSAL, asn1.Type.SET, true, [
+      asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
+        asn1.create(UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(OID_COMMON_NAME).getBytes()),
+        asn1.create(UNIVERSAL, asn1.Type.UTF8, false, forge.util.encodeUtf8(commonName)),
       ]),
     ]),
   ]);
-  const subjectKeyIdentifier = asn1.create(U, asn1.Type.SEQUENCE, true, [
-    asn1.create(U, asn1.Type.OID, false, asn1.oidToDer(OID_SUBJECT_KEY_IDENTIFIER).getBytes()),
+  const subjectKeyIdentifier = asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(OID_SUBJECT_KEY_IDENTIFIER).getBytes()),
     asn1.create(
-      U,
+      UNIVERSAL,
       asn1.Type.OCTETSTRING,
       false,
-      asn1.toDer(asn1.create(U, asn1.Type.OCTETSTRING, false, keyIdentifier.toString('binary'))).getBytes(),
+      asn1.toDer(asn1.create(UNIVERSAL, asn1.Type.OCTETSTRING, false, keyIdentifier.toString('binary'))).getBytes(),
     ),
   ]);
-  const tbs = asn1.create(U, asn1.Type.SEQUENCE, true, [
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(U, asn1.Type.INTEGER, false, asn1.integerToDer(2).getBytes())]),
-    asn1.create(U, asn1.Type.INTEGER, false, forge.util.hexToBytes(serialNumber)),
+  const tbs = asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(2).getBytes())]),
+    asn1.create(UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(serialNumber)),
     sha256WithRsa(),
     cn,
-    asn1.create(U, asn1.Type.SEQUENCE, true, [time(notBefore), time(notAfter)]),
+    asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [time(notBefore), time(notAfter)]),
     cn,
     spki,
     asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [
-      asn1.create(U, asn1.Type.SEQUENCE, true, [...standardExtensions(), subjectKeyIdentifier]),
+      asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [...standardExtensions(), subjectKeyIdentifier]),
     ]),
   ]);
   const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary');
@@ -227,7 +227,7 @@ export function createSelfSignedCertificate(keyPair: RsaKeyPair, request: Certif
   // rather than encoding the TBSCertificate a second time.
   const tail = Buffer.from(
     asn1.toDer(sha256WithRsa()).getBytes() +
-      asn1.toDer(asn1.create(U, asn1.Type.BITSTRING, false, `\0${signature.toString('binary')}`)).getBytes(),
+      asn1.toDer(asn1.create(UNIVERSAL, asn1.Type.BITSTRING, false, `\0${signature.toString('binary')}`)).getBytes(),
     'binary',
   );
   const der = Buffer.concat([derSequenceHeader(tbsDer.length + tail.length), tbsDer, tail]);

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { KEY_SIZES, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS } from '../certificates/generateCertificate.js';
 import { isGuid, parseKeyVaultUrl } from '../config.js';
 import type { FieldIssue } from '../errors.js';
-import { renewalDueAt } from '../renewal/decide/renewalPolicy.js';
 
 /**
  * The per-application configuration of PRODUCT.md §2, its renewal state and its history, as zod
@@ -98,7 +97,7 @@ function checkCrossFieldRules(value: unknown, ctx: z.RefinementCtx) {
   const failed = ctx.issues.map((issue) => (issue.path ?? []).join('.'));
   const sound = (...paths: string[]) => paths.every((path) => !failed.some((f) => f === path || f.startsWith(`${path}.`)));
   const { enabled, lifetimeDays, renewBeforeDays, graphMode } = value;
-  const n = isObject(value.notifications) ? value.notifications : {};
+  const notifications = isObject(value.notifications) ? value.notifications : {};
   const keyVaultEnabled = isObject(value.keyVault) ? value.keyVault.enabled : undefined;
   if (
     sound('renewBeforeDays', 'lifetimeDays') &&
@@ -114,9 +113,9 @@ function checkCrossFieldRules(value: unknown, ctx: z.RefinementCtx) {
   }
   if (
     sound('notifications.enabled', 'notifications.recipients') &&
-    n.enabled === true &&
-    Array.isArray(n.recipients) &&
-    n.recipients.length === 0
+    notifications.enabled === true &&
+    Array.isArray(notifications.recipients) &&
+    notifications.recipients.length === 0
   ) {
     ctx.addIssue({
       code: 'custom',
@@ -126,11 +125,11 @@ function checkCrossFieldRules(value: unknown, ctx: z.RefinementCtx) {
   }
   // A PFX attachment only reaches someone when notifications are on; without them the renewed key
   // would land nowhere, which is exactly what the rule forbids.
-  const keyByEmail = n.enabled === true && n.includeCertificate === true && n.attachmentFormat === 'pfx';
+  const keyByEmail = notifications.enabled === true && notifications.includeCertificate === true && notifications.attachmentFormat === 'pfx';
   const notificationsTyped =
-    typeof n.enabled === 'boolean' &&
-    typeof n.includeCertificate === 'boolean' &&
-    (n.attachmentFormat === 'cer' || n.attachmentFormat === 'pfx');
+    typeof notifications.enabled === 'boolean' &&
+    typeof notifications.includeCertificate === 'boolean' &&
+    (notifications.attachmentFormat === 'cer' || notifications.attachmentFormat === 'pfx');
   const keyHomeSound = sound(
     'enabled',
     'keyVault.enabled',
@@ -293,40 +292,6 @@ export const historyEntrySchema = z
   .strict();
 
 export type HistoryEntry = z.output<typeof historyEntrySchema>;
-
-/**
- * A bootstrap app's first certificate is due at once: it sits at the start of the due index, so the
- * scheduler finds it even when the request queued at create time was lost.
- */
-export const BOOTSTRAP_DUE_AT = new Date(0);
-
-/** The current certificate came from a renewal that failed before it was verified. */
-export function failedUnverified(state: Pick<RenewalState, 'verifiedAt' | 'renewal' | 'lastOutcomeAt'>): boolean {
-  return state.renewal?.stage === 'failed' && state.verifiedAt === undefined && state.lastOutcomeAt !== undefined;
-}
-
-/** After a failed renewal the next try waits 1 h, doubling per consecutive failure, at most a day. */
-export function failureRetryDelayMs(consecutiveFailures: number): number {
-  return Math.min(24 * 3600_000, 3600_000 * 2 ** Math.max(0, consecutiveFailures - 1));
-}
-
-/**
- * When the scheduler must renew the app: `notAfter - renewBeforeDays` (§4), only for an enabled app
- * that already has a managed certificate (the first one comes from a manual generation), or at once
- * for an enabled app created with `bootstrap: true` that has none yet. A renewal that failed after
- * deploying leaves an unverified certificate current; the app then stays due (after the failure
- * backoff) rather than waiting for that certificate's own renewal time, which may be months away
- * while the certificate that works expires.
- */
-export function scheduledRenewalAt(
-  config: Pick<AppConfig, 'enabled' | 'renewBeforeDays' | 'bootstrap'>,
-  state: Pick<RenewalState, 'notAfter' | 'verifiedAt' | 'renewal' | 'lastOutcomeAt' | 'consecutiveFailures'>,
-): Date | undefined {
-  if (!config.enabled) return undefined;
-  if (state.notAfter === undefined) return config.bootstrap ? BOOTSTRAP_DUE_AT : undefined;
-  if (failedUnverified(state)) return new Date(Date.parse(state.lastOutcomeAt!) + failureRetryDelayMs(state.consecutiveFailures));
-  return renewalDueAt(new Date(state.notAfter), config.renewBeforeDays);
-}
 
 /**
  * A Key Vault certificate name from a display name: runs of other characters become one hyphen.

@@ -1,28 +1,13 @@
 import type { KeyObject } from 'node:crypto';
-import type { Actor, AppConfig, HistoryEntry, RenewalState, RenewalStateInput } from './appConfig.js';
-import type { DueAppsResult, HistoryInput, Page, StoredApp } from '../tables/appStore.js';
+import type { Actor } from './appConfig.js';
 
 /**
- * What the renewal use cases need from the outside world. The adapters (Table Storage, Key Vault,
- * Graph, the sign-in check, the queue, email, Event Grid) satisfy these structurally; tests use the
- * same adapters against Azurite and the emulators.
+ * What the use cases need from the outside world besides the store (storedApp.ts): Key Vault, the
+ * app registration in Entra, the sign-in check, the queue, email and Event Grid. The adapters in
+ * src/lib/<service>/ implement these; tests use the same adapters against Azurite and the emulators.
  */
 
-export interface RenewalStore {
-  getApp(appId: string): Promise<StoredApp | undefined>;
-  listApps(options?: { maxPageSize?: number; continuationToken?: string }): Promise<Page<StoredApp>>;
-  updateApp(
-    current: StoredApp,
-    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput | readonly HistoryInput[] },
-  ): Promise<StoredApp>;
-  appendHistory(appId: string, entry: HistoryInput, actor?: Actor): Promise<void>;
-  listDueApps(now: Date, options?: { maxPageSize?: number }): Promise<DueAppsResult>;
-  markPendingNotifications(appId: string): Promise<void>;
-  clearPendingNotifications(appId: string): Promise<void>;
-  listAppsWithPendingNotifications(options?: { maxPageSize?: number }): Promise<string[]>;
-  getSchedulerRecord(name: string): Promise<{ value: unknown; etag: string } | undefined>;
-  putSchedulerRecord(name: string, value: unknown, etag: string | undefined): Promise<void>;
-}
+// --- Key Vault -------------------------------------------------------------------------------
 
 export interface VaultVersion {
   readonly name: string;
@@ -44,22 +29,44 @@ export interface CertificateVault {
   ): Promise<{ certificate: VaultVersion; der: Buffer; privateKey: KeyObject }>;
 }
 
+/** The Key Vault adapter of a vault URL (one per vault). */
+export type VaultFor = (vaultUrl: string) => CertificateVault;
+
+// --- the app registration in Entra -----------------------------------------------------------
+
 /** A certificate and its key, held in memory only: what signs the app in (self mode, verification). */
 export interface CertificateSigner {
   readonly der: Buffer;
   readonly privateKey: KeyObject;
 }
 
+export type GraphMode = 'owner' | 'self';
+
+/** How a write reaches the app registration: as the rotator (owner), or signed in as the app (self). */
 export type GraphWriteMode = { readonly graphMode: 'owner' } | { readonly graphMode: 'self'; readonly signer: CertificateSigner };
 
+export type CertificateStatus = 'current' | 'valid' | 'expired' | 'not yet valid';
+
+/** A certificate credential on an app registration. */
 export interface AppCertificate {
   readonly keyId: string;
   readonly displayName: string | null;
+  /** SHA-1, upper-case hex: what Entra shows. */
   readonly thumbprint: string;
+  readonly thumbprintSha256: string | undefined;
   readonly validFrom: Date;
   readonly validUntil: Date;
-  readonly status: 'current' | 'valid' | 'expired' | 'not yet valid';
+  readonly status: CertificateStatus;
+  /** Added by this rotator (displayName prefix), so it may remove it by itself. */
   readonly managed: boolean;
+  /** The DER certificate, when Graph returned it. */
+  readonly der: Buffer | undefined;
+}
+
+export interface NewCertificate {
+  readonly der: Buffer;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
 }
 
 export interface AppCredentials {
@@ -71,16 +78,41 @@ export interface AppCredentials {
    */
   addCertificate(
     appId: string,
-    options: { certificate: { der: Buffer; notBefore: Date; notAfter: Date }; keyId: string; mode: GraphWriteMode },
+    options: { certificate: NewCertificate; keyId: string; mode: GraphWriteMode },
   ): Promise<{ keyId: string; added: boolean; removedToMakeRoom: readonly string[] }>;
+  /** Removes one credential, never the last valid one unless forced. */
+  removeCertificate(appId: string, keyId: string, options: { force?: boolean; mode: GraphWriteMode }): Promise<void>;
   /** Removes expired certificates the rotator created, never the last valid one; returns what it removed. */
   removeExpiredManagedCertificates(appId: string, mode: GraphWriteMode): Promise<AppCertificate[]>;
+}
+
+export interface AppRegistrationSummary {
+  /** The application (client) id, lower-case GUID. */
+  readonly appId: string;
+  /** The application object's id (what Graph's /applications/{id} and addKey's `iss` use). */
+  readonly objectId: string;
+  readonly displayName: string;
+}
+
+/** What the config API needs to know about an app registration in Entra. */
+export interface AppRegistrationDirectory {
+  /** Throws NotFoundError when the tenant has no app registration with that appId. */
+  getAppRegistration(appId: string): Promise<AppRegistrationSummary>;
+  /**
+   * Checks that the rotator can manage the app in the given mode and throws a PreconditionError
+   * that names what is missing (owner: the rotator is not an owner / lacks
+   * Application.ReadWrite.OwnedBy, with the grant script to run; self: no valid managed certificate
+   * in Key Vault to sign in with).
+   */
+  assertManageable(appId: string, graphMode: GraphMode): Promise<void>;
 }
 
 export interface SignInVerifier {
   /** Resolves when the app can sign in with this certificate; throws (RetriableError) while Entra refuses it. */
   verify(appId: string, signer: CertificateSigner): Promise<void>;
 }
+
+// --- the renewal queue -----------------------------------------------------------------------
 
 export interface RenewalMessage {
   readonly appId: string;
@@ -95,6 +127,8 @@ export interface RenewalMessage {
 export interface RenewalQueue {
   enqueue(message: RenewalMessage, options?: { visibilityDelaySeconds?: number }): Promise<void>;
 }
+
+// --- email and events ------------------------------------------------------------------------
 
 export interface EmailMessage {
   readonly to: readonly string[];
@@ -122,4 +156,26 @@ export interface EventSink {
   publish(events: readonly RotatorEvent[]): Promise<void>;
 }
 
-export type { Actor, AppConfig, HistoryEntry, RenewalState, StoredApp };
+// --- the renewal use case, as the certificate API calls it ------------------------------------
+
+/** What a deploy stage put in place: the new certificate as recorded. */
+export interface DeployedCertificate {
+  readonly appId: string;
+  readonly renewalId: string;
+  readonly keyId: string;
+  readonly thumbprint: string;
+  readonly thumbprintSha256: string | undefined;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly keyVault?: { readonly id: string; readonly version: string };
+  /**
+   * The certificate and key, in memory: for the creating response only, never stored. Absent only
+   * when a retry adopted a credential whose key went out by email in an earlier attempt.
+   */
+  readonly certificate: { readonly der: Buffer; readonly privateKey: KeyObject | undefined } | undefined;
+}
+
+/** A manual generation: the deploy stage inline, the confirm stage queued. */
+export interface CertificateGenerator {
+  generate(appId: string, actor: Actor): Promise<DeployedCertificate>;
+}

@@ -56,11 +56,14 @@ const emailSchema = z.object({
 });
 
 export class NotificationMailer {
-  constructor(
-    private readonly client: EmailClient,
-    private readonly sender: string,
-    private readonly options: NotificationMailerOptions = {},
-  ) {}
+  readonly #client: EmailClient;
+  readonly #sender: string;
+  readonly #options: NotificationMailerOptions;
+  constructor(client: EmailClient, sender: string, options: NotificationMailerOptions = {}) {
+    this.#client = client;
+    this.#sender = sender;
+    this.#options = options;
+  }
 
   /** Sends and waits for the service to accept delivery; returns the operation id. */
   async send(email: NotificationEmail): Promise<{ operationId: string }> {
@@ -69,7 +72,7 @@ export class NotificationMailer {
       throw new ValidationError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
     }
     const message: EmailMessage = {
-      senderAddress: this.sender,
+      senderAddress: this.#sender,
       recipients: { to: parsed.data.to.map((address) => ({ address })) },
       content: { subject: parsed.data.subject, plainText: parsed.data.plainText, html: parsed.data.html },
       attachments: parsed.data.attachments?.map((a) => ({
@@ -86,10 +89,10 @@ export class NotificationMailer {
     };
     let result;
     try {
-      result = await withDeadline(this.options.timeoutInMs ?? 60_000, async (abortSignal) => {
-        const poller = await this.client.beginSend(message, {
+      result = await withDeadline(this.#options.timeoutInMs ?? 60_000, async (abortSignal) => {
+        const poller = await this.#client.beginSend(message, {
           operationId: parsed.data.operationId,
-          updateIntervalInMs: this.options.pollIntervalInMs,
+          updateIntervalInMs: this.#options.pollIntervalInMs,
           abortSignal,
         });
         return poller.pollUntilDone({ abortSignal });

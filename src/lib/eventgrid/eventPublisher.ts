@@ -25,13 +25,20 @@ const eventSchema = z.object({
 const MAX_BATCH_BYTES = 1024 * 1024 - 16 * 1024;
 
 export class EventPublisher {
+  readonly #client: EventGridPublisherClient<'CloudEvent'>;
+  readonly #topic: string;
+  readonly #options: { readonly timeoutInMs?: number };
   constructor(
-    private readonly client: EventGridPublisherClient<'CloudEvent'>,
+    client: EventGridPublisherClient<'CloudEvent'>,
     /** For messages: the topic endpoint. */
-    private readonly topic: string,
+    topic: string,
     /** Deadline of one publish, the SDK's retries included (default 30 s). */
-    private readonly options: { readonly timeoutInMs?: number } = {},
-  ) {}
+    options: { readonly timeoutInMs?: number } = {},
+  ) {
+    this.#client = client;
+    this.#topic = topic;
+    this.#options = options;
+  }
 
   async publish(events: readonly RotatorEvent[]): Promise<void> {
     if (events.length === 0) return;
@@ -53,12 +60,12 @@ export class EventPublisher {
       throw ValidationError.forField('events', 'the batch exceeds Event Grid’s 1 MB limit; publish fewer events at a time');
     }
     try {
-      await withDeadline(this.options.timeoutInMs ?? 30_000, (abortSignal) => this.client.send(batch, { abortSignal }));
+      await withDeadline(this.#options.timeoutInMs ?? 30_000, (abortSignal) => this.#client.send(batch, { abortSignal }));
     } catch (error) {
       throw toRotatorError(error, {
-        operation: `Publishing ${events.length} event(s) (${[...new Set(events.map((e) => e.type))].join(', ')}) to ${this.topic}`,
+        operation: `Publishing ${events.length} event(s) (${[...new Set(events.map((e) => e.type))].join(', ')}) to ${this.#topic}`,
         roleToGrant: 'EventGrid Data Sender',
-        scope: `the Event Grid topic ${this.topic}`,
+        scope: `the Event Grid topic ${this.#topic}`,
         field: 'events',
       });
     }

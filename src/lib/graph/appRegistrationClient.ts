@@ -2,7 +2,7 @@ import type { Client } from '@microsoft/microsoft-graph-client';
 import { z } from 'zod';
 import { certificateDer } from '../certificates/parseCertificate.js';
 import { thumbprintsOf } from '../certificates/thumbprints.js';
-import type { AppRegistrationSummary } from '../directory.js';
+import type { AppCertificate, AppRegistrationSummary, CertificateStatus, GraphWriteMode, NewCertificate } from '../domain/ports.js';
 import { ConflictError, NotFoundError, PreconditionError, RetriableError } from '../errors.js';
 import type { AppSession, AppSignIn } from './graphClient.js';
 import { graphErrorCode, toRotatorError, type GraphOperation } from './graphErrors.js';
@@ -10,32 +10,6 @@ import { createProofOfPossession, type SigningCertificate } from './proofOfPosse
 
 /** Every credential the rotator adds carries this displayName prefix; it is how it recognises its own. */
 export const MANAGED_DISPLAY_NAME_PREFIX = 'entra-cert-rotator';
-
-export type CertificateStatus = 'current' | 'valid' | 'expired' | 'not yet valid';
-
-export interface AppCertificate {
-  readonly keyId: string;
-  readonly displayName: string | null;
-  /** SHA-1, upper-case hex: what Entra shows. */
-  readonly thumbprint: string;
-  readonly thumbprintSha256: string | undefined;
-  readonly validFrom: Date;
-  readonly validUntil: Date;
-  readonly status: CertificateStatus;
-  /** Added by this rotator (displayName prefix), so it may remove it by itself. */
-  readonly managed: boolean;
-  /** The DER certificate, when Graph returned it. */
-  readonly der: Buffer | undefined;
-}
-
-export interface NewCertificate {
-  readonly der: Buffer;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-}
-
-/** How a write reaches the app registration (PRODUCT.md §2 graphMode). */
-export type WriteMode = { readonly graphMode: 'owner' } | { readonly graphMode: 'self'; readonly signer: SigningCertificate };
 
 export interface AddCertificateOptions {
   readonly certificate: NewCertificate;
@@ -45,7 +19,7 @@ export interface AddCertificateOptions {
    * what makes a retry recognise its work.
    */
   readonly keyId: string;
-  readonly mode: WriteMode;
+  readonly mode: GraphWriteMode;
 }
 
 export interface AddCertificateResult {
@@ -106,46 +80,46 @@ export function managedDisplayName(certificate: NewCertificate): string {
  * (PRODUCT.md §4) is what keeps two rotator writers apart.
  */
 export class AppRegistrationClient {
-  private readonly graph: Client;
-  private readonly signInAsApp: AppSignIn | undefined;
-  private readonly now: () => Date;
+  readonly #graph: Client;
+  readonly #signInAsApp: AppSignIn | undefined;
+  readonly #now: () => Date;
 
   constructor(options: AppRegistrationClientOptions) {
-    this.graph = options.graph;
-    this.signInAsApp = options.signInAsApp;
-    this.now = options.now ?? (() => new Date());
+    this.#graph = options.graph;
+    this.#signInAsApp = options.signInAsApp;
+    this.#now = options.now ?? (() => new Date());
   }
 
   async getApplication(appId: string): Promise<AppRegistrationSummary> {
-    const app = await this.read(appId, 'id,appId,displayName');
+    const app = await this.#read(appId, 'id,appId,displayName');
     return { appId: app.appId.toLowerCase(), objectId: app.id, displayName: app.displayName ?? '' };
   }
 
   async listCertificates(appId: string, options: { currentThumbprint?: string } = {}): Promise<AppCertificate[]> {
-    const app = await this.read(appId);
-    return this.describe(app.keyCredentials, options.currentThumbprint);
+    const app = await this.#read(appId);
+    return this.#describe(app.keyCredentials, options.currentThumbprint);
   }
 
   /** Adds the certificate and keeps every existing credential; idempotent by keyId and thumbprint. */
   async addCertificate(appId: string, options: AddCertificateOptions): Promise<AddCertificateResult> {
-    const app = await this.read(appId);
+    const app = await this.#read(appId);
     const thumbprint = thumbprintsOf(options.certificate.der).sha1;
-    const already = this.describe(app.keyCredentials).find((c) => c.keyId === options.keyId.toLowerCase() || c.thumbprint === thumbprint);
+    const already = this.#describe(app.keyCredentials).find((c) => c.keyId === options.keyId.toLowerCase() || c.thumbprint === thumbprint);
     if (already) return { keyId: already.keyId, added: false, removedToMakeRoom: [] };
     return options.mode.graphMode === 'owner'
-      ? this.addByPatch(app, options)
-      : this.addBySelf(app, options.certificate, options.mode.signer);
+      ? this.#addByPatch(app, options)
+      : this.#addBySelf(app, options.certificate, options.mode.signer);
   }
 
   /**
    * Removes the expired credentials this rotator added, and returns them (for the removal events).
    * Never one it did not add, and never a valid one, so the last valid credential always stays.
    */
-  async removeExpiredManagedCertificates(appId: string, mode: WriteMode): Promise<AppCertificate[]> {
-    const app = await this.read(appId);
-    const expired = this.describe(app.keyCredentials).filter((c) => c.managed && c.status === 'expired');
+  async removeExpiredManagedCertificates(appId: string, mode: GraphWriteMode): Promise<AppCertificate[]> {
+    const app = await this.#read(appId);
+    const expired = this.#describe(app.keyCredentials).filter((c) => c.managed && c.status === 'expired');
     if (expired.length === 0) return [];
-    await this.remove(
+    await this.#remove(
       app,
       expired.map((c) => c.keyId),
       mode,
@@ -157,10 +131,10 @@ export class AppRegistrationClient {
    * Removes one credential, managed or not (an admin's explicit action). The last valid certificate
    * stays unless `force` is set.
    */
-  async removeCertificate(appId: string, keyId: string, options: { force?: boolean; mode: WriteMode }): Promise<void> {
-    const app = await this.read(appId);
+  async removeCertificate(appId: string, keyId: string, options: { force?: boolean; mode: GraphWriteMode }): Promise<void> {
+    const app = await this.#read(appId);
     const id = keyId.toLowerCase();
-    const certificates = this.describe(app.keyCredentials);
+    const certificates = this.#describe(app.keyCredentials);
     const target = app.keyCredentials.find((c) => c.keyId.toLowerCase() === id);
     if (!target) throw new NotFoundError(`App ${appId} has no credential with keyId ${keyId}.`);
     const targetCertificate = certificates.find((c) => c.keyId === id);
@@ -170,11 +144,11 @@ export class AppRegistrationClient {
         `Credential ${keyId} is the last valid certificate of app ${appId}; removing it would lock the app out. Use force=true to remove it anyway.`,
       );
     }
-    await this.remove(app, [id], options.mode);
+    await this.#remove(app, [id], options.mode);
   }
 
-  private describe(credentials: readonly KeyCredential[], currentThumbprint?: string): AppCertificate[] {
-    const now = this.now().getTime();
+  #describe(credentials: readonly KeyCredential[], currentThumbprint?: string): AppCertificate[] {
+    const now = this.#now().getTime();
     const rows = credentials.filter(isCertificate).map((c) => {
       // Some tools upload base64 of a PEM file as the key: certificateDer turns that into DER (for
       // DER, a one-byte check). Then hashes, not a parse: Graph checked the certificate when it was added.
@@ -209,15 +183,15 @@ export class AppRegistrationClient {
     return rows.map((r) => (r === current ? { ...r, status: 'current' as const } : r));
   }
 
-  private expiredManaged(app: Application): string[] {
-    return this.describe(app.keyCredentials)
+  #expiredManaged(app: Application): string[] {
+    return this.#describe(app.keyCredentials)
       .filter((c) => c.managed && c.status === 'expired')
       .map((c) => c.keyId);
   }
 
-  private async read(appId: string, select: string = SELECT): Promise<Application> {
-    const raw: unknown = await this.call(appId, 'read', () =>
-      this.graph
+  async #read(appId: string, select: string = SELECT): Promise<Application> {
+    const raw: unknown = await this.#call(appId, 'read', () =>
+      this.#graph
         .api(`/applications(appId='${encodeURIComponent(appId)}')`)
         .select(select)
         .get(),
@@ -227,7 +201,7 @@ export class AppRegistrationClient {
     return { ...parsed.data, keyCredentials: parsed.data.keyCredentials ?? [] };
   }
 
-  private async call<T>(appId: string, operation: GraphOperation, request: () => Promise<T>): Promise<T> {
+  async #call<T>(appId: string, operation: GraphOperation, request: () => Promise<T>): Promise<T> {
     try {
       return await request();
     } catch (error) {
@@ -236,7 +210,7 @@ export class AppRegistrationClient {
   }
 
   /** Owner mode: PATCH the whole collection, resending every existing credential with its key. */
-  private async addByPatch(app: Application, options: AddCertificateOptions): Promise<AddCertificateResult> {
+  async #addByPatch(app: Application, options: AddCertificateOptions): Promise<AddCertificateResult> {
     const added = {
       keyId: options.keyId.toLowerCase(),
       type: 'AsymmetricX509Cert',
@@ -255,23 +229,23 @@ export class AppRegistrationClient {
       );
     }
     const patch = (credentials: KeyCredential[]) =>
-      this.graph.api(`/applications/${app.id}`).patch({ keyCredentials: [...credentials.map(resend), added] }) as Promise<unknown>;
+      this.#graph.api(`/applications/${app.id}`).patch({ keyCredentials: [...credentials.map(resend), added] }) as Promise<unknown>;
     try {
       await patch(app.keyCredentials);
       return { keyId: added.keyId, added: true, removedToMakeRoom: [] };
     } catch (error) {
-      const expired = new Set(this.expiredManaged(app));
+      const expired = new Set(this.#expiredManaged(app));
       if (graphErrorCode(error) !== 'Directory_ResourceSizeExceeded' || expired.size === 0)
         throw toRotatorError(error, { appId: app.appId, operation: 'write' });
       // One PATCH both drops the expired managed credentials and adds the new one.
-      await this.call(app.appId, 'write', () => patch(app.keyCredentials.filter((c) => !expired.has(c.keyId.toLowerCase()))));
+      await this.#call(app.appId, 'write', () => patch(app.keyCredentials.filter((c) => !expired.has(c.keyId.toLowerCase()))));
       return { keyId: added.keyId, added: true, removedToMakeRoom: [...expired] };
     }
   }
 
   /** Self mode: addKey signed in as the app, with a proof from its current certificate. */
-  private async addBySelf(app: Application, certificate: NewCertificate, signer: SigningCertificate): Promise<AddCertificateResult> {
-    const session = await this.selfSession(app, signer);
+  async #addBySelf(app: Application, certificate: NewCertificate, signer: SigningCertificate): Promise<AddCertificateResult> {
+    const session = await this.#selfSession(app, signer);
     const addKey = async (): Promise<unknown> =>
       session.graph.api(`/applications/${app.id}/addKey`).post({
         keyCredential: {
@@ -283,42 +257,42 @@ export class AppRegistrationClient {
           endDateTime: certificate.notAfter.toISOString(),
         },
         passwordCredential: null,
-        proof: await createProofOfPossession(app.id, signer, this.now()),
+        proof: await createProofOfPossession(app.id, signer, this.#now()),
       });
     let result: unknown;
     let removed: string[] = [];
     try {
       result = await addKey();
     } catch (error) {
-      removed = this.expiredManaged(app);
+      removed = this.#expiredManaged(app);
       if (graphErrorCode(error) !== 'Directory_ResourceSizeExceeded' || removed.length === 0)
         throw toRotatorError(error, { appId: app.appId, operation: 'roll-key' });
-      await this.removeBySelf(app, removed, session, signer);
-      result = await this.call(app.appId, 'roll-key', addKey);
+      await this.#removeBySelf(app, removed, session, signer);
+      result = await this.#call(app.appId, 'roll-key', addKey);
     }
     const parsed = addKeyResultSchema.safeParse(result);
     if (!parsed.success) throw new Error(`Microsoft Graph's addKey answer has no keyId: ${parsed.error.message}`);
     return { keyId: parsed.data.keyId.toLowerCase(), added: true, removedToMakeRoom: removed };
   }
 
-  private async remove(app: Application, keyIds: readonly string[], mode: WriteMode): Promise<void> {
+  async #remove(app: Application, keyIds: readonly string[], mode: GraphWriteMode): Promise<void> {
     const doomed = new Set(keyIds);
     if (mode.graphMode === 'owner') {
       const keep = app.keyCredentials.filter((c) => !doomed.has(c.keyId.toLowerCase()));
       if (keep.some((c) => !c.key))
         throw new Error(`Graph returned a keyCredential of app ${app.appId} without its key; refusing to rewrite the collection.`);
-      await this.call(app.appId, 'write', () => this.graph.api(`/applications/${app.id}`).patch({ keyCredentials: keep.map(resend) }));
+      await this.#call(app.appId, 'write', () => this.#graph.api(`/applications/${app.id}`).patch({ keyCredentials: keep.map(resend) }));
       return;
     }
-    await this.removeBySelf(app, keyIds, await this.selfSession(app, mode.signer), mode.signer);
+    await this.#removeBySelf(app, keyIds, await this.#selfSession(app, mode.signer), mode.signer);
   }
 
-  private async removeBySelf(app: Application, keyIds: readonly string[], session: AppSession, signer: SigningCertificate) {
+  async #removeBySelf(app: Application, keyIds: readonly string[], session: AppSession, signer: SigningCertificate) {
     for (const keyId of keyIds) {
-      await this.call(app.appId, 'roll-key', async (): Promise<unknown> =>
+      await this.#call(app.appId, 'roll-key', async (): Promise<unknown> =>
         session.graph
           .api(`/applications/${app.id}/removeKey`)
-          .post({ keyId, proof: await createProofOfPossession(app.id, signer, this.now()) }),
+          .post({ keyId, proof: await createProofOfPossession(app.id, signer, this.#now()) }),
       );
     }
   }
@@ -327,10 +301,10 @@ export class AppRegistrationClient {
    * Signs in as the app with the certificate from Key Vault. It must be on the app registration and
    * valid now: self mode has no PATCH fallback, by design (PRODUCT.md §2).
    */
-  private async selfSession(app: Application, signer: SigningCertificate): Promise<AppSession> {
-    if (!this.signInAsApp) throw new Error('Self mode is not configured: the AppRegistrationClient was built without signInAsApp.');
+  async #selfSession(app: Application, signer: SigningCertificate): Promise<AppSession> {
+    if (!this.#signInAsApp) throw new Error('Self mode is not configured: the AppRegistrationClient was built without signInAsApp.');
     const thumbprint = thumbprintsOf(signer.der).sha1;
-    const onApp = this.describe(app.keyCredentials).find((c) => c.thumbprint === thumbprint);
+    const onApp = this.#describe(app.keyCredentials).find((c) => c.thumbprint === thumbprint);
     if (!onApp || (onApp.status !== 'current' && onApp.status !== 'valid')) {
       const why = !onApp
         ? 'is not on the app registration'
@@ -339,7 +313,7 @@ export class AppRegistrationClient {
         `Self mode for app ${app.appId} needs a valid managed certificate in Key Vault to sign in with, but the certificate ${thumbprint} ${why}. Create a certificate in owner mode (or have an admin upload one to the app and Key Vault), then retry; self mode never falls back to PATCH.`,
       );
     }
-    const session = this.signInAsApp(app.appId, signer);
+    const session = this.#signInAsApp(app.appId, signer);
     try {
       await session.credential.getToken(session.scope);
     } catch (error) {
@@ -360,14 +334,14 @@ export class AppRegistrationClient {
   }
 }
 
-function resend(c: KeyCredential) {
+function resend(credential: KeyCredential) {
   return {
-    keyId: c.keyId,
-    type: c.type,
-    usage: c.usage,
-    key: c.key,
-    displayName: c.displayName ?? null,
-    startDateTime: c.startDateTime,
-    endDateTime: c.endDateTime,
+    keyId: credential.keyId,
+    type: credential.type,
+    usage: credential.usage,
+    key: credential.key,
+    displayName: credential.displayName ?? null,
+    startDateTime: credential.startDateTime,
+    endDateTime: credential.endDateTime,
   };
 }

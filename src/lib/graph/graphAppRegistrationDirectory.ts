@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
-import type { AppRegistrationDirectory, AppRegistrationSummary, GraphMode } from '../directory.js';
+import type { AppRegistrationDirectory, AppRegistrationSummary, GraphMode } from '../domain/ports.js';
 import { PreconditionError } from '../errors.js';
 import type { AppRegistrationClient } from './appRegistrationClient.js';
 import { GRANT_SCRIPT, OWNED_BY_PERMISSION, READ_PERMISSION, toRotatorError } from './graphErrors.js';
@@ -20,16 +20,19 @@ export interface GraphAppRegistrationDirectoryOptions {
 
 /** The config API's view of Entra (src/lib/directory.ts), over Microsoft Graph. */
 export class GraphAppRegistrationDirectory implements AppRegistrationDirectory {
-  constructor(private readonly options: GraphAppRegistrationDirectoryOptions) {}
+  readonly #options: GraphAppRegistrationDirectoryOptions;
+  constructor(options: GraphAppRegistrationDirectoryOptions) {
+    this.#options = options;
+  }
 
   getAppRegistration(appId: string): Promise<AppRegistrationSummary> {
-    return this.options.applications.getApplication(appId);
+    return this.#options.applications.getApplication(appId);
   }
 
   async assertManageable(appId: string, graphMode: GraphMode): Promise<void> {
-    const app = await this.readable(appId, graphMode);
+    const app = await this.#readable(appId, graphMode);
     if (graphMode === 'self') {
-      const certificates = await this.options.applications.listCertificates(appId);
+      const certificates = await this.#options.applications.listCertificates(appId);
       if (!certificates.some((c) => c.status === 'current' || c.status === 'valid')) {
         throw new PreconditionError(
           `App ${appId} has no valid certificate on its registration. Self mode needs a valid managed certificate in Key Vault to sign in with as the app: create the first one in owner mode (or have an admin add one to the app registration and Key Vault), then switch to self mode.`,
@@ -37,14 +40,14 @@ export class GraphAppRegistrationDirectory implements AppRegistrationDirectory {
       }
       return;
     }
-    const identity = await this.rotatorIdentity();
+    const identity = await this.#rotatorIdentity();
     if (identity.roles.some((r) => WRITE_ALL.includes(r))) return;
     if (!identity.roles.includes(OWNED_BY_PERMISSION)) {
       throw new PreconditionError(
         `The rotator's identity (service principal ${identity.oid}) lacks the Graph application permission ${OWNED_BY_PERMISSION}, which owner mode needs to write app ${appId}'s certificates. Run ${GRANT_SCRIPT} to grant it and make the rotator an owner of the app, or use graphMode "self".`,
       );
     }
-    const raw: unknown = await this.options.graph
+    const raw: unknown = await this.#options.graph
       .api(`/applications/${app.objectId}/owners`)
       .select('id')
       .get()
@@ -59,9 +62,9 @@ export class GraphAppRegistrationDirectory implements AppRegistrationDirectory {
     }
   }
 
-  private async readable(appId: string, graphMode: GraphMode): Promise<AppRegistrationSummary> {
+  async #readable(appId: string, graphMode: GraphMode): Promise<AppRegistrationSummary> {
     try {
-      return await this.options.applications.getApplication(appId);
+      return await this.#options.applications.getApplication(appId);
     } catch (error) {
       if (error instanceof PreconditionError && graphMode === 'self') {
         throw new PreconditionError(
@@ -77,8 +80,8 @@ export class GraphAppRegistrationDirectory implements AppRegistrationDirectory {
    * offers an app no "me", and the token is what Graph itself authorises on. The token is only
    * decoded here, never trusted for anything but this diagnosis.
    */
-  private async rotatorIdentity(): Promise<{ oid: string; roles: string[] }> {
-    const token = await this.options.credential.getToken(this.options.graphScope);
+  async #rotatorIdentity(): Promise<{ oid: string; roles: string[] }> {
+    const token = await this.#options.credential.getToken(this.#options.graphScope);
     if (!token) throw new PreconditionError('The rotator could not get a Microsoft Graph token for its identity.');
     const claims = decodeJwt(token.token);
     return {

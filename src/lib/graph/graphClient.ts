@@ -43,19 +43,23 @@ export interface GraphClientOptions {
 
 /** Aborts the request (through every retry after it in the chain) when the call's deadline passes. */
 class DeadlineHandler implements Middleware {
-  private next: Middleware | undefined;
+  #next: Middleware | undefined;
 
-  constructor(private readonly timeoutInMs: number) {}
+  readonly #timeoutInMs: number;
+
+  constructor(timeoutInMs: number) {
+    this.#timeoutInMs = timeoutInMs;
+  }
 
   async execute(context: Context): Promise<void> {
-    const deadline = AbortSignal.timeout(this.timeoutInMs);
+    const deadline = AbortSignal.timeout(this.#timeoutInMs);
     const signal = context.options?.signal;
     context.options = { ...context.options, signal: signal ? AbortSignal.any([signal, deadline]) : deadline };
-    await this.next!.execute(context);
+    await this.#next!.execute(context);
   }
 
   setNext(next: Middleware): void {
-    this.next = next;
+    this.#next = next;
   }
 }
 

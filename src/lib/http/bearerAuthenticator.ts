@@ -126,12 +126,12 @@ export class BearerAuthenticator {
     if (claims.data.tid !== undefined && claims.data.tid.toLowerCase() !== tenantId) {
       throw new AuthenticationError('The token was issued for another tenant', { tokenPresent: true });
     }
-    const c = claims.data;
+    const claimed = claims.data;
     return {
-      oid: c.oid,
-      name: c.name ?? c.preferred_username ?? `app ${c.azp ?? c.appid ?? c.oid}`,
+      oid: claimed.oid,
+      name: claimed.name ?? claimed.preferred_username ?? `app ${claimed.azp ?? claimed.appid ?? claimed.oid}`,
       tenantId,
-      roles: c.roles,
+      roles: claimed.roles,
     };
   }
 

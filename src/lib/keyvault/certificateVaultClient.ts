@@ -76,21 +76,24 @@ export interface CertificateVaultClientOptions {
 }
 
 export class CertificateVaultClient {
-  constructor(
-    private readonly certificates: CertificateClient,
-    private readonly secrets: SecretClient,
-    private readonly options: CertificateVaultClientOptions = {},
-  ) {}
+  readonly #certificates: CertificateClient;
+  readonly #secrets: SecretClient;
+  readonly #options: CertificateVaultClientOptions;
+  constructor(certificates: CertificateClient, secrets: SecretClient, options: CertificateVaultClientOptions = {}) {
+    this.#certificates = certificates;
+    this.#secrets = secrets;
+    this.#options = options;
+  }
 
-  private withDeadline<T>(call: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
-    return withDeadline(this.options.timeoutInMs ?? DEFAULT_TIMEOUT_MS, (abortSignal) => call({ abortSignal }));
+  #withDeadline<T>(call: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    return withDeadline(this.#options.timeoutInMs ?? DEFAULT_TIMEOUT_MS, (abortSignal) => call({ abortSignal }));
   }
 
   get vaultUrl(): string {
-    return this.certificates.vaultUrl;
+    return this.#certificates.vaultUrl;
   }
 
-  private context(operation: string, roleToGrant = ROLE_CERTIFICATES, field?: string): AzureCallContext {
+  #context(operation: string, roleToGrant = ROLE_CERTIFICATES, field?: string): AzureCallContext {
     return { operation, roleToGrant, scope: `the key vault ${this.vaultUrl}`, field };
   }
 
@@ -100,12 +103,12 @@ export class CertificateVaultClient {
     const tags = tagsSchema.safeParse(input.tags ?? {});
     if (!tags.success) throw ValidationError.forField('tags', tags.error.issues[0]!.message);
     try {
-      const imported = await this.withDeadline((o) =>
-        this.certificates.importCertificate(name, input.pfx, { password: input.password, tags: tags.data, ...o }),
+      const imported = await this.#withDeadline((o) =>
+        this.#certificates.importCertificate(name, input.pfx, { password: input.password, tags: tags.data, ...o }),
       );
       return toVersion(imported.properties, name, imported.cer);
     } catch (error) {
-      throw toRotatorError(error, this.context(`Importing certificate '${name}' into ${this.vaultUrl}`, ROLE_CERTIFICATES, 'pfx'));
+      throw toRotatorError(error, this.#context(`Importing certificate '${name}' into ${this.vaultUrl}`, ROLE_CERTIFICATES, 'pfx'));
     }
   }
 
@@ -113,11 +116,11 @@ export class CertificateVaultClient {
   async getLatest(name: string): Promise<VaultCertificateVersion | undefined> {
     checkName(name);
     try {
-      const certificate = await this.withDeadline((o) => this.certificates.getCertificate(name, o));
+      const certificate = await this.#withDeadline((o) => this.#certificates.getCertificate(name, o));
       return toVersion(certificate.properties, name, certificate.cer);
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw toRotatorError(error, this.context(`Reading certificate '${name}' from ${this.vaultUrl}`));
+      throw toRotatorError(error, this.#context(`Reading certificate '${name}' from ${this.vaultUrl}`));
     }
   }
 
@@ -126,11 +129,11 @@ export class CertificateVaultClient {
     checkName(name);
     if (!/^[0-9a-f]{32}$/i.test(version)) return undefined;
     try {
-      const certificate = await this.withDeadline((o) => this.certificates.getCertificateVersion(name, version, o));
+      const certificate = await this.#withDeadline((o) => this.#certificates.getCertificateVersion(name, version, o));
       return toVersion(certificate.properties, name, certificate.cer);
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw toRotatorError(error, this.context(`Reading version ${version} of certificate '${name}' from ${this.vaultUrl}`));
+      throw toRotatorError(error, this.#context(`Reading version ${version} of certificate '${name}' from ${this.vaultUrl}`));
     }
   }
 
@@ -139,14 +142,14 @@ export class CertificateVaultClient {
     checkName(name);
     const versions: VaultCertificateVersion[] = [];
     try {
-      await this.withDeadline(async (o) => {
-        for await (const properties of this.certificates.listPropertiesOfCertificateVersions(name, o)) {
+      await this.#withDeadline(async (o) => {
+        for await (const properties of this.#certificates.listPropertiesOfCertificateVersions(name, o)) {
           versions.push(toVersion(properties, name, undefined));
         }
       });
     } catch (error) {
       if (isNotFound(error)) return [];
-      throw toRotatorError(error, this.context(`Listing versions of certificate '${name}' in ${this.vaultUrl}`));
+      throw toRotatorError(error, this.#context(`Listing versions of certificate '${name}' in ${this.vaultUrl}`));
     }
     return versions.sort((a, b) => (a.createdOn?.getTime() ?? 0) - (b.createdOn?.getTime() ?? 0));
   }
@@ -183,7 +186,7 @@ export class CertificateVaultClient {
     const describe = () => certificate ?? { name, thumbprint: `of version ${version}` };
     let secret;
     try {
-      secret = await this.withDeadline((o) => this.secrets.getSecret(name, { version, ...o }));
+      secret = await this.#withDeadline((o) => this.#secrets.getSecret(name, { version, ...o }));
     } catch (error) {
       if (isNotFound(error)) {
         // Only now is it worth a second read: no such version, or a version without its key?
@@ -191,7 +194,7 @@ export class CertificateVaultClient {
         if (!certificate) throw new NotFoundError(`Key Vault ${this.vaultUrl} has no version ${version} of certificate '${name}'`);
         throw noKey(describe(), 'its secret does not exist');
       }
-      throw toRotatorError(error, this.context(`Reading the private key of certificate '${name}' from ${this.vaultUrl}`, ROLE_SECRETS));
+      throw toRotatorError(error, this.#context(`Reading the private key of certificate '${name}' from ${this.vaultUrl}`, ROLE_SECRETS));
     }
     const value = secret.value;
     if (value === undefined || value === '') throw noKey(describe(), 'its secret is empty');

@@ -39,8 +39,8 @@ export function notificationId(kind: NotificationKind, key: string): string {
 
 /** A GUID derived from a notification id: the email service's Operation-Id, stable across retries. */
 export function operationIdFor(id: string): string {
-  const h = createHash('sha256').update(id).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  const hex = createHash('sha256').update(id).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 export function buildEvent(facts: NotificationFacts, now: Date): RotatorEvent {

@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
-import { failedUnverified, failureRetryDelayMs, scheduledRenewalAt } from '../domain/appConfig.js';
-import { PreconditionFailedError } from '../errors.js';
+import type { AppCredentials, CertificateVault, RenewalQueue } from '../domain/ports.js';
+import type { AppRepository, StoredApp } from '../domain/storedApp.js';
+import { errorText, PreconditionFailedError } from '../errors.js';
+import { confirmIsStuck, driftCheckIsWanted, isDriftRenewal } from './decide/driftCheck.js';
+import { nearExpiryWarningIsDue } from './decide/nearExpiry.js';
+import { policyStateOf } from './decide/policyState.js';
+import { decideRenewal, type ObservedFacts } from './decide/renewalPolicy.js';
+import { enqueueDecision, scheduledRenewalAt } from './decide/schedule.js';
+import type { RenewalLog } from './renewalContext.js';
 import type { RenewalService } from './renewalService.js';
-import type { AppCredentials, CertificateVault, RenewalQueue, RenewalStore, StoredApp } from '../domain/ports.js';
-import { decideRenewal, nearExpiryWarningIsDue, type ObservedFacts, type PolicyState } from './decide/renewalPolicy.js';
 
 /**
- * The timer's work (PRODUCT.md §4), in three parts whose cost follows what needs doing, not the
- * number of apps managed:
+ * The timer's work, in three parts whose cost follows what needs doing, not the number of apps
+ * managed:
  *  1. due renewals: a range read of the due index, one queue message per due app, marked `queued`
  *     with the app's ETag so that it is enqueued once per due period however often the timer fires;
  *  2. pending notifications: a range read of the apps marked as having some, each retried;
@@ -17,7 +22,7 @@ import { decideRenewal, nearExpiryWarningIsDue, type ObservedFacts, type PolicyS
  */
 
 export interface SchedulerDependencies {
-  readonly store: RenewalStore;
+  readonly store: AppRepository;
   readonly renewals: Pick<RenewalService, 'retryPendingNotifications' | 'warnNearExpiry'>;
   readonly queue: RenewalQueue;
   readonly credentials: Pick<AppCredentials, 'listCertificates'>;
@@ -25,7 +30,8 @@ export interface SchedulerDependencies {
   /** The NCRONTAB schedule: how often the timer fires decides the drift slice's size. */
   readonly schedule: string;
   readonly now?: () => Date;
-  readonly log?: (message: string, properties?: Record<string, unknown>) => void;
+  /** The process's own log; a tick also logs through the logger it is given (the invocation's). */
+  readonly log?: RenewalLog;
 }
 
 export interface TickReport {
@@ -37,17 +43,11 @@ export interface TickReport {
   readonly driftChecked: number;
   readonly driftRenewals: number;
   readonly nearExpiryWarnings: number;
+  /** Per-app checks that failed in this tick (each logged with the app and the cause). */
+  readonly failures: number;
 }
 
-/** A `queued` mark older than this without a deploy is taken as a lost message and re-sent. */
-const QUEUED_STALE_MS = 30 * 60 * 1000;
-/** After a failed renewal the scheduler tries again after 1 h, doubling per failure, at most daily. */
 const DRIFT_CURSOR = 'drift-cursor';
-/**
- * A deployed renewal not confirmed after this long lost its confirm message: longer than any
- * verification window (VERIFY_WINDOW_MINUTES is at most 120) plus the queue's own retries.
- */
-const STUCK_CONFIRM_MS = 3 * 3600_000;
 const FIRST_PASS_SLICE = 100;
 const MAX_SLICE = 1000;
 
@@ -55,22 +55,6 @@ interface DriftCursor {
   readonly continuationToken?: string;
   readonly seenInPass: number;
   readonly lastPassCount?: number;
-}
-
-export function policyStateOf(app: StoredApp): PolicyState {
-  const s = app.state;
-  if (s.currentThumbprint === undefined || s.notAfter === undefined || s.notBefore === undefined) return {};
-  return {
-    current: {
-      thumbprint: s.currentThumbprint,
-      keyId: s.keyId ?? '',
-      notBefore: new Date(s.notBefore),
-      notAfter: new Date(s.notAfter),
-      keySize: s.keySize ?? app.config.keySize,
-      keyVaultVersion: s.keyVaultVersion,
-      failedUnverified: failedUnverified(s),
-    },
-  };
 }
 
 /** Timer firings per day for an NCRONTAB schedule, from the gap between its next two runs. */
@@ -81,82 +65,81 @@ export function firingsPerDay(schedule: string, from: Date = new Date()): number
 }
 
 export class RenewalScheduler {
-  readonly #d: SchedulerDependencies;
+  readonly #dependencies: SchedulerDependencies;
   readonly #now: () => Date;
 
   constructor(dependencies: SchedulerDependencies) {
-    this.#d = dependencies;
+    this.#dependencies = dependencies;
     this.#now = dependencies.now ?? (() => new Date());
   }
 
-  async tick(): Promise<TickReport> {
+  /** One timer firing. `log` is the invocation's logger: a per-app failure is logged there with the app and its cause. */
+  async tick(options: { log?: RenewalLog } = {}): Promise<TickReport> {
+    const { store } = this.#dependencies;
+    const tick = new Tick(this.#dependencies.log, options.log);
     const now = this.#now();
-    const due = await this.#d.store.listDueApps(now);
+    const due = await store.listDueApps(now);
     let enqueued = 0;
     for (const { appId } of due.apps) {
       if (await this.#enqueueIfDue(appId, now)) enqueued += 1;
     }
 
-    const pending = await this.#d.store.listAppsWithPendingNotifications();
+    const pending = await store.listAppsWithPendingNotifications();
     for (const appId of pending) {
-      await this.#each(appId, 'notification retry', () => this.#d.renewals.retryPendingNotifications(appId));
+      await tick.each(appId, 'notification retry', () => this.#dependencies.renewals.retryPendingNotifications(appId));
     }
 
-    const slice = await this.#slice(now);
+    const slice = await this.#slice(now, tick);
     const report: TickReport = {
       dueApps: due.apps.length,
       dueEntitiesRead: due.entitiesRead,
       enqueued,
       notificationAppsRetried: pending.length,
       ...slice,
+      failures: tick.failures,
     };
-    this.#d.log?.('scheduler tick', { ...report });
     return report;
   }
 
   /** Marks the app queued for its current due period (ETag) and enqueues it; false when not needed. */
   async #enqueueIfDue(appId: string, now: Date): Promise<boolean> {
-    const app = await this.#d.store.getApp(appId);
+    const { store, queue } = this.#dependencies;
+    const app = await store.getApp(appId);
     if (!app) return false;
     const decision = decideRenewal({ config: app.config, state: policyStateOf(app), now });
     if (!decision.renew) return false;
     const forDueAt = (scheduledRenewalAt(app.config, app.state) ?? now).toISOString();
-    const queued = app.state.queued;
-    let renewalId: string = randomUUID();
-    if (queued && queued.forDueAt === forDueAt) {
-      const failed = app.state.renewal?.id === queued.renewalId && app.state.renewal.stage === 'failed';
-      const since = now.getTime() - Date.parse(failed ? (app.state.lastOutcomeAt ?? queued.at) : queued.at);
-      if (failed ? since < failureRetryDelayMs(app.state.consecutiveFailures) : since < QUEUED_STALE_MS) return false;
-      // A lost message is re-sent under the same renewal id, so whatever it had done is reused.
-      if (!failed) renewalId = queued.renewalId;
-    }
+    const next = enqueueDecision(app.state, forDueAt, now, randomUUID);
+    if (!next.enqueue) return false;
     try {
-      await this.#d.store.updateApp(app, { state: { ...app.state, queued: { renewalId, forDueAt, at: now.toISOString() } } });
+      await store.updateApp(app, { state: { ...app.state, queued: { renewalId: next.renewalId, forDueAt, at: now.toISOString() } } });
     } catch (error) {
       // Another tick (or an edit) got there first; the next tick looks again.
       if (error instanceof PreconditionFailedError) return false;
       throw error;
     }
     const trigger = decision.reason === 'bootstrap' ? 'bootstrap' : 'scheduled';
-    await this.#d.queue.enqueue({ appId, renewalId, stage: 'deploy', trigger, reason: decision.reason });
+    await queue.enqueue({ appId, renewalId: next.renewalId, stage: 'deploy', trigger, reason: decision.reason });
     return true;
   }
 
-  async #slice(now: Date): Promise<Pick<TickReport, 'sliceSize' | 'driftChecked' | 'driftRenewals' | 'nearExpiryWarnings'>> {
-    const record = await this.#d.store.getSchedulerRecord(DRIFT_CURSOR);
+  async #slice(now: Date, tick: Tick): Promise<Pick<TickReport, 'sliceSize' | 'driftChecked' | 'driftRenewals' | 'nearExpiryWarnings'>> {
+    const { store } = this.#dependencies;
+    const record = await store.getSchedulerRecord(DRIFT_CURSOR);
     const cursor = (record?.value as DriftCursor | undefined) ?? { seenInPass: 0 };
-    const perDay = firingsPerDay(this.#d.schedule, now);
+    const perDay = firingsPerDay(this.#dependencies.schedule, now);
     const sliceSize =
       cursor.lastPassCount === undefined ? FIRST_PASS_SLICE : Math.min(MAX_SLICE, Math.max(1, Math.ceil(cursor.lastPassCount / perDay)));
-    const page = await this.#d.store.listApps({ maxPageSize: sliceSize, continuationToken: cursor.continuationToken });
+    const page = await store.listApps({ maxPageSize: sliceSize, continuationToken: cursor.continuationToken });
     let driftRenewals = 0;
     let nearExpiryWarnings = 0;
     for (const app of page.items) {
-      await this.#each(app.config.appId, 'stuck confirm check', () => this.#requeueStuckConfirm(app, now));
-      await this.#each(app.config.appId, 'drift check', async () => {
+      const appId = app.config.appId;
+      await tick.each(appId, 'stuck confirm check', () => this.#requeueStuckConfirm(app, now));
+      await tick.each(appId, 'drift check', async () => {
         if (await this.#checkDrift(app, now)) driftRenewals += 1;
       });
-      await this.#each(app.config.appId, 'near-expiry check', async () => {
+      await tick.each(appId, 'near-expiry check', async () => {
         if (await this.#warnIfNearExpiry(app, now)) nearExpiryWarnings += 1;
       });
     }
@@ -166,7 +149,7 @@ export class RenewalScheduler {
         ? { seenInPass: 0, lastPassCount: seen }
         : { continuationToken: page.continuationToken, seenInPass: seen, lastPassCount: cursor.lastPassCount };
     try {
-      await this.#d.store.putSchedulerRecord(DRIFT_CURSOR, next, record?.etag);
+      await store.putSchedulerRecord(DRIFT_CURSOR, next, record?.etag);
     } catch (error) {
       // Two instances ticked at once: the other one's cursor stands, this slice is checked twice.
       if (!(error instanceof PreconditionFailedError)) throw error;
@@ -174,44 +157,34 @@ export class RenewalScheduler {
     return { sliceSize, driftChecked: page.items.length, driftRenewals, nearExpiryWarnings };
   }
 
-  /**
-   * A renewal deployed long ago whose confirm stage never ran (its message could not be queued, e.g.
-   * after a manual generation answered 201) gets its confirm message again, under its own id: the
-   * stage is idempotent, and until it runs nothing older may be removed and nothing is verified.
-   */
+  /** A confirm stage that never ran is queued again under its renewal's own id: the stage is idempotent. */
   async #requeueStuckConfirm(app: StoredApp, now: Date): Promise<void> {
-    const { renewal, lease } = app.state;
-    if (renewal?.stage !== 'deployed' || renewal.deployedAt === undefined) return;
-    if (lease && Date.parse(lease.until) > now.getTime()) return;
-    if (now.getTime() - Date.parse(renewal.deployedAt) < STUCK_CONFIRM_MS) return;
-    await this.#d.queue.enqueue({ appId: app.config.appId, renewalId: renewal.id, stage: 'confirm', trigger: renewal.trigger });
-    this.#d.log?.('confirm stage re-queued', { appId: app.config.appId, renewalId: renewal.id });
+    const renewal = app.state.renewal;
+    if (!renewal || !confirmIsStuck(app, now)) return;
+    await this.#dependencies.queue.enqueue({ appId: app.config.appId, renewalId: renewal.id, stage: 'confirm', trigger: renewal.trigger });
+    this.#dependencies.log?.('confirm stage re-queued', { appId: app.config.appId, renewalId: renewal.id });
   }
 
   async #checkDrift(app: StoredApp, now: Date): Promise<boolean> {
+    if (!driftCheckIsWanted(app, now)) return false;
     const { config, state } = app;
-    const inProgress = (state.lease && Date.parse(state.lease.until) > now.getTime()) || state.renewal?.stage === 'deployed';
-    if (!config.enabled || state.currentThumbprint === undefined || inProgress) return false;
-    // A due (or expired) app is the due index's business, and may be queued already: looking at
-    // Entra and Key Vault for it would only cost calls and risk a second message.
-    if (decideRenewal({ config, state: policyStateOf(app), now }).renew) return false;
+    const { credentials, vaultFor, store, queue } = this.#dependencies;
     const observed: ObservedFacts = {
-      entraKeyIds: new Set((await this.#d.credentials.listCertificates(config.appId)).map((c) => c.keyId.toLowerCase())),
+      entraKeyIds: new Set((await credentials.listCertificates(config.appId)).map((c) => c.keyId.toLowerCase())),
       keyVaultVersions: config.keyVault.enabled
-        ? new Set((await this.#d.vaultFor(config.keyVault.vaultUrl).listVersions(config.keyVault.certificateName)).map((v) => v.version))
+        ? new Set((await vaultFor(config.keyVault.vaultUrl).listVersions(config.keyVault.certificateName)).map((v) => v.version))
         : undefined,
     };
     const decision = decideRenewal({ config, state: policyStateOf(app), observed, now });
-    // Due and expired apps are the due index's business; the slice acts on drift only.
-    if (!decision.renew || decision.reason === 'inside-renew-before-days' || decision.reason === 'expired') return false;
-    await this.#d.store.appendHistory(config.appId, {
+    if (!isDriftRenewal(decision)) return false;
+    await store.appendHistory(config.appId, {
       action: 'drift.detected',
       trigger: 'schedule',
       outcome: 'succeeded',
       thumbprint: state.currentThumbprint,
       error: decision.detail,
     });
-    await this.#d.queue.enqueue({
+    await queue.enqueue({
       appId: config.appId,
       renewalId: randomUUID(),
       stage: 'deploy',
@@ -235,17 +208,31 @@ export class RenewalScheduler {
       now,
     });
     if (!due) return false;
-    const fresh = await this.#d.store.getApp(config.appId);
-    if (fresh) await this.#d.renewals.warnNearExpiry(fresh);
+    const fresh = await this.#dependencies.store.getApp(config.appId);
+    if (fresh) await this.#dependencies.renewals.warnNearExpiry(fresh);
     return true;
   }
+}
 
-  /** One app's trouble is logged and does not stop the tick for the others. */
-  async #each(appId: string, what: string, work: () => Promise<unknown>): Promise<void> {
+/** One tick's per-app work: one app's trouble is logged, with the app and the cause, and does not stop the others. */
+class Tick {
+  failures = 0;
+  readonly #processLog: RenewalLog | undefined;
+  readonly #invocationLog: RenewalLog | undefined;
+
+  constructor(processLog: RenewalLog | undefined, invocationLog: RenewalLog | undefined) {
+    this.#processLog = processLog;
+    this.#invocationLog = invocationLog;
+  }
+
+  async each(appId: string, what: string, work: () => Promise<unknown>): Promise<void> {
     try {
       await work();
     } catch (error) {
-      this.#d.log?.(`${what} failed`, { appId, error: (error as Error).message });
+      this.failures += 1;
+      const cause = errorText(error);
+      this.#invocationLog?.(`scheduler: ${what} failed for app ${appId}: ${cause}`, { appId, check: what, error: cause });
+      this.#processLog?.(`${what} failed`, { appId, error: cause });
     }
   }
 }

@@ -5,7 +5,6 @@ import { ConflictError, NotFoundError, PreconditionFailedError, RetriableError, 
 import {
   appConfigSchema,
   historyEntrySchema,
-  scheduledRenewalAt,
   renewalStateSchema,
   type Actor,
   type AppConfig,
@@ -13,6 +12,8 @@ import {
   type RenewalState,
   type RenewalStateInput,
 } from '../domain/appConfig.js';
+import type { AppChange, AppRepository, DueAppsResult, HistoryInput, Page, PageOptions, StoredApp } from '../domain/storedApp.js';
+import { scheduledRenewalAt } from '../renewal/decide/schedule.js';
 
 /**
  * The Table Storage repository for app configs, their renewal state, the due index, the Key Vault
@@ -50,35 +51,6 @@ const PENDING_PREFIX = 'pending_';
 const SCHEDULER_PREFIX = 'sched_';
 /** Larger than any epoch millisecond this code will see; history keys count down from it. */
 const HISTORY_EPOCH_CEILING = 9_999_999_999_999;
-
-export interface StoredApp {
-  readonly config: AppConfig;
-  readonly state: RenewalState;
-  readonly etag: string;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly updatedBy: Actor | undefined;
-}
-
-export interface Page<T> {
-  readonly items: T[];
-  /** Opaque (base64url); absent on the last page. */
-  readonly continuationToken: string | undefined;
-}
-
-export interface DueApp {
-  readonly appId: string;
-  readonly dueAt: Date;
-}
-
-export interface DueAppsResult {
-  readonly apps: DueApp[];
-  /** Pages and entities the query read: what the scheduler pays for, asserted by the tests. */
-  readonly pagesRead: number;
-  readonly entitiesRead: number;
-}
-
-export type HistoryInput = Omit<HistoryEntry, 'at'> & { readonly at?: string };
 
 /** Points where tests interleave or fail a write; production passes none. */
 export interface AppStoreHooks {
@@ -208,7 +180,7 @@ function toStoredApp(entity: unknown): StoredApp {
   };
 }
 
-export class AppStore {
+export class AppStore implements AppRepository {
   readonly #table: TableClient;
   readonly #hooks: AppStoreHooks;
   readonly #now: () => Date;
@@ -249,7 +221,7 @@ export class AppStore {
     }
   }
 
-  async listApps(options: { maxPageSize?: number; continuationToken?: string } = {}): Promise<Page<StoredApp>> {
+  async listApps(options: PageOptions = {}): Promise<Page<StoredApp>> {
     await this.#ready();
     const continuationToken = decodeToken(options.continuationToken, APP_PREFIX);
     const filter = odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${APP_PREFIX} and RowKey lt ${prefixEnd(APP_PREFIX)}`;
@@ -321,10 +293,7 @@ export class AppStore {
    * Replaces an app's config and/or state, conditional on the ETag it was read with; the due index,
    * the name reservation and the history row change in the same transaction.
    */
-  async updateApp(
-    current: StoredApp,
-    change: { config?: AppConfig; state?: RenewalStateInput; actor?: Actor; history?: HistoryInput | readonly HistoryInput[] },
-  ): Promise<StoredApp> {
+  async updateApp(current: StoredApp, change: AppChange): Promise<StoredApp> {
     await this.#ready();
     const now = this.#now();
     const appId = current.config.appId;
@@ -498,7 +467,7 @@ export class AppStore {
   }
 
   /** An app's history, newest first. */
-  async listHistory(appId: string, options: { maxPageSize?: number; continuationToken?: string } = {}): Promise<Page<HistoryEntry>> {
+  async listHistory(appId: string, options: PageOptions = {}): Promise<Page<HistoryEntry>> {
     await this.#ready();
     const prefix = `${HISTORY_PREFIX}${appId}_`;
     const continuationToken = decodeToken(options.continuationToken, prefix);
@@ -527,7 +496,7 @@ export class AppStore {
     await this.#ready();
     const upper = dueRowKey(new Date(now.getTime() + 1), '');
     const filter = odata`PartitionKey eq ${APPS_PARTITION} and RowKey ge ${DUE_PREFIX} and RowKey lt ${upper}`;
-    const apps: DueApp[] = [];
+    const apps: DueAppsResult['apps'] = [];
     let pagesRead = 0;
     let entitiesRead = 0;
     try {

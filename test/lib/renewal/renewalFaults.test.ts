@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../../src/lib/errors.js';
-import type { RenewalStep } from '../../../src/lib/renewal/renewalService.js';
+import type { RenewalStep } from '../../../src/lib/renewal/renewalContext.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { makeDue, scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../../src/lib/domain/appConfig.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
 import { MAX_DEQUEUE_COUNT } from '../../../src/lib/renewal/renewalMessage.js';
-import type { RenewalStep } from '../../../src/lib/renewal/renewalService.js';
+import type { RenewalStep } from '../../../src/lib/renewal/renewalContext.js';
 import { assertRenewalInvariants, credentialBaseline, emailedPfxs } from '../../support/renewalInvariants.js';
 import { scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 

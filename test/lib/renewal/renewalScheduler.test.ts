@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../../src/lib/domain/appConfig.js';
 import { AppService } from '../../../src/lib/apps/appService.js';
-import type { StoredApp } from '../../../src/lib/tables/appStore.js';
+import type { AppRepository, StoredApp } from '../../../src/lib/domain/storedApp.js';
 import { RetriableError } from '../../../src/lib/errors.js';
-import type { RenewalQueue, RenewalStore } from '../../../src/lib/domain/ports.js';
+import type { RenewalQueue } from '../../../src/lib/domain/ports.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
@@ -362,7 +362,7 @@ describe('drift slice', () => {
           const value: unknown = Reflect.get(target, property, target);
           return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
         },
-      }) as RenewalStore;
+      }) as AppRepository;
       const scheduler = slicing.scheduler(slicing.service(), { store: counted });
       const perTick: number[] = [];
       for (let i = 0; i < 8; i++) {

@@ -1,3 +1,5 @@
+import { renewalDueAt } from './schedule.js';
+
 /**
  * The renewal decision as a chain of small pure policies, after cert-manager: each looks at the
  * app's config, its recorded state, what was observed in Entra and Key Vault (for the drift check),
@@ -70,11 +72,6 @@ export interface RenewalDecision {
 
 /** A policy decides, or returns undefined to let the next one look. */
 export type RenewalPolicy = (input: PolicyInput) => RenewalDecision | undefined;
-
-/** When renewal is due: notAfter − renewBeforeDays (PRODUCT.md §4). */
-export function renewalDueAt(notAfter: Date, renewBeforeDays: number): Date {
-  return new Date(notAfter.getTime() - renewBeforeDays * DAY_MS);
-}
 
 const iso = (d: Date) => d.toISOString();
 
@@ -181,26 +178,4 @@ export function decideRenewal(input: PolicyInput, policies: readonly RenewalPoli
   // isInsideRenewBeforeDays always decides when there is a current certificate, and
   // hasNoManagedCertificate when there is none, so this is only reached with a custom chain.
   return { renew: false, reason: 'not-yet-due', detail: 'no policy asked for a renewal' };
-}
-
-export interface NearExpiryInput {
-  readonly thresholdDays: number;
-  readonly notificationsEnabled: boolean;
-  readonly current?: { readonly thumbprint: string; readonly notAfter: Date };
-  /** Whether a newer valid certificate exists (then there is nothing to warn about). */
-  readonly newerCertificateExists: boolean;
-  /** The "thumbprint:thresholdDays" keys already warned about, so a warning goes out once. */
-  readonly warned: ReadonlySet<string>;
-  readonly now: Date;
-}
-
-export function nearExpiryKey(thumbprint: string, thresholdDays: number): string {
-  return `${thumbprint}:${thresholdDays}`;
-}
-
-/** The near-expiry warning (§2 notifications.thresholdDays): once per certificate per threshold. */
-export function nearExpiryWarningIsDue(input: NearExpiryInput): boolean {
-  if (!input.notificationsEnabled || !input.current || input.newerCertificateExists) return false;
-  if (input.warned.has(nearExpiryKey(input.current.thumbprint, input.thresholdDays))) return false;
-  return input.current.notAfter.getTime() - input.thresholdDays * DAY_MS <= input.now.getTime();
 }

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decideRenewal,
-  nearExpiryKey,
-  nearExpiryWarningIsDue,
-  renewalDueAt,
-  type PolicyConfig,
-  type PolicyInput,
-  type PolicyState,
-} from '../../../../src/lib/renewal/decide/renewalPolicy.js';
+import { decideRenewal, type PolicyConfig, type PolicyInput, type PolicyState } from '../../../../src/lib/renewal/decide/renewalPolicy.js';
+import { renewalDueAt } from '../../../../src/lib/renewal/decide/schedule.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = new Date('2026-11-22T12:00:00Z');
@@ -112,28 +105,5 @@ describe('decideRenewal', () => {
     const decision = decideRenewal({ config, state, now: NOW, ...overrides });
     expect(decision).toMatchObject({ renew, reason });
     expect(decision.detail).not.toBe('');
-  });
-});
-
-describe('nearExpiryWarningIsDue', () => {
-  const base = {
-    thresholdDays: 14,
-    notificationsEnabled: true,
-    current: { thumbprint: 'AA', notAfter: daysFromNow(10) },
-    newerCertificateExists: false,
-    warned: new Set<string>(),
-    now: NOW,
-  };
-  it.each([
-    ['inside the threshold, not warned yet', {}, true],
-    ['outside the threshold', { current: { thumbprint: 'AA', notAfter: daysFromNow(15) } }, false],
-    ['exactly at the threshold', { current: { thumbprint: 'AA', notAfter: daysFromNow(14) } }, true],
-    ['already warned for this certificate and threshold', { warned: new Set([nearExpiryKey('AA', 14)]) }, false],
-    ['warned for another threshold only', { warned: new Set([nearExpiryKey('AA', 30)]) }, true],
-    ['a newer certificate exists', { newerCertificateExists: true }, false],
-    ['notifications off', { notificationsEnabled: false }, false],
-    ['no current certificate', { current: undefined }, false],
-  ])('%s', (_name, overrides, due) => {
-    expect(nearExpiryWarningIsDue({ ...base, ...overrides })).toBe(due);
   });
 });

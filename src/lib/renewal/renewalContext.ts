@@ -1,0 +1,42 @@
+import type { AppRepository } from '../domain/storedApp.js';
+import type { NotificationSender } from './notificationSender.js';
+import type { AppCredentials, EventSink, Mailer, RenewalMessage, RenewalQueue, SignInVerifier, VaultFor } from '../domain/ports.js';
+
+export type RenewalStep = 'leased' | 'generated' | 'imported' | 'added' | 'recorded' | 'queued' | 'verified' | 'notified' | 'cleaned';
+
+/** Where a renewal's progress and failures are reported: the invocation's logger (Application Insights traces). */
+export type RenewalLog = (message: string, properties?: Record<string, unknown>) => void;
+
+export interface RenewalSettings {
+  readonly leaseSeconds: number;
+  readonly verifyWindowMinutes: number;
+  /** How long the confirm stage waits for Entra's propagation before its first sign-in. */
+  readonly confirmDelaySeconds: number;
+  /** Pause between sign-in attempts inside the window (grows to this cap). */
+  readonly verifyRetryMaxDelayMs?: number;
+  /** How long a message that found the app's lease taken waits before it is tried again (default 30 s). */
+  readonly postponeDelaySeconds?: number;
+}
+
+export interface RenewalDependencies {
+  readonly store: AppRepository;
+  readonly vaultFor: VaultFor;
+  readonly credentials: AppCredentials;
+  readonly verifier: SignInVerifier;
+  readonly queue: RenewalQueue;
+  readonly mailer?: Mailer;
+  readonly events?: EventSink;
+  readonly settings: RenewalSettings;
+  readonly now?: () => Date;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly log?: RenewalLog;
+  /** Called after each step; tests throw here to stand in for a crash between two steps. */
+  readonly afterStep?: (step: RenewalStep, message: RenewalMessage) => Promise<void> | void;
+}
+
+/** The dependencies with the clock and the pause filled in, and the notification sender: what every stage gets. */
+export interface RenewalContext extends RenewalDependencies {
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly notifications: NotificationSender;
+}
