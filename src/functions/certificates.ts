@@ -63,7 +63,11 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
         const appId = appIdOf(request);
         const query = parse(generateQuerySchema, queryParameters(request));
         const include: KeyMaterialRequest =
-          query.include === 'pfx' ? { format: 'pfx', legacy: query.legacy ?? false } : query.include === 'pem' ? { format: 'pem' } : undefined;
+          query.include === 'pfx'
+            ? { format: 'pfx', legacy: query.legacy ?? false }
+            : query.include === 'pem'
+              ? { format: 'pem' }
+              : undefined;
         const generated = await certificates.generate(appId, actorOf(caller), include);
         return {
           status: 201,

@@ -46,7 +46,10 @@ let azureCredential: TokenCredential | undefined;
  */
 export function getAzureCredential(): TokenCredential {
   const settings = getSettings();
-  azureCredential ??= new DefaultAzureCredential({ authorityHost: settings.authorityHost, disableInstanceDiscovery: !settings.authorityIsPublicCloud });
+  azureCredential ??= new DefaultAzureCredential({
+    authorityHost: settings.authorityHost,
+    disableInstanceDiscovery: !settings.authorityIsPublicCloud,
+  });
   return azureCredential;
 }
 
@@ -250,7 +253,11 @@ export function getRenewalService(): RenewalService {
     store: getAppStore(),
     vaultFor: (url) => getCertificateVaultClient(url),
     credentials: getAppRegistrationClient(),
-    verifier: new AppSignInVerifier({ tenantId: settings.managedTenantId, authorityHost: settings.authorityHost, scope: graphScopeFor(settings.graphBaseUrl) }),
+    verifier: new AppSignInVerifier({
+      tenantId: settings.managedTenantId,
+      authorityHost: settings.authorityHost,
+      scope: graphScopeFor(settings.graphBaseUrl),
+    }),
     queue: getRenewalQueue(),
     mailer: getNotificationMailer(),
     events: getEventPublisher(),
@@ -305,7 +312,11 @@ export function getApi(): Api {
       events: getEventPublisher(),
       leaseSeconds: settings.renewalLeaseSeconds,
     }),
-    authenticator: new BearerAuthenticator({ authorityHost: settings.authorityHost, tenantId: settings.apiTenantId, audiences: settings.apiAudiences }),
+    authenticator: new BearerAuthenticator({
+      authorityHost: settings.authorityHost,
+      tenantId: settings.apiTenantId,
+      audiences: settings.apiAudiences,
+    }),
   };
   return api;
 }

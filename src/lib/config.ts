@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { isGuid, isLoopbackUrl, parseKeyVaultUrl } from './domain/identifiers.js';
 import { ConfigurationError, type FieldIssue } from './errors.js';
 import { DEFAULT_RENEWAL_SCHEDULE } from './renewalScheduleBinding.js';
 
@@ -75,58 +76,6 @@ const PUBLIC_CLOUD_AUTHORITY_HOSTS = new Set([
   'login.partner.microsoftonline.cn',
 ]);
 
-/** Key Vault DNS suffixes of the Azure clouds (public, China, US Gov, Germany). */
-const KEY_VAULT_SUFFIXES = ['.vault.azure.net', '.vault.azure.cn', '.vault.usgovcloudapi.net', '.vault.microsoftazure.de'];
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const VAULT_NAME = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i;
-
-/** True for an https URL on this machine's loopback: an emulator, never an Azure service. */
-export function isLoopbackUrl(value: string): boolean {
-  try {
-    return isLoopback(new URL(value));
-  } catch {
-    return false;
-  }
-}
-
-export function isGuid(value: string): boolean {
-  return GUID.test(value);
-}
-
-function isLoopback(url: URL): boolean {
-  return LOOPBACK_HOSTS.has(url.hostname);
-}
-
-/**
- * A Key Vault URL as PRODUCT.md §2 allows it: `https://{name}.vault.azure.net/` or a sovereign
- * cloud's suffix; a loopback https URL is accepted too so that the sandbox and tests can point the
- * real SDK at an emulator. Returns the normalised URL (origin with a trailing slash) or an error.
- */
-export function parseKeyVaultUrl(value: string): { url: string } | { error: string } {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return { error: 'must be a URL such as https://my-vault.vault.azure.net/' };
-  }
-  if (url.protocol !== 'https:') return { error: 'must use https' };
-  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
-    return { error: 'must be the vault origin only, such as https://my-vault.vault.azure.net/' };
-  }
-  if (!isLoopback(url)) {
-    const host = url.hostname.toLowerCase();
-    const suffix = KEY_VAULT_SUFFIXES.find((s) => host.endsWith(s));
-    const name = suffix ? host.slice(0, -suffix.length) : '';
-    if (!suffix || !VAULT_NAME.test(name) || name.includes('--') || url.port) {
-      return {
-        error: `must be https://{vault-name}${KEY_VAULT_SUFFIXES[0]}/ (or ${KEY_VAULT_SUFFIXES.slice(1).join(', ')}), with a vault name of 3-24 letters, digits and hyphens`,
-      };
-    }
-  }
-  return { url: `${url.origin}/` };
-}
-
 const httpsUrl = (example: string) =>
   z
     .string()
@@ -165,7 +114,7 @@ const guid = (what: string) =>
   z
     .string({ error: `is required: the ${what} (a GUID)` })
     .trim()
-    .regex(GUID, { error: `must be the ${what} as a GUID` });
+    .refine(isGuid, { error: `must be the ${what} as a GUID` });
 
 /**
  * NCRONTAB as the Functions timer trigger takes it: six fields, seconds first. Checked with croner,
@@ -242,7 +191,7 @@ const envSchema = z.object({
       ctx.addIssue({ code: 'custom', message: 'must list at least one audience (App ID URI or client id)' });
       return z.NEVER;
     }
-    const bad = audiences.filter((a) => !GUID.test(a) && !/^[a-z][a-z0-9+.-]*:\/\/?\S+$/i.test(a));
+    const bad = audiences.filter((a) => !isGuid(a) && !/^[a-z][a-z0-9+.-]*:\/\/?\S+$/i.test(a));
     if (bad.length > 0) {
       ctx.addIssue({ code: 'custom', message: `each audience must be a GUID or a URI such as api://…; not ${bad.join(', ')}` });
       return z.NEVER;
@@ -330,7 +279,13 @@ function resolveConfigStorage(
   if (parsed.CONFIG_STORAGE !== undefined) return parseConnectionString(parsed.CONFIG_STORAGE, 'CONFIG_STORAGE', issues);
   if (parsed.CONFIG_STORAGE__accountName !== undefined || parsed.CONFIG_STORAGE__tableServiceUri !== undefined) {
     checkAccountName(parsed.CONFIG_STORAGE__accountName, 'CONFIG_STORAGE', issues);
-    const tableServiceUri = serviceUri(parsed.CONFIG_STORAGE__accountName, parsed.CONFIG_STORAGE__tableServiceUri, 'table', 'CONFIG_STORAGE', issues);
+    const tableServiceUri = serviceUri(
+      parsed.CONFIG_STORAGE__accountName,
+      parsed.CONFIG_STORAGE__tableServiceUri,
+      'table',
+      'CONFIG_STORAGE',
+      issues,
+    );
     return { kind: 'identity', tableServiceUri, clientId: parsed.CONFIG_STORAGE__clientId };
   }
   if (webJobs?.kind === 'identity' && webJobs.tableServiceUri === undefined) {

@@ -13,7 +13,7 @@ import { AppRegistrationClient } from '../../src/lib/graph/appRegistrationClient
 import { createAppSignIn, createGraphClient, graphScopeFor } from '../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../src/lib/graph/signInVerifier.js';
 import { StorageRenewalQueue } from '../../src/lib/queue/renewalQueue.js';
-import { MAX_DEQUEUE_COUNT } from '../../src/lib/renewal/renewalMessage.js';
+import { MAX_DEQUEUE_COUNT } from '../../src/lib/domain/renewalMessage.js';
 import { RenewalScheduler, type SchedulerDependencies } from '../../src/lib/renewal/renewalScheduler.js';
 import type { RenewalDependencies } from '../../src/lib/renewal/renewalContext.js';
 import { RenewalService } from '../../src/lib/renewal/renewalService.js';

@@ -24,10 +24,13 @@ export interface HostJson {
 /** `hh:mm:ss` (host.json's TimeSpan) to milliseconds. */
 export function timeSpanMs(value: unknown, fallbackMs: number): number {
   if (typeof value !== 'string') return fallbackMs;
-  const m = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(value.trim());
-  if (!m) throw new Error(`host.json: "${value}" is not a TimeSpan (hh:mm:ss)`);
-  const [, d = '0', h, min, s, frac = '0'] = m;
-  return ((Number(d) * 24 + Number(h)) * 3600 + Number(min) * 60 + Number(s)) * 1000 + Math.round(Number(`0.${frac}`) * 1000);
+  const parts = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(value.trim());
+  if (!parts) throw new Error(`host.json: "${value}" is not a TimeSpan (hh:mm:ss)`);
+  const [, days = '0', hours, minutes, seconds, fraction = '0'] = parts;
+  return (
+    ((Number(days) * 24 + Number(hours)) * 3600 + Number(minutes) * 60 + Number(seconds)) * 1000 +
+    Math.round(Number(`0.${fraction}`) * 1000)
+  );
 }
 
 export function readHostJson(root: string): HostJson {

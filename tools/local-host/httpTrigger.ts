@@ -83,11 +83,11 @@ export async function startHttpTriggers(options: {
     let match: { route: CompiledRoute; params: Record<string, string> } | undefined;
     for (const route of routes) {
       if (!route.methods.has(method)) continue;
-      const m = route.pattern.exec(url.pathname);
-      if (!m) continue;
+      const groups = route.pattern.exec(url.pathname);
+      if (!groups) continue;
       const params: Record<string, string> = {};
       route.names.forEach((name, i) => {
-        if (m[i + 1] !== undefined) params[name] = decodeURIComponent(m[i + 1]!);
+        if (groups[i + 1] !== undefined) params[name] = decodeURIComponent(groups[i + 1]!);
       });
       match = { route, params };
       break;

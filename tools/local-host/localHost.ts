@@ -77,13 +77,13 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   write('info', `Functions (${functions.length}):`);
   for (const fn of functions) {
-    const t = fn.trigger;
+    const trigger = fn.trigger;
     const what =
-      t.type.toLowerCase() === 'httptrigger'
-        ? `[${(t.methods as string[] | undefined)?.join(',') ?? 'GET,POST'}] ${http.url}/${typeof t.route === 'string' ? t.route : fn.name}`
-        : t.type.toLowerCase() === 'timertrigger'
-          ? `timer ${resolve(String(t.schedule))}`
-          : `${t.type} ${typeof t.queueName === 'string' ? t.queueName : ''}`;
+      trigger.type.toLowerCase() === 'httptrigger'
+        ? `[${(trigger.methods as string[] | undefined)?.join(',') ?? 'GET,POST'}] ${http.url}/${typeof trigger.route === 'string' ? trigger.route : fn.name}`
+        : trigger.type.toLowerCase() === 'timertrigger'
+          ? `timer ${resolve(String(trigger.schedule))}`
+          : `${trigger.type} ${typeof trigger.queueName === 'string' ? trigger.queueName : ''}`;
     write('info', `  ${fn.name}: ${what}`);
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { isLoopbackUrl } from '../config.js';
+import { isLoopbackUrl } from '../domain/identifiers.js';
 import type { AppRegistrationDirectory } from '../domain/ports.js';
 import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
 import { retryOnETagConflict } from '../domain/retryOnETagConflict.js';

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { encodeCer, encodePemBundle } from '../certificates/encode.js';
 import { encodePfx } from '../certificates/pfx.js';
 import { safeFileName } from '../certificates/safeFileName.js';
 import { normalizeThumbprint } from '../certificates/thumbprints.js';
-import { appIdSchema, type Actor, type PendingNotification, type RenewalState } from '../domain/appConfig.js';
+import type { Actor, PendingNotification, RenewalState } from '../domain/appConfig.js';
 import type {
   AppCertificate,
   AppCredentials,
@@ -21,6 +21,7 @@ import { takeAppLease } from '../renewal/appLease.js';
 import { graphWriteModeFor } from '../renewal/graphWriteMode.js';
 import { NotificationSender, withPending } from '../renewal/notificationSender.js';
 import { notificationId } from '../renewal/notifications.js';
+import type { AppCertificateView, CertificateList, GeneratedCertificate, privateKeyPlacementSchema } from './certificateViews.js';
 
 /**
  * The certificate use cases of the HTTP API (PRODUCT.md §5): generate one now, list what the app
@@ -28,79 +29,6 @@ import { notificationId } from '../renewal/notifications.js';
  * remove one. Private keys pass through here in memory only, to the one response that asked for
  * them; nothing here logs, stores or emits them (history rows carry the thumbprint and the caller).
  */
-
-const isoDateTime = z.iso.datetime({ offset: true });
-
-export const certificateStatusSchema = z.enum(['current', 'valid', 'expired', 'not yet valid']);
-
-/** One certificate on the app registration, as GET /certificates lists it. */
-export const appCertificateViewSchema = z
-  .object({
-    keyId: z.string(),
-    displayName: z.string().nullable(),
-    /** SHA-1, upper-case hex: what Entra shows and `x5t` uses. */
-    thumbprint: z.string(),
-    thumbprintSha256: z.string().optional(),
-    validFrom: isoDateTime,
-    validUntil: isoDateTime,
-    status: certificateStatusSchema,
-    /** Added by this rotator, which may remove it by itself once expired. */
-    managed: z.boolean(),
-  })
-  .strict();
-export type AppCertificateView = z.output<typeof appCertificateViewSchema>;
-
-export const certificateListSchema = z.object({ appId: appIdSchema, items: z.array(appCertificateViewSchema) }).strict();
-export type CertificateList = z.output<typeof certificateListSchema>;
-
-/** DELETE's answer: what was removed. */
-export const removedCertificateSchema = z.object({ removed: appCertificateViewSchema }).strict();
-
-/** Where the private key of a new certificate lives, said plainly. */
-export const privateKeyPlacementSchema = z
-  .object({
-    storedIn: z.array(z.enum(['key-vault', 'email'])),
-    notice: z.string(),
-  })
-  .strict();
-
-export const generatedCertificateSchema = z
-  .object({
-    appId: appIdSchema,
-    renewalId: z.string(),
-    keyId: z.string(),
-    thumbprint: z.string(),
-    thumbprintSha256: z.string().optional(),
-    notBefore: isoDateTime,
-    notAfter: isoDateTime,
-    /** The sign-in check runs in the background; the app's `state.verifiedAt` is set when it passes. */
-    verification: z.literal('pending'),
-    links: z
-      .object({
-        /** GET it to watch `state.verifiedAt`. */
-        app: z.string(),
-        history: z.string(),
-        /** The public certificate (format=cer). */
-        certificate: z.string(),
-      })
-      .strict(),
-    keyVault: z.object({ certificateId: z.string(), version: z.string() }).strict().nullable(),
-    privateKey: privateKeyPlacementSchema,
-    /** Only with ?include=pfx: shown once, never stored. */
-    pfx: z
-      .object({
-        fileName: z.string(),
-        base64: z.string(),
-        password: z.string(),
-        encryption: z.enum(['aes-256-cbc', '3des-legacy']),
-      })
-      .strict()
-      .optional(),
-    /** Only with ?include=pem: certificate and PKCS#8 private key in one PEM file. */
-    pem: z.object({ fileName: z.string(), bundle: z.string() }).strict().optional(),
-  })
-  .strict();
-export type GeneratedCertificate = z.output<typeof generatedCertificateSchema>;
 
 export type KeyMaterialRequest = { readonly format: 'pfx'; readonly legacy: boolean } | { readonly format: 'pem' } | undefined;
 

@@ -75,15 +75,15 @@ const OID = {
 
 const { asn1 } = forge;
 type Asn1 = forge.asn1.Asn1;
-const U = asn1.Class.UNIVERSAL;
-const T = asn1.Type;
+const UNIVERSAL = asn1.Class.UNIVERSAL;
+const { Type } = asn1;
 const bin = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('binary');
-const seq = (...items: Asn1[]) => asn1.create(U, T.SEQUENCE, true, items);
-const set = (...items: Asn1[]) => asn1.create(U, T.SET, true, items);
-const oid = (value: string) => asn1.create(U, T.OID, false, asn1.oidToDer(value).getBytes());
-const octets = (bytes: Uint8Array) => asn1.create(U, T.OCTETSTRING, false, bin(bytes));
-const int = (value: number) => asn1.create(U, T.INTEGER, false, asn1.integerToDer(value).getBytes());
-const nul = () => asn1.create(U, T.NULL, false, '');
+const seq = (...items: Asn1[]) => asn1.create(UNIVERSAL, Type.SEQUENCE, true, items);
+const set = (...items: Asn1[]) => asn1.create(UNIVERSAL, Type.SET, true, items);
+const oid = (value: string) => asn1.create(UNIVERSAL, Type.OID, false, asn1.oidToDer(value).getBytes());
+const octets = (bytes: Uint8Array) => asn1.create(UNIVERSAL, Type.OCTETSTRING, false, bin(bytes));
+const int = (value: number) => asn1.create(UNIVERSAL, Type.INTEGER, false, asn1.integerToDer(value).getBytes());
+const nul = () => asn1.create(UNIVERSAL, Type.NULL, false, '');
 const explicit0 = (item: Asn1) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [item]);
 const der = (item: Asn1) => Buffer.from(asn1.toDer(item).getBytes(), 'binary');
 
@@ -139,7 +139,7 @@ function bagAttributes(localKeyId: Buffer, friendlyName: string | undefined): As
   const attributes = [seq(oid(OID.localKeyId), set(octets(localKeyId)))];
   if (friendlyName !== undefined) {
     // forge writes a BMPSTRING's JS string as UTF-16BE code units itself.
-    attributes.push(seq(oid(OID.friendlyName), set(asn1.create(U, T.BMPSTRING, false, friendlyName))));
+    attributes.push(seq(oid(OID.friendlyName), set(asn1.create(UNIVERSAL, Type.BMPSTRING, false, friendlyName))));
   }
   return set(...attributes);
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { KEY_SIZES, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS } from '../certificates/generateCertificate.js';
-import { isGuid, parseKeyVaultUrl } from '../config.js';
+import { isGuid, parseKeyVaultUrl } from './identifiers.js';
 import type { FieldIssue } from '../errors.js';
 
 /**
@@ -125,7 +125,8 @@ function checkCrossFieldRules(value: unknown, ctx: z.RefinementCtx) {
   }
   // A PFX attachment only reaches someone when notifications are on; without them the renewed key
   // would land nowhere, which is exactly what the rule forbids.
-  const keyByEmail = notifications.enabled === true && notifications.includeCertificate === true && notifications.attachmentFormat === 'pfx';
+  const keyByEmail =
+    notifications.enabled === true && notifications.includeCertificate === true && notifications.attachmentFormat === 'pfx';
   const notificationsTyped =
     typeof notifications.enabled === 'boolean' &&
     typeof notifications.includeCertificate === 'boolean' &&

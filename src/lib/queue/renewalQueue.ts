@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RestError, type QueueClient } from '@azure/storage-queue';
 import { RetriableError } from '../errors.js';
 import type { RenewalMessage, RenewalQueue } from '../domain/ports.js';
-import { renewalMessageSchema } from '../renewal/renewalMessage.js';
+import { renewalMessageSchema } from '../domain/renewalMessage.js';
 
 export { RENEWAL_QUEUE_NAME } from './renewalQueueName.js';
 

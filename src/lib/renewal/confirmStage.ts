@@ -8,7 +8,7 @@ import type { LeasedApp } from './leasedApp.js';
 import { certificateFacts, withPending } from './notificationSender.js';
 import { notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
 import type { RenewalContext, RenewalStep } from './renewalContext.js';
-import { FUNCTION_TIMEOUT_SECONDS } from './renewalMessage.js';
+import { FUNCTION_TIMEOUT_SECONDS } from '../domain/renewalMessage.js';
 import { writeRenewalState } from './renewalState.js';
 
 const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;

@@ -81,7 +81,9 @@ export class RenewalScheduler {
     const due = await store.listDueApps(now);
     let enqueued = 0;
     for (const { appId } of due.apps) {
-      if (await this.#enqueueIfDue(appId, now)) enqueued += 1;
+      await tick.each(appId, 'due renewal', async () => {
+        if (await this.#enqueueIfDue(appId, now)) enqueued += 1;
+      });
     }
 
     const pending = await store.listAppsWithPendingNotifications();

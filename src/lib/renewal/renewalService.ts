@@ -13,7 +13,7 @@ import { leaseForDelivery, releaseLease } from './leasedApp.js';
 import { factsFromPending, NotificationSender } from './notificationSender.js';
 import { notificationId } from './notifications.js';
 import type { RenewalContext, RenewalDependencies, RenewalLog } from './renewalContext.js';
-import { renewalMessageSchema } from './renewalMessage.js';
+import { renewalMessageSchema } from '../domain/renewalMessage.js';
 import { writeRenewalState } from './renewalState.js';
 
 /**

@@ -118,11 +118,11 @@ describe('openssl pkcs12', () => {
   });
 
   it('makes a fresh password of at least 128 bits each time and never reuses it', async () => {
-    const a = await encodePfx(cert.der, cert.privateKey);
-    const b = await encodePfx(cert.der, cert.privateKey);
-    expect(a.password).not.toBe(b.password);
-    expect(Buffer.from(a.password, 'base64url').length * 8).toBeGreaterThanOrEqual(128);
-    expect(a.pfx.equals(b.pfx)).toBe(false);
+    const first = await encodePfx(cert.der, cert.privateKey);
+    const second = await encodePfx(cert.der, cert.privateKey);
+    expect(first.password).not.toBe(second.password);
+    expect(Buffer.from(first.password, 'base64url').length * 8).toBeGreaterThanOrEqual(128);
+    expect(first.pfx.equals(second.pfx)).toBe(false);
   });
 
   it('rejects a given password shorter than the rule, naming the field', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../../src/lib/domain/appConfig.js';
 import { generateCertificate } from '../../../src/lib/certificates/generateCertificate.js';
-import { MAX_DEQUEUE_COUNT } from '../../../src/lib/renewal/renewalMessage.js';
+import { MAX_DEQUEUE_COUNT } from '../../../src/lib/domain/renewalMessage.js';
 import type { RenewalStep } from '../../../src/lib/renewal/renewalContext.js';
 import { assertRenewalInvariants, credentialBaseline, emailedPfxs } from '../../support/renewalInvariants.js';
 import { scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';

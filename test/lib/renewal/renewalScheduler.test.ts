@@ -79,6 +79,34 @@ describe('due renewals', () => {
     }
   });
 
+  it("logs one app's failure through the invocation's logger, with the app and the cause, and goes on with the others", async () => {
+    const [failing, fine] = [await managedApp(), await managedApp()];
+    for (const app of [failing, fine]) await expiresIn(app.config.appId, 10);
+    const queue: RenewalQueue = {
+      enqueue: (message, options) =>
+        message.appId === failing.config.appId
+          ? Promise.reject(new RetriableError('Queue Storage is unavailable (503)'))
+          : world.renewalQueue.enqueue(message, options),
+    };
+    const invocationLog: { line: string; properties: Record<string, unknown> | undefined }[] = [];
+
+    const report = await world
+      .scheduler(world.service(), { queue })
+      .tick({ log: (line, properties) => invocationLog.push({ line, properties }) });
+
+    expect(report).toMatchObject({ enqueued: 1, failures: 1 });
+    expect(messagesFor(fine.config.appId)).toHaveLength(1);
+    expect(invocationLog).toHaveLength(1);
+    expect(invocationLog[0]!.line).toContain(`app ${failing.config.appId}: Queue Storage is unavailable (503)`);
+    expect(invocationLog[0]!.properties).toMatchObject({ appId: failing.config.appId, error: 'Queue Storage is unavailable (503)' });
+    // Its queued mark was written before the send failed: once stale, the same renewal is sent.
+    const { queued } = (await world.store.getApp(failing.config.appId))!.state;
+    const later = new Date(Date.now() + 31 * 60_000);
+    await world.scheduler(world.service(), { now: () => later }).tick();
+    expect(messagesFor(failing.config.appId).map((m) => m.message.renewalId)).toEqual([queued!.renewalId]);
+    await world.drain(world.service());
+  });
+
   it('re-sends a lost message under the same renewal id once the queued mark is stale', async () => {
     const app = await managedApp();
     const before = credentialBaseline(world, app.config.appId);

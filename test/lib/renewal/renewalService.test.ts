@@ -12,7 +12,7 @@ import { ConflictError, RetriableError } from '../../../src/lib/errors.js';
 import { graphScopeFor } from '../../../src/lib/graph/graphClient.js';
 import { AppSignInVerifier } from '../../../src/lib/graph/signInVerifier.js';
 import type { RenewalMessage, SignInVerifier } from '../../../src/lib/domain/ports.js';
-import { FUNCTION_TIMEOUT_SECONDS, MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../../src/lib/renewal/renewalMessage.js';
+import { FUNCTION_TIMEOUT_SECONDS, MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../../src/lib/domain/renewalMessage.js';
 import { keyIdForRenewal } from '../../../src/lib/renewal/deployStage.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';

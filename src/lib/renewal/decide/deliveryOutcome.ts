@@ -1,6 +1,6 @@
 import { AccessDeniedError, LeaseHeldError, PreconditionError, RetriableError, ValidationError } from '../../errors.js';
 import type { RenewalMessage } from '../../domain/ports.js';
-import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../renewalMessage.js';
+import { MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../domain/renewalMessage.js';
 
 /** The longest Retry-After honoured by deferring a message (Storage queues allow up to 7 days). */
 export const MAX_DEFER_SECONDS = 3600;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isGuid } from '../config.js';
+import { isGuid } from './identifiers.js';
 
 /**
  * What a renewal request carries: ids and the reason, never certificate or key material (§3).

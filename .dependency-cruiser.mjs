@@ -1,0 +1,92 @@
+/**
+ * The layers of src/ (DEVELOPERS.md "How the code is laid out"), checked by test/architecture.test.ts
+ * and by `npx depcruise src --config .dependency-cruiser.mjs`:
+ *
+ *   base        errors.ts, certificates/ (pure), domain/ (config, state, ports, identifiers)
+ *   policy      renewal/decide/ (pure renewal decisions)
+ *   adapters    tables/, graph/, keyvault/, email/, eventgrid/, queue/, azureErrors.ts: one per service
+ *   use cases   renewal/ (outside decide/), apps/: depend on ports, never on an adapter
+ *   interface   http/, then functions/ (one file per trigger), composition.ts and config.ts (the root)
+ *   entry       index.ts (registration only)
+ */
+const ADAPTERS = '^src/lib/(tables|graph|keyvault|email|eventgrid|queue)/|^src/lib/azureErrors\\.ts$';
+const USE_CASES = '^src/lib/(apps/|renewal/(?!decide/))';
+const ROOT = '^src/lib/(composition|config)\\.ts$';
+
+/** @type {import('dependency-cruiser').IConfiguration['forbidden']} */
+export const forbidden = [
+  {
+    name: 'no-circular',
+    comment: 'A cycle means two modules are one idea, or an idea is in the wrong place.',
+    severity: 'error',
+    from: { path: '^src/' },
+    to: { circular: true },
+  },
+  {
+    name: 'base-imports-only-base',
+    comment: 'errors.ts, certificates/ and domain/ are the bottom layer: pure, importing nothing above them.',
+    severity: 'error',
+    from: { path: '^src/lib/(domain/|certificates/|errors\\.ts$)' },
+    to: { path: '^src/', pathNot: '^src/lib/(domain/|certificates/|errors\\.ts$)' },
+  },
+  {
+    name: 'policy-is-pure',
+    comment: 'Renewal decisions read the domain and the clock they are given; nothing else.',
+    severity: 'error',
+    from: { path: '^src/lib/renewal/decide/' },
+    to: { path: '^src/', pathNot: '^src/lib/(domain/|certificates/|errors\\.ts$|renewal/decide/)' },
+  },
+  {
+    name: 'use-cases-never-import-adapters',
+    comment: 'Use cases depend on the ports in domain/; the composition root hands them the adapters.',
+    severity: 'error',
+    from: { path: USE_CASES },
+    to: { path: `${ADAPTERS}|${ROOT}|^src/lib/http/|^src/functions/` },
+  },
+  {
+    name: 'adapters-never-import-use-cases',
+    comment: 'An adapter implements a port; it knows nothing of who calls it.',
+    severity: 'error',
+    from: { path: ADAPTERS },
+    to: { path: `${USE_CASES}|${ROOT}|^src/lib/http/|^src/functions/` },
+  },
+  {
+    name: 'http-never-imports-adapters',
+    comment: 'The HTTP layer speaks to use cases; adapters come from the composition root.',
+    severity: 'error',
+    from: { path: '^src/lib/http/' },
+    to: { path: `${ADAPTERS}|${ROOT}|^src/functions/` },
+  },
+  {
+    name: 'handlers-never-build-adapters',
+    comment: 'Handlers get their use cases from composition.ts; they never import an adapter.',
+    severity: 'error',
+    from: { path: '^src/functions/' },
+    to: { path: ADAPTERS },
+  },
+  {
+    name: 'only-handlers-reach-the-root',
+    comment: 'Only handlers (and index.ts) see composition.ts; the library below it never does.',
+    severity: 'error',
+    from: { path: '^src/lib/', pathNot: ROOT },
+    to: { path: `${ROOT}|^src/functions/|^src/index\\.ts$` },
+  },
+  {
+    name: 'src-stands-alone',
+    comment: 'The deploy package is src/ only: the local host, tests, benchmarks and scripts stay outside it.',
+    severity: 'error',
+    from: { path: '^src/' },
+    to: { path: '^(tools|test|bench|scripts)/' },
+  },
+];
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+export default {
+  forbidden,
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    // Type-only imports count: a cycle through types is still two ideas tangled.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};
