@@ -18,7 +18,7 @@ export interface GraphAppRegistrationDirectoryOptions {
   readonly graphScope: string;
 }
 
-/** The config API's view of Entra (src/lib/directory.ts), over Microsoft Graph. */
+/** The config API's view of Entra (the AppRegistrationDirectory port), over Microsoft Graph. */
 export class GraphAppRegistrationDirectory implements AppRegistrationDirectory {
   readonly #options: GraphAppRegistrationDirectoryOptions;
   constructor(options: GraphAppRegistrationDirectoryOptions) {

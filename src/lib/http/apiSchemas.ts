@@ -4,8 +4,8 @@ import { actorSchema, appIdSchema, appSettingsSchema, historyEntrySchema, renewa
 /**
  * What the HTTP API reads from URLs and answers, as zod schemas: the handlers parse with them and
  * the OpenAPI document (src/lib/http/openApiDocument.ts) is generated from them, so the two cannot
- * drift apart. Bodies of the config routes come from src/lib/apps/appConfig.ts, certificate views
- * from src/lib/apps/certificateService.ts.
+ * drift apart. Bodies of the config routes come from src/lib/domain/appConfig.ts, certificate views
+ * from src/lib/apps/certificateViews.ts.
  */
 
 const isoDateTime = z.iso.datetime({ offset: true });
