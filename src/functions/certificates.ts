@@ -62,6 +62,10 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       handle: async (request, _context, caller) => {
         const appId = appIdOf(request);
         const query = parse(generateQuerySchema, queryParameters(request));
+        // Key material is an Admin's alone, whichever route hands it out; checked before anything is deployed.
+        if (query.include !== undefined && !hasRole(caller!, 'CertRotator.Admin')) {
+          throw new ForbiddenError(`Returning the private key (include=${query.include}) needs the app role CertRotator.Admin`);
+        }
         const include: KeyMaterialRequest =
           query.include === 'pfx'
             ? { format: 'pfx', legacy: query.legacy ?? false }

@@ -229,8 +229,9 @@ describe('npm run sandbox', () => {
     expect(put.status, await put.clone().text()).toBe(201);
     expect(await put.json()).toMatchObject({ appId, displayName: info.apps.unmanaged.displayName });
 
-    // 2. Its first certificate, with the one-time PEM bundle.
-    const post = await api('POST', `/apps/${appId}/certificates?include=pem`, 'Operator');
+    // 2. Its first certificate, with the one-time PEM bundle: an Admin's (an Operator gets 403).
+    expect((await api('POST', `/apps/${appId}/certificates?include=pem`, 'Operator')).status).toBe(403);
+    const post = await api('POST', `/apps/${appId}/certificates?include=pem`, 'Admin');
     expect(post.status, await post.clone().text()).toBe(201);
     expect(post.headers.get('cache-control')).toBe('no-store');
     const generated = (await post.json()) as { thumbprint: string; thumbprintSha256: string; keyId: string; pem: { bundle: string } };

@@ -83,8 +83,9 @@ interface Generated {
   pem?: { fileName: string; bundle: string };
 }
 
+/** Deploys a certificate now: as an Operator, or as an Admin when the query asks for the private key. */
 async function generate(appId: string, query = ''): Promise<Generated> {
-  const result = await call('POST', `${certs(appId)}${query}`, 'operator');
+  const result = await call('POST', `${certs(appId)}${query}`, query.includes('include=') ? 'admin' : 'operator');
   expect(result.status, result.text).toBe(201);
   return result.json as Generated;
 }
@@ -242,6 +243,27 @@ describe('POST /api/apps/{appId}/certificates', () => {
     expect(retryAfter).toBeGreaterThan(60);
     expect(retryAfter).toBeLessThanOrEqual(120);
     expect(api.world.graph.application(registration.appId)!.keyCredentials).toEqual([]);
+  });
+
+  it("refuses an Operator the private key (403 naming the Admin role) and deploys nothing; the Operator's plain POST deploys", async () => {
+    const { registration, app } = await api.createManagedApp();
+    const appId = app.config.appId;
+    const before = await api.store.getApp(appId);
+    for (const include of ['pfx', 'pem', 'pfx&legacy=true']) {
+      const refused = expectProblem(await call('POST', `${certs(appId)}?include=${include}`, 'operator'), 403);
+      expect(refused.detail).toContain('CertRotator.Admin');
+      expect(refused.detail).toContain(`include=${include.split('&')[0]}`);
+    }
+    expect(api.world.graph.application(registration.appId)!.keyCredentials).toEqual([]);
+    expect(await api.store.getApp(appId)).toEqual(before);
+    expect((await api.store.listHistory(appId)).items.map((entry) => entry.action)).not.toContain('renewal.deploy');
+
+    const plain = await call('POST', certs(appId), 'operator');
+    expect(plain.status).toBe(201);
+    const body = plain.json as Generated;
+    expect(body.pfx).toBeUndefined();
+    expect(body.pem).toBeUndefined();
+    expect(api.world.graph.application(registration.appId)!.keyCredentials.map((c) => c.keyId)).toEqual([body.keyId]);
   });
 
   it('refuses a Reader (403), an anonymous caller (401), an unknown app (404) and a bad query (400)', async () => {

@@ -114,7 +114,8 @@ const ifMatch: ParameterSpec = {
 const QUERY_DESCRIPTIONS: Record<string, string> = {
   pageSize: 'Items per page, 1 to 100.',
   continuationToken: 'The continuationToken of the previous page.',
-  include: 'Return the one-time private key: `pfx` (PKCS#12 in base64 and its password) or `pem` (certificate and PKCS#8 key).',
+  include:
+    'Return the one-time private key: `pfx` (PKCS#12 in base64 and its password) or `pem` (certificate and PKCS#8 key). Needs `CertRotator.Admin`: an Operator gets 403 and nothing is deployed.',
   legacy: 'PFX encrypted with 3DES and a SHA-1 MAC for old Windows hosts (default: AES-256-CBC, PBKDF2-SHA256, SHA-256 MAC).',
   format:
     '`cer`: the public certificate (Reader); `pem`: certificate and private key in PEM; `pfx`: PKCS#12 with a fresh password (both Admin, from Key Vault).',
@@ -311,7 +312,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
     tag: 'certificates',
     summary: 'Deploy a new certificate now',
     description:
-      'Generates a certificate, imports it into Key Vault (when enabled) and adds it to the app registration, then answers; the sign-in check follows in the background (watch `state.verifiedAt` on the app). The private key is in the response only when asked for with `include`, and never again from this response. When Key Vault is disabled for the app, `privateKey.notice` says that the key exists only in this response and the email.',
+      'Generates a certificate, imports it into Key Vault (when enabled) and adds it to the app registration, then answers; the sign-in check follows in the background (watch `state.verifiedAt` on the app). The private key is in the response only when an Admin asks for it with `include` (an Operator asking gets 403, and nothing is deployed), and never again from this response. When Key Vault is disabled for the app, `privateKey.notice` says that the key exists only in this response and the email.',
     role: 'CertRotator.Operator',
     parameters: [appIdParameter, ...queryParameters(generateQuerySchema)],
     responses: {
