@@ -55,6 +55,26 @@ const pfxByEmail = { enabled: true, recipients: ['ops@contoso.com'], includeCert
 
 /** One case per §2 rule: the body, and the field path the 400 must name. */
 const invalidConfigs: { rule: string; body: unknown; path: string }[] = [
+  {
+    rule: 'a recipient over 254 characters',
+    body: {
+      notifications: {
+        enabled: true,
+        recipients: [`${'a'.repeat(64)}@${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.${'e'.repeat(10)}.com`],
+      },
+    },
+    path: 'notifications.recipients.0',
+  },
+  {
+    rule: 'a recipient of 60,000 characters',
+    body: { notifications: { enabled: true, recipients: [`${'a'.repeat(60_000)}@contoso.example`] } },
+    path: 'notifications.recipients.0',
+  },
+  {
+    rule: 'a vaultUrl over 200 characters',
+    body: { keyVault: { vaultUrl: `https://localhost/${'a'.repeat(300)}` } },
+    path: 'keyVault.vaultUrl',
+  },
   { rule: 'lifetimeDays below 30', body: { lifetimeDays: 29 }, path: 'lifetimeDays' },
   { rule: 'lifetimeDays above 1095', body: { lifetimeDays: 1096 }, path: 'lifetimeDays' },
   { rule: 'lifetimeDays not whole', body: { lifetimeDays: 90.5 }, path: 'lifetimeDays' },
@@ -171,6 +191,29 @@ describe('validation (§2): every rule is a 400 naming the field, and nothing is
       400,
     );
     expect(patched.errors?.map((e) => e.path).sort()).toEqual(['keyVault.enabled', 'lifetimeDays']);
+  });
+
+  it('refuses a body nested past 32 levels (PUT and PATCH alike), naming where, and changes nothing', async () => {
+    // 5,000 levels in about 25 KB: under the body limit, deep enough to overflow a recursive walk.
+    const deep = `{"notifications":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`;
+    const { appId } = await createApp({ lifetimeDays: 400 });
+    for (const method of ['PUT', 'PATCH'] as const) {
+      const problem = await expectRejected({ method, path: `/api/apps/${appId}`, body: deep }, 400);
+      expect(problem.errors).toEqual([{ path: `notifications${'.a'.repeat(31)}`, message: 'is nested deeper than 32 levels' }]);
+    }
+  });
+
+  it.each([
+    ['__proto__ at the top', '{"__proto__":{"enabled":false},"lifetimeDays":90}', '__proto__'],
+    ['constructor inside notifications', '{"notifications":{"constructor":{"prototype":1}}}', 'notifications.constructor'],
+    ['prototype inside keyVault', '{"keyVault":{"prototype":{}}}', 'keyVault.prototype'],
+  ])('refuses %s as an unknown field (PUT and PATCH), and changes nothing', async (_name, body, path) => {
+    const { appId } = await createApp({ lifetimeDays: 400 });
+    for (const method of ['PUT', 'PATCH'] as const) {
+      const problem = await expectRejected({ method, path: `/api/apps/${appId}`, body }, 400);
+      expect(problem.errors).toContainEqual({ path, message: 'is not a known field' });
+    }
+    expect(({} as Record<string, unknown>).enabled).toBeUndefined();
   });
 
   it('rejects an appId that is not a GUID, on every route', async () => {

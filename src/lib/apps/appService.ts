@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { isLoopbackUrl } from '../domain/identifiers.js';
+import { jsonShapeIssues } from '../domain/jsonShape.js';
 import type { AppRegistrationDirectory } from '../domain/ports.js';
 import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
 import { retryOnETagConflict } from '../domain/retryOnETagConflict.js';
@@ -79,7 +80,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** RFC 7396 JSON merge patch: objects merge, `null` removes (the default applies again), the rest replaces. */
+/**
+ * RFC 7396 JSON merge patch: objects merge, `null` removes (the default applies again), the rest
+ * replaces. The patch must have passed jsonShapeIssues (its depth bounds the recursion).
+ */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return patch;
   const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
@@ -177,6 +181,9 @@ export class AppService {
   /** PATCH: a JSON merge patch onto the current config, validated as a whole. */
   async patchApp(appId: string, patch: unknown, options: WriteOptions): Promise<AppView> {
     if (!isPlainObject(patch)) throw ValidationError.forField('', 'must be a JSON object (a merge patch of the app configuration)');
+    // mergePatch recurses and assigns keys: bounded depth and no prototype keys first.
+    const shapeIssues = jsonShapeIssues(patch);
+    if (shapeIssues.length > 0) throw new ValidationError(shapeIssues);
     return this.#withRetries(appId, options, async (found) => {
       const current = required(found, appId);
       checkIfMatch(current, options, appId);

@@ -12,6 +12,7 @@ import type { FieldIssue } from '../errors.js';
 
 export const CERTIFICATE_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
 export const MAX_RECIPIENTS = 50;
+export const MAX_EMAIL_LENGTH = 254;
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -29,6 +30,8 @@ export const appIdSchema = z
 
 export const keyVaultUrlSchema = z
   .string({ error: 'must be a Key Vault URL' })
+  // The longest vault origin (a 24-character name under the longest cloud suffix) is about 60 characters.
+  .max(200, 'must be at most 200 characters')
   .transform((value, ctx) => {
     const parsed = parseKeyVaultUrl(value.trim());
     if ('error' in parsed) {
@@ -48,7 +51,8 @@ export const notificationsSchema = z
   .object({
     enabled: z.boolean().default(false),
     recipients: z
-      .array(z.email({ error: 'must be an email address' }))
+      // 254 characters: the longest address SMTP can carry (RFC 5321's 256-octet path, less the brackets).
+      .array(z.email({ error: 'must be an email address' }).max(MAX_EMAIL_LENGTH, `must be at most ${MAX_EMAIL_LENGTH} characters`))
       .max(MAX_RECIPIENTS, `must list at most ${MAX_RECIPIENTS} addresses`)
       .default([]),
     thresholdDays: wholeNumber(1, 90).default(14),

@@ -1,6 +1,7 @@
 import type { HttpRequest } from '@azure/functions';
 import { ValidationError } from '../errors.js';
 import { PayloadTooLargeError, UnsupportedMediaTypeError } from './httpErrors.js';
+import { jsonShapeIssues } from '../domain/jsonShape.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -37,9 +38,13 @@ export async function readJsonBody(
   }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks));
   if (text.trim() === '') throw ValidationError.forField('', 'a JSON body is required');
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    parsed = JSON.parse(text) as unknown;
   } catch (error) {
     throw ValidationError.forField('', `is not valid JSON: ${(error as Error).message}`);
   }
+  const issues = jsonShapeIssues(parsed);
+  if (issues.length > 0) throw new ValidationError(issues);
+  return parsed;
 }

@@ -4,7 +4,7 @@ import { appConfigSchema, type AppConfig } from '../../../src/lib/domain/appConf
 import { AppService } from '../../../src/lib/apps/appService.js';
 import { dueRowKey } from '../../../src/lib/tables/appRows.js';
 import { AppStore } from '../../../src/lib/tables/appStore.js';
-import { PreconditionFailedError } from '../../../src/lib/errors.js';
+import { PreconditionFailedError, ValidationError } from '../../../src/lib/errors.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
 import { createTestTableClient, snapshotTable } from '../../support/tables.js';
 
@@ -233,5 +233,22 @@ describe('AppStore due index', () => {
     expect(await dueRows(store, now)).toEqual([a]);
     expect(await dueRows(store, new Date(now.getTime() + 2 * DAY))).toEqual([a, c].sort());
     expect((await store.repairIndex({ maxPageSize: 100 })).repaired).toBe(0);
+  });
+});
+
+describe('AppStore and what Table Storage refuses', () => {
+  it('answers a row over the 64 KiB property limit with a ValidationError, not a raw storage error, and stores nothing', async () => {
+    const table = createTestTableClient();
+    const store = new AppStore(table);
+    const appId = randomUUID();
+    await store.createApp({ config: config(appId), history: { action: 'config.created', trigger: 'api', outcome: 'succeeded' } });
+    const before = await snapshotTable(table);
+    // Table Storage caps a string property at 64 KiB (32K UTF-16 characters): 40,000 characters is over it.
+    const error = await store
+      .appendHistory(appId, { action: 'renewal.deploy', trigger: 'queue', outcome: 'failed', error: 'x'.repeat(40_000) })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).message).toMatch(/too large/);
+    expect(await snapshotTable(table)).toBe(before);
   });
 });
