@@ -40,11 +40,12 @@ function rejectQuery(request: HttpRequest): void {
   if (!result.success) throw new ValidationError(toFieldIssues(result.error));
 }
 
+/** The next page's URL, relative (path and query): never built from the Host header, which the caller chooses. */
 function nextLink(request: HttpRequest, continuationToken: string | undefined): string | undefined {
   if (continuationToken === undefined) return undefined;
   const url = new URL(request.url);
   url.searchParams.set('continuationToken', continuationToken);
-  return url.toString();
+  return `${url.pathname}${url.search}`;
 }
 
 function writeOptions(request: HttpRequest, caller: Caller | undefined): WriteOptions {

@@ -108,7 +108,6 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
           'Content-Type': download.contentType,
           'Content-Disposition': attachment(download.fileName),
           'Cache-Control': 'no-store',
-          'X-Content-Type-Options': 'nosniff',
         };
         if (download.pfxPassword !== undefined) headers[PFX_PASSWORD_HEADER] = download.pfxPassword;
         return { status: 200, body: download.body, headers } satisfies HttpResponseInit;

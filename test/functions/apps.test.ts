@@ -37,11 +37,19 @@ async function createApp(body: unknown = {}, displayName?: string): Promise<{ ap
 }
 
 /** Sends a request that must be refused with `status`, and proves it changed no stored byte. */
+/** Every API response, an error's too: no sniffing, nothing loaded or framed, app data never cached. */
+function expectSecurityHeaders(response: CallResult): void {
+  expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+  expect(response.headers.get('cache-control')).toBe('no-store');
+}
+
 async function expectRejected(options: Parameters<typeof call>[0], status: number): Promise<Problem> {
   const before = await snapshotTable(api.table);
   const response = await call(options);
   expect(response.status, response.text).toBe(status);
   expect(response.headers.get('content-type')).toBe('application/problem+json');
+  expectSecurityHeaders(response);
   const problem = response.json as Problem;
   expect(problem).toMatchObject({ status, instance: options.path.split('?')[0] });
   expect(problem.type).toMatch(/^urn:entra-cert-rotator:problem:/);
@@ -345,6 +353,7 @@ describe('create, read, replace, patch, delete', () => {
     const { appId, response } = await createApp({ bootstrap: true }, 'Payments API (prod) #1');
     expect(response.headers.get('location')).toBe(`/api/apps/${appId}`);
     expect(response.headers.get('etag')).toBe((response.json as { etag: string }).etag);
+    expectSecurityHeaders(response);
     expect(response.json).toMatchObject({
       appId,
       displayName: 'Payments API (prod) #1',
@@ -506,7 +515,8 @@ describe('history and listing', () => {
       },
       { action: 'config.updated', actor: bob, changes: ['lifetimeDays'] },
     ]);
-    expect(page1.nextLink).toContain(`continuationToken=${page1.continuationToken}`);
+    // Relative, so a forged Host header cannot point it elsewhere.
+    expect(page1.nextLink).toBe(`/api/apps/${appId}/history?pageSize=2&continuationToken=${page1.continuationToken}`);
     const second = await call({
       method: 'GET',
       path: `/api/apps/${appId}/history?pageSize=2&continuationToken=${page1.continuationToken}`,

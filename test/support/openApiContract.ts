@@ -16,8 +16,8 @@ interface ResponseLike {
 
 type Json = Record<string, unknown>;
 
-/** Headers every response may carry without each operation listing them. */
-const UNDOCUMENTED_OK = new Set(['content-type', 'cache-control', 'x-content-type-options']);
+/** Headers every response may carry without each operation listing them (the document's description names them). */
+const UNDOCUMENTED_OK = new Set(['content-type', 'cache-control', 'x-content-type-options', 'content-security-policy']);
 
 // ajv-formats is CommonJS with a default export; under ESM interop it can arrive wrapped.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;

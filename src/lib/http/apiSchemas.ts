@@ -48,7 +48,7 @@ const pageOf = <T extends z.ZodType>(item: T) =>
       items: z.array(item),
       /** Absent on the last page. */
       continuationToken: z.string().optional(),
-      /** This request's URL with the next continuationToken; absent on the last page. */
+      /** This request's path and query, relative, with the next continuationToken; absent on the last page. */
       nextLink: z.string().optional(),
     })
     .strict();

@@ -504,7 +504,7 @@ export function buildOpenApiDocument(): JsonSchema {
       version: '1',
       description:
         'Manages the X.509 client certificates of Microsoft Entra ID app registrations: their configs, renewal state and history, and the certificates themselves. ' +
-        `Errors are RFC 9457 \`${PROBLEM_CONTENT_TYPE}\` with a \`type\` under \`${PROBLEM_TYPE_PREFIX}\`. Responses carry \`Cache-Control: no-store\`.`,
+        `Errors are RFC 9457 \`${PROBLEM_CONTENT_TYPE}\` with a \`type\` under \`${PROBLEM_TYPE_PREFIX}\`. Responses carry \`Cache-Control: no-store\` (the document itself may be cached), \`X-Content-Type-Options: nosniff\` and \`Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\`.`,
     },
     servers: [{ url: '/api' }],
     tags: [

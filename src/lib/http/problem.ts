@@ -18,6 +18,7 @@ import {
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
 } from './httpErrors.js';
+import { SECURITY_HEADERS } from './securityHeaders.js';
 
 /**
  * RFC 9457 problem details, and THE mapping from the error family to HTTP statuses. Handlers throw;
@@ -126,7 +127,7 @@ export function problemResponse(
   };
   return {
     status: mapped.status,
-    headers: { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store', ...mapped.headers },
+    headers: { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store', ...SECURITY_HEADERS, ...mapped.headers },
     body: JSON.stringify(problem),
   };
 }

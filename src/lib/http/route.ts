@@ -2,6 +2,7 @@ import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } fr
 import type { BearerAuthenticator, Caller, Role } from './bearerAuthenticator.js';
 import { MethodNotAllowedError } from './httpErrors.js';
 import { problemResponse } from './problem.js';
+import { SECURITY_HEADERS } from './securityHeaders.js';
 
 export { ALL_HTTP_METHODS } from './httpMethods.js';
 
@@ -24,7 +25,10 @@ export function createRoute(authenticator: BearerAuthenticator, methods: Partial
       if (method === undefined) throw new MethodNotAllowedError(request.method, allow);
       const caller = method.role === undefined ? undefined : await authenticator.authorize(request, method.role);
       const response = await method.handle(request, context, caller);
-      return { ...response, headers: { 'Cache-Control': 'no-store', ...(response.headers as Record<string, string> | undefined) } };
+      return {
+        ...response,
+        headers: { 'Cache-Control': 'no-store', ...(response.headers as Record<string, string> | undefined), ...SECURITY_HEADERS },
+      };
     } catch (error) {
       return problemResponse(error, request, context, { authorizationUri: authenticator.authorizationUri });
     }
