@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import functions, { type HttpResponseInit } from '@azure/functions';
 import type { RegisteredFunction } from './functionsCore.js';
+import { HostProblem, writeHostProblem } from './hostProblem.js';
 
 // @azure/functions is webpack-bundled CommonJS: Node's ESM loader finds `app` among its named
 // exports but not these classes, so they are taken from the default export.
@@ -11,7 +12,8 @@ const { HttpRequest, HttpResponse, InvocationContext } = functions;
 /**
  * HTTP triggers on a plain Node server, routed as the Functions host routes them: `{routePrefix}/
  * {route}` with `{name}`, `{name?}`, `{name:constraint}` and `{*rest}` segments, matched on method
- * and path; no match is 404, as in Azure.
+ * and path. What the host refuses itself (no route 404, a method no route serves 405, a bad Host or
+ * percent-encoding 400, a body too large 413 or too slow 400) is answered with problem+json.
  */
 
 interface CompiledRoute {
@@ -48,13 +50,25 @@ export interface HttpTriggerHost {
   close(): Promise<void>;
 }
 
+/** The largest body the host reads (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT overrides it); larger is 413 from Content-Length. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** How long a body may take to arrive: one shorter than its Content-Length is answered 400 after this. */
+export const DEFAULT_BODY_TIMEOUT_MS = 5000;
+
+/** host, host:port or [v6]:port, as RFC 9110 allows a Host header; anything else is 400. */
+const HOST_HEADER = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
 export async function startHttpTriggers(options: {
   functions: readonly RegisteredFunction[];
   routePrefix: string;
   port: number;
   host?: string;
+  maxBodyBytes?: number;
+  bodyTimeoutMs?: number;
   logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
 }): Promise<HttpTriggerHost> {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const routes: CompiledRoute[] = options.functions
     .filter((fn) => fn.trigger.type.toLowerCase() === 'httptrigger')
     .map((fn) => {
@@ -62,13 +76,18 @@ export async function startHttpTriggers(options: {
       const methods = Array.isArray(fn.trigger.methods) ? (fn.trigger.methods as string[]) : ['GET', 'POST'];
       return { fn, methods: new Set(methods.map((m) => m.toUpperCase())), ...compileRoute(options.routePrefix, route) };
     });
+  let base = 'http://localhost';
 
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end();
-      console.error(`[host] HTTP handling failed: ${(error as Error).message}`);
+      const problem =
+        error instanceof HostProblem
+          ? error
+          : new HostProblem(500, 'Internal error', 'The function failed before answering; see the host log.');
+      if (!(error instanceof HostProblem)) console.error(`[host] HTTP handling failed: ${(error as Error).message}`);
+      if (problem.close) res.once('finish', () => req.socket.destroy());
+      writeHostProblem(res, problem, (req.url ?? '/').split('?')[0]!);
     });
   });
   server.on('connection', (socket: Socket) => {
@@ -77,27 +96,40 @@ export async function startHttpTriggers(options: {
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const base = `http://${req.headers.host ?? 'localhost'}`;
+    const hostHeader = req.headers.host;
+    if (hostHeader !== undefined && !HOST_HEADER.test(hostHeader)) {
+      throw new HostProblem(400, 'Bad request', 'The Host header is not a host name or address with an optional port');
+    }
+    // The URL handed to the function is built on the host's own address, never on the Host header.
     const url = new URL(req.url ?? '/', base);
     const method = (req.method ?? 'GET').toUpperCase();
-    let match: { route: CompiledRoute; params: Record<string, string> } | undefined;
-    for (const route of routes) {
-      if (!route.methods.has(method)) continue;
+    const onPath = routes.flatMap((route) => {
       const groups = route.pattern.exec(url.pathname);
-      if (!groups) continue;
-      const params: Record<string, string> = {};
-      route.names.forEach((name, i) => {
-        if (groups[i + 1] !== undefined) params[name] = decodeURIComponent(groups[i + 1]!);
+      return groups ? [{ route, groups }] : [];
+    });
+    if (onPath.length === 0) throw new HostProblem(404, 'Not found', `No function is registered for ${url.pathname}`);
+    const served = onPath.find(({ route }) => route.methods.has(method));
+    if (!served) {
+      const allow = [...new Set(onPath.flatMap(({ route }) => [...route.methods]))];
+      throw new HostProblem(405, 'Method not allowed', `${method} is not served at ${url.pathname}`, {
+        headers: { Allow: allow.join(', ') },
       });
-      match = { route, params };
-      break;
     }
-    if (!match) {
-      res.writeHead(404).end();
-      return;
+    const params: Record<string, string> = {};
+    served.route.names.forEach((name, i) => {
+      const raw = served.groups[i + 1];
+      if (raw === undefined) return;
+      try {
+        params[name] = decodeURIComponent(raw);
+      } catch {
+        throw new HostProblem(400, 'Bad request', `The path segment for {${name}} is not valid percent-encoding`);
+      }
+    });
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > maxBodyBytes) {
+      throw new HostProblem(413, 'Request body too large', `The body may be at most ${maxBodyBytes} bytes`, { close: true });
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = await readBody(req, maxBodyBytes, bodyTimeoutMs);
     const headers: Record<string, string> = {};
     for (const [key, value] of Object.entries(req.headers))
       if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
@@ -106,25 +138,25 @@ export async function startHttpTriggers(options: {
       url: url.toString(),
       headers,
       query: Object.fromEntries(url.searchParams),
-      params: match.params,
-      body: chunks.length > 0 ? { bytes: Buffer.concat(chunks) } : undefined,
+      params,
+      body: body.length > 0 ? { bytes: body } : undefined,
     });
     const invocationId = randomUUID();
     const context = new InvocationContext({
       invocationId,
-      functionName: match.route.fn.name,
-      logHandler: options.logHandler(match.route.fn.name, invocationId),
-      options: { trigger: match.route.fn.trigger },
+      functionName: served.route.fn.name,
+      logHandler: options.logHandler(served.route.fn.name, invocationId),
+      options: { trigger: served.route.fn.trigger },
     });
-    const result = (await match.route.fn.handler(request, context)) as HttpResponseInit | InstanceType<typeof HttpResponse> | undefined;
+    const result = (await served.route.fn.handler(request, context)) as HttpResponseInit | InstanceType<typeof HttpResponse> | undefined;
     const response = result instanceof HttpResponse ? result : new HttpResponse(result ?? { status: 204 });
-    const body = Buffer.from(await response.arrayBuffer());
+    const responseBody = Buffer.from(await response.arrayBuffer());
     const outHeaders: Record<string, string> = {};
     response.headers.forEach((value, key) => {
       outHeaders[key] = value;
     });
     res.writeHead(response.status, outHeaders);
-    res.end(body);
+    res.end(responseBody);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -132,6 +164,7 @@ export async function startHttpTriggers(options: {
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  base = `http://localhost:${port}`;
   return {
     url: `http://localhost:${port}/${options.routePrefix}`,
     close: async () => {
@@ -139,4 +172,45 @@ export async function startHttpTriggers(options: {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The body, refused once it passes `maxBytes` (413) or has not ended within `timeoutMs` (400: a body
+ * shorter than its Content-Length would otherwise hold the connection until the socket times out).
+ */
+function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (outcome: () => void) => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+      outcome();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) chunks.push(chunk);
+      else
+        settle(() => reject(new HostProblem(413, 'Request body too large', `The body may be at most ${maxBytes} bytes`, { close: true })));
+    };
+    const onEnd = () => settle(() => resolve(Buffer.concat(chunks)));
+    const onError = (error: Error) => settle(() => reject(error));
+    const timer = setTimeout(
+      () =>
+        settle(() =>
+          reject(
+            new HostProblem(
+              400,
+              'Bad request',
+              `The request body did not arrive within ${timeoutMs} ms (is it shorter than its Content-Length?)`,
+              {
+                close: true,
+              },
+            ),
+          ),
+        ),
+      timeoutMs,
+    );
+    req.on('data', onData).on('end', onEnd).on('error', onError);
+  });
 }

@@ -68,7 +68,14 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       );
   const resolve = (expression: string) => resolveAppSettingExpression(expression, env);
 
-  const http = await startHttpTriggers({ functions, routePrefix: hostJson.routePrefix, port: options.port, logHandler });
+  const bodyLimit = Number(env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT ?? NaN);
+  const http = await startHttpTriggers({
+    functions,
+    routePrefix: hostJson.routePrefix,
+    port: options.port,
+    logHandler,
+    maxBodyBytes: Number.isSafeInteger(bodyLimit) && bodyLimit > 0 ? bodyLimit : undefined,
+  });
   const timers = startTimerTriggers({ functions, resolveSchedule: resolve, timeZone: env.WEBSITE_TIME_ZONE, logHandler });
   const hasQueues = functions.some((f) => f.trigger.type.toLowerCase() === 'queuetrigger');
   const queues = hasQueues

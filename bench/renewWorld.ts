@@ -1,0 +1,227 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { TableClient } from '@azure/data-tables';
+import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import type { AppConfig } from '../src/lib/domain/appConfig.js';
+import { AppStore } from '../src/lib/tables/appStore.js';
+import { APPS_TABLE_NAME } from '../src/lib/composition.js';
+import { StorageRenewalQueue } from '../src/lib/queue/renewalQueue.js';
+import { RENEWAL_QUEUE_NAME } from '../src/lib/queue/renewalQueueName.js';
+import type { RenewalMessage } from '../src/lib/domain/ports.js';
+import { AZURITE_ACCOUNT_NAME, startAzurite } from '../test/emulators/azurite.js';
+import { EmailEmulator } from '../test/emulators/email.js';
+import type { EmulatorServer } from '../test/emulators/emulatorServer.js';
+import { EntraAuthority } from '../test/emulators/entraAuthority.js';
+import { EventGridEmulator } from '../test/emulators/eventGrid.js';
+import { GraphEmulator } from '../test/emulators/graph.js';
+import { KeyVaultEmulator } from '../test/emulators/keyVault.js';
+import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
+import { AzuriteRequestLog } from './azuriteRequestLog.js';
+import { benchRoot, compileLocalHost } from './compileApp.js';
+import { startHost, type HostProcess } from './hostProcess.js';
+
+export type Emulators = Record<'authority' | 'graph' | 'keyVault' | 'email' | 'eventGrid', EmulatorServer>;
+
+/**
+ * What the renewal benchmark runs against: Azurite (its request log read), every emulator, `renewals`
+ * apps seeded, and the local host serving them; `cleanup` stops it all.
+ */
+export interface RenewWorld {
+  readonly appIds: readonly string[];
+  readonly host: HostProcess;
+  readonly hostLog: string;
+  readonly storage: AzuriteRequestLog;
+  readonly emulators: Emulators;
+  readonly azuritePid: number | undefined;
+  readonly queue: StorageRenewalQueue;
+  /** The current end of Azurite's request log (AzuriteRequestLog.mark). */
+  readonly mark: () => Promise<number>;
+  /** One deploy message per app. */
+  readonly push: (trigger: RenewalMessage['trigger'], visibilityDelaySeconds?: number) => Promise<void>;
+  readonly makeDue: (ids: readonly string[]) => Promise<void>;
+  /** CertificateRenewed events published so far. */
+  readonly renewed: () => number;
+  /** CertificateRenewalFailed events published so far. */
+  readonly failed: () => number;
+  readonly cleanup: () => Promise<void>;
+}
+
+type Services = Awaited<ReturnType<typeof startServices>>;
+
+export async function startRenewWorld(renewals: number, confirmDelaySeconds: number): Promise<RenewWorld> {
+  const work = join(benchRoot, '.scratch', 'renew');
+  rmSync(work, { recursive: true, force: true });
+  const appRoot = join(work, 'app');
+  mkdirSync(appRoot, { recursive: true });
+  // Only host.json: a developer's local.settings.json must not leak into the benchmark's settings.
+  copyFileSync(join(benchRoot, 'host.json'), join(appRoot, 'host.json'));
+  const distDir = join(work, 'dist');
+  compileLocalHost(distDir);
+  const hostLog = join(work, 'host.log');
+
+  const tls = loadOrCreateEmulatorTls(join(work, 'tls'));
+  const storage = new AzuriteRequestLog({ account: AZURITE_ACCOUNT_NAME, queues: [RENEWAL_QUEUE_NAME, `${RENEWAL_QUEUE_NAME}-poison`] });
+  const azurite = await startAzurite({ requestLog: true, onOutput: storage.onLine });
+  const cleanups: (() => Promise<void>)[] = [() => azurite.stop()];
+  const cleanup = async () => {
+    for (const step of cleanups) await step().catch(() => {});
+  };
+  try {
+    const services = await startServices(tls);
+    cleanups.push(services.close);
+
+    // The apps: registrations owned by the rotator's identity, configs imported into its table.
+    const store = new AppStore(
+      TableClient.fromConnectionString(azurite.connectionString, APPS_TABLE_NAME, { allowInsecureConnection: true }),
+    );
+    const appIds = await seedApps(store, services, renewals);
+
+    const env = hostEnvironment(services, { appRoot, storageConnectionString: azurite.connectionString, confirmDelaySeconds });
+    const host = await startHost(distDir, appRoot, env, hostLog);
+    cleanups.unshift(() => host.stop());
+
+    const { queue, probe, push, makeDue } = appControls(azurite.connectionString, store, appIds);
+    const eventsOfType = (type: string) => services.eventGrid.events().filter((e) => e.event.type === type).length;
+    return {
+      appIds,
+      host,
+      hostLog,
+      storage,
+      emulators: {
+        authority: services.authority.server,
+        graph: services.graph.server,
+        keyVault: services.keyVault.server,
+        email: services.email.server,
+        eventGrid: services.eventGrid.server,
+      },
+      azuritePid: azurite.pid,
+      queue,
+      mark: () => storage.mark(probe),
+      push,
+      makeDue,
+      renewed: () => eventsOfType('EntraCertRotator.CertificateRenewed'),
+      failed: () => eventsOfType('EntraCertRotator.CertificateRenewalFailed'),
+      cleanup,
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/** The authority (with the rotator's managed identity), Graph, Key Vault, email and Event Grid emulators. */
+async function startServices(tls: ReturnType<typeof loadOrCreateEmulatorTls>) {
+  const tenantId = randomUUID();
+  const identity = { tenantId, clientId: randomUUID(), principalId: randomUUID(), roles: ['Application.ReadWrite.OwnedBy'] };
+  const authority = new EntraAuthority({ tls });
+  const graph = new GraphEmulator({ tls, authority });
+  await Promise.all([authority.start(), graph.start()]);
+  const verifyToken = (token: string, audiences: string[]) => authority.verifyAccessToken(token, audiences);
+  const keyVault = new KeyVaultEmulator({ tls, tenantId, authorityHost: authority.url, verifyToken });
+  // runningPolls 0: the operation has succeeded by the first status poll (how many polls the real
+  // service needs depends on its delivery time; the adapter's share is not to poll more than that).
+  const email = new EmailEmulator({ tls, accessKey: randomBytes(32).toString('base64'), verifyToken, runningPolls: 0 });
+  const eventGrid = new EventGridEmulator({ tls, keys: [randomBytes(16).toString('hex')], verifyToken });
+  await Promise.all([keyVault.start(), email.start(), eventGrid.start()]);
+  const close = () => Promise.all([authority.close(), graph.close(), keyVault.close(), email.close(), eventGrid.close()]).then(() => {});
+  const managedIdentity = authority.enableManagedIdentity(identity);
+  return { tls, tenantId, identity, managedIdentity, authority, graph, keyVault, email, eventGrid, close };
+}
+
+/** `renewals` app registrations in the Graph emulator, their configs imported into the table; their app ids. */
+async function seedApps(store: AppStore, { tenantId, identity, graph, keyVault }: Services, renewals: number): Promise<string[]> {
+  const appIds: string[] = [];
+  const configs: { config: AppConfig }[] = [];
+  for (let appNumber = 0; appNumber < renewals; appNumber++) {
+    const displayName = `Benchmark app ${appNumber}`;
+    const registration = graph.createApplication({ tenantId, displayName, owners: [identity.principalId] });
+    appIds.push(registration.appId);
+    configs.push({
+      config: {
+        appId: registration.appId,
+        displayName,
+        enabled: true,
+        lifetimeDays: 30,
+        renewBeforeDays: 20,
+        notifications: {
+          enabled: true,
+          recipients: ['platform-admins@contoso.example'],
+          thresholdDays: 14,
+          includeCertificate: false,
+          attachmentFormat: 'cer',
+        },
+        keySize: 2048,
+        graphMode: 'owner',
+        bootstrap: false,
+        keyVault: { enabled: true, vaultUrl: keyVault.vaultUrl, certificateName: `bench-app-${appNumber}` },
+      },
+    });
+  }
+  await store.importApps(configs);
+  return appIds;
+}
+
+/** The host's environment: nothing but what a Function App would have, pointed at the emulators. */
+function hostEnvironment(
+  services: Services,
+  {
+    appRoot,
+    storageConnectionString,
+    confirmDelaySeconds,
+  }: { appRoot: string; storageConnectionString: string; confirmDelaySeconds: number },
+): NodeJS.ProcessEnv {
+  const { tls, tenantId, managedIdentity, graph, authority, keyVault, email, eventGrid } = services;
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: '0',
+    FUNCTIONS_APP_ROOT: appRoot,
+    NODE_EXTRA_CA_CERTS: tls.caPath,
+    IDENTITY_ENDPOINT: managedIdentity.endpoint,
+    IDENTITY_HEADER: managedIdentity.header,
+    AzureWebJobsStorage: storageConnectionString,
+    MANAGED_TENANT_ID: tenantId,
+    // Yearly: the timer must not fire during the run (messages are pushed by the benchmark).
+    RENEWAL_SCHEDULE: '0 0 0 1 1 *',
+    GRAPH_BASE_URL: graph.url,
+    AZURE_AUTHORITY_HOST: authority.url,
+    DEFAULT_KEYVAULT_URL: keyVault.vaultUrl,
+    EMAIL_ENDPOINT: email.server.url,
+    EMAIL_SENDER: 'DoNotReply@rotator.example',
+    EVENTGRID_TOPIC_ENDPOINT: eventGrid.topicEndpoint,
+    API_AUDIENCE: 'api://entra-cert-rotator-bench',
+    API_TENANT_ID: tenantId,
+    CONFIRM_DELAY_SECONDS: String(confirmDelaySeconds),
+  };
+}
+
+/** The benchmark's hands on the apps: their deploy messages, and their windows in the table. */
+function appControls(storageConnectionString: string, store: AppStore, appIds: readonly string[]) {
+  const queue = new StorageRenewalQueue(new QueueClient(storageConnectionString, RENEWAL_QUEUE_NAME));
+  const queueService = QueueServiceClient.fromConnectionString(storageConnectionString);
+  const probe = (name: string) => queueService.getQueueClient(name).exists();
+  const push = async (trigger: RenewalMessage['trigger'], visibilityDelaySeconds?: number) => {
+    const messages = appIds.map<RenewalMessage>((appId) => ({ appId, renewalId: randomUUID(), stage: 'deploy', trigger }));
+    for (let i = 0; i < messages.length; i += 50) {
+      await Promise.all(messages.slice(i, i + 50).map((m) => queue.enqueue(m, { visibilityDelaySeconds })));
+    }
+  };
+  // A scheduled renewal of an app that is not due is skipped (the pipeline re-checks), so before each
+  // measured push the apps are made due the way an admin would: a longer lifetime and renew-before
+  // window, under which the certificate just made is inside its renewal window. Written straight
+  // to Azurite, before a round's mark, so that they are not counted as the host's.
+  let window = { lifetimeDays: 30, renewBeforeDays: 20 };
+  const makeDue = async (ids: readonly string[]) => {
+    window = { lifetimeDays: window.lifetimeDays * 2, renewBeforeDays: window.lifetimeDays + 10 };
+    for (let i = 0; i < ids.length; i += 20) {
+      await Promise.all(
+        ids.slice(i, i + 20).map(async (appId) => {
+          const app = (await store.getApp(appId))!;
+          await store.updateApp(app, { config: { ...app.config, ...window } });
+        }),
+      );
+    }
+  };
+  return { queue, probe, push, makeDue };
+}

@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+
+/**
+ * What the host answers itself, before or instead of a function: RFC 9457 problem+json (`type`
+ * about:blank, since the host knows no problem types of the app), with the headers an API response
+ * carries, so a client sees one error format whoever refused the request.
+ */
+export class HostProblem extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Whether the connection is closed after the answer (the request's body was not read to its end). */
+  readonly close: boolean;
+
+  constructor(status: number, title: string, detail: string, options: { headers?: Record<string, string>; close?: boolean } = {}) {
+    super(detail);
+    this.name = 'HostProblem';
+    this.status = status;
+    this.title = title;
+    this.headers = options.headers ?? {};
+    this.close = options.close ?? false;
+  }
+}
+
+export const HOST_RESPONSE_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+};
+
+export function writeHostProblem(res: ServerResponse, problem: HostProblem, instance: string): void {
+  const body = JSON.stringify({
+    type: 'about:blank',
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    instance,
+    invocationId: randomUUID(),
+  });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(problem.status, {
+    ...HOST_RESPONSE_HEADERS,
+    'Content-Type': 'application/problem+json',
+    'Content-Length': Buffer.byteLength(body),
+    ...(problem.close ? { Connection: 'close' } : {}),
+    ...problem.headers,
+  });
+  res.end(body);
+}
