@@ -63,6 +63,13 @@ app.http('appCertificate', {
   route: 'apps/{appId}/certificates/{certificateId}',
   handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificate),
 });
+// POST, not GET: the caller's PFX password travels in the body, never in a URL or a header.
+app.http('appCertificateExport', {
+  methods: [...ALL_HTTP_METHODS],
+  authLevel: 'anonymous',
+  route: 'apps/{appId}/certificates/{certificateId}/export',
+  handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificateExport),
+});
 app.http('openApiDocument', {
   methods: [...ALL_HTTP_METHODS],
   authLevel: 'anonymous',

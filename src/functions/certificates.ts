@@ -10,12 +10,14 @@ import {
   downloadQuerySchema,
   generateQuerySchema,
   listQuerySchema,
-  PFX_PASSWORD_HEADER,
+  noQuerySchema,
+  pfxExportBodySchema,
   toCertificateReference,
 } from '../lib/http/apiSchemas.js';
 import { hasRole, type BearerAuthenticator, type Caller } from '../lib/http/bearerAuthenticator.js';
 import { ForbiddenError } from '../lib/http/httpErrors.js';
 import { problemResponse } from '../lib/http/problem.js';
+import { readJsonBody } from '../lib/http/jsonBody.js';
 import { createRoute } from '../lib/http/route.js';
 import { queryParameters } from '../lib/http/queryParameters.js';
 
@@ -41,8 +43,12 @@ const referenceOf = (request: HttpRequest) =>
   toCertificateReference(parse(certificateIdSchema, request.params.certificateId ?? '', ['certificateId']));
 const actorOf = (caller: Caller | undefined): Actor => ({ oid: caller!.oid, name: caller!.name });
 
-/** RFC 6266: an ASCII file name (safeFileName keeps it to letters, digits, dot, dash, underscore). */
-const attachment = (fileName: string) => `attachment; filename="${fileName}"`;
+/** A file download; RFC 6266: an ASCII file name (safeFileName keeps it to letters, digits, dot, dash, underscore). */
+const fileHeaders = (contentType: string, fileName: string) => ({
+  'Content-Type': contentType,
+  'Content-Disposition': `attachment; filename="${fileName}"`,
+  'Cache-Control': 'no-store',
+});
 
 /** Builds the handlers over the given dependencies; the registered ones use the composition root. */
 export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
@@ -104,13 +110,16 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
               ? { format: 'pem' }
               : { format: 'pfx', legacy: query.legacy ?? false };
         const download = await certificates.download(appId, reference, format, actorOf(caller));
-        const headers: Record<string, string> = {
-          'Content-Type': download.contentType,
-          'Content-Disposition': attachment(download.fileName),
-          'Cache-Control': 'no-store',
-        };
-        if (download.pfxPassword !== undefined) headers[PFX_PASSWORD_HEADER] = download.pfxPassword;
-        return { status: 200, body: download.body, headers } satisfies HttpResponseInit;
+        if (download.pfx !== undefined) {
+          // A PFX comes with its password, so both go in the body: a header is logged more readily.
+          const pfx = { fileName: download.fileName, base64: download.body.toString('base64'), ...download.pfx };
+          return { status: 200, jsonBody: { thumbprint: download.thumbprint, pfx }, headers: { 'Cache-Control': 'no-store' } };
+        }
+        return {
+          status: 200,
+          body: download.body,
+          headers: fileHeaders(download.contentType, download.fileName),
+        } satisfies HttpResponseInit;
       },
     },
     DELETE: {
@@ -125,7 +134,25 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
     },
   });
 
-  return { appCertificates, appCertificate };
+  const appCertificateExport = createRoute(authenticator, {
+    POST: {
+      role: 'CertRotator.Admin',
+      handle: async (request, _context, caller) => {
+        const appId = appIdOf(request);
+        const reference = referenceOf(request);
+        parse(noQuerySchema, queryParameters(request));
+        const body = parse(pfxExportBodySchema, await readJsonBody(request));
+        const download = await certificates.download(appId, reference, { format: 'pfx', ...body }, actorOf(caller));
+        return {
+          status: 200,
+          body: download.body,
+          headers: fileHeaders(download.contentType, download.fileName),
+        } satisfies HttpResponseInit;
+      },
+    },
+  });
+
+  return { appCertificates, appCertificate, appCertificateExport };
 }
 
 let registered: ReturnType<typeof createCertificatesHandlers> | undefined;
@@ -146,3 +173,5 @@ function fromCompositionRoot(name: keyof ReturnType<typeof createCertificatesHan
 export const appCertificates = fromCompositionRoot('appCertificates');
 /** GET (download), DELETE /api/apps/{appId}/certificates/{certificateId} */
 export const appCertificate = fromCompositionRoot('appCertificate');
+/** POST /api/apps/{appId}/certificates/{certificateId}/export: the raw PFX under the caller's password. */
+export const appCertificateExport = fromCompositionRoot('appCertificateExport');

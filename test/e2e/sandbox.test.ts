@@ -249,10 +249,11 @@ describe('npm run sandbox', () => {
 
     const pfx = await api('GET', `/apps/${appId}/certificates/${generated.thumbprint}?format=pfx`, 'Admin');
     expect(pfx.status).toBe(200);
-    const password = pfx.headers.get('x-pfx-password')!;
+    const { pfx: material } = (await pfx.json()) as { pfx: { base64: string; password: string } };
+    const password = material.password;
     expect(password.length).toBeGreaterThanOrEqual(22);
     const pfxFile = join(dir, 'reporting.pfx');
-    writeFileSync(pfxFile, Buffer.from(await pfx.arrayBuffer()));
+    writeFileSync(pfxFile, Buffer.from(material.base64, 'base64'));
     const pfxPass = { PFX_PASS: password };
     const pfxCert = openssl(['pkcs12', '-in', pfxFile, '-passin', 'env:PFX_PASS', '-nokeys', '-clcerts'], pfxPass);
     const pfxKey = openssl(['pkcs12', '-in', pfxFile, '-passin', 'env:PFX_PASS', '-nocerts', '-nodes'], pfxPass);

@@ -49,8 +49,8 @@ function templateOf(path: string): string {
   return `/${segments.map((s, i) => (i === 1 ? '{appId}' : i === 3 ? '{certificateId}' : s)).join('/')}`;
 }
 
-async function call(method: string, path: string, who: keyof typeof tokens | undefined): Promise<RawResult> {
-  const result = await api.call({ method, path, token: who === undefined ? undefined : tokens[who] });
+async function call(method: string, path: string, who: keyof typeof tokens | undefined, body?: unknown): Promise<RawResult> {
+  const result = await api.call({ method, path, token: who === undefined ? undefined : tokens[who], body });
   contract.check(method, templateOf(path), result);
   return result;
 }
@@ -363,18 +363,25 @@ describe('GET /api/apps/{appId}/certificates/{certificateId}', () => {
     expect(new X509Certificate(byKeyId.body).fingerprint.replace(/:/g, '')).toBe(managed.thumbprint);
   });
 
-  it('serves certificate and key from Key Vault to an Admin (PFX with its password in a header, or PEM), records the download, never stores the password', async () => {
+  it('serves certificate and key from Key Vault to an Admin (PFX and its password in a JSON body, or PEM), records the download, never stores the password', async () => {
     const pfx = await call('GET', one(managed.thumbprint, '?format=pfx'), 'admin');
     expect(pfx.status, pfx.text).toBe(200);
-    expect(pfx.headers.get('content-type')).toBe('application/x-pkcs12');
+    expect(pfx.headers.get('content-type')).toBe('application/json');
     expect(pfx.headers.get('cache-control')).toBe('no-store');
-    expect(pfx.headers.get('content-disposition')).toBe(`attachment; filename="Billing-prod-EU-${managed.thumbprint.slice(0, 8)}.pfx"`);
-    const password = pfx.headers.get('x-pfx-password')!;
-    expectPfxHolds(pfx.body, password, managed.thumbprint, /PBES2, PBKDF2, AES-256-CBC/);
+    // No header carries the password (proxies and gateways log headers).
+    const body = pfx.json as { thumbprint: string; pfx: { fileName: string; base64: string; password: string; encryption: string } };
+    pfx.headers.forEach((value) => expect(value).not.toContain(body.pfx.password));
+    expect(body).toMatchObject({
+      thumbprint: managed.thumbprint,
+      pfx: { fileName: `Billing-prod-EU-${managed.thumbprint.slice(0, 8)}.pfx`, encryption: 'aes-256-cbc' },
+    });
+    const password = body.pfx.password;
+    expectPfxHolds(Buffer.from(body.pfx.base64, 'base64'), password, managed.thumbprint, /PBES2, PBKDF2, AES-256-CBC/);
 
-    const legacy = await call('GET', one(managed.thumbprint, '?format=pfx&legacy=true'), 'admin');
-    expectPfxHolds(legacy.body, legacy.headers.get('x-pfx-password')!, managed.thumbprint, /pbeWithSHA1And3-KeyTripleDES-CBC/);
-    expect(legacy.headers.get('x-pfx-password')).not.toBe(password);
+    const legacy = (await call('GET', one(managed.thumbprint, '?format=pfx&legacy=true'), 'admin')).json as typeof body;
+    expect(legacy.pfx.encryption).toBe('3des-legacy');
+    expectPfxHolds(Buffer.from(legacy.pfx.base64, 'base64'), legacy.pfx.password, managed.thumbprint, /pbeWithSHA1And3-KeyTripleDES-CBC/);
+    expect(legacy.pfx.password).not.toBe(password);
 
     const pem = await call('GET', one(managed.thumbprint, '?format=pem'), 'admin');
     expect(pem.headers.get('content-type')).toBe('application/x-pem-file');
@@ -388,9 +395,40 @@ describe('GET /api/apps/{appId}/certificates/{certificateId}', () => {
       expect.objectContaining({ action: 'certificate.download.pfx', actor: people.admin }),
     ]);
     const everything = await everythingStoredOrEmitted();
-    for (const probe of [...leakProbes({ password, keyPem }), ...leakProbes({ password: legacy.headers.get('x-pfx-password')! })]) {
+    for (const probe of [...leakProbes({ password, keyPem }), ...leakProbes({ password: legacy.pfx.password })]) {
       expect(everything).not.toContain(probe);
     }
+  });
+
+  it('exports the raw PFX under the password an Admin sends in the body; refuses a weak password (400) and an Operator (403) without recording a download', async () => {
+    const password = `Exp0rt-${randomUUID()}`;
+    const exported = await call('POST', `${one(managed.thumbprint)}/export`, 'admin', { password });
+    expect(exported.status, exported.text).toBe(200);
+    expect(exported.headers.get('content-type')).toBe('application/x-pkcs12');
+    expect(exported.headers.get('cache-control')).toBe('no-store');
+    expect(exported.headers.get('content-disposition')).toBe(
+      `attachment; filename="Billing-prod-EU-${managed.thumbprint.slice(0, 8)}.pfx"`,
+    );
+    exported.headers.forEach((value) => expect(value).not.toContain(password));
+    expectPfxHolds(exported.body, password, managed.thumbprint, /PBES2, PBKDF2, AES-256-CBC/);
+    const legacy = await call('POST', `${one(managed.keyId)}/export`, 'admin', { password, legacy: true });
+    expectPfxHolds(legacy.body, password, managed.thumbprint, /pbeWithSHA1And3-KeyTripleDES-CBC/);
+    expect((await api.store.listHistory(appId)).items[0]).toMatchObject({ action: 'certificate.export.pfx', actor: people.admin });
+
+    const before = await snapshotTable(api.table);
+    const weak = expectProblem(await call('POST', `${one(managed.thumbprint)}/export`, 'admin', { password: 'short' }), 400);
+    expect(weak.errors!.map((e) => e.path)).toEqual(['password']);
+    expect(
+      expectProblem(await call('POST', `${one(managed.thumbprint)}/export`, 'admin', { password, extra: 1 }), 400).errors![0]!.path,
+    ).toBe('extra');
+    expectProblem(await call('POST', `${one(managed.thumbprint)}/export`, 'operator', { password }), 403);
+    // Not through `call`: GET is no documented operation of this path, and 405 says so.
+    const wrongMethod = expectProblem(
+      await api.call({ method: 'GET', path: `${one(managed.thumbprint)}/export`, token: tokens.admin }),
+      405,
+    );
+    expect(wrongMethod.status).toBe(405);
+    expect(await snapshotTable(api.table)).toBe(before);
   });
 
   it('refuses key downloads to a Reader or an Operator (403), without a history row', async () => {
@@ -566,6 +604,7 @@ describe('the responses above, against the OpenAPI document', () => {
       'POST /apps/{appId}/certificates 201',
       'GET /apps/{appId}/certificates 200',
       'GET /apps/{appId}/certificates/{certificateId} 200',
+      'POST /apps/{appId}/certificates/{certificateId}/export 200',
       'DELETE /apps/{appId}/certificates/{certificateId} 200',
     ]) {
       expect(contract.seen).toContain(expected);

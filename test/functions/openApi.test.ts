@@ -74,6 +74,7 @@ describe('the OpenAPI document', () => {
       'POST /apps/{appId}/certificates': 'CertRotator.Operator',
       'GET /apps/{appId}/certificates/{certificateId}': 'CertRotator.Reader',
       'DELETE /apps/{appId}/certificates/{certificateId}': 'CertRotator.Admin',
+      'POST /apps/{appId}/certificates/{certificateId}/export': 'CertRotator.Admin',
     });
   });
 });

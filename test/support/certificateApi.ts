@@ -126,13 +126,22 @@ export class CertificateApi {
     if (segments.length === 4) return { handler: this.handlers.appCertificates, params: { appId } };
     if (segments.length === 5)
       return { handler: this.handlers.appCertificate, params: { appId, certificateId: decodeURIComponent(segments[4]!) } };
+    if (segments.length === 6 && segments[5] === 'export')
+      return { handler: this.handlers.appCertificateExport, params: { appId, certificateId: decodeURIComponent(segments[4]!) } };
     throw new Error(`no route for ${path}`);
   }
 
-  async call(options: { method: string; path: string; token?: string; headers?: Record<string, string> }): Promise<RawResult> {
+  async call(options: {
+    method: string;
+    path: string;
+    token?: string;
+    headers?: Record<string, string>;
+    body?: unknown;
+  }): Promise<RawResult> {
     const { handler, params } = this.handlerFor(options.path);
     const headers: Record<string, string> = { ...options.headers };
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    if (options.body !== undefined) headers['content-type'] ??= 'application/json';
     const url = new URL(`https://rotator.example${options.path}`);
     const request = new HttpRequest({
       method: options.method,
@@ -140,6 +149,7 @@ export class CertificateApi {
       headers,
       query: Object.fromEntries(url.searchParams),
       params,
+      body: options.body === undefined ? undefined : { string: JSON.stringify(options.body) },
     });
     const context = new InvocationContext({
       invocationId: randomUUID(),

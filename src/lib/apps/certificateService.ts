@@ -35,15 +35,16 @@ export type KeyMaterialRequest = { readonly format: 'pfx'; readonly legacy: bool
 export type DownloadFormat =
   | { readonly format: 'cer'; readonly encoding: 'der' | 'pem' }
   | { readonly format: 'pem' }
-  | { readonly format: 'pfx'; readonly legacy: boolean };
+  /** `password`: the caller's own (an export); without it a fresh one is made and returned once. */
+  | { readonly format: 'pfx'; readonly legacy: boolean; readonly password?: string };
 
 export interface CertificateDownload {
   readonly thumbprint: string;
   readonly fileName: string;
   readonly contentType: string;
   readonly body: Buffer;
-  /** The fresh password of a PFX download; shown once, never stored. */
-  readonly pfxPassword?: string;
+  /** A PFX's password and encryption; shown once, never stored. */
+  readonly pfx?: { readonly password: string; readonly encryption: 'aes-256-cbc' | '3des-legacy' };
   /** True when the body holds a private key. */
   readonly containsPrivateKey: boolean;
 }
@@ -178,9 +179,15 @@ export class CertificateService {
           'Only the public certificate (format=cer) can be downloaded.',
       );
     }
+    const exported = format.format === 'pfx' && format.password !== undefined;
     await this.#dependencies.store.appendHistory(
       app.config.appId,
-      { action: `certificate.download.${format.format}`, trigger: 'api', outcome: 'succeeded', thumbprint: certificate.thumbprint },
+      {
+        action: exported ? 'certificate.export.pfx' : `certificate.download.${format.format}`,
+        trigger: 'api',
+        outcome: 'succeeded',
+        thumbprint: certificate.thumbprint,
+      },
       actor,
     );
     if (format.format === 'pem') {
@@ -195,13 +202,14 @@ export class CertificateService {
     const { pfx, password } = await encodePfx(stored.der, stored.privateKey, {
       legacy: format.legacy,
       friendlyName: app.config.displayName,
+      password: format.password,
     });
     return {
       thumbprint: certificate.thumbprint,
       fileName: `${fileBase}.pfx`,
       contentType: 'application/x-pkcs12',
       body: pfx,
-      pfxPassword: password,
+      pfx: { password, encryption: format.legacy ? '3des-legacy' : 'aes-256-cbc' },
       containsPrivateKey: true,
     };
   }

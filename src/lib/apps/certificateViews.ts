@@ -38,6 +38,19 @@ export const privateKeyPlacementSchema = z
   })
   .strict();
 
+/** A PFX and its one-time password, in a JSON body: the password never travels in a header. */
+export const pfxMaterialSchema = z
+  .object({
+    fileName: z.string(),
+    base64: z.string(),
+    password: z.string(),
+    encryption: z.enum(['aes-256-cbc', '3des-legacy']),
+  })
+  .strict();
+
+/** GET /certificates/{certificateId}?format=pfx: the PFX from Key Vault under a fresh password. */
+export const pfxDownloadSchema = z.object({ thumbprint: z.string(), pfx: pfxMaterialSchema }).strict();
+
 export const generatedCertificateSchema = z
   .object({
     appId: appIdSchema,
@@ -61,15 +74,7 @@ export const generatedCertificateSchema = z
     keyVault: z.object({ certificateId: z.string(), version: z.string() }).strict().nullable(),
     privateKey: privateKeyPlacementSchema,
     /** Only with ?include=pfx: shown once, never stored. */
-    pfx: z
-      .object({
-        fileName: z.string(),
-        base64: z.string(),
-        password: z.string(),
-        encryption: z.enum(['aes-256-cbc', '3des-legacy']),
-      })
-      .strict()
-      .optional(),
+    pfx: pfxMaterialSchema.optional(),
     /** Only with ?include=pem: certificate and PKCS#8 private key in one PEM file. */
     pem: z.object({ fileName: z.string(), bundle: z.string() }).strict().optional(),
   })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MIN_PFX_PASSWORD_LENGTH } from '../certificates/pfx.js';
 import { actorSchema, appIdSchema, appSettingsSchema, historyEntrySchema, renewalStateSchema } from '../domain/appConfig.js';
 
 /**
@@ -112,8 +113,20 @@ export const downloadQuerySchema = z
 /** DELETE /certificates/{certificateId} */
 export const deleteQuerySchema = z.object({ force: booleanQuery.optional() }).strict();
 
-/** The response header that carries a downloaded PFX's one-time password. */
-export const PFX_PASSWORD_HEADER = 'X-Pfx-Password';
+/**
+ * POST /certificates/{certificateId}/export: the raw PFX under the caller's own password. The
+ * password travels in this body, never in a URL or a header (which proxies and gateways log).
+ */
+export const pfxExportBodySchema = z
+  .object({
+    password: z
+      .string({ error: 'must be a string' })
+      .min(MIN_PFX_PASSWORD_LENGTH, `must have at least ${MIN_PFX_PASSWORD_LENGTH} characters (128 bits or more)`)
+      .max(128, 'must be at most 128 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+    legacy: z.boolean({ error: 'must be true or false' }).default(false),
+  })
+  .strict();
 
 /** GET /api/health */
 export const healthSchema = z.object({ status: z.literal('ok') }).strict();

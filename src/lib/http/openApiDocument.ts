@@ -4,6 +4,7 @@ import {
   appCertificateViewSchema,
   certificateListSchema,
   generatedCertificateSchema,
+  pfxDownloadSchema,
   removedCertificateSchema,
 } from '../apps/certificateViews.js';
 import {
@@ -17,7 +18,7 @@ import {
   historyPageSchema,
   listQuerySchema,
   pageQuerySchema,
-  PFX_PASSWORD_HEADER,
+  pfxExportBodySchema,
 } from './apiSchemas.js';
 import { ROLES, type Role } from './bearerAuthenticator.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemSchema } from './problem.js';
@@ -82,8 +83,9 @@ const OUTPUT_COMPONENTS = {
   CertificateList: certificateListSchema,
   GeneratedCertificate: generatedCertificateSchema,
   RemovedCertificate: removedCertificateSchema,
+  PfxDownload: pfxDownloadSchema,
 } satisfies Record<string, z.ZodType>;
-const INPUT_COMPONENTS = { AppConfigInput: appConfigInputSchema } satisfies Record<string, z.ZodType>;
+const INPUT_COMPONENTS = { AppConfigInput: appConfigInputSchema, PfxExportInput: pfxExportBodySchema } satisfies Record<string, z.ZodType>;
 type ComponentName = keyof typeof OUTPUT_COMPONENTS | keyof typeof INPUT_COMPONENTS;
 
 export const SECURITY_SCHEME = 'entraBearer';
@@ -345,20 +347,18 @@ export const OPERATIONS: readonly OperationSpec[] = [
     operationId: 'downloadCertificate',
     tag: 'certificates',
     summary: 'Download a certificate',
-    description: `\`format=cer\` (Reader): the public certificate of any certificate on the app registration. \`format=pem\` or \`pfx\` (Admin): certificate and private key from Key Vault; a PFX gets a fresh password, returned in the \`${PFX_PASSWORD_HEADER}\` header. Key downloads are recorded in the app's history with the caller.`,
+    description:
+      "`format=cer` (Reader): the public certificate of any certificate on the app registration. `format=pem` (Admin): certificate and private key from Key Vault as a PEM file. `format=pfx` (Admin): a JSON body with the PFX in base64 under a fresh password and that password, shown once; for the raw file under a password of your own, POST …/export. Key downloads are recorded in the app's history with the caller.",
     role: 'CertRotator.Reader',
     parameters: [appIdParameter, certificateIdParameter, ...queryParameters(downloadQuerySchema)],
     responses: {
       200: {
-        description: 'The file.',
-        media: ['application/pkix-cert', 'application/x-pem-file', 'application/x-pkcs12'],
+        description: 'The file (cer, pem), or for format=pfx the PFX and its password as JSON.',
+        json: 'PfxDownload',
+        media: ['application/pkix-cert', 'application/x-pem-file'],
         headers: {
           'Content-Disposition': {
-            description: '`attachment` with a file name from the app name and thumbprint.',
-            schema: { type: 'string' },
-          },
-          [PFX_PASSWORD_HEADER]: {
-            description: 'The PFX password (format=pfx only); shown once, never stored.',
+            description: '`attachment` with a file name from the app name and thumbprint (files only).',
             schema: { type: 'string' },
           },
           'Cache-Control': noStore,
@@ -370,6 +370,43 @@ export const OPERATIONS: readonly OperationSpec[] = [
       }),
       404: standard[404],
       409: problem('The private key is not in Key Vault (Key Vault disabled for the app, or a certificate the rotator did not create).'),
+      401: standard[401],
+      503: standard[503],
+    },
+  },
+  {
+    method: 'post',
+    path: '/apps/{appId}/certificates/{certificateId}/export',
+    operationId: 'exportCertificatePfx',
+    tag: 'certificates',
+    summary: 'Export a certificate and its key as a PFX file under your own password',
+    description:
+      "The raw PKCS#12 file from Key Vault, encrypted under the password in the request body: a POST so that the password travels in the body, never in a URL or a header (which proxies and gateways log). Recorded in the app's history with the caller.",
+    role: 'CertRotator.Admin',
+    parameters: [appIdParameter, certificateIdParameter],
+    requestBody: {
+      description: 'The password for the file, and whether to use the legacy layout.',
+      mediaTypes: ['application/json'],
+      schema: 'PfxExportInput',
+    },
+    responses: {
+      200: {
+        description: 'The PFX file.',
+        media: ['application/x-pkcs12'],
+        headers: {
+          'Content-Disposition': {
+            description: '`attachment` with a file name from the app name and thumbprint.',
+            schema: { type: 'string' },
+          },
+          'Cache-Control': noStore,
+        },
+      },
+      400: standard[400],
+      403: problem('The token lacks CertRotator.Admin.', { 'WWW-Authenticate': insufficientScope }),
+      404: standard[404],
+      409: problem('The private key is not in Key Vault (Key Vault disabled for the app, or a certificate the rotator did not create).'),
+      413: problem('The body is larger than 64 KiB.'),
+      415: problem('The body is not application/json.'),
       401: standard[401],
       503: standard[503],
     },
