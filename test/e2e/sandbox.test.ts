@@ -1,6 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setDefaultCACertificates, getCACertificates } from 'node:tls';
@@ -9,6 +8,7 @@ import { ClientCertificateCredential } from '@azure/identity';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePorts, readSandboxJson, SANDBOX_PORT_NAMES, type SandboxJson } from '../support/sandboxProcess.js';
 
 /**
  * The sandbox as a user meets it: `npm run sandbox -- --reset` in a child process (its own process
@@ -26,32 +26,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
-const PORT_NAMES = [
-  'PORT',
-  'SANDBOX_AUTHORITY_PORT',
-  'SANDBOX_GRAPH_PORT',
-  'SANDBOX_KEYVAULT_PORT',
-  'SANDBOX_EMAIL_PORT',
-  'SANDBOX_EVENTGRID_PORT',
-  'SANDBOX_BLOB_PORT',
-  'SANDBOX_QUEUE_PORT',
-  'SANDBOX_TABLE_PORT',
-];
-
-interface SandboxJson {
-  apiBaseUrl: string;
-  tenantId: string;
-  apps: {
-    managed: { appId: string; displayName: string; currentThumbprint: string };
-    unmanaged: { appId: string; displayName: string };
-  };
-  tokens: Record<'Reader' | 'Operator' | 'Admin', string>;
-  outbox: string;
-  events: string;
-  caCertificate: string;
-  emulators: { authority: string };
-  pids: { sandbox: number; host: number; azurite: number };
-}
 
 interface AppJson {
   state: { currentThumbprint?: string; keyId?: string; verifiedAt?: string; renewal?: { stage: string; trigger: string } };
@@ -68,22 +42,6 @@ const recordedPids = new Set<number>();
 const groups = new Set<number>();
 /** What the first run created, for the restart to find. */
 let reporting: { appId: string; thumbprint: string } | undefined;
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((done) => {
-          const server = createServer();
-          server.listen(0, '127.0.0.1', () => done(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
-}
 
 async function waitFor<T>(
   what: string,
@@ -125,17 +83,9 @@ function openssl(args: string[], env: Record<string, string> = {}): string {
   return execFileSync('openssl', args, { encoding: 'utf8', env: { ...process.env, ...env } });
 }
 
-function readSandboxJson(): SandboxJson | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as SandboxJson;
-  } catch {
-    return undefined;
-  }
-}
-
 /** `npm run sandbox [-- --reset]` as a user starts it; resolves once sandbox.json names this run's pids. */
 async function startSandbox(args: string[]): Promise<void> {
-  const previous = readSandboxJson()?.pids.sandbox;
+  const previous = readSandboxJson(dir)?.pids.sandbox;
   output = '';
   sandbox = spawn('npm', ['run', 'sandbox', ...(args.length > 0 ? ['--', ...args] : [])], {
     cwd: projectRoot,
@@ -149,7 +99,7 @@ async function startSandbox(args: string[]): Promise<void> {
   // A restart rewrites the file of the last run: wait for the one with this run's pid, and for the
   // banner, which the sandbox prints after writing the file (through npm's pipe, a little later).
   info = await waitFor('sandbox.json and the banner', () => {
-    const json = readSandboxJson();
+    const json = readSandboxJson(dir);
     return json && json.pids.sandbox !== previous && output.includes('Ctrl-C stops it.') ? json : undefined;
   });
   for (const pid of Object.values(info.pids)) recordedPids.add(pid);
@@ -176,14 +126,14 @@ async function expectEverythingStopped(): Promise<void> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ecr-sandbox-e2e-'));
-  const ports = await freePorts(PORT_NAMES.length);
+  const ports = await freePorts(SANDBOX_PORT_NAMES.length);
   // A clean environment, as in a user's shell: nothing of vitest's, nothing of the test CA.
   const shell = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !/^(VITEST|NODE_OPTIONS$|NODE_EXTRA_CA_CERTS$|TEST$)/.test(name)),
   );
   env = {
     ...shell,
-    ...Object.fromEntries(PORT_NAMES.map((name, i) => [name, String(ports[i])])),
+    ...Object.fromEntries(SANDBOX_PORT_NAMES.map((name, i) => [name, String(ports[i])])),
     SANDBOX_DIR: dir,
     // Due at once and a timer every 5 s, so the scheduled renewal comes within the test's minute.
     SANDBOX_DEMO_DUE_IN_SECONDS: '0',

@@ -29,15 +29,24 @@ export const HOST_RESPONSE_HEADERS: Readonly<Record<string, string>> = {
   'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
 };
 
+const problemBody = (status: number, title: string, detail: string, instance: string) =>
+  JSON.stringify({ type: 'about:blank', title, status, detail, instance, invocationId: randomUUID() });
+
+/** A whole HTTP/1.1 response, for a socket whose request Node could not parse (no ServerResponse exists). */
+export function rawHostProblem(status: 400 | 431, title: string, detail: string): string {
+  const body = problemBody(status, title, detail, '/');
+  const headers = {
+    ...HOST_RESPONSE_HEADERS,
+    'Content-Type': 'application/problem+json',
+    'Content-Length': Buffer.byteLength(body),
+    Connection: 'close',
+  };
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return `HTTP/1.1 ${status} ${title}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
 export function writeHostProblem(res: ServerResponse, problem: HostProblem, instance: string): void {
-  const body = JSON.stringify({
-    type: 'about:blank',
-    title: problem.title,
-    status: problem.status,
-    detail: problem.message,
-    instance,
-    invocationId: randomUUID(),
-  });
+  const body = problemBody(problem.status, problem.title, problem.message, instance);
   if (res.headersSent) {
     res.destroy();
     return;

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import functions, { type HttpResponseInit } from '@azure/functions';
 import type { RegisteredFunction } from './functionsCore.js';
-import { HostProblem, writeHostProblem } from './hostProblem.js';
+import { HostProblem, rawHostProblem, writeHostProblem } from './hostProblem.js';
 
 // @azure/functions is webpack-bundled CommonJS: Node's ESM loader finds `app` among its named
 // exports but not these classes, so they are taken from the default export.
@@ -89,6 +89,15 @@ export async function startHttpTriggers(options: {
       if (problem.close) res.once('finish', () => req.socket.destroy());
       writeHostProblem(res, problem, (req.url ?? '/').split('?')[0]!);
     });
+  });
+  // What Node's parser refuses (a malformed request line or header, headers past its size limit)
+  // never reaches `handle`: it is answered here, in the same format, instead of Node's bare 400.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    socket.end(
+      rawHostProblem(tooLarge ? 431 : 400, tooLarge ? 'Request headers too large' : 'Bad request', 'The request is not valid HTTP/1.1'),
+    );
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import type { HttpRequest } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegisteredFunction } from '../../../tools/local-host/functionsCore.js';
@@ -144,6 +145,23 @@ describe('the local host’s own answers', () => {
   it('passes a body within the limit to the function', async () => {
     expect((await send({ method: 'POST', path: '/api/hello/ada', body: 'x'.repeat(MAX_BODY_BYTES) })).status).toBe(200);
     expect(seen.at(-1)!.body).toHaveLength(MAX_BODY_BYTES);
+  });
+
+  it('answers what Node cannot parse (a malformed request line, an unknown method) with 400 problem+json, not a bare 400', async () => {
+    for (const requestText of ['NOT HTTP AT ALL\r\n\r\n', 'FOO /api/hello/ada HTTP/1.1\r\nHost: localhost\r\n\r\n']) {
+      const raw = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const socket = connect(port, '127.0.0.1', () => socket.write(requestText));
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+      expect(raw).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
+      expect(raw).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+      expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toMatchObject({ status: 400, type: 'about:blank' });
+    }
   });
 
   it('answers a function that crashed with a 500 problem that says no more than that', async () => {
