@@ -4,7 +4,8 @@
  *
  *   base        errors.ts, certificates/ (pure), domain/ (config, state, ports, identifiers)
  *   policy      renewal/decide/ (pure renewal decisions)
- *   adapters    tables/, graph/, keyvault/, email/, eventgrid/, queue/, azureErrors.ts: one per service
+ *   adapters    tables/, graph/, keyvault/, email/, eventgrid/, queue/, azureErrors.ts: one per service,
+ *               the only importers (with the root) of the Azure service SDKs
  *   use cases   renewal/ (outside decide/), apps/: depend on ports, never on an adapter
  *   interface   http/, then functions/ (one file per trigger), composition.ts and config.ts (the root)
  *   entry       index.ts (registration only)
@@ -12,6 +13,9 @@
 const ADAPTERS = '^src/lib/(tables|graph|keyvault|email|eventgrid|queue)/|^src/lib/azureErrors\\.ts$';
 const USE_CASES = '^src/lib/(apps/|renewal/(?!decide/))';
 const ROOT = '^src/lib/(composition|config)\\.ts$';
+/** The Azure service SDKs: only their adapters (and the composition root that builds them) import them. */
+const SERVICE_SDKS =
+  '(^|/)node_modules/(@azure/(data-tables|storage-queue|storage-blob|keyvault-[a-z]+|communication-email|eventgrid|identity|msal-node)|@microsoft/microsoft-graph-client)/';
 
 /** @type {import('dependency-cruiser').IConfiguration['forbidden']} */
 export const forbidden = [
@@ -59,10 +63,17 @@ export const forbidden = [
   },
   {
     name: 'handlers-never-build-adapters',
-    comment: 'Handlers get their use cases from composition.ts; they never import an adapter.',
+    comment: 'Handlers (and the registration in index.ts) get their use cases from composition.ts; they never import an adapter.',
     severity: 'error',
-    from: { path: '^src/functions/' },
+    from: { path: '^src/(functions/|index\\.ts$)' },
     to: { path: ADAPTERS },
+  },
+  {
+    name: 'only-adapters-reach-service-sdks',
+    comment: "An Azure service SDK is an adapter's business: nothing else in src/ imports one, not even for a type.",
+    severity: 'error',
+    from: { path: '^src/', pathNot: `${ADAPTERS}|${ROOT}` },
+    to: { path: SERVICE_SDKS },
   },
   {
     name: 'only-handlers-reach-the-root',

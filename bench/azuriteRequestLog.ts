@@ -50,7 +50,11 @@ export class AzuriteRequestLog {
   readonly #markers = new Map<string, () => void>();
 
   /** `queues`: the queue names in use; every other path is a table's (the log line names no port). */
-  constructor(private readonly options: { readonly account: string; readonly queues: readonly string[] }) {}
+  readonly #options: { readonly account: string; readonly queues: readonly string[] };
+
+  constructor(options: { readonly account: string; readonly queues: readonly string[] }) {
+    this.#options = options;
+  }
 
   /** Feed every line Azurite prints (startAzurite's `onOutput`). */
   readonly onLine = (line: string): void => {
@@ -60,13 +64,13 @@ export class AzuriteRequestLog {
     const url = new URL(target, 'http://azurite');
     const path = decodeURIComponent(url.pathname)
       .replace(/^\/+/, '')
-      .replace(new RegExp(`^${this.options.account}/?`), '');
+      .replace(new RegExp(`^${this.#options.account}/?`), '');
     const first = path.split('/')[0]!;
     if (first.startsWith(SYNC_PREFIX)) {
       this.#markers.get(first)?.();
       return;
     }
-    const service = this.options.queues.includes(first) ? 'queue' : 'table';
+    const service = this.#options.queues.includes(first) ? 'queue' : 'table';
     this.log.push({
       service,
       operation: service === 'table' ? tableOperation(method, path) : queueOperation(method, path, url.searchParams),

@@ -177,11 +177,13 @@ export function benchColdstart(): Promise<void> {
     ...machine(),
   };
   console.log(`coldstart: median of ${RUNS} fresh processes each (after ${WARMUP} warm-up), interleaved, node ${process.version}`);
-  for (const v of variants) {
-    const f = figures(v);
+  for (const variant of variants) {
+    const measured = figures(variant);
     console.log(
-      `  ${v.name.padEnd(32)} ${String(f.functions).padStart(2)} functions registered: spawn-to-exit ${f.wallMedianMs} ms (p90 ${f.wallP90Ms}), loaded at ${f.readyMedianMs} ms` +
-        (f.firstWorkerCallMedianMs === undefined ? '' : `; first renewalWorker call (loads its modules) ${f.firstWorkerCallMedianMs} ms`),
+      `  ${variant.name.padEnd(32)} ${String(measured.functions).padStart(2)} functions registered: spawn-to-exit ${measured.wallMedianMs} ms (p90 ${measured.wallP90Ms}), loaded at ${measured.readyMedianMs} ms` +
+        (measured.firstWorkerCallMedianMs === undefined
+          ? ''
+          : `; first renewalWorker call (loads its modules) ${measured.firstWorkerCallMedianMs} ms`),
     );
   }
   console.log(

@@ -1,7 +1,7 @@
 import { generateKeyPair, randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
-import { RENEWAL_QUEUE_NAME } from '../src/lib/queue/renewalQueueName.js';
+import { RENEWAL_QUEUE_NAME } from '../src/lib/domain/renewalQueueName.js';
 import type { AzuriteRequestLog } from './azuriteRequestLog.js';
 import { cpuSecondsOf, hostNodeOptions, pin, readStatus, waitFor, type HostProcess } from './hostProcess.js';
 import { renewReport, type RenewFigures, type RoundFigures } from './renewReport.js';

@@ -7,7 +7,7 @@ import type { AppConfig } from '../src/lib/domain/appConfig.js';
 import { AppStore } from '../src/lib/tables/appStore.js';
 import { APPS_TABLE_NAME } from '../src/lib/composition.js';
 import { StorageRenewalQueue } from '../src/lib/queue/renewalQueue.js';
-import { RENEWAL_QUEUE_NAME } from '../src/lib/queue/renewalQueueName.js';
+import { RENEWAL_QUEUE_NAME } from '../src/lib/domain/renewalQueueName.js';
 import type { RenewalMessage } from '../src/lib/domain/ports.js';
 import { AZURITE_ACCOUNT_NAME, startAzurite } from '../test/emulators/azurite.js';
 import { EmailEmulator } from '../test/emulators/email.js';

@@ -119,13 +119,13 @@ export async function benchScan(): Promise<void> {
         queue: new StorageRenewalQueue(queueClient),
         credentials: {
           listCertificates: (appId) => {
-            const s = seeded.get(appId)!.state;
+            const state = seeded.get(appId)!.state;
             return Promise.resolve([
               {
-                keyId: s.keyId!,
-                thumbprint: s.currentThumbprint!,
-                validFrom: new Date(s.notBefore!),
-                validUntil: new Date(s.notAfter!),
+                keyId: state.keyId!,
+                thumbprint: state.currentThumbprint!,
+                validFrom: new Date(state.notBefore!),
+                validUntil: new Date(state.notAfter!),
                 displayName: 'bench',
                 status: 'current' as const,
                 thumbprintSha256: undefined,
@@ -151,7 +151,7 @@ export async function benchScan(): Promise<void> {
     for (const [sizeIndex, size] of SIZES.entries()) {
       const records: Seeded[] = [];
       for (let i = seededCount; i < size; i++) records.push(seedRecord(i, i < DUE, start));
-      for (const r of records) seeded.set(r.config.appId, r);
+      for (const record of records) seeded.set(record.config.appId, record);
       const seedStart = performance.now();
       await importAll(store, records);
       const seedMs = performance.now() - seedStart;

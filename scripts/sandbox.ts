@@ -58,10 +58,10 @@ function display(path: string): string {
 }
 
 /** `--reset`: everything goes but the TLS material, so a CA someone chose to trust stays valid. */
-function resetSandbox(l: SandboxLayout): void {
-  if (!existsSync(l.dir)) return;
-  for (const entry of readdirSync(l.dir)) {
-    if (join(l.dir, entry) !== l.paths.tls) rmSync(join(l.dir, entry), { recursive: true, force: true });
+function resetSandbox(layout: SandboxLayout): void {
+  if (!existsSync(layout.dir)) return;
+  for (const entry of readdirSync(layout.dir)) {
+    if (join(layout.dir, entry) !== layout.paths.tls) rmSync(join(layout.dir, entry), { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import { health } from './functions/health.js';
 import { ALL_HTTP_METHODS } from './lib/http/httpMethods.js';
-import { RENEWAL_QUEUE_NAME } from './lib/queue/renewalQueueName.js';
+import { RENEWAL_QUEUE_NAME } from './lib/domain/renewalQueueName.js';
 import { renewalScheduleBinding } from './lib/renewalScheduleBinding.js';
 
 // Registration only: handlers live in src/functions/, one per trigger, and are exported by name so

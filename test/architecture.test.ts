@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,15 @@ describe('the layering of src/', () => {
     plant('src/lib/tables/store.ts', "import { policy } from '../renewal/decide/policy.js';\nexport const store = policy;\n");
     plant('src/lib/renewal/decide/policy.ts', "import { table } from '../../tables/table.js';\nexport const policy = table;\n");
     plant('src/lib/tables/table.ts', 'export const table = 1;\n');
+    plant('src/lib/domain/upward.ts', "import { useCase } from '../renewal/useCase.js';\nexport const upward = useCase;\n");
+    plant('src/lib/http/route.ts', "import { table } from '../tables/table.js';\nexport const route = table;\n");
+    plant('src/functions/handler.ts', "import { table } from '../lib/tables/table.js';\nexport const handler = table;\n");
+    plant('src/index.ts', "import { table } from './lib/tables/table.js';\nexport const registered = table;\n");
+    plant('src/lib/apps/rooted.ts', "import { root } from '../composition.js';\nexport const rooted = root;\n");
+    plant('src/lib/composition.ts', 'export const root = 1;\n');
+    plant('src/lib/apps/sdkUser.ts', "import type { TableClient } from '@azure/data-tables';\nexport type Sdk = TableClient;\n");
+    // The real node_modules, so that an SDK import resolves as it does in the tree.
+    symlinkSync(join(repoRoot, 'node_modules'), join(planted, 'node_modules'), 'dir');
 
     it('names each planted violation by its rule', async () => {
       const violations = violationsOf(await cruiseSources(planted));
@@ -111,6 +120,12 @@ describe('the layering of src/', () => {
           'no-circular: src/lib/apps/first.ts -> src/lib/apps/second.ts',
           'src-stands-alone: src/lib/domain/usesHost.ts -> tools/host.ts',
           'policy-is-pure: src/lib/renewal/decide/policy.ts -> src/lib/tables/table.ts',
+          'base-imports-only-base: src/lib/domain/upward.ts -> src/lib/renewal/useCase.ts',
+          'http-never-imports-adapters: src/lib/http/route.ts -> src/lib/tables/table.ts',
+          'handlers-never-build-adapters: src/functions/handler.ts -> src/lib/tables/table.ts',
+          'handlers-never-build-adapters: src/index.ts -> src/lib/tables/table.ts',
+          'only-handlers-reach-the-root: src/lib/apps/rooted.ts -> src/lib/composition.ts',
+          expect.stringMatching(/^only-adapters-reach-service-sdks: src\/lib\/apps\/sdkUser\.ts -> .*node_modules\/@azure\/data-tables\//),
         ]),
       );
     });

@@ -101,13 +101,13 @@ const positiveIntFromString = (min: number, max: number, fallback: number) =>
     .string()
     .trim()
     .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v === '') return fallback;
-      if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max} (got "${v}")` });
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return fallback;
+      if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max} (got "${raw}")` });
         return z.NEVER;
       }
-      return Number(v);
+      return Number(raw);
     });
 
 const guid = (what: string) =>
@@ -124,8 +124,8 @@ const ncrontab = z
   .string()
   .trim()
   .optional()
-  .transform((v, ctx) => {
-    const value = v === undefined || v === '' ? DEFAULT_RENEWAL_SCHEDULE : v;
+  .transform((raw, ctx) => {
+    const value = raw === undefined || raw === '' ? DEFAULT_RENEWAL_SCHEDULE : raw;
     const fields = value.split(/\s+/);
     if (fields.length !== 6) {
       ctx.addIssue({
@@ -169,8 +169,8 @@ const envSchema = z.object({
   DEFAULT_KEYVAULT_URL: z
     .string({ error: 'is required: the vault used when an app enables Key Vault without a URL, such as https://my-vault.vault.azure.net/' })
     .trim()
-    .transform((v, ctx) => {
-      const parsed = parseKeyVaultUrl(v);
+    .transform((raw, ctx) => {
+      const parsed = parseKeyVaultUrl(raw);
       if ('error' in parsed) {
         ctx.addIssue({ code: 'custom', message: parsed.error });
         return z.NEVER;
@@ -182,8 +182,8 @@ const envSchema = z.object({
   EMAIL_SENDER: optionalString,
   EVENTGRID_TOPIC_ENDPOINT: optionalHttpsUrl('https://my-topic.westeurope-1.eventgrid.azure.net/api/events'),
   EVENTGRID_TOPIC_KEY: optionalString,
-  API_AUDIENCE: z.string({ error: "is required: the API's App ID URI and/or client id, comma-separated" }).transform((v, ctx) => {
-    const audiences = v
+  API_AUDIENCE: z.string({ error: "is required: the API's App ID URI and/or client id, comma-separated" }).transform((raw, ctx) => {
+    const audiences = raw
       .split(',')
       .map((a) => a.trim())
       .filter((a) => a !== '');

@@ -103,21 +103,24 @@ const denied = () => failure(401, 'Denied', 'Denied by the resource provider.');
 
 export class EmailEmulator {
   readonly server: EmulatorServer;
-  private readonly sent: SentEmail[] = [];
-  private readonly operations = new Map<string, Operation>();
-  private readonly pendingFailures: { code: string; message: string }[] = [];
-  private readonly now: () => Date;
+  readonly #sent: SentEmail[] = [];
+  readonly #operations = new Map<string, Operation>();
+  readonly #pendingFailures: { code: string; message: string }[] = [];
+  readonly #now: () => Date;
 
-  constructor(private readonly options: EmailEmulatorOptions) {
-    this.now = options.now ?? (() => new Date());
+  readonly #options: EmailEmulatorOptions;
+
+  constructor(options: EmailEmulatorOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
     this.server = new EmulatorServer('communication-email', options.tls);
     // The base's route syntax reads `:x` as a parameter, so `/emails:send` is matched as a pattern and
     // checked for the literal path in the handler.
     this.server
       .route('POST', '/emails:send', 'send', (r) =>
-        r.path === '/emails:send' ? this.authenticated(r, (caller) => this.send(r, caller)) : notFound(r),
+        r.path === '/emails:send' ? this.#authenticated(r, (caller) => this.#send(r, caller)) : notFound(r),
       )
-      .route('GET', '/emails/operations/:operationId', 'getSendResult', (r) => this.authenticated(r, () => this.getSendResult(r)));
+      .route('GET', '/emails/operations/:operationId', 'getSendResult', (r) => this.#authenticated(r, () => this.#getSendResult(r)));
   }
 
   start(port?: number): Promise<string> {
@@ -130,37 +133,37 @@ export class EmailEmulator {
 
   /** The connection string an EmailClient takes (`endpoint=…;accesskey=…`). */
   get connectionString(): string {
-    return `endpoint=${this.server.url}/;accesskey=${this.options.accessKey}`;
+    return `endpoint=${this.server.url}/;accesskey=${this.#options.accessKey}`;
   }
 
   /** Messages accepted so far, oldest first. */
   messages(): readonly SentEmail[] {
-    return [...this.sent];
+    return [...this.#sent];
   }
 
   clearMessages(): void {
-    this.sent.length = 0;
+    this.#sent.length = 0;
   }
 
   /** The next accepted send ends Failed with this error instead of Succeeded (and is not delivered). */
   failNextOperation(error: { code: string; message: string }): void {
-    this.pendingFailures.push(error);
+    this.#pendingFailures.push(error);
   }
 
-  private async authenticated(request: EmulatorRequest, serve: (caller: string) => EmulatorResponse): Promise<EmulatorResponse> {
+  async #authenticated(request: EmulatorRequest, serve: (caller: string) => EmulatorResponse): Promise<EmulatorResponse> {
     const authorization = request.headers.authorization ?? '';
     if (/^HMAC-SHA256 /i.test(authorization)) {
-      return this.signatureIsValid(request, authorization) ? serve('access-key') : denied();
+      return this.#signatureIsValid(request, authorization) ? serve('access-key') : denied();
     }
     const token = bearerTokenOf(request.headers);
-    if (token !== undefined && this.options.verifyToken) {
-      const claims = await this.options.verifyToken(token, audiencesFor(COMMUNICATION_RESOURCE));
+    if (token !== undefined && this.#options.verifyToken) {
+      const claims = await this.#options.verifyToken(token, audiencesFor(COMMUNICATION_RESOURCE));
       if (claims) return serve(typeof claims.oid === 'string' ? claims.oid : 'bearer');
     }
     return denied();
   }
 
-  private signatureIsValid(request: EmulatorRequest, authorization: string): boolean {
+  #signatureIsValid(request: EmulatorRequest, authorization: string): boolean {
     const match = /^HMAC-SHA256 SignedHeaders=([^&]+)&Signature=(\S+)$/.exec(authorization);
     if (!match || match[1] !== 'x-ms-date;host;x-ms-content-sha256') return false;
     const date = header(request, 'x-ms-date');
@@ -168,17 +171,17 @@ export class EmailEmulator {
     const contentHash = header(request, 'x-ms-content-sha256');
     if (date === undefined || host === undefined || contentHash === undefined) return false;
     const sentAt = Date.parse(date);
-    if (!Number.isFinite(sentAt) || Math.abs(sentAt - this.now().getTime()) > MAX_CLOCK_SKEW_MS) return false;
+    if (!Number.isFinite(sentAt) || Math.abs(sentAt - this.#now().getTime()) > MAX_CLOCK_SKEW_MS) return false;
     // The body must be the one that was signed.
     if (createHash('sha256').update(request.body).digest('base64') !== contentHash) return false;
     const pathAndQuery = `${request.url.pathname}${request.url.search}`;
     const stringToSign = `${request.method}\n${pathAndQuery}\n${date};${host};${contentHash}`;
-    const expected = createHmac('sha256', Buffer.from(this.options.accessKey, 'base64')).update(stringToSign, 'utf8').digest();
+    const expected = createHmac('sha256', Buffer.from(this.#options.accessKey, 'base64')).update(stringToSign, 'utf8').digest();
     const given = Buffer.from(match[2]!, 'base64');
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  private send(request: EmulatorRequest, caller: string): EmulatorResponse {
+  #send(request: EmulatorRequest, caller: string): EmulatorResponse {
     const apiVersion = request.url.searchParams.get('api-version');
     if (!apiVersion)
       return failure(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
@@ -197,7 +200,7 @@ export class EmailEmulator {
     if (recipientCount > MAX_RECIPIENTS)
       return failure(400, 'BadRequest', `The number of recipients exceeds the maximum of ${MAX_RECIPIENTS}.`);
     const senderDomain = message.senderAddress.split('@')[1]!.toLowerCase();
-    if (this.options.senderDomains && !this.options.senderDomains.some((d) => d.toLowerCase() === senderDomain)) {
+    if (this.#options.senderDomains && !this.#options.senderDomains.some((d) => d.toLowerCase() === senderDomain)) {
       return failure(400, 'DomainNotLinked', 'The specified sender domain has not been linked.');
     }
 
@@ -207,32 +210,32 @@ export class EmailEmulator {
     }
     const operationId = requested ?? randomUUID();
     // A resent Operation-Id names the same operation: the message is not sent a second time.
-    if (!this.operations.has(operationId)) {
-      const failure = this.pendingFailures.shift();
-      this.operations.set(operationId, { id: operationId, polls: 0, failure });
-      if (!failure) this.deliver(operationId, message, caller);
+    if (!this.#operations.has(operationId)) {
+      const failure = this.#pendingFailures.shift();
+      this.#operations.set(operationId, { id: operationId, polls: 0, failure });
+      if (!failure) this.#deliver(operationId, message, caller);
     }
     return {
       status: 202,
       headers: {
         'operation-location': `${this.server.url}/emails/operations/${operationId}?api-version=${apiVersion}`,
-        'retry-after': String(this.options.pollRetryAfterSeconds ?? 0),
+        'retry-after': String(this.#options.pollRetryAfterSeconds ?? 0),
       },
       body: { id: operationId, status: 'Running' },
     };
   }
 
-  private getSendResult(request: EmulatorRequest): EmulatorResponse {
+  #getSendResult(request: EmulatorRequest): EmulatorResponse {
     if (!request.url.searchParams.get('api-version')) {
       return failure(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.');
     }
-    const operation = this.operations.get(request.params.operationId!);
+    const operation = this.#operations.get(request.params.operationId!);
     if (!operation) return failure(404, 'NotFound', `Operation ${request.params.operationId} was not found.`);
     operation.polls += 1;
-    if (operation.polls <= (this.options.runningPolls ?? 1)) {
+    if (operation.polls <= (this.#options.runningPolls ?? 1)) {
       return {
         status: 200,
-        headers: { 'retry-after': String(this.options.pollRetryAfterSeconds ?? 0) },
+        headers: { 'retry-after': String(this.#options.pollRetryAfterSeconds ?? 0) },
         body: { id: operation.id, status: 'Running' },
       };
     }
@@ -240,16 +243,16 @@ export class EmailEmulator {
     return { status: 200, body: { id: operation.id, status: 'Succeeded' } };
   }
 
-  private deliver(operationId: string, message: EmailMessage, caller: string): void {
-    const acceptedAt = this.now();
+  #deliver(operationId: string, message: EmailMessage, caller: string): void {
+    const acceptedAt = this.#now();
     const eml = toEml(message, operationId, acceptedAt);
     let path: string | undefined;
-    if (this.options.outboxDir !== undefined) {
-      mkdirSync(this.options.outboxDir, { recursive: true });
-      path = join(this.options.outboxDir, `${acceptedAt.toISOString().replace(/[:.]/g, '-')}-${operationId}.eml`);
+    if (this.#options.outboxDir !== undefined) {
+      mkdirSync(this.#options.outboxDir, { recursive: true });
+      path = join(this.#options.outboxDir, `${acceptedAt.toISOString().replace(/[:.]/g, '-')}-${operationId}.eml`);
       writeFileSync(path, eml);
     }
-    this.sent.push({ operationId, message, eml, path, acceptedAt, caller });
+    this.#sent.push({ operationId, message, eml, path, acceptedAt, caller });
   }
 }
 

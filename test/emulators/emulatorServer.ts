@@ -85,75 +85,75 @@ const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 
 export class EmulatorServer {
   readonly name: string;
-  private readonly routes: Route[] = [];
-  private readonly faults = new Map<string, { fault: Fault; remaining: number }>();
-  private readonly counts = new Map<string, number>();
-  private readonly log: RecordedRequest[] = [];
-  private readonly sockets = new Set<Socket>();
-  private connectionsAccepted = 0;
-  private server: Server | undefined;
-  private baseUrl: string | undefined;
+  readonly #routes: Route[] = [];
+  readonly #faults = new Map<string, { fault: Fault; remaining: number }>();
+  readonly #counts = new Map<string, number>();
+  readonly #log: RecordedRequest[] = [];
+  readonly #sockets = new Set<Socket>();
+  #connectionsAccepted = 0;
+  #server: Server | undefined;
+  #baseUrl: string | undefined;
 
-  constructor(
-    name: string,
-    private readonly tls?: EmulatorTlsOptions,
-  ) {
+  readonly #tls: EmulatorTlsOptions | undefined;
+
+  constructor(name: string, tls?: EmulatorTlsOptions) {
     this.name = name;
+    this.#tls = tls;
   }
 
   /** Registers a route; `name` is what counters and faults refer to. */
   route(method: string, path: string, name: string, handler: RouteHandler): this {
     const { pattern, keys } = compile(path);
-    this.routes.push({ name, method: method.toUpperCase(), pattern, keys, handler });
+    this.#routes.push({ name, method: method.toUpperCase(), pattern, keys, handler });
     return this;
   }
 
   /** Injects a fault on a route by name, or on every route with `*`. */
   inject(routeName: string, fault: Fault): void {
-    this.faults.set(routeName, { fault, remaining: fault.times ?? Number.POSITIVE_INFINITY });
+    this.#faults.set(routeName, { fault, remaining: fault.times ?? Number.POSITIVE_INFINITY });
   }
 
   clearFaults(routeName?: string): void {
-    if (routeName === undefined) this.faults.clear();
-    else this.faults.delete(routeName);
+    if (routeName === undefined) this.#faults.clear();
+    else this.#faults.delete(routeName);
   }
 
   /** Requests served per route name (faulted ones included). */
   count(routeName: string): number {
-    return this.counts.get(routeName) ?? 0;
+    return this.#counts.get(routeName) ?? 0;
   }
 
   counters(): Record<string, number> {
-    return Object.fromEntries(this.counts);
+    return Object.fromEntries(this.#counts);
   }
 
   requests(routeName?: string): readonly RecordedRequest[] {
-    return routeName === undefined ? [...this.log] : this.log.filter((r) => r.route === routeName);
+    return routeName === undefined ? [...this.#log] : this.#log.filter((r) => r.route === routeName);
   }
 
   /** Connections accepted (TLS handshakes, for an https emulator) since start or the last reset. */
   connections(): number {
-    return this.connectionsAccepted;
+    return this.#connectionsAccepted;
   }
 
   resetCounters(): void {
-    this.counts.clear();
-    this.log.length = 0;
-    this.connectionsAccepted = 0;
+    this.#counts.clear();
+    this.#log.length = 0;
+    this.#connectionsAccepted = 0;
   }
 
   get url(): string {
-    if (this.baseUrl === undefined) throw new Error(`${this.name} emulator is not started`);
-    return this.baseUrl;
+    if (this.#baseUrl === undefined) throw new Error(`${this.name} emulator is not started`);
+    return this.#baseUrl;
   }
 
   async start(port = 0): Promise<string> {
-    const listener = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
-    const server = this.tls ? createHttpsServer({ cert: this.tls.certPem, key: this.tls.keyPem }, listener) : createHttpServer(listener);
+    const listener = (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res);
+    const server = this.#tls ? createHttpsServer({ cert: this.#tls.certPem, key: this.#tls.keyPem }, listener) : createHttpServer(listener);
     server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      this.connectionsAccepted += 1;
-      socket.on('close', () => this.sockets.delete(socket));
+      this.#sockets.add(socket);
+      this.#connectionsAccepted += 1;
+      socket.on('close', () => this.#sockets.delete(socket));
     });
     // Idle connections stay open as behind Azure's front ends (minutes), so clients reuse them. Node's
     // agents honour the `Keep-Alive: timeout` hint less a second: 1 s here meant a new TLS handshake
@@ -163,42 +163,42 @@ export class EmulatorServer {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => resolve());
     });
-    this.server = server;
+    this.#server = server;
     const { port: bound } = server.address() as AddressInfo;
-    this.baseUrl = `${this.tls ? 'https' : 'http'}://127.0.0.1:${bound}`;
-    return this.baseUrl;
+    this.#baseUrl = `${this.#tls ? 'https' : 'http'}://127.0.0.1:${bound}`;
+    return this.#baseUrl;
   }
 
   async close(): Promise<void> {
-    const server = this.server;
+    const server = this.#server;
     if (!server) return;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
+    this.#server = undefined;
+    for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private takeFault(routeName: string): Fault | undefined {
+  #takeFault(routeName: string): Fault | undefined {
     for (const key of [routeName, '*']) {
-      const entry = this.faults.get(key);
+      const entry = this.#faults.get(key);
       if (!entry) continue;
       entry.remaining -= 1;
-      if (entry.remaining <= 0) this.faults.delete(key);
+      if (entry.remaining <= 0) this.#faults.delete(key);
       return entry.fault;
     }
     return undefined;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    const url = new URL(req.url ?? '/', this.baseUrl ?? 'http://127.0.0.1');
+    const url = new URL(req.url ?? '/', this.#baseUrl ?? 'http://127.0.0.1');
     const method = (req.method ?? 'GET').toUpperCase();
     const path = decodeURIComponent(url.pathname);
 
     let matched: { route: Route; params: Record<string, string> } | undefined;
     let pathMatched = false;
-    for (const route of this.routes) {
+    for (const route of this.#routes) {
       const m = route.pattern.exec(path);
       if (!m) continue;
       pathMatched = true;
@@ -207,13 +207,13 @@ export class EmulatorServer {
       break;
     }
     const routeName = matched?.route.name ?? 'unmatched';
-    this.counts.set(routeName, (this.counts.get(routeName) ?? 0) + 1);
+    this.#counts.set(routeName, (this.#counts.get(routeName) ?? 0) + 1);
 
     let response: EmulatorResponse;
-    const fault = matched ? this.takeFault(routeName) : undefined;
+    const fault = matched ? this.#takeFault(routeName) : undefined;
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault?.drop) {
-      this.record(routeName, method, path, req, body, 0);
+      this.#record(routeName, method, path, req, body, 0);
       req.socket.destroy();
       return;
     }
@@ -243,15 +243,15 @@ export class EmulatorServer {
         response = { status: 500, body: { error: { code: 'EmulatorError', message: (error as Error).message } } };
       }
     }
-    this.record(routeName, method, path, req, body, response.status);
-    this.send(res, response);
+    this.#record(routeName, method, path, req, body, response.status);
+    this.#send(res, response);
   }
 
-  private record(route: string, method: string, path: string, req: IncomingMessage, body: Buffer, status: number): void {
-    this.log.push({ route, method, path, headers: req.headers, body: body.toString('utf8'), status, at: new Date() });
+  #record(route: string, method: string, path: string, req: IncomingMessage, body: Buffer, status: number): void {
+    this.#log.push({ route, method, path, headers: req.headers, body: body.toString('utf8'), status, at: new Date() });
   }
 
-  private send(res: ServerResponse, response: EmulatorResponse): void {
+  #send(res: ServerResponse, response: EmulatorResponse): void {
     const headers: Record<string, string> = { ...response.headers };
     let payload: Buffer | undefined;
     if (response.body === undefined) payload = undefined;

@@ -163,15 +163,15 @@ export class EntraAuthority {
   readonly server: EmulatorServer;
   /** Set by the Graph emulator (or a test) so that client assertions are checked against keyCredentials. */
   directory: CertificateDirectory | undefined;
-  private readonly signingKeys: SigningKey[] = [newSigningKey()];
+  readonly #signingKeys: SigningKey[] = [newSigningKey()];
   /** jose imports a key set's JWKs on first use: one set per key list, not one per verification. */
-  private keySet: ReturnType<typeof createLocalJWKSet> | undefined;
-  private readonly verifiedTokens = new Map<string, Record<string, unknown>>();
-  private readonly foreignKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  private readonly clients = new Map<string, ClientRegistration>();
-  private readonly resources = new Map<string, ResourceRegistration>();
-  private readonly managedIdentities = new Map<string, ManagedIdentity>();
-  private propagationDelaySeconds = 0;
+  #keySet: ReturnType<typeof createLocalJWKSet> | undefined;
+  readonly #verifiedTokens = new Map<string, Record<string, unknown>>();
+  readonly #foreignKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  readonly #clients = new Map<string, ClientRegistration>();
+  readonly #resources = new Map<string, ResourceRegistration>();
+  readonly #managedIdentities = new Map<string, ManagedIdentity>();
+  #propagationDelaySeconds = 0;
   /** Every token this authority issued through its endpoints, for tests to inspect (claims only). */
   readonly issued: Array<{ via: 'client_secret' | 'client_assertion' | 'managed_identity'; claims: Record<string, unknown> }> = [];
 
@@ -179,12 +179,12 @@ export class EntraAuthority {
     this.server = new EmulatorServer('entra-authority', options.tls);
     this.directory = options.directory;
     this.server
-      .route('GET', '/:tenant/v2.0/.well-known/openid-configuration', 'openid-configuration', (r) => this.metadata(r, 2))
-      .route('GET', '/:tenant/.well-known/openid-configuration', 'openid-configuration-v1', (r) => this.metadata(r, 1))
-      .route('GET', '/:tenant/discovery/v2.0/keys', 'keys', () => this.keysResponse())
-      .route('GET', '/:tenant/discovery/keys', 'keys-v1', () => this.keysResponse())
-      .route('POST', '/:tenant/oauth2/v2.0/token', 'token', (r) => this.token(r))
-      .route('GET', '/msi/token', 'managed-identity', (r) => this.managedIdentityToken(r));
+      .route('GET', '/:tenant/v2.0/.well-known/openid-configuration', 'openid-configuration', (r) => this.#metadata(r, 2))
+      .route('GET', '/:tenant/.well-known/openid-configuration', 'openid-configuration-v1', (r) => this.#metadata(r, 1))
+      .route('GET', '/:tenant/discovery/v2.0/keys', 'keys', () => this.#keysResponse())
+      .route('GET', '/:tenant/discovery/keys', 'keys-v1', () => this.#keysResponse())
+      .route('POST', '/:tenant/oauth2/v2.0/token', 'token', (r) => this.#token(r))
+      .route('GET', '/msi/token', 'managed-identity', (r) => this.#managedIdentityToken(r));
   }
 
   async start(port?: number): Promise<string> {
@@ -209,52 +209,52 @@ export class EntraAuthority {
 
   /** The published key set (every key since the last restart; the last one signs). */
   get jwks(): JSONWebKeySet {
-    return { keys: this.signingKeys.map((k) => k.jwk) };
+    return { keys: this.#signingKeys.map((k) => k.jwk) };
   }
 
   /** Starts signing with a new key; the old one stays published, as Entra does during a rollover. */
   rotateSigningKey(): void {
-    this.signingKeys.push(newSigningKey());
-    this.keySet = undefined;
-    this.verifiedTokens.clear();
+    this.#signingKeys.push(newSigningKey());
+    this.#keySet = undefined;
+    this.#verifiedTokens.clear();
   }
 
   snapshot(): EntraAuthoritySnapshot {
     return {
-      signingKeys: this.signingKeys.map((k) => ({ privateKeyPem: k.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string })),
-      clients: [...this.clients].map(([key, c]) => {
+      signingKeys: this.#signingKeys.map((k) => ({ privateKeyPem: k.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string })),
+      clients: [...this.#clients].map(([key, c]) => {
         const [tenantId, clientId] = key.split('|') as [string, string];
         return { tenantId, clientId, secrets: [...c.secrets], roles: [...c.roles], principalId: c.principalId };
       }),
-      resources: [...this.resources].map(([resource, r]) => ({ resource, ...r })),
-      managedIdentities: [...this.managedIdentities].map(([header, identity]) => ({ header, identity })),
+      resources: [...this.#resources].map(([resource, r]) => ({ resource, ...r })),
+      managedIdentities: [...this.#managedIdentities].map(([header, identity]) => ({ header, identity })),
     };
   }
 
   /** Replaces the keys and registrations with a snapshot's (the directory stays as it is). */
   restore(snapshot: EntraAuthoritySnapshot): void {
     if (snapshot.signingKeys.length > 0) {
-      this.signingKeys.splice(
+      this.#signingKeys.splice(
         0,
-        this.signingKeys.length,
+        this.#signingKeys.length,
         ...snapshot.signingKeys.map((k) => signingKeyFrom(createPrivateKey(k.privateKeyPem))),
       );
-      this.keySet = undefined;
-      this.verifiedTokens.clear();
+      this.#keySet = undefined;
+      this.#verifiedTokens.clear();
     }
-    this.clients.clear();
+    this.#clients.clear();
     for (const c of snapshot.clients) {
-      this.clients.set(`${c.tenantId}|${c.clientId}`, { secrets: new Set(c.secrets), roles: [...c.roles], principalId: c.principalId });
+      this.#clients.set(`${c.tenantId}|${c.clientId}`, { secrets: new Set(c.secrets), roles: [...c.roles], principalId: c.principalId });
     }
-    this.resources.clear();
-    for (const { resource, ...shape } of snapshot.resources) this.resources.set(resource, shape);
-    this.managedIdentities.clear();
-    for (const { header, identity } of snapshot.managedIdentities) this.managedIdentities.set(header, { ...identity });
+    this.#resources.clear();
+    for (const { resource, ...shape } of snapshot.resources) this.#resources.set(resource, shape);
+    this.#managedIdentities.clear();
+    for (const { header, identity } of snapshot.managedIdentities) this.#managedIdentities.set(header, { ...identity });
   }
 
   /** How the token endpoint shapes tokens for a resource (default: v1, aud = the resource URI). */
   registerResource(resource: string, options: { version?: 1 | 2; appId?: string }): void {
-    this.resources.set(resource.replace(/\/+$/, ''), { version: options.version ?? DEFAULT_TOKEN_VERSION, appId: options.appId });
+    this.#resources.set(resource.replace(/\/+$/, ''), { version: options.version ?? DEFAULT_TOKEN_VERSION, appId: options.appId });
   }
 
   async issueAccessToken(options: IssueAccessTokenOptions): Promise<string> {
@@ -283,7 +283,7 @@ export class EntraAuthority {
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...options.claims,
     };
-    const signingKey = this.signingKeys[this.signingKeys.length - 1]!;
+    const signingKey = this.#signingKeys[this.#signingKeys.length - 1]!;
     const signWith = options.signWith ?? 'jwks';
     if (signWith === 'none') {
       const header = base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }));
@@ -292,7 +292,7 @@ export class EntraAuthority {
     // A foreign key under the published kid: the validator finds a key and the signature must fail.
     return new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: signingKey.kid })
-      .sign(signWith === 'foreign-key' ? this.foreignKey : signingKey.privateKey);
+      .sign(signWith === 'foreign-key' ? this.#foreignKey : signingKey.privateKey);
   }
 
   async verifyAccessToken(token: string, audiences: string | string[]): Promise<Record<string, unknown> | undefined> {
@@ -300,20 +300,20 @@ export class EntraAuthority {
     // A token verified once for these audiences stays good until it expires (or the keys change):
     // services cache validated tokens too, and the benchmarks measure the client, not this check.
     const cacheKey = `${accepted.join(' ')}|${token}`;
-    const cached = this.verifiedTokens.get(cacheKey);
+    const cached = this.#verifiedTokens.get(cacheKey);
     if (cached && (cached.exp as number) * 1000 + CLOCK_SKEW_SECONDS * 1000 > Date.now()) return cached;
-    const payload = await this.verifyAccessTokenNow(token, accepted);
+    const payload = await this.#verifyAccessTokenNow(token, accepted);
     if (payload) {
-      if (this.verifiedTokens.size >= 10_000) this.verifiedTokens.clear();
-      this.verifiedTokens.set(cacheKey, payload);
+      if (this.#verifiedTokens.size >= 10_000) this.#verifiedTokens.clear();
+      this.#verifiedTokens.set(cacheKey, payload);
     }
     return payload;
   }
 
-  private async verifyAccessTokenNow(token: string, accepted: string[]): Promise<Record<string, unknown> | undefined> {
+  async #verifyAccessTokenNow(token: string, accepted: string[]): Promise<Record<string, unknown> | undefined> {
     try {
-      this.keySet ??= createLocalJWKSet(this.jwks);
-      const { payload } = await jwtVerify(token, this.keySet, {
+      this.#keySet ??= createLocalJWKSet(this.jwks);
+      const { payload } = await jwtVerify(token, this.#keySet, {
         algorithms: ['RS256'],
         audience: accepted,
         clockTolerance: CLOCK_SKEW_SECONDS,
@@ -328,7 +328,7 @@ export class EntraAuthority {
   }
 
   registerClientSecret(tenantId: string, clientId: string, secret: string, options: { roles?: string[]; principalId?: string } = {}): void {
-    const client = this.client(tenantId, clientId);
+    const client = this.#client(tenantId, clientId);
     client.secrets.add(secret);
     if (options.roles) client.roles = [...options.roles];
     if (options.principalId) client.principalId = options.principalId;
@@ -336,17 +336,17 @@ export class EntraAuthority {
 
   /** App roles granted to a client's service principal (what `roles` carries in its app-only tokens). */
   grantAppRoles(tenantId: string, clientId: string, roles: string[]): void {
-    this.client(tenantId, clientId).roles = [...roles];
+    this.#client(tenantId, clientId).roles = [...roles];
   }
 
   /** The object id put in `oid` for a client registered here (not for directory apps or identities). */
   servicePrincipalIdOf(tenantId: string, clientId: string): string {
-    return this.client(tenantId, clientId).principalId;
+    return this.#client(tenantId, clientId).principalId;
   }
 
   enableManagedIdentity(identity: ManagedIdentity): { endpoint: string; header: string } {
     const header = randomBytes(24).toString('hex');
-    this.managedIdentities.set(header, { ...identity, tenantId: identity.tenantId.toLowerCase() });
+    this.#managedIdentities.set(header, { ...identity, tenantId: identity.tenantId.toLowerCase() });
     return { endpoint: `${this.url}/msi/token`, header };
   }
 
@@ -355,20 +355,20 @@ export class EntraAuthority {
    * application: what a sign-in sees while Entra replicates a new credential. 0 turns it off.
    */
   refuseNewCertificatesFor(seconds: number): void {
-    this.propagationDelaySeconds = seconds;
+    this.#propagationDelaySeconds = seconds;
   }
 
-  private client(tenantId: string, clientId: string): ClientRegistration {
+  #client(tenantId: string, clientId: string): ClientRegistration {
     const key = `${tenantId.toLowerCase()}|${clientId.toLowerCase()}`;
-    let client = this.clients.get(key);
+    let client = this.#clients.get(key);
     if (!client) {
       client = { secrets: new Set(), roles: [], principalId: randomUUID() };
-      this.clients.set(key, client);
+      this.#clients.set(key, client);
     }
     return client;
   }
 
-  private metadata(request: EmulatorRequest, version: 1 | 2): EmulatorResponse {
+  #metadata(request: EmulatorRequest, version: 1 | 2): EmulatorResponse {
     const tenant = request.params.tenant!;
     const base = `${this.url}/${tenant}`;
     if (version === 1) {
@@ -460,11 +460,11 @@ export class EntraAuthority {
     };
   }
 
-  private keysResponse(): EmulatorResponse {
+  #keysResponse(): EmulatorResponse {
     return { status: 200, body: this.jwks };
   }
 
-  private aadstsResponse(error: AadstsError): EmulatorResponse {
+  #aadstsResponse(error: AadstsError): EmulatorResponse {
     const traceId = randomUUID();
     const correlationId = randomUUID();
     const timestamp = new Date()
@@ -485,16 +485,16 @@ export class EntraAuthority {
     };
   }
 
-  private async token(request: EmulatorRequest): Promise<EmulatorResponse> {
+  async #token(request: EmulatorRequest): Promise<EmulatorResponse> {
     try {
-      return await this.clientCredentials(request);
+      return await this.#clientCredentials(request);
     } catch (error) {
-      if (error instanceof AadstsError) return this.aadstsResponse(error);
+      if (error instanceof AadstsError) return this.#aadstsResponse(error);
       throw error;
     }
   }
 
-  private async clientCredentials(request: EmulatorRequest): Promise<EmulatorResponse> {
+  async #clientCredentials(request: EmulatorRequest): Promise<EmulatorResponse> {
     const tenantId = request.params.tenant!.toLowerCase();
     if (!GUID.test(tenantId)) {
       throw new AadstsError(
@@ -529,11 +529,11 @@ export class EntraAuthority {
     let via: 'client_secret' | 'client_assertion';
     let principalId: string;
     let roles: string[];
-    const registered = this.clients.get(`${tenantId}|${clientId}`);
+    const registered = this.#clients.get(`${tenantId}|${clientId}`);
     const secret = form.get('client_secret');
     const assertion = form.get('client_assertion');
     if (secret !== null) {
-      if (!registered || registered.secrets.size === 0) throw this.unknownApplication(clientId, tenantId);
+      if (!registered || registered.secrets.size === 0) throw this.#unknownApplication(clientId, tenantId);
       if (!registered.secrets.has(secret)) {
         throw new AadstsError(
           401,
@@ -550,8 +550,8 @@ export class EntraAuthority {
         throw new AadstsError(400, 'invalid_request', 50027, `Invalid client_assertion_type: must be ${CLIENT_ASSERTION_TYPE}.`);
       }
       const application = this.directory?.findApplication(tenantId, clientId);
-      if (!application) throw this.unknownApplication(clientId, tenantId);
-      await this.verifyClientAssertion(assertion, tenantId, clientId, application);
+      if (!application) throw this.#unknownApplication(clientId, tenantId);
+      await this.#verifyClientAssertion(assertion, tenantId, clientId, application);
       via = 'client_assertion';
       principalId = application.servicePrincipalId;
       roles = registered?.roles ?? [];
@@ -564,7 +564,7 @@ export class EntraAuthority {
       );
     }
 
-    const shape = this.resources.get(resource) ?? { version: DEFAULT_TOKEN_VERSION };
+    const shape = this.#resources.get(resource) ?? { version: DEFAULT_TOKEN_VERSION };
     const accessToken = await this.issueAccessToken({
       tenantId,
       audience: shape.version === 2 && shape.appId ? shape.appId : resource,
@@ -584,7 +584,7 @@ export class EntraAuthority {
     };
   }
 
-  private unknownApplication(clientId: string, tenantId: string): AadstsError {
+  #unknownApplication(clientId: string, tenantId: string): AadstsError {
     return new AadstsError(
       400,
       'unauthorized_client',
@@ -594,12 +594,7 @@ export class EntraAuthority {
   }
 
   /** https://learn.microsoft.com/entra/identity-platform/certificate-credentials */
-  private async verifyClientAssertion(
-    assertion: string,
-    tenantId: string,
-    clientId: string,
-    application: DirectoryApplication,
-  ): Promise<void> {
+  async #verifyClientAssertion(assertion: string, tenantId: string, clientId: string, application: DirectoryApplication): Promise<void> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(assertion);
@@ -632,7 +627,7 @@ export class EntraAuthority {
       );
     if (!credential) throw notRegistered();
     const now = Date.now();
-    if (credential.addedAt.getTime() + this.propagationDelaySeconds * 1000 > now) throw notRegistered();
+    if (credential.addedAt.getTime() + this.#propagationDelaySeconds * 1000 > now) throw notRegistered();
     if (credential.endDateTime.getTime() <= now) {
       throw new AadstsError(
         401,
@@ -687,9 +682,9 @@ export class EntraAuthority {
       throw new AadstsError(401, 'invalid_client', 50027, 'Client assertion contains no jti claim.');
   }
 
-  private async managedIdentityToken(request: EmulatorRequest): Promise<EmulatorResponse> {
+  async #managedIdentityToken(request: EmulatorRequest): Promise<EmulatorResponse> {
     const header = request.headers['x-identity-header'];
-    const identity = typeof header === 'string' ? this.managedIdentities.get(header) : undefined;
+    const identity = typeof header === 'string' ? this.#managedIdentities.get(header) : undefined;
     if (!identity) {
       return { status: 401, body: { statusCode: 401, message: 'Unauthorized: the X-IDENTITY-HEADER is missing or wrong.' } };
     }
@@ -713,7 +708,7 @@ export class EntraAuthority {
       }
     }
     const normalized = resource.replace(/\/\.default$/, '').replace(/\/+$/, '');
-    const shape = this.resources.get(normalized) ?? { version: DEFAULT_TOKEN_VERSION };
+    const shape = this.#resources.get(normalized) ?? { version: DEFAULT_TOKEN_VERSION };
     const expiresOn = Math.floor(Date.now() / 1000) + 24 * 3600;
     const accessToken = await this.issueAccessToken({
       tenantId: identity.tenantId,

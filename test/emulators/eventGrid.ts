@@ -83,11 +83,14 @@ const failure = (status: number, code: string, message: string, detailCode = cod
 
 export class EventGridEmulator {
   readonly server: EmulatorServer;
-  private readonly published: PublishedEvent[] = [];
+  readonly #published: PublishedEvent[] = [];
 
-  constructor(private readonly options: EventGridEmulatorOptions) {
+  readonly #options: EventGridEmulatorOptions;
+
+  constructor(options: EventGridEmulatorOptions) {
+    this.#options = options;
     this.server = new EmulatorServer('event-grid', options.tls);
-    this.server.route('POST', '/api/events', 'publish', (r) => this.publish(r));
+    this.server.route('POST', '/api/events', 'publish', (r) => this.#publish(r));
   }
 
   start(port?: number): Promise<string> {
@@ -105,17 +108,17 @@ export class EventGridEmulator {
 
   /** Events accepted so far, in order. */
   events(): readonly PublishedEvent[] {
-    return [...this.published];
+    return [...this.#published];
   }
 
   clearEvents(): void {
-    this.published.length = 0;
+    this.#published.length = 0;
   }
 
-  private async authenticate(request: EmulatorRequest): Promise<{ publisher: string } | EmulatorResponse> {
+  async #authenticate(request: EmulatorRequest): Promise<{ publisher: string } | EmulatorResponse> {
     const key = request.headers['aeg-sas-key'];
     if (typeof key === 'string') {
-      return this.options.keys.includes(key)
+      return this.#options.keys.includes(key)
         ? { publisher: 'aeg-sas-key' }
         : failure(
             401,
@@ -124,11 +127,11 @@ export class EventGridEmulator {
           );
     }
     const token = bearerTokenOf(request.headers);
-    if (token !== undefined && this.options.verifyToken) {
-      const claims = await this.options.verifyToken(token, audiencesFor(EVENT_GRID_RESOURCE));
+    if (token !== undefined && this.#options.verifyToken) {
+      const claims = await this.#options.verifyToken(token, audiencesFor(EVENT_GRID_RESOURCE));
       if (!claims) return failure(401, 'Unauthorized', 'The provided access token is invalid, expired, or issued for another audience.');
       const oid = typeof claims.oid === 'string' ? claims.oid : '';
-      if (this.options.dataSenders && !this.options.dataSenders.includes(oid)) {
+      if (this.#options.dataSenders && !this.#options.dataSenders.includes(oid)) {
         return failure(
           403,
           'Forbidden',
@@ -144,8 +147,8 @@ export class EventGridEmulator {
     );
   }
 
-  private async publish(request: EmulatorRequest): Promise<EmulatorResponse> {
-    const auth = await this.authenticate(request);
+  async #publish(request: EmulatorRequest): Promise<EmulatorResponse> {
+    const auth = await this.#authenticate(request);
     if (!('publisher' in auth)) return auth;
     const apiVersion = request.url.searchParams.get('api-version');
     if (apiVersion !== REQUIRED_API_VERSION) {
@@ -190,10 +193,10 @@ export class EventGridEmulator {
     }
     const receivedAt = new Date();
     for (const event of checked) {
-      this.published.push({ event, receivedAt, publisher: auth.publisher });
-      if (this.options.eventsFile !== undefined) {
-        mkdirSync(dirname(this.options.eventsFile), { recursive: true });
-        appendFileSync(this.options.eventsFile, `${JSON.stringify(event)}\n`);
+      this.#published.push({ event, receivedAt, publisher: auth.publisher });
+      if (this.#options.eventsFile !== undefined) {
+        mkdirSync(dirname(this.#options.eventsFile), { recursive: true });
+        appendFileSync(this.#options.eventsFile, `${JSON.stringify(event)}\n`);
       }
     }
     return { status: 200 };

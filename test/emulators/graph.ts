@@ -147,7 +147,7 @@ export class GraphEmulator implements CertificateDirectory {
   readonly authority: EntraAuthority;
   maxKeyCredentials: number;
   credentialLifetimePolicy: CredentialLifetimePolicy | undefined;
-  private readonly applications = new Map<string, GraphApplication>();
+  readonly #applications = new Map<string, GraphApplication>();
 
   constructor(options: GraphEmulatorOptions) {
     this.server = new EmulatorServer('graph', options.tls);
@@ -157,17 +157,17 @@ export class GraphEmulator implements CertificateDirectory {
     this.credentialLifetimePolicy = options.credentialLifetimePolicy;
     const byAppId = "/v1.0/applications(appId=':appId')";
     this.server
-      .route('GET', '/v1.0/applications', 'list-applications', (r) => this.handle(r, (c) => this.listApplications(r, c)))
-      .route('GET', '/v1.0/applications/:id', 'get-application', (r) => this.handle(r, (c) => this.getApplication(r, c)))
-      .route('GET', byAppId, 'get-application', (r) => this.handle(r, (c) => this.getApplication(r, c)))
-      .route('PATCH', '/v1.0/applications/:id', 'update-application', (r) => this.handle(r, (c) => this.updateApplication(r, c)))
-      .route('PATCH', byAppId, 'update-application', (r) => this.handle(r, (c) => this.updateApplication(r, c)))
-      .route('POST', '/v1.0/applications/:id/addKey', 'add-key', (r) => this.handle(r, (c) => this.addKey(r, c)))
-      .route('POST', `${byAppId}/addKey`, 'add-key', (r) => this.handle(r, (c) => this.addKey(r, c)))
-      .route('POST', '/v1.0/applications/:id/removeKey', 'remove-key', (r) => this.handle(r, (c) => this.removeKey(r, c)))
-      .route('POST', `${byAppId}/removeKey`, 'remove-key', (r) => this.handle(r, (c) => this.removeKey(r, c)))
-      .route('GET', '/v1.0/applications/:id/owners', 'list-owners', (r) => this.handle(r, (c) => this.listOwners(r, c)))
-      .route('GET', `${byAppId}/owners`, 'list-owners', (r) => this.handle(r, (c) => this.listOwners(r, c)));
+      .route('GET', '/v1.0/applications', 'list-applications', (r) => this.#handle(r, (c) => this.#listApplications(r, c)))
+      .route('GET', '/v1.0/applications/:id', 'get-application', (r) => this.#handle(r, (c) => this.#getApplication(r, c)))
+      .route('GET', byAppId, 'get-application', (r) => this.#handle(r, (c) => this.#getApplication(r, c)))
+      .route('PATCH', '/v1.0/applications/:id', 'update-application', (r) => this.#handle(r, (c) => this.#updateApplication(r, c)))
+      .route('PATCH', byAppId, 'update-application', (r) => this.#handle(r, (c) => this.#updateApplication(r, c)))
+      .route('POST', '/v1.0/applications/:id/addKey', 'add-key', (r) => this.#handle(r, (c) => this.#addKey(r, c)))
+      .route('POST', `${byAppId}/addKey`, 'add-key', (r) => this.#handle(r, (c) => this.#addKey(r, c)))
+      .route('POST', '/v1.0/applications/:id/removeKey', 'remove-key', (r) => this.#handle(r, (c) => this.#removeKey(r, c)))
+      .route('POST', `${byAppId}/removeKey`, 'remove-key', (r) => this.#handle(r, (c) => this.#removeKey(r, c)))
+      .route('GET', '/v1.0/applications/:id/owners', 'list-owners', (r) => this.#handle(r, (c) => this.#listOwners(r, c)))
+      .route('GET', `${byAppId}/owners`, 'list-owners', (r) => this.#handle(r, (c) => this.#listOwners(r, c)));
   }
 
   async start(port?: number): Promise<string> {
@@ -194,7 +194,7 @@ export class GraphEmulator implements CertificateDirectory {
       owners: (options.owners ?? []).map((o) => (typeof o === 'string' ? { id: o, type: 'servicePrincipal' } : o)),
       keyCredentials: [],
     };
-    this.applications.set(app.id, app);
+    this.#applications.set(app.id, app);
     return app;
   }
 
@@ -217,9 +217,9 @@ export class GraphEmulator implements CertificateDirectory {
 
   /** Replaces every application with a snapshot's. */
   restore(snapshot: GraphEmulatorSnapshot): void {
-    this.applications.clear();
+    this.#applications.clear();
     for (const a of snapshot.applications) {
-      this.applications.set(a.id, {
+      this.#applications.set(a.id, {
         ...a,
         owners: a.owners.map((o) => ({ ...o })),
         createdDateTime: new Date(a.createdDateTime),
@@ -236,16 +236,16 @@ export class GraphEmulator implements CertificateDirectory {
 
   /** Inspectable state: every application, with its keyCredentials and their keys. */
   allApplications(): readonly GraphApplication[] {
-    return [...this.applications.values()];
+    return [...this.#applications.values()];
   }
 
   application(idOrAppId: string): GraphApplication | undefined {
     const key = idOrAppId.toLowerCase();
-    return this.applications.get(key) ?? [...this.applications.values()].find((a) => a.appId === key);
+    return this.#applications.get(key) ?? [...this.#applications.values()].find((a) => a.appId === key);
   }
 
   addOwner(idOrAppId: string, owner: string | GraphOwner): void {
-    this.mustFind(idOrAppId).owners.push(typeof owner === 'string' ? { id: owner, type: 'servicePrincipal' } : owner);
+    this.#mustFind(idOrAppId).owners.push(typeof owner === 'string' ? { id: owner, type: 'servicePrincipal' } : owner);
   }
 
   /** Seeds a certificate directly (as an admin in the portal would), bypassing every check. */
@@ -254,7 +254,7 @@ export class GraphEmulator implements CertificateDirectory {
     der: Buffer,
     options: { keyId?: string; displayName?: string; startDateTime?: Date; endDateTime?: Date; addedAt?: Date } = {},
   ): GraphKeyCredential {
-    const app = this.mustFind(idOrAppId);
+    const app = this.#mustFind(idOrAppId);
     const x509 = new X509Certificate(der);
     const credential: GraphKeyCredential = {
       keyId: options.keyId ?? randomUUID(),
@@ -277,7 +277,7 @@ export class GraphEmulator implements CertificateDirectory {
       status: 429,
       retryAfterSeconds: options.retryAfterSeconds,
       times: options.times,
-      body: this.errorBody(
+      body: this.#errorBody(
         'TooManyRequests',
         'Too many requests are being made. Please retry after the interval given in the Retry-After header.',
         undefined,
@@ -292,17 +292,17 @@ export class GraphEmulator implements CertificateDirectory {
   }
 
   findApplication(tenantId: string, clientId: string): DirectoryApplication | undefined {
-    const app = [...this.applications.values()].find((a) => a.tenantId === tenantId.toLowerCase() && a.appId === clientId.toLowerCase());
+    const app = [...this.#applications.values()].find((a) => a.tenantId === tenantId.toLowerCase() && a.appId === clientId.toLowerCase());
     return app ? { objectId: app.id, servicePrincipalId: app.servicePrincipalId, keyCredentials: app.keyCredentials } : undefined;
   }
 
-  private mustFind(idOrAppId: string): GraphApplication {
+  #mustFind(idOrAppId: string): GraphApplication {
     const app = this.application(idOrAppId);
     if (!app) throw new Error(`No application ${idOrAppId} in the Graph emulator`);
     return app;
   }
 
-  private errorBody(code: string, message: string, details: GraphFailure['details'], clientRequestId: string) {
+  #errorBody(code: string, message: string, details: GraphFailure['details'], clientRequestId: string) {
     return {
       error: {
         code,
@@ -317,13 +317,13 @@ export class GraphEmulator implements CertificateDirectory {
     };
   }
 
-  private async handle(
+  async #handle(
     request: EmulatorRequest,
     action: (caller: Caller) => EmulatorResponse | Promise<EmulatorResponse>,
   ): Promise<EmulatorResponse> {
     const clientRequestId = typeof request.headers['client-request-id'] === 'string' ? request.headers['client-request-id'] : randomUUID();
     try {
-      const caller = await this.authenticate(request);
+      const caller = await this.#authenticate(request);
       const response = await action(caller);
       return { ...response, headers: { 'client-request-id': clientRequestId, 'request-id': randomUUID(), ...response.headers } };
     } catch (error) {
@@ -331,12 +331,12 @@ export class GraphEmulator implements CertificateDirectory {
       return {
         status: error.status,
         headers: { 'client-request-id': clientRequestId, 'request-id': randomUUID() },
-        body: this.errorBody(error.code, error.message, error.details, clientRequestId),
+        body: this.#errorBody(error.code, error.message, error.details, clientRequestId),
       };
     }
   }
 
-  private async authenticate(request: EmulatorRequest): Promise<Caller> {
+  async #authenticate(request: EmulatorRequest): Promise<Caller> {
     const header = request.headers.authorization;
     if (typeof header !== 'string' || !/^Bearer \S+$/i.test(header)) {
       throw new GraphFailure(401, 'InvalidAuthenticationToken', 'Access token is empty.');
@@ -357,29 +357,29 @@ export class GraphEmulator implements CertificateDirectory {
     };
   }
 
-  private resolve(request: EmulatorRequest, caller: Caller): GraphApplication {
+  #resolve(request: EmulatorRequest, caller: Caller): GraphApplication {
     const { id, appId } = request.params;
     const key = (id ?? appId ?? '').toLowerCase();
-    const app = [...this.applications.values()].find(
+    const app = [...this.#applications.values()].find(
       (a) => a.tenantId === caller.tenantId && (id !== undefined ? a.id === key : a.appId === key),
     );
     if (!app) throw notFound(key);
     return app;
   }
 
-  private isOwner(app: GraphApplication, caller: Caller): boolean {
+  #isOwner(app: GraphApplication, caller: Caller): boolean {
     return app.owners.some((o) => o.id.toLowerCase() === caller.oid);
   }
 
-  private canRead(app: GraphApplication, caller: Caller): boolean {
-    return caller.roles.some((r) => READ_ALL.includes(r)) || (caller.roles.includes(OWNED_BY) && this.isOwner(app, caller));
+  #canRead(app: GraphApplication, caller: Caller): boolean {
+    return caller.roles.some((r) => READ_ALL.includes(r)) || (caller.roles.includes(OWNED_BY) && this.#isOwner(app, caller));
   }
 
-  private canWrite(app: GraphApplication, caller: Caller): boolean {
-    return caller.roles.some((r) => WRITE_ALL.includes(r)) || (caller.roles.includes(OWNED_BY) && this.isOwner(app, caller));
+  #canWrite(app: GraphApplication, caller: Caller): boolean {
+    return caller.roles.some((r) => WRITE_ALL.includes(r)) || (caller.roles.includes(OWNED_BY) && this.#isOwner(app, caller));
   }
 
-  private selected(request: EmulatorRequest): string[] | undefined {
+  #selected(request: EmulatorRequest): string[] | undefined {
     const select = request.url.searchParams.get('$select');
     return select === null
       ? undefined
@@ -389,7 +389,7 @@ export class GraphEmulator implements CertificateDirectory {
           .filter((s) => s !== '');
   }
 
-  private present(app: GraphApplication, select: string[] | undefined, withKeys: boolean): Record<string, unknown> {
+  #present(app: GraphApplication, select: string[] | undefined, withKeys: boolean): Record<string, unknown> {
     const full: Record<string, unknown> = {
       id: app.id,
       deletedDateTime: null,
@@ -416,36 +416,36 @@ export class GraphEmulator implements CertificateDirectory {
     return Object.fromEntries(select.map((s) => [s, full[s]]));
   }
 
-  private getApplication(request: EmulatorRequest, caller: Caller): EmulatorResponse {
-    const app = this.resolve(request, caller);
-    if (!this.canRead(app, caller)) throw denied();
-    const select = this.selected(request);
-    const body = this.present(app, select, select?.includes('keyCredentials') ?? false);
+  #getApplication(request: EmulatorRequest, caller: Caller): EmulatorResponse {
+    const app = this.#resolve(request, caller);
+    if (!this.#canRead(app, caller)) throw denied();
+    const select = this.#selected(request);
+    const body = this.#present(app, select, select?.includes('keyCredentials') ?? false);
     return {
       status: 200,
       body: { '@odata.context': `${this.url}/v1.0/$metadata#applications${select ? `(${select.join(',')})` : ''}/$entity`, ...body },
     };
   }
 
-  private listApplications(request: EmulatorRequest, caller: Caller): EmulatorResponse {
+  #listApplications(request: EmulatorRequest, caller: Caller): EmulatorResponse {
     const filter = request.url.searchParams.get('$filter');
-    let apps = [...this.applications.values()].filter((a) => a.tenantId === caller.tenantId && this.canRead(a, caller));
+    let apps = [...this.#applications.values()].filter((a) => a.tenantId === caller.tenantId && this.#canRead(a, caller));
     if (filter !== null) {
       const m = /^appId eq '([^']+)'$/i.exec(filter.trim());
       if (!m) throw badRequest(`Unsupported or invalid query filter clause specified for property 'appId' of resource 'Application'.`);
       apps = apps.filter((a) => a.appId === m[1]!.toLowerCase());
     }
-    const select = this.selected(request);
+    const select = this.#selected(request);
     // A collection read never returns `key`, whatever $select says.
     return {
       status: 200,
-      body: { '@odata.context': `${this.url}/v1.0/$metadata#applications`, value: apps.map((a) => this.present(a, select, false)) },
+      body: { '@odata.context': `${this.url}/v1.0/$metadata#applications`, value: apps.map((a) => this.#present(a, select, false)) },
     };
   }
 
-  private listOwners(request: EmulatorRequest, caller: Caller): EmulatorResponse {
-    const app = this.resolve(request, caller);
-    if (!this.canRead(app, caller)) throw denied();
+  #listOwners(request: EmulatorRequest, caller: Caller): EmulatorResponse {
+    const app = this.#resolve(request, caller);
+    if (!this.#canRead(app, caller)) throw denied();
     return {
       status: 200,
       body: {
@@ -461,7 +461,7 @@ export class GraphEmulator implements CertificateDirectory {
   }
 
   /** Validates one keyCredential as Graph does for a write; `existing` is the credential it keeps, if any. */
-  private parseKeyCredential(input: unknown, index: number, existing: GraphKeyCredential | undefined): GraphKeyCredential {
+  #parseKeyCredential(input: unknown, index: number, existing: GraphKeyCredential | undefined): GraphKeyCredential {
     if (typeof input !== 'object' || input === null || Array.isArray(input))
       throw badRequest(`Invalid value for keyCredentials[${index}].`);
     const c = input as Record<string, unknown>;
@@ -521,7 +521,7 @@ export class GraphEmulator implements CertificateDirectory {
   }
 
   /** The tenant policy and the object size limit, checked on the collection a write would leave. */
-  private checkLimits(app: GraphApplication, next: GraphKeyCredential[]): void {
+  #checkLimits(app: GraphApplication, next: GraphKeyCredential[]): void {
     const policy = this.credentialLifetimePolicy;
     if (policy) {
       const policyId = policy.policyId ?? '00000000-0000-0000-0000-000000000000';
@@ -544,8 +544,8 @@ export class GraphEmulator implements CertificateDirectory {
     }
   }
 
-  private updateApplication(request: EmulatorRequest, caller: Caller): EmulatorResponse {
-    const app = this.resolve(request, caller);
+  #updateApplication(request: EmulatorRequest, caller: Caller): EmulatorResponse {
+    const app = this.#resolve(request, caller);
     const body = request.json;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Empty Payload. JSON content expected.');
     const patch = body as Record<string, unknown>;
@@ -554,7 +554,7 @@ export class GraphEmulator implements CertificateDirectory {
       throw badRequest(
         `Property '${unsupported[0]}' is not supported by this emulator or does not exist on type 'microsoft.graph.application'.`,
       );
-    if (!this.canWrite(app, caller)) throw denied();
+    if (!this.#canWrite(app, caller)) throw denied();
     let next: GraphKeyCredential[] | undefined;
     if ('keyCredentials' in patch) {
       if (!Array.isArray(patch.keyCredentials))
@@ -562,11 +562,11 @@ export class GraphEmulator implements CertificateDirectory {
       next = patch.keyCredentials.map((input, i) => {
         const keyId =
           typeof (input as { keyId?: unknown })?.keyId === 'string' ? (input as { keyId: string }).keyId.toLowerCase() : undefined;
-        return this.parseKeyCredential(input, i, keyId ? app.keyCredentials.find((e) => e.keyId === keyId) : undefined);
+        return this.#parseKeyCredential(input, i, keyId ? app.keyCredentials.find((e) => e.keyId === keyId) : undefined);
       });
       const ids = new Set(next.map((c) => c.keyId));
       if (ids.size !== next.length) throw badRequest('Duplicate keyId values in keyCredentials.');
-      this.checkLimits(app, next);
+      this.#checkLimits(app, next);
     }
     if (typeof patch.displayName === 'string') app.displayName = patch.displayName;
     if (next) app.keyCredentials = next;
@@ -574,7 +574,7 @@ export class GraphEmulator implements CertificateDirectory {
   }
 
   /** Checks the proof-of-possession JWT of addKey / removeKey against the app's valid certificates. */
-  private async verifyProof(app: GraphApplication, proof: unknown): Promise<void> {
+  async #verifyProof(app: GraphApplication, proof: unknown): Promise<void> {
     const malformed = new GraphFailure(401, 'Authentication_MissingOrMalformed', 'Access Token missing or malformed.');
     if (typeof proof !== 'string' || proof === '') throw malformed;
     let header: ReturnType<typeof decodeProtectedHeader>;
@@ -618,26 +618,26 @@ export class GraphEmulator implements CertificateDirectory {
     if ((payload.exp as number) - (payload.nbf as number) > PROOF_MAX_LIFETIME_SECONDS) throw malformed;
   }
 
-  private mayRollKeys(app: GraphApplication, caller: Caller): boolean {
+  #mayRollKeys(app: GraphApplication, caller: Caller): boolean {
     // "Applications don't need any specific permission to roll their own keys."
-    return caller.appId === app.appId || this.canWrite(app, caller);
+    return caller.appId === app.appId || this.#canWrite(app, caller);
   }
 
-  private async addKey(request: EmulatorRequest, caller: Caller): Promise<EmulatorResponse> {
-    const app = this.resolve(request, caller);
+  async #addKey(request: EmulatorRequest, caller: Caller): Promise<EmulatorResponse> {
+    const app = this.#resolve(request, caller);
     const body = request.json as Record<string, unknown> | undefined;
     if (!body || typeof body.keyCredential !== 'object' || body.keyCredential === null)
       throw badRequest("The request body must contain 'keyCredential'.");
-    if (!this.mayRollKeys(app, caller)) throw denied();
-    await this.verifyProof(app, body.proof);
+    if (!this.#mayRollKeys(app, caller)) throw denied();
+    await this.#verifyProof(app, body.proof);
     if (body.passwordCredential !== undefined && body.passwordCredential !== null)
       throw badRequest('passwordCredential must be null when adding a certificate.');
     const input = body.keyCredential as Record<string, unknown>;
     if (input.keyId !== undefined && input.keyId !== null) throw badRequest('keyId must be null: addKey assigns it.');
-    const credential = this.parseKeyCredential(input, 0, undefined);
+    const credential = this.#parseKeyCredential(input, 0, undefined);
     if (app.keyCredentials.some((c) => c.key.equals(credential.key)))
       throw badRequest('A key credential with the same key already exists on the application.');
-    this.checkLimits(app, [...app.keyCredentials, credential]);
+    this.#checkLimits(app, [...app.keyCredentials, credential]);
     app.keyCredentials.push(credential);
     return {
       status: 200,
@@ -655,12 +655,12 @@ export class GraphEmulator implements CertificateDirectory {
     };
   }
 
-  private async removeKey(request: EmulatorRequest, caller: Caller): Promise<EmulatorResponse> {
-    const app = this.resolve(request, caller);
+  async #removeKey(request: EmulatorRequest, caller: Caller): Promise<EmulatorResponse> {
+    const app = this.#resolve(request, caller);
     const body = request.json as Record<string, unknown> | undefined;
     if (!body || typeof body.keyId !== 'string') throw badRequest("The request body must contain 'keyId'.");
-    if (!this.mayRollKeys(app, caller)) throw denied();
-    await this.verifyProof(app, body.proof);
+    if (!this.#mayRollKeys(app, caller)) throw denied();
+    await this.#verifyProof(app, body.proof);
     const keyId = body.keyId.toLowerCase();
     if (!app.keyCredentials.some((c) => c.keyId === keyId)) throw notFound(keyId);
     app.keyCredentials = app.keyCredentials.filter((c) => c.keyId !== keyId);

@@ -112,33 +112,36 @@ const badParameter = (message: string): EmulatorResponse => error({ status: 400,
 
 export class KeyVaultEmulator {
   readonly server: EmulatorServer;
-  private readonly certificatesByName = new Map<string, StoredCertificateVersion[]>();
-  private readonly secretValues = new WeakMap<StoredCertificateVersion, Promise<string>>();
-  private readonly roleAssignments = new Map<string, Set<KeyVaultRole>>();
-  private readonly now: () => Date;
+  readonly #certificatesByName = new Map<string, StoredCertificateVersion[]>();
+  readonly #secretValues = new WeakMap<StoredCertificateVersion, Promise<string>>();
+  readonly #roleAssignments = new Map<string, Set<KeyVaultRole>>();
+  readonly #now: () => Date;
 
-  constructor(private readonly options: KeyVaultEmulatorOptions) {
-    this.now = options.now ?? (() => new Date());
+  readonly #options: KeyVaultEmulatorOptions;
+
+  constructor(options: KeyVaultEmulatorOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
     this.server = new EmulatorServer('key-vault', options.tls);
     // Fixed segments before `:version`, so `versions` and `import` are never read as a version id.
     this.server
       .route('POST', '/certificates/:name/import', 'importCertificate', (r) =>
-        this.authorized(r, 'Microsoft.KeyVault/vaults/certificates/import/action', () => this.importCertificate(r)),
+        this.#authorized(r, 'Microsoft.KeyVault/vaults/certificates/import/action', () => this.#importCertificate(r)),
       )
       .route('GET', '/certificates/:name/versions', 'listCertificateVersions', (r) =>
-        this.authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.listVersions(r)),
+        this.#authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.#listVersions(r)),
       )
       .route('GET', '/certificates/:name', 'getCertificate', (r) =>
-        this.authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.getCertificate(r)),
+        this.#authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.#getCertificate(r)),
       )
       .route('GET', '/certificates/:name/:version', 'getCertificate', (r) =>
-        this.authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.getCertificate(r)),
+        this.#authorized(r, 'Microsoft.KeyVault/vaults/certificates/read', () => this.#getCertificate(r)),
       )
       .route('GET', '/secrets/:name', 'getSecret', (r) =>
-        this.authorized(r, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', () => this.getSecret(r)),
+        this.#authorized(r, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', () => this.#getSecret(r)),
       )
       .route('GET', '/secrets/:name/:version', 'getSecret', (r) =>
-        this.authorized(r, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', () => this.getSecret(r)),
+        this.#authorized(r, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', () => this.#getSecret(r)),
       );
   }
 
@@ -156,13 +159,13 @@ export class KeyVaultEmulator {
   }
 
   assignRole(principalId: string, role: KeyVaultRole): void {
-    const roles = this.roleAssignments.get(principalId) ?? new Set<KeyVaultRole>();
+    const roles = this.#roleAssignments.get(principalId) ?? new Set<KeyVaultRole>();
     roles.add(role);
-    this.roleAssignments.set(principalId, roles);
+    this.#roleAssignments.set(principalId, roles);
   }
 
   removeRole(principalId: string, role: KeyVaultRole): void {
-    this.roleAssignments.get(principalId)?.delete(role);
+    this.#roleAssignments.get(principalId)?.delete(role);
   }
 
   /**
@@ -177,7 +180,7 @@ export class KeyVaultEmulator {
     const { sha1, x5t } = thumbprintsOf(certificate.der);
     const key = name.toLowerCase();
     const stored: StoredCertificateVersion = {
-      name: this.certificatesByName.get(key)?.[0]?.name ?? name,
+      name: this.#certificatesByName.get(key)?.[0]?.name ?? name,
       version: randomBytes(16).toString('hex'),
       der: Buffer.from(certificate.der),
       privateKey: certificate.privateKey,
@@ -187,15 +190,15 @@ export class KeyVaultEmulator {
       contentType: 'application/x-pkcs12',
       notBefore: x509.validFromDate,
       notAfter: x509.validToDate,
-      created: this.now(),
+      created: this.#now(),
     };
-    this.certificatesByName.set(key, [...(this.certificatesByName.get(key) ?? []), stored]);
+    this.#certificatesByName.set(key, [...(this.#certificatesByName.get(key) ?? []), stored]);
     return stored;
   }
 
   snapshot(): KeyVaultEmulatorSnapshot {
     return {
-      certificates: [...this.certificatesByName.values()].flat().map((v) => ({
+      certificates: [...this.#certificatesByName.values()].flat().map((v) => ({
         ...v,
         tags: { ...v.tags },
         der: v.der.toString('base64'),
@@ -204,13 +207,13 @@ export class KeyVaultEmulator {
         notAfter: v.notAfter.toISOString(),
         created: v.created.toISOString(),
       })),
-      roleAssignments: [...this.roleAssignments].map(([principalId, roles]) => ({ principalId, roles: [...roles] })),
+      roleAssignments: [...this.#roleAssignments].map(([principalId, roles]) => ({ principalId, roles: [...roles] })),
     };
   }
 
   /** Replaces every certificate version and role assignment with a snapshot's. */
   restore(snapshot: KeyVaultEmulatorSnapshot): void {
-    this.certificatesByName.clear();
+    this.#certificatesByName.clear();
     for (const { privateKeyPem, ...v } of snapshot.certificates) {
       const key = v.name.toLowerCase();
       const stored: StoredCertificateVersion = {
@@ -221,46 +224,46 @@ export class KeyVaultEmulator {
         notAfter: new Date(v.notAfter),
         created: new Date(v.created),
       };
-      this.certificatesByName.set(key, [...(this.certificatesByName.get(key) ?? []), stored]);
+      this.#certificatesByName.set(key, [...(this.#certificatesByName.get(key) ?? []), stored]);
     }
-    this.roleAssignments.clear();
-    for (const { principalId, roles } of snapshot.roleAssignments) this.roleAssignments.set(principalId, new Set(roles));
+    this.#roleAssignments.clear();
+    for (const { principalId, roles } of snapshot.roleAssignments) this.#roleAssignments.set(principalId, new Set(roles));
   }
 
   /** Names of the certificates in the vault. */
   certificateNames(): string[] {
-    return [...this.certificatesByName.keys()];
+    return [...this.#certificatesByName.keys()];
   }
 
   /** Every version of a certificate, oldest first. */
   versions(name: string): readonly StoredCertificateVersion[] {
-    return [...(this.certificatesByName.get(name.toLowerCase()) ?? [])];
+    return [...(this.#certificatesByName.get(name.toLowerCase()) ?? [])];
   }
 
   latest(name: string): StoredCertificateVersion | undefined {
     return this.versions(name).at(-1);
   }
 
-  private async authorized(
+  async #authorized(
     request: EmulatorRequest,
     action: KeyVaultDataAction,
     serve: () => EmulatorResponse | Promise<EmulatorResponse>,
   ): Promise<EmulatorResponse> {
-    const challenge = `Bearer authorization="${this.options.authorityHost.replace(/\/+$/, '')}/${this.options.tenantId}", resource="${KEY_VAULT_RESOURCE}"`;
+    const challenge = `Bearer authorization="${this.#options.authorityHost.replace(/\/+$/, '')}/${this.#options.tenantId}", resource="${KEY_VAULT_RESOURCE}"`;
     const unauthorized = (message: string) =>
       error({ status: 401, code: 'Unauthorized', message, headers: { 'www-authenticate': challenge } });
     const token = bearerTokenOf(request.headers);
     if (token === undefined) return unauthorized('AKV10000: Request is missing a Bearer or PoP token.');
-    const claims = await this.options.verifyToken(token, audiencesFor(KEY_VAULT_RESOURCE));
+    const claims = await this.#options.verifyToken(token, audiencesFor(KEY_VAULT_RESOURCE));
     if (!claims) return unauthorized('AKV10022: Invalid audience, issuer, signature or lifetime of the access token.');
-    if (claims.tid !== this.options.tenantId) {
-      return unauthorized(`AKV10032: Invalid issuer. Expected one of https://sts.windows.net/${this.options.tenantId}/.`);
+    if (claims.tid !== this.#options.tenantId) {
+      return unauthorized(`AKV10032: Invalid issuer. Expected one of https://sts.windows.net/${this.#options.tenantId}/.`);
     }
     const apiVersion = request.url.searchParams.get('api-version');
     if (!apiVersion) return badParameter('The api-version query parameter is missing.');
-    if (this.options.rbac) {
+    if (this.#options.rbac) {
       const principal = typeof claims.oid === 'string' ? claims.oid : '';
-      const granted = [...(this.roleAssignments.get(principal) ?? [])].some((role) => ROLE_ACTIONS[role].includes(action));
+      const granted = [...(this.#roleAssignments.get(principal) ?? [])].some((role) => ROLE_ACTIONS[role].includes(action));
       if (!granted) {
         const appId = typeof claims.appid === 'string' ? claims.appid : typeof claims.azp === 'string' ? claims.azp : '';
         return error({
@@ -276,7 +279,7 @@ export class KeyVaultEmulator {
     return serve();
   }
 
-  private importCertificate(request: EmulatorRequest): EmulatorResponse {
+  #importCertificate(request: EmulatorRequest): EmulatorResponse {
     const name = request.params.name!;
     if (!NAME.test(name)) {
       return badParameter(
@@ -303,14 +306,14 @@ export class KeyVaultEmulator {
       return badParameter('The specified X.509 certificate content is invalid. Error: the private key does not match the certificate.');
     }
     const notAfter = x509.validToDate;
-    if (notAfter.getTime() <= this.now().getTime()) {
+    if (notAfter.getTime() <= this.#now().getTime()) {
       return badParameter('The specified X.509 certificate content is invalid. Error: the certificate has expired.');
     }
 
     const key = name.toLowerCase();
     const { sha1, x5t } = thumbprintsOf(parsed.der);
     const stored: StoredCertificateVersion = {
-      name: this.certificatesByName.get(key)?.[0]?.name ?? name,
+      name: this.#certificatesByName.get(key)?.[0]?.name ?? name,
       version: randomBytes(16).toString('hex'),
       der: parsed.der,
       privateKey: parsed.privateKey,
@@ -320,15 +323,15 @@ export class KeyVaultEmulator {
       contentType,
       notBefore: x509.validFromDate,
       notAfter,
-      created: this.now(),
+      created: this.#now(),
     };
-    this.certificatesByName.set(key, [...(this.certificatesByName.get(key) ?? []), stored]);
-    return { status: 200, body: this.bundle(stored) };
+    this.#certificatesByName.set(key, [...(this.#certificatesByName.get(key) ?? []), stored]);
+    return { status: 200, body: this.#bundle(stored) };
   }
 
-  private find(request: EmulatorRequest, kind: 'certificate' | 'secret'): StoredCertificateVersion | ApiError {
+  #find(request: EmulatorRequest, kind: 'certificate' | 'secret'): StoredCertificateVersion | ApiError {
     const { name, version } = request.params as { name: string; version?: string };
-    const versions = this.certificatesByName.get(name.toLowerCase()) ?? [];
+    const versions = this.#certificatesByName.get(name.toLowerCase()) ?? [];
     const found = version === undefined ? versions.at(-1) : versions.find((v) => v.version === version.toLowerCase());
     if (found) return found;
     const what = version === undefined ? name : `${name}/${version}`;
@@ -345,17 +348,17 @@ export class KeyVaultEmulator {
         };
   }
 
-  private getCertificate(request: EmulatorRequest): EmulatorResponse {
-    const found = this.find(request, 'certificate');
-    return 'status' in found ? error(found) : { status: 200, body: this.bundle(found) };
+  #getCertificate(request: EmulatorRequest): EmulatorResponse {
+    const found = this.#find(request, 'certificate');
+    return 'status' in found ? error(found) : { status: 200, body: this.#bundle(found) };
   }
 
-  private listVersions(request: EmulatorRequest): EmulatorResponse {
+  #listVersions(request: EmulatorRequest): EmulatorResponse {
     const name = request.params.name!;
-    const versions = this.certificatesByName.get(name.toLowerCase()) ?? [];
+    const versions = this.#certificatesByName.get(name.toLowerCase()) ?? [];
     const max = Number(request.url.searchParams.get('maxresults') ?? 25);
     if (!Number.isInteger(max) || max < 1 || max > 25) return badParameter('maxresults must be an integer from 1 to 25.');
-    const pageSize = Math.min(max, this.options.pageSize ?? 25);
+    const pageSize = Math.min(max, this.#options.pageSize ?? 25);
     const skip = Number(request.url.searchParams.get('$skiptoken') ?? 0);
     const page = versions.slice(skip, skip + pageSize);
     const next = skip + pageSize < versions.length ? skip + pageSize : undefined;
@@ -363,13 +366,13 @@ export class KeyVaultEmulator {
       next === undefined
         ? null
         : `${this.vaultUrl}certificates/${encodeURIComponent(name)}/versions?api-version=${request.url.searchParams.get('api-version')}&$skiptoken=${next}&maxresults=${max}`;
-    return { status: 200, body: { value: page.map((v) => this.item(v)), nextLink } };
+    return { status: 200, body: { value: page.map((v) => this.#item(v)), nextLink } };
   }
 
-  private async getSecret(request: EmulatorRequest): Promise<EmulatorResponse> {
-    const found = this.find(request, 'secret');
+  async #getSecret(request: EmulatorRequest): Promise<EmulatorResponse> {
+    const found = this.#find(request, 'secret');
     if ('status' in found) return error(found);
-    const value = await this.secretValue(found);
+    const value = await this.#secretValue(found);
     return {
       status: 200,
       body: {
@@ -378,7 +381,7 @@ export class KeyVaultEmulator {
         id: `${this.vaultUrl}secrets/${found.name}/${found.version}`,
         kid: `${this.vaultUrl}keys/${found.name}/${found.version}`,
         managed: true,
-        attributes: this.attributes(found),
+        attributes: this.#attributes(found),
         tags: found.tags,
       },
     };
@@ -390,19 +393,19 @@ export class KeyVaultEmulator {
    * it is packed once, on the first read (a PFX costs ~1 ms of KDF work; the same bytes also let a
    * test compare two reads).
    */
-  private secretValue(v: StoredCertificateVersion): Promise<string> {
-    let value = this.secretValues.get(v);
+  #secretValue(v: StoredCertificateVersion): Promise<string> {
+    let value = this.#secretValues.get(v);
     if (value === undefined) {
       value =
         v.contentType === 'application/x-pem-file'
           ? Promise.resolve((v.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string) + derToPemCertificate(v.der))
           : unprotectedPfx(v.der, v.privateKey).then((pfx) => pfx.toString('base64'));
-      this.secretValues.set(v, value);
+      this.#secretValues.set(v, value);
     }
     return value;
   }
 
-  private attributes(v: StoredCertificateVersion) {
+  #attributes(v: StoredCertificateVersion) {
     const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
     return {
       enabled: true,
@@ -415,16 +418,16 @@ export class KeyVaultEmulator {
     };
   }
 
-  private item(v: StoredCertificateVersion) {
-    return { id: `${this.vaultUrl}certificates/${v.name}/${v.version}`, x5t: v.x5t, attributes: this.attributes(v), tags: v.tags };
+  #item(v: StoredCertificateVersion) {
+    return { id: `${this.vaultUrl}certificates/${v.name}/${v.version}`, x5t: v.x5t, attributes: this.#attributes(v), tags: v.tags };
   }
 
-  private bundle(v: StoredCertificateVersion) {
+  #bundle(v: StoredCertificateVersion) {
     const x509 = new X509Certificate(v.der);
     const keySize = x509.publicKey.asymmetricKeyDetails?.modulusLength;
     const months = Math.max(1, Math.round((v.notAfter.getTime() - v.notBefore.getTime()) / (30.44 * 24 * 3600 * 1000)));
     return {
-      ...this.item(v),
+      ...this.#item(v),
       kid: `${this.vaultUrl}keys/${v.name}/${v.version}`,
       sid: `${this.vaultUrl}secrets/${v.name}/${v.version}`,
       cer: v.der.toString('base64'),
@@ -440,7 +443,7 @@ export class KeyVaultEmulator {
         x509_props: { subject: x509.subject.split('\n').join(', '), ekus: x509.keyUsage ?? [], key_usage: [], validity_months: months },
         lifetime_actions: [{ trigger: { lifetime_percentage: 80 }, action: { action_type: 'EmailContacts' } }],
         issuer: { name: 'Unknown' },
-        attributes: { enabled: true, created: this.attributes(v).created, updated: this.attributes(v).updated },
+        attributes: { enabled: true, created: this.#attributes(v).created, updated: this.#attributes(v).updated },
       },
     };
   }

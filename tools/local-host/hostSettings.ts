@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * The settings the local host works from, read the way the Functions host reads them: the process
@@ -74,4 +74,15 @@ export function resolveAppSettingExpression(value: string, env: NodeJS.ProcessEn
     if (resolved === undefined || resolved === '') throw new Error(`The binding expression %${name}% names an app setting that is not set`);
     return resolved;
   });
+}
+
+/**
+ * The nearest folder at or above `from` that holds host.json: the project root, whether the host runs
+ * from tools/local-host/ (tsx) or compiled into dist-tools/tools/local-host/ (tsconfig.tools.json).
+ */
+export function findAppRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'host.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`No host.json in any folder above ${from}: set FUNCTIONS_APP_ROOT`);
+  }
 }

@@ -125,8 +125,8 @@ export async function startHttpTriggers(options: {
       });
     }
     const params: Record<string, string> = {};
-    served.route.names.forEach((name, i) => {
-      const raw = served.groups[i + 1];
+    served.route.names.forEach((name, index) => {
+      const raw = served.groups[index + 1];
       if (raw === undefined) return;
       try {
         params[name] = decodeURIComponent(raw);

@@ -1,5 +1,6 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { findAppRoot } from './hostSettings.js';
 import { startLocalHost } from './localHost.js';
 
 /**
@@ -11,10 +12,7 @@ import { startLocalHost } from './localHost.js';
 const args = process.argv.slice(2);
 const portFlag = args.indexOf('--port');
 const port = Number(portFlag >= 0 ? args[portFlag + 1] : (process.env.PORT ?? 7071));
-const here = dirname(fileURLToPath(import.meta.url));
-// tools/local-host/main.ts (tsx) and <out>/tools/local-host/main.js (tsconfig.tools.json) both sit
-// two levels below the root that holds src/.
-const root = process.env.FUNCTIONS_APP_ROOT ?? join(here, '..', '..');
+const root = process.env.FUNCTIONS_APP_ROOT ?? findAppRoot(dirname(fileURLToPath(import.meta.url)));
 
 const entryPoint = process.env.FUNCTIONS_ENTRY_POINT
   ? pathToFileURL(resolve(process.env.FUNCTIONS_ENTRY_POINT)).href

@@ -210,7 +210,11 @@ class SafeContentsReader {
   /** Writers reuse one salt for several bags (ours does for PBES2): derive each key once per file. */
   readonly #derived = new Map<string, Buffer>();
 
-  constructor(private readonly secrets: readonly Secret[]) {}
+  readonly #secrets: readonly Secret[];
+
+  constructor(secrets: readonly Secret[]) {
+    this.#secrets = secrets;
+  }
 
   /** AuthenticatedSafe ::= SEQUENCE OF ContentInfo, each plain (data) or password-encrypted (encryptedData). */
   readAuthenticatedSafe(octets: Buffer): void {
@@ -282,7 +286,7 @@ class SafeContentsReader {
   #decrypt<R>(algorithmNode: Asn1 | undefined, ciphertext: Buffer, accept: (plain: Buffer) => R): R {
     const keyFor = this.#scheme(algorithmNode);
     let failure: unknown;
-    for (const secret of this.secrets) {
+    for (const secret of this.#secrets) {
       const { cipher, key, iv } = keyFor(secret);
       let plain: Buffer;
       try {

@@ -28,9 +28,7 @@ export const MAX_DEQUEUE_COUNT = 5;
 
 /**
  * host.json's `extensions.queues.visibilityTimeout` in seconds: how long a failed delivery waits
- * before the next. A Retry-After longer than this is honoured by putting the message back with that
- * delay instead, at most MAX_DEQUEUE_COUNT times, so throttling cannot use up the deliveries
- * in minutes, nor postpone a renewal forever. A test keeps it equal to host.json.
+ * before the next (a longer Retry-After: see failedDeliveryAction). A test keeps it equal to host.json.
  */
 export const QUEUE_VISIBILITY_TIMEOUT_SECONDS = 30;
 

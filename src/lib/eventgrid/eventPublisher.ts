@@ -47,14 +47,14 @@ export class EventPublisher {
       return parsed.success ? [] : parsed.error.issues.map((i) => ({ path: [index, ...i.path].join('.'), message: i.message }));
     });
     if (issues.length > 0) throw new ValidationError(issues);
-    const batch = events.map((e) => ({
-      id: e.id,
-      type: e.type,
-      source: e.source,
-      subject: e.subject,
-      time: e.time ?? new Date(),
+    const batch = events.map((event) => ({
+      id: event.id,
+      type: event.type,
+      source: event.source,
+      subject: event.subject,
+      time: event.time ?? new Date(),
       datacontenttype: 'application/json',
-      data: e.data,
+      data: event.data,
     }));
     if (Buffer.byteLength(JSON.stringify(batch)) > MAX_BATCH_BYTES) {
       throw ValidationError.forField('events', 'the batch exceeds Event Grid’s 1 MB limit; publish fewer events at a time');

@@ -149,29 +149,29 @@ export class AppRegistrationClient {
 
   #describe(credentials: readonly KeyCredential[], currentThumbprint?: string): AppCertificate[] {
     const now = this.#now().getTime();
-    const rows = credentials.filter(isCertificate).map((c) => {
+    const rows = credentials.filter(isCertificate).map((credential) => {
       // Some tools upload base64 of a PEM file as the key: certificateDer turns that into DER (for
       // DER, a one-byte check). Then hashes, not a parse: Graph checked the certificate when it was added.
-      const der = c.key ? certificateDer(Buffer.from(c.key, 'base64')) : undefined;
+      const der = credential.key ? certificateDer(Buffer.from(credential.key, 'base64')) : undefined;
       const thumbprints = der ? thumbprintsOf(der) : undefined;
       // Without the key, Graph's customKeyIdentifier carries the SHA-1 thumbprint bytes.
       const thumbprint =
         thumbprints?.sha1 ??
-        Buffer.from(c.customKeyIdentifier ?? '', 'base64')
+        Buffer.from(credential.customKeyIdentifier ?? '', 'base64')
           .toString('hex')
           .toUpperCase();
-      const validFrom = new Date(c.startDateTime);
-      const validUntil = new Date(c.endDateTime);
+      const validFrom = new Date(credential.startDateTime);
+      const validUntil = new Date(credential.endDateTime);
       const status: CertificateStatus = validUntil.getTime() <= now ? 'expired' : validFrom.getTime() > now ? 'not yet valid' : 'valid';
       return {
-        keyId: c.keyId.toLowerCase(),
-        displayName: c.displayName ?? null,
+        keyId: credential.keyId.toLowerCase(),
+        displayName: credential.displayName ?? null,
         thumbprint,
         thumbprintSha256: thumbprints?.sha256,
         validFrom,
         validUntil,
         status,
-        managed: isManaged(c),
+        managed: isManaged(credential),
         der,
       };
     });

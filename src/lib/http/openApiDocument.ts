@@ -487,9 +487,9 @@ function operationObject(op: OperationSpec): JsonSchema {
       ...(response.headers
         ? {
             headers: Object.fromEntries(
-              Object.entries(response.headers).map(([name, h]) => [
+              Object.entries(response.headers).map(([name, header]) => [
                 name,
-                { description: h.description, schema: h.schema ?? { type: 'string' } },
+                { description: header.description, schema: header.schema ?? { type: 'string' } },
               ]),
             ),
           }
@@ -506,12 +506,12 @@ function operationObject(op: OperationSpec): JsonSchema {
     'x-required-role': op.role ?? null,
     ...(op.parameters && op.parameters.length > 0
       ? {
-          parameters: op.parameters.map((p) => ({
-            name: p.name,
-            in: p.in,
-            description: p.description,
-            required: p.in === 'path' ? true : (p.required ?? false),
-            schema: schemaFor(p.schema, 'input'),
+          parameters: op.parameters.map((parameter) => ({
+            name: parameter.name,
+            in: parameter.in,
+            description: parameter.description,
+            required: parameter.in === 'path' ? true : (parameter.required ?? false),
+            schema: schemaFor(parameter.schema, 'input'),
           })),
         }
       : {}),

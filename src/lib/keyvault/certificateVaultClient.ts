@@ -142,8 +142,8 @@ export class CertificateVaultClient {
     checkName(name);
     const versions: VaultCertificateVersion[] = [];
     try {
-      await this.#withDeadline(async (o) => {
-        for await (const properties of this.#certificates.listPropertiesOfCertificateVersions(name, o)) {
+      await this.#withDeadline(async (options) => {
+        for await (const properties of this.#certificates.listPropertiesOfCertificateVersions(name, options)) {
           versions.push(toVersion(properties, name, undefined));
         }
       });

@@ -4,7 +4,7 @@ import { RetriableError } from '../errors.js';
 import type { RenewalMessage, RenewalQueue } from '../domain/ports.js';
 import { renewalMessageSchema } from '../domain/renewalMessage.js';
 
-export { RENEWAL_QUEUE_NAME } from './renewalQueueName.js';
+export { RENEWAL_QUEUE_NAME } from '../domain/renewalQueueName.js';
 
 /**
  * The renewal queue over @azure/storage-queue. Messages are base64 JSON, the encoding the Functions

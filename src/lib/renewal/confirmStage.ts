@@ -9,7 +9,7 @@ import { certificateFacts, withPending } from './notificationSender.js';
 import { notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
 import type { RenewalContext, RenewalStep } from './renewalContext.js';
 import { FUNCTION_TIMEOUT_SECONDS } from '../domain/renewalMessage.js';
-import { writeRenewalState } from './renewalState.js';
+import { writeRenewalState } from './writeRenewalState.js';
 
 const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;
 
@@ -20,7 +20,7 @@ const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;
  * once, at the end, with the lease released: a crash in between costs a repeat (the same event id,
  * the same email Operation-Id), never a lost step.
  */
-export async function runConfirmStage(context: RenewalContext, held: LeasedApp): Promise<void> {
+export async function confirmStage(context: RenewalContext, held: LeasedApp): Promise<void> {
   const { message } = held;
   const step = (name: RenewalStep) => context.afterStep?.(name, message);
   const progress = held.app.state.renewal;

@@ -6,8 +6,8 @@ import type { AppCertificate, DeployedCertificate, VaultVersion } from '../domai
 import { graphWriteModeFor } from './graphWriteMode.js';
 import type { LeasedApp } from './leasedApp.js';
 import type { RenewalContext, RenewalStep } from './renewalContext.js';
-import { writeRenewalState } from './renewalState.js';
-import { importIntoVault } from './vaultImport.js';
+import { writeRenewalState } from './writeRenewalState.js';
+import { importIntoVault } from './importIntoVault.js';
 
 /** The keyId of a renewal's credential: a UUID derived from the renewal id, so a retry finds its own work. */
 export function keyIdForRenewal(renewalId: string): string {
@@ -38,7 +38,7 @@ interface Recorded {
  * by its keyId and carries on from there, so a crash between two steps costs a retry, never a second
  * certificate or a lost credential.
  */
-export async function runDeployStage(context: RenewalContext, held: LeasedApp, actor: Actor | undefined): Promise<DeployedCertificate> {
+export async function deployStage(context: RenewalContext, held: LeasedApp, actor: Actor | undefined): Promise<DeployedCertificate> {
   const { message } = held;
   const { config } = held.app;
   const step = (name: RenewalStep) => context.afterStep?.(name, message);
@@ -92,36 +92,39 @@ export async function runDeployStage(context: RenewalContext, held: LeasedApp, a
 
   const already = held.app.state.renewal?.id === message.renewalId && held.app.state.renewal.stage !== 'failed';
   if (!already || held.app.state.currentThumbprint !== recorded.thumbprint) {
-    // One write records the deployment, its history row, and gives the lease back.
-    const now = context.now().toISOString();
+    // One write records the deployment, its history row, and gives the lease back; each attempt
+    // reads the clock afresh, so a write retried after an ETag conflict carries its own time.
     held.app = await writeRenewalState(
       context.store,
       held.app,
       held.owner,
-      () => ({
-        currentThumbprint: recorded.thumbprint,
-        currentThumbprintSha256: recorded.thumbprintSha256,
-        keyId: recorded.keyId,
-        notBefore: recorded.notBefore.toISOString(),
-        notAfter: recorded.notAfter.toISOString(),
-        keySize: recorded.keySize,
-        keyVaultVersion: version?.version,
-        keyVaultId: version?.id,
-        verifiedAt: undefined,
-        lastOutcome: 'deployed',
-        lastOutcomeAt: now,
-        lastError: undefined,
-        queued: undefined,
-        lease: undefined,
-        renewal: {
-          id: message.renewalId,
-          trigger: message.trigger,
-          stage: 'deployed',
-          deployedAt: now,
-          reason: message.reason,
-          requestedBy: actor,
-        },
-      }),
+      () => {
+        const now = context.now().toISOString();
+        return {
+          currentThumbprint: recorded.thumbprint,
+          currentThumbprintSha256: recorded.thumbprintSha256,
+          keyId: recorded.keyId,
+          notBefore: recorded.notBefore.toISOString(),
+          notAfter: recorded.notAfter.toISOString(),
+          keySize: recorded.keySize,
+          keyVaultVersion: version?.version,
+          keyVaultId: version?.id,
+          verifiedAt: undefined,
+          lastOutcome: 'deployed',
+          lastOutcomeAt: now,
+          lastError: undefined,
+          queued: undefined,
+          lease: undefined,
+          renewal: {
+            id: message.renewalId,
+            trigger: message.trigger,
+            stage: 'deployed',
+            deployedAt: now,
+            reason: message.reason,
+            requestedBy: actor,
+          },
+        };
+      },
       { action: 'renewal.deploy', trigger: message.trigger, outcome: 'succeeded', thumbprint: recorded.thumbprint, actor },
       actor,
     );

@@ -2,8 +2,8 @@ import type { RenewalMessage } from '../domain/ports.js';
 import { errorText } from '../errors.js';
 import { leaseForDelivery, releaseLease, type LeasedApp } from './leasedApp.js';
 import type { RenewalContext } from './renewalContext.js';
-import { writeRenewalState } from './renewalState.js';
-import { importIntoVault } from './vaultImport.js';
+import { writeRenewalState } from './writeRenewalState.js';
+import { importIntoVault } from './importIntoVault.js';
 
 /**
  * A renewal that failed after its Key Vault import but before its certificate was recorded (the app

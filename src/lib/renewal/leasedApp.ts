@@ -3,7 +3,7 @@ import type { StoredApp } from '../domain/storedApp.js';
 import { errorText, NotFoundError } from '../errors.js';
 import { takeAppLease } from './appLease.js';
 import type { RenewalContext } from './renewalContext.js';
-import { writeRenewalState } from './renewalState.js';
+import { writeRenewalState } from './writeRenewalState.js';
 
 /** Renewal ids kept in `deployAttempts`: far more than can be in flight for one app at once. */
 const DEPLOY_ATTEMPTS_KEPT = 20;

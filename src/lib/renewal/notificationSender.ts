@@ -17,7 +17,7 @@ import {
   type NotificationFacts,
   type NotificationKind,
 } from './notifications.js';
-import { writeRenewalState } from './renewalState.js';
+import { writeRenewalState } from './writeRenewalState.js';
 
 /** A notification that could not be sent on one channel, to be recorded as pending and retried by the scheduler. */
 export interface NotificationFailure {
@@ -63,8 +63,7 @@ export class NotificationSender {
   async notify(app: StoredApp, owner: string | undefined, facts: NotificationFacts, retrying?: PendingNotification): Promise<StoredApp> {
     const failures = await this.send(app, facts, { retrying });
     if (failures.length === 0 && retrying === undefined) return app;
-    // The marker first (an idempotent upsert): a crash before the state write leaves a marker with
-    // no work, which the scheduler clears, never work the scheduler cannot find.
+    // The marker before the state (see markPendingNotifications).
     if (failures.length > 0) await this.#dependencies.store.markPendingNotifications(app.config.appId);
     return writeRenewalState(this.#dependencies.store, app, owner, (state) => ({
       pendingNotifications: withPending(state.pendingNotifications, failures, retrying),

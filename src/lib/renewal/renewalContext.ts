@@ -14,7 +14,7 @@ export interface RenewalSettings {
   readonly confirmDelaySeconds: number;
   /** Pause between sign-in attempts inside the window (grows to this cap). */
   readonly verifyRetryMaxDelayMs?: number;
-  /** How long a message that found the app's lease taken waits before it is tried again (default 30 s). */
+  /** The longest wait of a message that found the app's lease taken (DEFAULT_POSTPONE_SECONDS when unset). */
   readonly postponeDelaySeconds?: number;
 }
 

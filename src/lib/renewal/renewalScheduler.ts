@@ -5,7 +5,7 @@ import type { AppRepository, StoredApp } from '../domain/storedApp.js';
 import { errorText, PreconditionFailedError } from '../errors.js';
 import { confirmIsStuck, driftCheckIsWanted, isDriftRenewal } from './decide/driftCheck.js';
 import { nearExpiryWarningIsDue } from './decide/nearExpiry.js';
-import { policyStateOf } from './decide/policyState.js';
+import { policyStateOf } from './decide/policyStateOf.js';
 import { decideRenewal, type ObservedFacts } from './decide/renewalPolicy.js';
 import { enqueueDecision, scheduledRenewalAt } from './decide/schedule.js';
 import type { RenewalLog } from './renewalContext.js';
@@ -233,8 +233,10 @@ class Tick {
     } catch (error) {
       this.failures += 1;
       const cause = errorText(error);
-      this.#invocationLog?.(`scheduler: ${what} failed for app ${appId}: ${cause}`, { appId, check: what, error: cause });
-      this.#processLog?.(`${what} failed`, { appId, error: cause });
+      // Once: through the invocation's logger when the tick has one (Application Insights ties it
+      // to the timer run), else through the process log.
+      const log = this.#invocationLog ?? this.#processLog;
+      log?.(`scheduler: ${what} failed for app ${appId}: ${cause}`, { appId, check: what, error: cause });
     }
   }
 }

@@ -3,18 +3,18 @@ import type { Actor, RenewalProgress } from '../domain/appConfig.js';
 import type { CertificateGenerator, DeployedCertificate, RenewalMessage } from '../domain/ports.js';
 import type { StoredApp } from '../domain/storedApp.js';
 import { errorText, NotFoundError, ValidationError } from '../errors.js';
-import { runConfirmStage } from './confirmStage.js';
-import { deliveryAlreadyAnswered } from './decide/deliveryGuard.js';
+import { confirmStage } from './confirmStage.js';
+import { deliveryAlreadyAnswered } from './decide/deliveryAlreadyAnswered.js';
 import { failedDeliveryAction } from './decide/deliveryOutcome.js';
 import { nearExpiryKey } from './decide/nearExpiry.js';
-import { runDeployStage } from './deployStage.js';
+import { deployStage } from './deployStage.js';
 import { restoreKeyVaultLatest, restoreKeyVaultLatestUnder } from './keyVaultRestore.js';
 import { leaseForDelivery, releaseLease } from './leasedApp.js';
 import { factsFromPending, NotificationSender } from './notificationSender.js';
 import { notificationId } from './notifications.js';
 import type { RenewalContext, RenewalDependencies, RenewalLog } from './renewalContext.js';
 import { renewalMessageSchema } from '../domain/renewalMessage.js';
-import { writeRenewalState } from './renewalState.js';
+import { writeRenewalState } from './writeRenewalState.js';
 
 /**
  * One renewal in two stages (deployStage.ts, confirmStage.ts), the front door that the queue worker,
@@ -119,7 +119,7 @@ export class RenewalService implements CertificateGenerator {
         if (!held.firstAttempt && message.stage === 'deploy') await restoreKeyVaultLatestUnder(this.#context, held);
         return undefined;
       }
-      return await runDeployStage(this.#context, held, actor);
+      return await deployStage(this.#context, held, actor);
     } finally {
       await releaseLease(this.#context, held);
     }
@@ -135,7 +135,7 @@ export class RenewalService implements CertificateGenerator {
       throw error;
     }
     try {
-      await runConfirmStage(this.#context, held);
+      await confirmStage(this.#context, held);
     } finally {
       await releaseLease(this.#context, held);
     }

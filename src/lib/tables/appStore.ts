@@ -25,7 +25,7 @@ import {
   type Tombstone,
 } from './appRows.js';
 import * as appQueries from './appQueries.js';
-import { repairAppIndex } from './indexRepair.js';
+import { repairAppIndex } from './repairAppIndex.js';
 import * as schedulerRows from './schedulerRows.js';
 import { isRestError, translateStorageError } from './tableErrors.js';
 

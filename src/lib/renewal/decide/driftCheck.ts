@@ -1,5 +1,5 @@
 import type { StoredApp } from '../../domain/storedApp.js';
-import { policyStateOf } from './policyState.js';
+import { policyStateOf } from './policyStateOf.js';
 import { decideRenewal, type RenewalDecision } from './renewalPolicy.js';
 
 /**

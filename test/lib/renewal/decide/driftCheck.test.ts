@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RenewalStateInput } from '../../../../src/lib/domain/appConfig.js';
 import { confirmIsStuck, driftCheckIsWanted, isDriftRenewal, STUCK_CONFIRM_MS } from '../../../../src/lib/renewal/decide/driftCheck.js';
-import { policyStateOf } from '../../../../src/lib/renewal/decide/policyState.js';
+import { policyStateOf } from '../../../../src/lib/renewal/decide/policyStateOf.js';
 import type { RenewalDecision } from '../../../../src/lib/renewal/decide/renewalPolicy.js';
 import { storedAppFixture } from '../../../support/storedAppFixture.js';
 

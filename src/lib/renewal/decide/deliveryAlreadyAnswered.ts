@@ -1,6 +1,6 @@
 import type { RenewalMessage } from '../../domain/ports.js';
 import type { StoredApp } from '../../domain/storedApp.js';
-import { policyStateOf } from './policyState.js';
+import { policyStateOf } from './policyStateOf.js';
 import { decideRenewal } from './renewalPolicy.js';
 
 /**

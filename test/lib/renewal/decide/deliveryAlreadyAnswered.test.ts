@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RenewalStateInput } from '../../../../src/lib/domain/appConfig.js';
 import type { RenewalMessage } from '../../../../src/lib/domain/ports.js';
-import { deliveryAlreadyAnswered } from '../../../../src/lib/renewal/decide/deliveryGuard.js';
+import { deliveryAlreadyAnswered } from '../../../../src/lib/renewal/decide/deliveryAlreadyAnswered.js';
 import { FIXTURE_APP_ID, storedAppFixture } from '../../../support/storedAppFixture.js';
 
 const DAY = 24 * 3600_000;
