@@ -28,7 +28,7 @@ function loadOnFirstCall<A extends unknown[], R>(load: () => Promise<(...args: A
   };
 }
 
-app.http('health', { methods: ['GET'], authLevel: 'anonymous', route: 'health', handler: health });
+app.http('health', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'health', handler: health });
 // Every method is registered so that a wrong one is answered 405 with Allow by the handler, not 404
 // by the host. authLevel anonymous: the handlers validate Entra bearer tokens themselves (§5).
 app.http('apps', {

@@ -67,11 +67,15 @@ export function createCertificatesHandlers(deps: CertificatesApiDependencies) {
       role: 'CertRotator.Operator',
       handle: async (request, _context, caller) => {
         const appId = appIdOf(request);
-        const query = parse(generateQuerySchema, queryParameters(request));
-        // Key material is an Admin's alone, whichever route hands it out; checked before anything is deployed.
-        if (query.include !== undefined && !hasRole(caller!, 'CertRotator.Admin')) {
-          throw new ForbiddenError(`Returning the private key (include=${query.include}) needs the app role CertRotator.Admin`);
+        // Key material is an Admin's alone, whichever route hands it out: any include= from a
+        // non-Admin is refused (before its value is judged), and before anything is deployed.
+        const asked = queryParameters(request).include;
+        if (asked !== undefined && !hasRole(caller!, 'CertRotator.Admin')) {
+          throw new ForbiddenError(
+            `Returning the private key (include=${String(asked).slice(0, 20)}) needs the app role CertRotator.Admin`,
+          );
         }
+        const query = parse(generateQuerySchema, queryParameters(request));
         const include: KeyMaterialRequest =
           query.include === 'pfx'
             ? { format: 'pfx', legacy: query.legacy ?? false }

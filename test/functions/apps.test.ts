@@ -528,6 +528,13 @@ describe('history and listing', () => {
     // A token from another app's history is refused rather than leaking rows.
     const other = await createApp();
     await expectRejected({ method: 'GET', path: `/api/apps/${other.appId}/history?continuationToken=${page1.continuationToken}` }, 400);
+    // A forged token in our own wrapping is refused before it reaches Table Storage.
+    const forge = (inner: object) =>
+      Buffer.from(JSON.stringify({ s: 'app_', t: Buffer.from(JSON.stringify(inner)).toString('base64') })).toString('base64url');
+    for (const inner of [{ nextPartitionKey: 'x'.repeat(1500) }, { nextPartitionKey: 'apps', nextRowKey: "' or 1 eq 1" }]) {
+      const forged = await expectRejected({ method: 'GET', path: `/api/apps?continuationToken=${forge(inner)}` }, 400);
+      expect(forged.errors?.map((e) => e.path)).toEqual(['continuationToken']);
+    }
   });
 
   it('lists every app exactly once across pages', async () => {

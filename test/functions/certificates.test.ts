@@ -249,7 +249,8 @@ describe('POST /api/apps/{appId}/certificates', () => {
     const { registration, app } = await api.createManagedApp();
     const appId = app.config.appId;
     const before = await api.store.getApp(appId);
-    for (const include of ['pfx', 'pem', 'pfx&legacy=true']) {
+    // Any include=, a bad value too: the role is judged before the value.
+    for (const include of ['pfx', 'pem', 'pfx&legacy=true', 'zip']) {
       const refused = expectProblem(await call('POST', `${certs(appId)}?include=${include}`, 'operator'), 403);
       expect(refused.detail).toContain('CertRotator.Admin');
       expect(refused.detail).toContain(`include=${include.split('&')[0]}`);
@@ -273,10 +274,10 @@ describe('POST /api/apps/{appId}/certificates', () => {
     expectProblem(anonymous, 401);
     expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer /);
     expectProblem(await call('POST', certs(randomUUID()), 'operator'), 404);
-    const badInclude = expectProblem(await call('POST', `${certs(app.config.appId)}?include=zip`, 'operator'), 400).errors!;
+    const badInclude = expectProblem(await call('POST', `${certs(app.config.appId)}?include=zip`, 'admin'), 400).errors!;
     expect(badInclude.map((e) => e.path)).toEqual(['include']);
     expect(badInclude[0]!.message).toContain('"pfx"');
-    expect(expectProblem(await call('POST', `${certs(app.config.appId)}?include=pem&legacy=true`, 'operator'), 400).errors).toEqual([
+    expect(expectProblem(await call('POST', `${certs(app.config.appId)}?include=pem&legacy=true`, 'admin'), 400).errors).toEqual([
       { path: 'legacy', message: 'applies to include=pfx only' },
     ]);
     expect(expectProblem(await call('POST', `${certs(app.config.appId)}?foo=1`, 'operator'), 400).errors![0]!.path).toBe('foo');

@@ -33,7 +33,7 @@ const problemBody = (status: number, title: string, detail: string, instance: st
   JSON.stringify({ type: 'about:blank', title, status, detail, instance, invocationId: randomUUID() });
 
 /** A whole HTTP/1.1 response, for a socket whose request Node could not parse (no ServerResponse exists). */
-export function rawHostProblem(status: 400 | 431, title: string, detail: string): string {
+export function rawHostProblem(status: 400 | 405 | 431, title: string, detail: string): string {
   const body = problemBody(status, title, detail, '/');
   const headers = {
     ...HOST_RESPONSE_HEADERS,

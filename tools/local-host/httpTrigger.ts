@@ -79,16 +79,26 @@ export async function startHttpTriggers(options: {
   let base = 'http://localhost';
 
   const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => {
+  // requireHostHeader off: a request without Host is refused in `handle`, in the same format.
+  const server: Server = createServer({ requireHostHeader: false }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       const problem =
         error instanceof HostProblem
           ? error
           : new HostProblem(500, 'Internal error', 'The function failed before answering; see the host log.');
       if (!(error instanceof HostProblem)) console.error(`[host] HTTP handling failed: ${(error as Error).message}`);
-      if (problem.close) res.once('finish', () => req.socket.destroy());
-      writeHostProblem(res, problem, (req.url ?? '/').split('?')[0]!);
+      // A refusal that leaves a body unread closes the connection: the rest of it is not a next request.
+      if (problem.close || bodyPending(req)) res.once('finish', () => req.socket.destroy());
+      writeHostProblem(res, problem, (req.url ?? '/').split('?')[0]!.slice(0, 300));
     });
+  });
+  // Node answers these itself unless asked: an Expect it does not know (417), and CONNECT.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    res.once('finish', () => req.socket.destroy());
+    writeHostProblem(res, new HostProblem(417, 'Expectation failed', 'Only Expect: 100-continue is understood', { close: true }), '/');
+  });
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.end(rawHostProblem(405, 'Method not allowed', 'CONNECT is not served'));
   });
   // What Node's parser refuses (a malformed request line or header, headers past its size limit)
   // never reaches `handle`: it is answered here, in the same format, instead of Node's bare 400.
@@ -106,17 +116,28 @@ export async function startHttpTriggers(options: {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const hostHeader = req.headers.host;
-    if (hostHeader !== undefined && !HOST_HEADER.test(hostHeader)) {
-      throw new HostProblem(400, 'Bad request', 'The Host header is not a host name or address with an optional port');
+    if (hostHeader === undefined || !HOST_HEADER.test(hostHeader)) {
+      throw new HostProblem(400, 'Bad request', 'The Host header is missing, or not a host name or address with an optional port');
     }
-    // The URL handed to the function is built on the host's own address, never on the Host header.
-    const url = new URL(req.url ?? '/', base);
+    // The URL handed to the function is built on the host's own address, never on the Host header
+    // nor on an absolute request target (`GET http://elsewhere/…`, `GET //elsewhere/…`).
+    const target = req.url ?? '/';
+    if (!target.startsWith('/') || target.startsWith('//')) throw new HostProblem(400, 'Bad request', 'The request target must be a path');
+    let url: URL;
+    try {
+      url = new URL(`${base}${target}`);
+    } catch {
+      throw new HostProblem(400, 'Bad request', 'The request target is not a valid URL path');
+    }
     const method = (req.method ?? 'GET').toUpperCase();
     const onPath = routes.flatMap((route) => {
       const groups = route.pattern.exec(url.pathname);
       return groups ? [{ route, groups }] : [];
     });
-    if (onPath.length === 0) throw new HostProblem(404, 'Not found', `No function is registered for ${url.pathname}`);
+    if (onPath.length === 0) {
+      if (!decodes(url.pathname)) throw new HostProblem(400, 'Bad request', 'The request path is not valid percent-encoding');
+      throw new HostProblem(404, 'Not found', `No function is registered for ${url.pathname.slice(0, 300)}`);
+    }
     const served = onPath.find(({ route }) => route.methods.has(method));
     if (!served) {
       const allow = [...new Set(onPath.flatMap(({ route }) => [...route.methods]))];
@@ -222,4 +243,18 @@ function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number): Pr
     );
     req.on('data', onData).on('end', onEnd).on('error', onError);
   });
+}
+
+/** Whether the request announced a body that has not been read (a refusal before reading it). */
+function bodyPending(req: IncomingMessage): boolean {
+  return !req.complete && (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined);
+}
+
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { encodeCer, encodePemBundle } from '../certificates/encode.js';
@@ -179,6 +180,18 @@ export class CertificateService {
           'Only the public certificate (format=cer) can be downloaded.',
       );
     }
+    // The file is made first (a password the PFX writer refuses fails here), then the audit row,
+    // then the key leaves: no row for a download that did not happen, no key without its row.
+    const download: CertificateDownload =
+      format.format === 'pem'
+        ? {
+            thumbprint: certificate.thumbprint,
+            fileName: `${fileBase}.pem`,
+            contentType: 'application/x-pem-file',
+            body: Buffer.from(encodePemBundle(stored.der, stored.privateKey), 'ascii'),
+            containsPrivateKey: true,
+          }
+        : await this.#pfxDownload(certificate.thumbprint, fileBase, stored, format, app.config.displayName);
     const exported = format.format === 'pfx' && format.password !== undefined;
     await this.#dependencies.store.appendHistory(
       app.config.appId,
@@ -190,22 +203,23 @@ export class CertificateService {
       },
       actor,
     );
-    if (format.format === 'pem') {
-      return {
-        thumbprint: certificate.thumbprint,
-        fileName: `${fileBase}.pem`,
-        contentType: 'application/x-pem-file',
-        body: Buffer.from(encodePemBundle(stored.der, stored.privateKey), 'ascii'),
-        containsPrivateKey: true,
-      };
-    }
+    return download;
+  }
+
+  async #pfxDownload(
+    thumbprint: string,
+    fileBase: string,
+    stored: { der: Buffer; privateKey: KeyObject },
+    format: Extract<DownloadFormat, { format: 'pfx' }>,
+    friendlyName: string,
+  ): Promise<CertificateDownload> {
     const { pfx, password } = await encodePfx(stored.der, stored.privateKey, {
       legacy: format.legacy,
-      friendlyName: app.config.displayName,
+      friendlyName,
       password: format.password,
     });
     return {
-      thumbprint: certificate.thumbprint,
+      thumbprint,
       fileName: `${fileBase}.pfx`,
       contentType: 'application/x-pkcs12',
       body: pfx,

@@ -22,7 +22,8 @@ export const pageQuerySchema = z
       .min(1)
       .max(100)
       .optional(),
-    continuationToken: z.string().min(1).optional(),
+    // Our tokens are a few hundred characters; a longer one is no token of ours.
+    continuationToken: z.string().min(1).max(2048, 'is not a continuation token returned by this API').optional(),
   })
   .strict();
 

@@ -83,7 +83,16 @@ const appEntitySchema = z.object({
 });
 
 // The SDK's token: the service's NextPartitionKey/NextRowKey, which are opaque (encoded by the service).
-const continuationTokenSchema = z.object({ nextPartitionKey: z.string(), nextRowKey: z.string().optional() });
+// A forged one could name another partition or carry a key the service refuses: only this table's
+// partition, and a RowKey as the service encodes it (base64-ish, bounded), pass.
+const continuationTokenSchema = z.object({
+  nextPartitionKey: z.string().max(1024),
+  nextRowKey: z
+    .string()
+    .max(1024)
+    .regex(/^[A-Za-z0-9+/=_!*.-]*$/)
+    .optional(),
+});
 
 export const appRowKey = (appId: string) => `${APP_PREFIX}${appId}`;
 

@@ -22,7 +22,8 @@ export function translateStorageError(error: unknown, what: string): never {
     }
     // The batch answer carries the code in its body only; the SDK puts that body in the message.
     const tooLarge = TOO_LARGE_CODES.find((code) => error.code === code || error.message.includes(`"${code}"`));
-    if (status === 400 && tooLarge !== undefined) {
+    // RequestBodyTooLarge comes as 413, the others as 400.
+    if ((status === 400 || status === 413) && tooLarge !== undefined) {
       throw ValidationError.forField('', `${what}: too large to store (Table Storage refused it: ${tooLarge}); shorten the longest values`);
     }
   }

@@ -70,6 +70,26 @@ function send(options: { method?: string; path: string; headers?: Record<string,
   });
 }
 
+/** Writes raw bytes on a fresh connection and reads until the server closes it. */
+function rawExchange(requestText: string): Promise<Answer> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const socket = connect(port, '127.0.0.1', () => socket.write(requestText));
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('end', () => {
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers = Object.fromEntries(
+        lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+      );
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body, elapsedMs: Date.now() - started });
+    });
+    socket.on('error', reject);
+  });
+}
+
 function expectProblem(answer: Answer, status: number): { title: string; detail: string; status: number } {
   expect(answer.status, answer.body).toBe(status);
   expect(answer.headers['content-type']).toBe('application/problem+json');
@@ -145,6 +165,27 @@ describe('the local host’s own answers', () => {
   it('passes a body within the limit to the function', async () => {
     expect((await send({ method: 'POST', path: '/api/hello/ada', body: 'x'.repeat(MAX_BODY_BYTES) })).status).toBe(200);
     expect(seen.at(-1)!.body).toHaveLength(MAX_BODY_BYTES);
+  });
+
+  it('refuses an absolute request target, a missing Host and bad percent-encoding outside a parameter with 400', async () => {
+    for (const path of ['http://evil.example/api/hello/ada', '//evil.example/api/hello/ada', 'http://[/api/hello/ada']) {
+      expectProblem(await rawExchange(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`), 400);
+    }
+    expect(seen.some((request) => request.url.includes('evil.example'))).toBe(false);
+    expect(expectProblem(await rawExchange('GET /api/hello/ada HTTP/1.1\r\nConnection: close\r\n\r\n'), 400).detail).toContain('Host');
+    expect(expectProblem(await send({ path: '/api/%ZZ/x' }), 400).detail).toContain('percent-encoding');
+  });
+
+  it('answers an unknown Expect with 417 and CONNECT with 405, in problem+json', async () => {
+    expectProblem(await rawExchange('POST /api/hello/ada HTTP/1.1\r\nHost: localhost\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n'), 417);
+    expectProblem(await rawExchange('CONNECT localhost:1 HTTP/1.1\r\nHost: localhost:1\r\n\r\n'), 405);
+  });
+
+  it('closes the connection after refusing a request whose body it did not read', async () => {
+    const started = Date.now();
+    const answer = await rawExchange('POST /api/nothing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nshort');
+    expectProblem(answer, 404);
+    expect(Date.now() - started).toBeLessThan(BODY_TIMEOUT_MS);
   });
 
   it('answers what Node cannot parse (a malformed request line, an unknown method) with 400 problem+json, not a bare 400', async () => {
