@@ -4,7 +4,19 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-tools/', 'coverage/', '.sandbox/', '.scratch/', 'node_modules/', '**/*.js', '!eslint.config.js'] },
+  {
+    ignores: [
+      'dist/',
+      'dist-tools/',
+      'dist-infra/',
+      'coverage/',
+      '.sandbox/',
+      '.scratch/',
+      'node_modules/',
+      '**/*.js',
+      '!eslint.config.js',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

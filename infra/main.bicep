@@ -224,10 +224,10 @@ var appSettings = {
 // DefaultAzureCredential must be told which identity, or they would use the system-assigned one.
 var userAssignedIdentityAppSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
-  AzureWebJobsStorage__clientId: useUserAssigned ? userAssignedIdentity.outputs.clientId : ''
-  CONFIG_STORAGE__clientId: useUserAssigned ? userAssignedIdentity.outputs.clientId : ''
-  AZURE_CLIENT_ID: useUserAssigned ? userAssignedIdentity.outputs.clientId : ''
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: useUserAssigned ? 'ClientId=${userAssignedIdentity.outputs.clientId};Authorization=AAD' : ''
+  AzureWebJobsStorage__clientId: useUserAssigned ? userAssignedIdentity!.outputs.clientId : ''
+  CONFIG_STORAGE__clientId: useUserAssigned ? userAssignedIdentity!.outputs.clientId : ''
+  AZURE_CLIENT_ID: useUserAssigned ? userAssignedIdentity!.outputs.clientId : ''
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: useUserAssigned ? 'ClientId=${userAssignedIdentity!.outputs.clientId};Authorization=AAD' : ''
 }
 
 module functionApp 'modules/function-app.bicep' = {
@@ -240,14 +240,14 @@ module functionApp 'modules/function-app.bicep' = {
     tags: allTags
     azdServiceName: 'api'
     deploymentContainerUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
-    userAssignedIdentityResourceId: useUserAssigned ? userAssignedIdentity.outputs.resourceId : ''
+    userAssignedIdentityResourceId: useUserAssigned ? userAssignedIdentity!.outputs.resourceId : ''
     appSettings: useUserAssigned ? union(appSettings, userAssignedIdentityAppSettings) : appSettings
     maximumInstanceCount: scale.?maximumInstanceCount ?? 40
     instanceMemoryMB: scale.?instanceMemoryMB ?? 2048
   }
 }
 
-var appPrincipalId = useUserAssigned ? userAssignedIdentity.outputs.principalId : functionApp.outputs.systemAssignedPrincipalId
+var appPrincipalId = useUserAssigned ? userAssignedIdentity!.outputs.principalId : functionApp.outputs.systemAssignedPrincipalId
 
 module roleAssignments 'modules/role-assignments.bicep' = {
   name: 'role-assignments'

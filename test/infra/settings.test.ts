@@ -98,7 +98,7 @@ describe("main.bicep's app settings", () => {
   it('tell every identity-based connection which identity to use when the app runs as a user-assigned one', () => {
     expect(userAssignedSettings.get('AzureWebJobsStorage__credential')).toBe("'managedidentity'");
     for (const name of ['AzureWebJobsStorage__clientId', 'CONFIG_STORAGE__clientId', 'AZURE_CLIENT_ID']) {
-      expect(userAssignedSettings.get(name)).toMatch(/userAssignedIdentity\.outputs\.clientId/);
+      expect(userAssignedSettings.get(name)).toMatch(/userAssignedIdentity!\.outputs\.clientId/);
     }
   });
 
@@ -116,8 +116,8 @@ describe("main.bicep's app settings", () => {
     'eventGridTopic.outputs.endpoint': 'https://evgt-abcdefghijklm.westeurope-1.eventgrid.azure.net/api/events',
     apiAudience: 'api://3f0e1c2d-1111-4222-8333-444455556666,3f0e1c2d-1111-4222-8333-444455556666',
     'monitoring.outputs.connectionString': 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
-    "useUserAssigned ? userAssignedIdentity.outputs.clientId : ''": '9e8d7c6b-5a49-4837-a625-1b0c9d8e7f6a',
-    "useUserAssigned ? 'ClientId=${userAssignedIdentity.outputs.clientId};Authorization=AAD' : ''":
+    "useUserAssigned ? userAssignedIdentity!.outputs.clientId : ''": '9e8d7c6b-5a49-4837-a625-1b0c9d8e7f6a',
+    "useUserAssigned ? 'ClientId=${userAssignedIdentity!.outputs.clientId};Authorization=AAD' : ''":
       'ClientId=9e8d7c6b-5a49-4837-a625-1b0c9d8e7f6a;Authorization=AAD',
   };
 
