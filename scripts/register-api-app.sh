@@ -68,11 +68,14 @@ done
 command -v az >/dev/null || die "the Azure CLI (az) is required: https://aka.ms/azure-cli"
 
 if [ -z "$app_id" ]; then
-  count="$(az ad app list --display-name "$display_name" --query 'length(@)' --output tsv)"
+  # An exact match: `az ad app list --display-name` matches a prefix, so "Entra Cert Rotator API"
+  # would find "Entra Cert Rotator API (test)" and patch roles into it. OData doubles a quote.
+  name_filter="displayName eq '${display_name//\'/\'\'}'"
+  count="$(az ad app list --filter "$name_filter" --query 'length(@)' --output tsv)"
   if [ "$count" -gt 1 ]; then
     die "$count app registrations are named '$display_name'; pass --app-id"
   elif [ "$count" -eq 1 ]; then
-    app_id="$(az ad app list --display-name "$display_name" --query '[0].appId' --output tsv)"
+    app_id="$(az ad app list --filter "$name_filter" --query '[0].appId' --output tsv)"
     echo "found    app registration '$display_name' ($app_id)"
   else
     app_id="$(az ad app create --display-name "$display_name" --sign-in-audience AzureADMyOrg \

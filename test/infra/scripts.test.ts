@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createFakeAz } from '../support/fakeAz.js';
 import { readRepoFile, repoRoot } from './infraSources.js';
 
 /**
@@ -84,6 +85,28 @@ describe('register-api-app.sh', () => {
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     }
     expect(text).toContain('audience="$identifier_uri,$app_id"');
+  });
+
+  it('finds the API app by its exact name: a prefix match ("… (test)") is not it, and a new app is created instead', () => {
+    const unrelated = { appId: '99999999-1111-4222-8333-444455556666', displayName: 'Entra Cert Rotator API (test)' };
+    const az = createFakeAz([unrelated]);
+    const result = run('bash', [script, '--display-name', 'Entra Cert Rotator API'], az.env);
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toContain("created  app registration 'Entra Cert Rotator API' (0a0a0a0a-1111-4222-8333-444455556666)");
+    const calls = az.calls();
+    expect(calls).toContainEqual(expect.arrayContaining(['ad', 'app', 'list', '--filter', "displayName eq 'Entra Cert Rotator API'"]));
+    // Nothing was read or written on the unrelated app.
+    expect(calls.flat().join(' ')).not.toContain(unrelated.appId);
+    expect(calls.some((call) => call.includes('--display-name') && call[2] === 'list')).toBe(false);
+  });
+
+  it('finds an existing app of exactly that name, a quote in the name escaped for OData', () => {
+    const existing = { appId: '12121212-1111-4222-8333-444455556666', displayName: "O'Brien's Rotator API" };
+    const az = createFakeAz([existing, { appId: '34343434-1111-4222-8333-444455556666', displayName: "O'Brien's Rotator API (old)" }]);
+    const result = run('bash', [script, '--display-name', existing.displayName], az.env);
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toContain(`found    app registration '${existing.displayName}' (${existing.appId})`);
+    expect(az.calls()).toContainEqual(expect.arrayContaining(['--filter', "displayName eq 'O''Brien''s Rotator API'"]));
   });
 
   it('rejects a role assignee that is not an object id before calling Azure', () => {
