@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import {
+  calledFunctions,
+  compiledTemplate,
+  moduleDeployment,
+  objectKeys,
+  parseArmExpression,
+  resourcesOf,
+  type ArmNode,
+  type Json,
+} from './armTemplate.js';
+import { readmeSettingsTable, settingBase, settingsReadByConfig } from './infraSources.js';
+
+/**
+ * The compiled ARM template (scripts/bicep.sh build infra/main.bicep), not the .bicep text: the app
+ * settings the Function App really gets, identity-based storage, the Flex Consumption plan. Under
+ * CI=true the Bicep CLI must be there; elsewhere the tests skip, saying how to get it.
+ */
+
+const { template, why } = compiledTemplate();
+if (!template && process.env.CI !== 'true') console.warn(`Skipping the ARM template tests: ${why}`);
+
+/** The app settings of each identity mode: the two branches of `if(useUserAssigned, {value: …}, {value: …})`. */
+function appSettingsByMode(compiled: Json): { userAssigned: Set<string>; systemAssigned: Set<string> } {
+  const parameters = (moduleDeployment(compiled, 'function-app').properties as Json).parameters as Json;
+  const root = parseArmExpression(parameters.appSettings as string);
+  if (root.kind !== 'call' || root.name !== 'if' || root.args.length !== 3) throw new Error('appSettings is no if(useUserAssigned, …)');
+  const valueOf = (branch: ArmNode) => {
+    if (branch.kind !== 'call' || branch.name !== 'createObject' || branch.args[1] === undefined)
+      throw new Error('a branch is no {value: …}');
+    return objectKeys(branch.args[1]);
+  };
+  return { userAssigned: valueOf(root.args[1]!), systemAssigned: valueOf(root.args[2]!) };
+}
+
+describe.skipIf(!template && process.env.CI !== 'true')('the compiled ARM template', () => {
+  it('was compiled (CI must have a Bicep CLI)', () => {
+    expect(template, why).toBeDefined();
+  });
+
+  it('parses ARM expressions as Bicep writes them', () => {
+    expect(
+      parseArmExpression(
+        "[createObject('a', 'it''s', 'b', union(createObject('c', 1), createObject('d', reference('x').outputs.y.value)))]",
+      ),
+    ).toMatchObject({
+      kind: 'call',
+      name: 'createObject',
+    });
+    expect(
+      [...objectKeys(parseArmExpression("[union(createObject('a', 1), if(true(), createObject('b', 2), createObject('c', 3)))]"))].sort(),
+    ).toEqual(['a', 'b', 'c']);
+    expect(() => parseArmExpression("[createObject('a', ]")).toThrow(/ARM expression/);
+  });
+
+  it('sets every setting src/lib/config.ts reads that README does not list as optional, in both identity modes', () => {
+    const { userAssigned, systemAssigned } = appSettingsByMode(template!);
+    // A required setting may be set in any of its documented forms (AzureWebJobsStorage as
+    // AzureWebJobsStorage__accountName, for instance): its base name or base__anything.
+    const readme = readmeSettingsTable();
+    const rowFor = (name: string) =>
+      readme.find((row) => row.names.includes(name)) ?? readme.find((row) => row.names.includes(settingBase(name)));
+    const required = [
+      ...new Set(
+        settingsReadByConfig()
+          .filter((name) => rowFor(name)?.required)
+          .map(settingBase),
+      ),
+    ];
+    expect(required).toEqual(expect.arrayContaining(['API_AUDIENCE', 'AzureWebJobsStorage']));
+    for (const [mode, settings] of [
+      ['user-assigned', userAssigned],
+      ['system-assigned', systemAssigned],
+    ] as const) {
+      const missing = required.filter((base) => ![...settings].some((key) => key === base || key.startsWith(`${base}__`)));
+      expect(missing, mode).toEqual([]);
+    }
+    // The user-assigned mode names its identity to every identity-based connection.
+    for (const name of ['AzureWebJobsStorage__clientId', 'CONFIG_STORAGE__clientId', 'AZURE_CLIENT_ID'])
+      expect(userAssigned.has(name), name).toBe(true);
+  });
+
+  it('uses identity-based storage only: no account key, no listKeys anywhere', () => {
+    const text = JSON.stringify(template);
+    expect(calledFunctions(template)).not.toContain('listkeys');
+    expect(text).not.toMatch(/AccountKey=|listKeys|AzureWebJobsStorage"\s*:/);
+    const { userAssigned, systemAssigned } = appSettingsByMode(template!);
+    for (const settings of [userAssigned, systemAssigned]) {
+      expect(settings.has('AzureWebJobsStorage')).toBe(false);
+      expect(settings.has('AzureWebJobsStorage__accountName')).toBe(true);
+    }
+  });
+
+  it('runs on Flex Consumption with Node 22, deploying from a blob container with the app identity', () => {
+    const inner = (moduleDeployment(template!, 'function-app').properties as Json).template as Json;
+    const resources = resourcesOf(inner);
+    const plan = resources.find((r) => r.type === 'Microsoft.Web/serverfarms')!;
+    expect(plan.sku).toMatchObject({ tier: 'FlexConsumption', name: 'FC1' });
+    const site = resources.find((r) => r.type === 'Microsoft.Web/sites')!;
+    const config = (site.properties as Json).functionAppConfig as Json;
+    expect(config.runtime).toEqual({ name: 'node', version: '22' });
+    expect((config.deployment as Json).storage).toMatchObject({ type: 'blobContainer' });
+    expect(JSON.stringify((config.deployment as Json).storage)).toMatch(/UserAssignedIdentity|SystemAssignedIdentity/);
+  });
+});
