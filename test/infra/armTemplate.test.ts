@@ -103,3 +103,49 @@ describe.skipIf(!template && process.env.CI !== 'true')('the compiled ARM templa
     expect(JSON.stringify((config.deployment as Json).storage)).toMatch(/UserAssignedIdentity|SystemAssignedIdentity/);
   });
 });
+
+/**
+ * Azure's built-in roles (learn.microsoft.com/azure/role-based-access-control/built-in-roles): the
+ * GUID is the role everywhere, in every tenant.
+ */
+const BUILT_IN_ROLES: Readonly<Record<string, string>> = {
+  'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+  'Storage Queue Data Contributor': '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+  'Key Vault Certificates Officer': 'a4417e6f-fecd-4de8-b567-7b0420556985',
+  'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
+  'EventGrid Data Sender': 'd5a91429-5739-47e2-a06b-3470a27159e7',
+  'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
+  'Communication and Email Service Owner': '09976791-48a7-449e-bb21-39d1a415f350',
+};
+const squeeze = (name: string) => name.replace(/[^a-z]/gi, '').toLowerCase();
+
+describe.skipIf(!template && process.env.CI !== 'true')('the role assignments in the compiled template', () => {
+  it('each grant the built-in role its variable names (or, for email, its parameter documents)', () => {
+    const deployment = moduleDeployment(template!, 'role-assignments').properties as Json;
+    const inner = deployment.template as Json;
+    const variables = inner.variables as Record<string, string>;
+    const parameters = inner.parameters as Record<string, { defaultValue?: string; metadata?: { description?: string } }>;
+    const assignments = resourcesOf(inner).filter((r) => r.type === 'Microsoft.Authorization/roleAssignments');
+    expect(assignments.length).toBeGreaterThanOrEqual(8);
+    for (const assignment of assignments) {
+      const expression = parseArmExpression((assignment.properties as Json).roleDefinitionId as string);
+      if (expression.kind !== 'call' || expression.name !== 'subscriptionResourceId')
+        throw new Error('a role definition that is no subscriptionResourceId(…)');
+      const [type, id] = expression.args;
+      expect(type).toEqual({ kind: 'string', value: 'Microsoft.Authorization/roleDefinitions' });
+      if (id?.kind !== 'call' || id.args[0]?.kind !== 'string') throw new Error('a role definition id that is no variable or parameter');
+      const name = id.args[0].value;
+      if (id.name === 'variables') {
+        const role = Object.keys(BUILT_IN_ROLES).find((candidate) => squeeze(`${candidate}RoleId`) === squeeze(name));
+        expect(role, `${name} names no built-in role of the table`).toBeDefined();
+        expect(variables[name], name).toBe(BUILT_IN_ROLES[role!]);
+      } else {
+        const parameter = parameters[name]!;
+        const role = Object.keys(BUILT_IN_ROLES).find((candidate) => parameter.metadata?.description?.includes(candidate));
+        expect(role, `${name}'s description names no built-in role`).toBeDefined();
+        expect(parameter.defaultValue, name).toBe(BUILT_IN_ROLES[role!]);
+      }
+    }
+  });
+});
