@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RENEWAL_QUEUE_NAME } from '../../src/lib/domain/renewalQueueName.js';
 import {
   calledFunctions,
   compiledTemplate,
@@ -147,5 +148,29 @@ describe.skipIf(!template && process.env.CI !== 'true')('the role assignments in
         expect(parameter.defaultValue, name).toBe(BUILT_IN_ROLES[role!]);
       }
     }
+  });
+});
+
+describe.skipIf(!template && process.env.CI !== 'true')('the alerts in the compiled template', () => {
+  it('alert on the poison queue the worker really uses and on renewal failures, enabled, severity 1, to the action group', () => {
+    const deployment = moduleDeployment(template!, 'monitoring').properties as Json;
+    const inner = deployment.template as Json;
+    const rules = resourcesOf(inner).filter((r) => r.type === 'Microsoft.Insights/scheduledQueryRules');
+    const named = (suffix: string) => rules.find((r) => String(r.name).includes(`-${suffix}'`))!;
+    for (const rule of [named('poison-queue'), named('renewal-failed')]) {
+      expect(rule, 'both alerts exist').toBeDefined();
+      expect(rule.properties).toMatchObject({ enabled: true, severity: 1 });
+      expect((rule.properties as Json).actions).toBe("[variables('alertActions')]");
+    }
+    // Whoever is named to receive alerts gets them through the action group.
+    expect((inner.variables as Record<string, string>).alertActions).toMatch(
+      /createObject\('actionGroups', createArray\(resourceId\('Microsoft\.Insights\/actionGroups'/,
+    );
+    // The queue's name comes from the code's own constant: the alert watches the queue that fills.
+    const poisonQueue = (inner.parameters as Record<string, { defaultValue?: string }>).poisonQueueName!;
+    const passed = ((deployment.parameters as Json).poisonQueueName as Json | undefined)?.value;
+    expect(passed ?? poisonQueue.defaultValue).toBe(`${RENEWAL_QUEUE_NAME}-poison`);
+    const variables = inner.variables as Record<string, string>;
+    expect(variables.renewalFailedQuery).toMatch(/renewal failed/);
   });
 });
