@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Bicep CLI with the given arguments: `bicep` on PATH, else `az bicep`, else the pinned CLI
-# restored from NuGet (Azure.Bicep.CommandLine.linux-x64) with `dotnet` into a cache outside the
-# repository. `scripts/bicep.sh --which` prints the command it would run, or fails saying how to get one.
+# Runs the Bicep CLI with the given arguments: `bicep` on PATH, else the one `az bicep install` put in
+# ~/.azure/bin (called directly: `az bicep build` takes --file, not the bicep CLI's arguments), else
+# the pinned CLI restored from NuGet (Azure.Bicep.CommandLine.linux-x64) with `dotnet` into a cache
+# outside the repository. `scripts/bicep.sh --which` prints the command it would run, or fails saying how to get one.
 set -euo pipefail
 
 BICEP_VERSION="${BICEP_VERSION:-0.49.2}"
@@ -10,8 +11,8 @@ CACHE="${ENTRA_CERT_ROTATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/entra-cert-ro
 find_bicep() {
   if command -v bicep >/dev/null 2>&1; then
     echo "bicep"
-  elif command -v az >/dev/null 2>&1 && az bicep version >/dev/null 2>&1; then
-    echo "az bicep"
+  elif [ -x "$HOME/.azure/bin/bicep" ]; then
+    echo "$HOME/.azure/bin/bicep"
   elif [ -x "$CACHE/bicep" ]; then
     echo "$CACHE/bicep"
   elif command -v dotnet >/dev/null 2>&1 && restore_from_nuget >&2; then
@@ -50,5 +51,4 @@ if [ "${1:-}" = "--which" ]; then
   echo "$command_line"
   exit 0
 fi
-# shellcheck disable=SC2086 # "az bicep" is two words on purpose
-exec $command_line "$@"
+exec "$command_line" "$@"

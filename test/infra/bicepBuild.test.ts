@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /**
- * infra/main.bicep through the real Bicep CLI (scripts/bicep.sh: bicep, az bicep, or the pinned CLI
+ * infra/main.bicep through the real Bicep CLI (scripts/bicep.sh: bicep, the one az installs, or the pinned CLI
  * restored from NuGet): it compiles, and neither the build nor the linter reports an error or a
  * warning. Under CI=true a missing CLI fails the run; elsewhere the test skips, saying how to get one.
  */
