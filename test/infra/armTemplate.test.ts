@@ -10,7 +10,7 @@ import {
   type ArmNode,
   type Json,
 } from './armTemplate.js';
-import { readmeSettingsTable, settingBase, settingsReadByConfig } from './infraSources.js';
+import { BUILT_IN_ROLES, readmeSettingsTable, settingBase, settingsReadByConfig } from './infraSources.js';
 
 /**
  * The compiled ARM template (scripts/bicep.sh build infra/main.bicep), not the .bicep text: the app
@@ -105,20 +105,6 @@ describe.skipIf(!template && process.env.CI !== 'true')('the compiled ARM templa
   });
 });
 
-/**
- * Azure's built-in roles (learn.microsoft.com/azure/role-based-access-control/built-in-roles): the
- * GUID is the role everywhere, in every tenant.
- */
-const BUILT_IN_ROLES: Readonly<Record<string, string>> = {
-  'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
-  'Storage Queue Data Contributor': '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
-  'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
-  'Key Vault Certificates Officer': 'a4417e6f-fecd-4de8-b567-7b0420556985',
-  'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
-  'EventGrid Data Sender': 'd5a91429-5739-47e2-a06b-3470a27159e7',
-  'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
-  'Communication and Email Service Owner': '09976791-48a7-449e-bb21-39d1a415f350',
-};
 const squeeze = (name: string) => name.replace(/[^a-z]/gi, '').toLowerCase();
 
 describe.skipIf(!template && process.env.CI !== 'true')('the role assignments in the compiled template', () => {

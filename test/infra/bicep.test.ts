@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bicepDeclarations, bicepFiles, readRepoFile, repoRoot } from './infraSources.js';
+import { bicepDeclarations, bicepFiles, readRepoFile, repoRoot, BUILT_IN_ROLES } from './infraSources.js';
 
 /**
  * What can be proved about infra/ without a Bicep compiler (none is available to this project's
@@ -13,18 +13,6 @@ import { bicepDeclarations, bicepFiles, readRepoFile, repoRoot } from './infraSo
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const files = bicepFiles();
 const mainBicep = readRepoFile('infra/main.bicep');
-
-/** Built-in role ids as listed in "Azure built-in roles" (Microsoft Learn). */
-const BUILT_IN_ROLES: Record<string, string> = {
-  'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
-  'Storage Queue Data Contributor': '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
-  'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
-  'Key Vault Certificates Officer': 'a4417e6f-fecd-4de8-b567-7b0420556985',
-  'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
-  'EventGrid Data Sender': 'd5a91429-5739-47e2-a06b-3470a27159e7',
-  'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
-  'Communication and Email Service Owner': '09976791-48a7-449e-bb21-39d1a415f350',
-};
 
 describe('infra/ files', () => {
   it('include main.bicep and its modules', () => {

@@ -13,6 +13,21 @@ import ts from 'typescript';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const infraDir = join(repoRoot, 'infra');
 
+/**
+ * Azure's built-in roles, as listed in "Azure built-in roles" (Microsoft Learn): the GUID is the
+ * role everywhere, in every tenant.
+ */
+export const BUILT_IN_ROLES: Readonly<Record<string, string>> = {
+  'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+  'Storage Queue Data Contributor': '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+  'Key Vault Certificates Officer': 'a4417e6f-fecd-4de8-b567-7b0420556985',
+  'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
+  'EventGrid Data Sender': 'd5a91429-5739-47e2-a06b-3470a27159e7',
+  'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
+  'Communication and Email Service Owner': '09976791-48a7-449e-bb21-39d1a415f350',
+};
+
 export function readRepoFile(path: string): string {
   return readFileSync(join(repoRoot, path), 'utf8');
 }
