@@ -92,16 +92,28 @@ async function snapshot(): Promise<string> {
   return JSON.stringify({ views, sent: sent() });
 }
 
-/** The snapshot once nothing moves for two seconds (a deploy's confirm stage runs after its 201). */
+/** Where two snapshots first differ, with some context, to say what changed. */
+function firstDifference(before: string, after: string): string {
+  let at = 0;
+  while (at < before.length && before[at] === after[at]) at += 1;
+  return `before: …${before.slice(Math.max(0, at - 150), at + 150)}…\nafter:  …${after.slice(Math.max(0, at - 150), at + 150)}…`;
+}
+
+/**
+ * The snapshot once the work a success started is over: no renewal deployed but unconfirmed, no
+ * lease held (the confirm stage waits for the host's next queue poll), and nothing moving for two
+ * seconds.
+ */
 async function settledSnapshot(): Promise<string> {
+  const busy = (taken: string) => /"stage":"deployed"|"lease":\{/.test(taken);
   let previous = await snapshot();
-  for (let attempt = 0; attempt < 30; attempt += 1) {
+  for (let attempt = 0; attempt < 60; attempt += 1) {
     await new Promise((r) => setTimeout(r, 2000));
     const again = await snapshot();
-    if (again === previous) return again;
+    if (again === previous && !busy(again)) return again;
     previous = again;
   }
-  throw new Error('the sandbox kept changing state for a minute');
+  throw new Error(`the sandbox kept working for two minutes:\n${previous.slice(0, 2000)}`);
 }
 
 // --- what the requests are made of -----------------------------------------------------------------
@@ -345,7 +357,7 @@ describe('hostile requests against the running sandbox', () => {
           if (!String(answer.headers['content-type']).startsWith('application/problem+json'))
             throw new Error(`an error that is not problem+json: ${where}`);
           const after = await snapshot();
-          if (after !== baseline) throw new Error(`a rejected request changed stored state: ${where}`);
+          if (after !== baseline) throw new Error(`a rejected request changed stored state: ${where}\n${firstDifference(baseline, after)}`);
           if (answer.status === 400 && answer.body.includes('"errors":[')) fieldRefusals += 1;
           return;
         }
