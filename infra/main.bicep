@@ -1,10 +1,8 @@
 // Entra Cert Rotator: everything PRODUCT.md §8 deploys. `azd up` provisions this file with
 // main.parameters.json, then deploys the app package (azure.yaml).
 //
-// Not compiled in this project's CI: no Bicep compiler is available there. It is written against
-// the documented API versions named on each resource; run `az bicep build --file infra/main.bicep`
-// (or `azd provision --preview`) before the first deployment. test/infra/settings.test.ts checks what
-// can be checked without a compiler (settings, module paths, role ids, parameter descriptions).
+// Compiled by the real Bicep CLI in the tests (`npm run infra:build`, scripts/bicep.sh); the tests
+// in test/infra/ read the compiled ARM template, not this text.
 //
 // One grant cannot be made here: the Microsoft Graph application permission for the app's identity
 // (and its ownership of each managed app registration). scripts/grant-graph-permission.sh does it.
@@ -17,8 +15,8 @@ targetScope = 'subscription'
 
 @description('How the app identifies itself to Azure.')
 type identityOptionsType = {
-  @description('Optional. Create a user-assigned identity and run the app as it (storage, Key Vault, Event Grid, email, telemetry, and the principal the Graph grant goes to) instead of its system-assigned identity, which stays enabled. Default false.')
-  useUserAssignedIdentity: bool?
+  @description('Optional. Run the app as its system-assigned identity instead of the user-assigned identity made for it. The user-assigned one exists, with every role, before the app does, so the first start and the first deploy never meet a 403; the system-assigned one only gets its roles after the app exists. Default false.')
+  useSystemAssignedIdentity: bool?
 
   @description('Optional. Name of that user-assigned identity. Default id-{resourceToken}.')
   userAssignedIdentityName: string?
@@ -38,6 +36,9 @@ type renewalOptionsType = {
   @minValue(1)
   @maxValue(120)
   verifyWindowMinutes: int?
+
+  @description('Optional. Alert when no scheduler tick was logged for this long (ISO 8601; longer than the schedule\'s interval). Default PT1H.')
+  alertWhenSilentFor: ('PT1H' | 'PT2H' | 'PT6H' | 'PT12H' | 'P1D' | 'P2D')?
 }
 
 @description('Flex Consumption scale settings.')
@@ -94,11 +95,18 @@ param authorityHost string = environment().authentication.loginEndpoint
 @description('Optional. Where Communication Services stores email data at rest ("United States", "Europe", "UK", ...).')
 param emailDataLocation string = 'United States'
 
-@description('Optional. Role definition (GUID) that lets the app send email on the Communication Services resource. Default: the built-in Communication and Email Service Owner; pass a custom role\'s id to narrow it.')
-param emailSenderRoleDefinitionId string = '09976791-48a7-449e-bb21-39d1a415f350'
+@description('Optional. Let the app send email with a custom role made for it (read the Communication Services resource, write email) instead of the built-in Communication and Email Service Owner, which can also list the resource\'s keys. Creating the role needs Owner or User Access Administrator on the resource group. Default false.')
+param useCustomEmailSenderRole bool = false
 
-@description('Optional. Identity options. Default: system-assigned identity only.')
+@description('Optional. Identity options. Default: a user-assigned identity created before the app.')
 param identity identityOptionsType = {}
+
+@description('Optional. Key Vault keeps a deleted vault\'s name for 90 days (purge protection), so `azd down` then `azd up` in the same environment needs a new name: set any 1-7 lower-case letters or digits (azd env set KEY_VAULT_NAME_SUFFIX 2). Default: none.')
+@maxLength(7)
+param keyVaultNameSuffix string = ''
+
+@description('Optional. Put storage and Key Vault behind private endpoints in a new virtual network that the app is integrated with, and refuse their public network access. Default false.')
+param privateNetworking bool = false
 
 @description('Optional. Comma-separated email addresses the poison-queue and renewal-failure alerts notify. Empty: alerts fire in Azure Monitor only.')
 param alertEmailAddresses string = ''
@@ -117,7 +125,12 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var allTags = union(tags, { 'azd-env-name': environmentName })
 var functionAppName = 'func-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
-var useUserAssigned = identity.?useUserAssignedIdentity ?? false
+var useUserAssigned = !(identity.?useSystemAssignedIdentity ?? false)
+var keyVaultName = empty(keyVaultNameSuffix) ? 'kv-${resourceToken}' : 'kv-${resourceToken}-${toLower(keyVaultNameSuffix)}'
+// The names the code uses (src/lib/domain/renewalQueueName.ts, src/lib/composition.ts); the tests
+// compare them with the code's own constants.
+var renewalQueueName = 'renewal-requests'
+var appsTableName = 'CertRotatorApps'
 var effectiveApiTenantId = empty(apiTenantId) ? tenant().tenantId : apiTenantId
 var effectiveManagedTenantId = empty(managedTenantId) ? tenant().tenantId : managedTenantId
 var alertEmails = filter(map(split(alertEmailAddresses, ','), address => trim(address)), address => !empty(address))
@@ -150,6 +163,14 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: allTags
     deploymentContainerName: deploymentContainerName
+    queueNames: [
+      renewalQueueName
+      '${renewalQueueName}-poison'
+    ]
+    tableNames: [
+      appsTableName
+    ]
+    privateNetworking: privateNetworking
   }
 }
 
@@ -157,11 +178,39 @@ module keyVault 'modules/key-vault.bicep' = {
   name: 'key-vault'
   scope: rg
   params: {
-    name: 'kv-${resourceToken}'
+    name: keyVaultName
+    location: location
+    tags: allTags
+    privateNetworking: privateNetworking
+  }
+}
+
+module network 'modules/network.bicep' = if (privateNetworking) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: 'vnet-${resourceToken}'
     location: location
     tags: allTags
   }
 }
+
+// One endpoint per service the app reaches privately: the storage services it uses and the vault.
+module privateEndpoint 'modules/private-endpoint.bicep' = [
+  for groupId in (privateNetworking ? ['blob', 'queue', 'table', 'vault'] : []): {
+    name: 'private-endpoint-${groupId}'
+    scope: rg
+    params: {
+      name: 'pe-${resourceToken}-${groupId}'
+      location: location
+      tags: allTags
+      subnetId: network!.outputs.privateEndpointSubnetId
+      targetResourceId: groupId == 'vault' ? keyVault.outputs.resourceId : storage.outputs.resourceId
+      groupId: groupId
+      privateDnsZoneId: network!.outputs.zoneIds[groupId]
+    }
+  }
+]
 
 module communication 'modules/communication.bicep' = {
   name: 'communication'
@@ -193,15 +242,20 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: allTags
     alertEmailAddresses: alertEmails
+    poisonQueueName: '${renewalQueueName}-poison'
+    schedulerSilenceWindow: renewal.?alertWhenSilentFor ?? 'PT1H'
   }
 }
 
-// The settings src/lib/config.ts reads, plus the Functions host's own. test/infra/settings.test.ts
-// parses this block (one `NAME: value` per line): keep it flat. Settings config.ts reads that are
-// absent here are optional by design: EMAIL_CONNECTION_STRING and EVENTGRID_TOPIC_KEY (identity is
-// used instead), CONFIG_STORAGE (the __tableServiceUri form is used), the other storage forms.
+// The settings src/lib/config.ts reads, plus the Functions host's own. Settings config.ts reads that
+// are absent here are optional by design: EMAIL_CONNECTION_STRING and EVENTGRID_TOPIC_KEY (identity
+// is used instead), CONFIG_STORAGE (the __tableServiceUri form is used), the other storage forms.
+// Storage is named by its service URIs as the account reports them, not by its name: in a sovereign
+// cloud the host names end in that cloud's suffix, not core.windows.net.
 var appSettings = {
-  AzureWebJobsStorage__accountName: storage.outputs.name
+  AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
   CONFIG_STORAGE__tableServiceUri: storage.outputs.tableEndpoint
   MANAGED_TENANT_ID: effectiveManagedTenantId
   RENEWAL_SCHEDULE: renewal.?schedule ?? '0 */15 * * * *'
@@ -210,6 +264,7 @@ var appSettings = {
   GRAPH_BASE_URL: graphBaseUrl
   AZURE_AUTHORITY_HOST: authorityHost
   DEFAULT_KEYVAULT_URL: keyVault.outputs.vaultUri
+  DEFAULT_KEYVAULT_RESOURCE_ID: keyVault.outputs.resourceId
   EMAIL_ENDPOINT: communication.outputs.endpoint
   EMAIL_SENDER: communication.outputs.senderAddress
   EVENTGRID_TOPIC_ENDPOINT: eventGridTopic.outputs.endpoint
@@ -230,9 +285,31 @@ var userAssignedIdentityAppSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: useUserAssigned ? 'ClientId=${userAssignedIdentity!.outputs.clientId};Authorization=AAD' : ''
 }
 
+// The user-assigned identity gets every role before the app exists (the app depends on this), as
+// Microsoft's Flex Consumption quickstart does: its first start and first deploy find them granted.
+module userAssignedRoleAssignments 'modules/role-assignments.bicep' = if (useUserAssigned) {
+  name: 'role-assignments'
+  scope: rg
+  params: {
+    principalId: userAssignedIdentity!.outputs.principalId
+    storageAccountName: storage.outputs.name
+    queueNames: storage.outputs.queueNames
+    tableNames: storage.outputs.tableNames
+    keyVaultName: keyVault.outputs.name
+    eventGridTopicName: eventGridTopic.outputs.name
+    communicationServiceName: communication.outputs.communicationServiceName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    useCustomEmailSenderRole: useCustomEmailSenderRole
+  }
+}
+
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   scope: rg
+  dependsOn: [
+    userAssignedRoleAssignments
+    privateEndpoint
+  ]
   params: {
     name: functionAppName
     planName: 'plan-${resourceToken}'
@@ -241,27 +318,31 @@ module functionApp 'modules/function-app.bicep' = {
     azdServiceName: 'api'
     deploymentContainerUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
     userAssignedIdentityResourceId: useUserAssigned ? userAssignedIdentity!.outputs.resourceId : ''
+    virtualNetworkSubnetId: privateNetworking ? network!.outputs.appSubnetId : ''
     appSettings: useUserAssigned ? union(appSettings, userAssignedIdentityAppSettings) : appSettings
     maximumInstanceCount: scale.?maximumInstanceCount ?? 40
     instanceMemoryMB: scale.?instanceMemoryMB ?? 2048
   }
 }
 
-var appPrincipalId = useUserAssigned ? userAssignedIdentity!.outputs.principalId : functionApp.outputs.systemAssignedPrincipalId
-
-module roleAssignments 'modules/role-assignments.bicep' = {
-  name: 'role-assignments'
+// The system-assigned identity exists only with the app, so its roles can only follow it.
+module systemAssignedRoleAssignments 'modules/role-assignments.bicep' = if (!useUserAssigned) {
+  name: 'role-assignments-system-assigned'
   scope: rg
   params: {
-    principalId: appPrincipalId
+    principalId: functionApp.outputs.systemAssignedPrincipalId
     storageAccountName: storage.outputs.name
+    queueNames: storage.outputs.queueNames
+    tableNames: storage.outputs.tableNames
     keyVaultName: keyVault.outputs.name
     eventGridTopicName: eventGridTopic.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    emailSenderRoleDefinitionId: emailSenderRoleDefinitionId
+    useCustomEmailSenderRole: useCustomEmailSenderRole
   }
 }
+
+var appPrincipalId = useUserAssigned ? userAssignedIdentity!.outputs.principalId : functionApp.outputs.systemAssignedPrincipalId
 
 // ---------------------------------------------------------------------------------------------
 // Outputs (azd stores them in the environment: `azd env get-value NAME`)
@@ -290,6 +371,12 @@ output APP_SYSTEM_ASSIGNED_PRINCIPAL_ID string = functionApp.outputs.systemAssig
 
 @description('The Key Vault URL (DEFAULT_KEYVAULT_URL).')
 output KEY_VAULT_URL string = keyVault.outputs.vaultUri
+
+@description('The Key Vault name (a deleted vault keeps it for 90 days: see keyVaultNameSuffix).')
+output KEY_VAULT_NAME string = keyVault.outputs.name
+
+@description('The Key Vault resource id (DEFAULT_KEYVAULT_RESOURCE_ID).')
+output KEY_VAULT_RESOURCE_ID string = keyVault.outputs.resourceId
 
 @description('The Event Grid topic endpoint (EVENTGRID_TOPIC_ENDPOINT).')
 output EVENTGRID_TOPIC_ENDPOINT string = eventGridTopic.outputs.endpoint

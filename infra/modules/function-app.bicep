@@ -1,5 +1,6 @@
 // The Function App on the Flex Consumption plan (FC1, Linux), Node 22, with a system-assigned
-// identity (and, optionally, a user-assigned one that the app then uses for every Azure call).
+// identity and, by default, a user-assigned one that the app uses for every Azure call (created,
+// and granted its roles, before the site, so the first start and deploy never meet a 403).
 // Flex takes the runtime and the package location from functionAppConfig, not from app settings:
 // FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE,
 // WEBSITE_NODE_DEFAULT_VERSION and WEBSITE_CONTENT* are not allowed there and are never set here.
@@ -24,6 +25,9 @@ param deploymentContainerUrl string
 
 @description('Optional. Resource id of a user-assigned identity. When set, the app also carries it and reaches the deployment container with it; empty: system-assigned only.')
 param userAssignedIdentityResourceId string = ''
+
+@description('Optional. Subnet (delegated to Microsoft.App/environments) the app sends its outbound traffic through. Empty: no virtual network.')
+param virtualNetworkSubnetId string = ''
 
 @description('Required. App settings, name to value.')
 param appSettings object
@@ -75,6 +79,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'

@@ -1,6 +1,8 @@
 // The vault every new certificate (with its private key) is imported into. RBAC only (no access
 // policies), and purge protection on: a deleted certificate version stays recoverable for the
 // retention period, which is what makes "never lose an existing credential" hold for the key too.
+// The same protection keeps a deleted vault's name taken for that period: main.bicep's
+// keyVaultNameSuffix gives a redeployment after `azd down` a fresh name.
 
 @description('Required. Key Vault name: 3-24 letters, digits and hyphens, globally unique.')
 @minLength(3)
@@ -17,6 +19,9 @@ param tags object = {}
 @minValue(7)
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
+
+@description('Optional. Refuse traffic from public networks; the app reaches the vault through a private endpoint. Default false.')
+param privateNetworking bool = false
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -36,10 +41,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
     }
   }
 }

@@ -1,5 +1,7 @@
 // Log Analytics + workspace-based Application Insights (local auth off: the app sends telemetry
-// with its managed identity) and the two alerts PRODUCT.md §8 asks for.
+// with its managed identity), the alerts PRODUCT.md §8 asks for (poison queue, renewal failures)
+// and the safety net of §12 (a certificate closer to expiry than half its renewal window, or a
+// scheduler that stopped ticking).
 
 @description('Required. Log Analytics workspace name.')
 param logAnalyticsName string
@@ -23,6 +25,9 @@ param alertEmailAddresses string[] = []
 
 @description('Optional. Name of the storage queue whose poison messages raise an alert.')
 param poisonQueueName string = 'renewal-requests-poison'
+
+@description('Optional. Alert when no scheduler tick was logged for this long (ISO 8601 duration). Default PT1H.')
+param schedulerSilenceWindow string = 'PT1H'
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: logAnalyticsName
@@ -96,6 +101,23 @@ union isfuzzy=true
 | where text startswith "renewal failed" or outcome == "failed"
 '''
 
+// The scheduler's line for each managed app whose current certificate has less than half its
+// renewal window left (src/lib/renewal/decide/expiryRisk.ts): by then a renewal should long have
+// replaced it, whatever the pipeline says about itself.
+var expiryAtRiskQuery = '''
+traces
+| where message startswith "certificate expiry at risk"
+| project timestamp, message, appId = tostring(customDimensions.appId), daysLeft = todouble(customDimensions.daysLeft)
+'''
+
+// The timer's summary line, written at the end of every tick ("scheduler tick: {…}"). None for an
+// hour while the schedule fires every 15 minutes means no tick ran: nothing is being renewed and
+// the expiry alert above cannot fire either.
+var schedulerTickQuery = '''
+traces
+| where message startswith "scheduler tick"
+'''
+
 resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: 'alert-${applicationInsightsName}-poison-queue'
   location: location
@@ -153,6 +175,74 @@ resource renewalFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' 
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+resource expiryAtRiskAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${applicationInsightsName}-expiry-at-risk'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Entra Cert Rotator: a certificate is closer to expiry than half its renewal window'
+    description: 'A managed app still runs on a certificate with less than half its renewal window (renewBeforeDays) left. Renewals for it have not succeeded; see the app\'s state and history before the certificate expires.'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT1H'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: expiryAtRiskQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+resource schedulerSilentAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${applicationInsightsName}-scheduler-silent'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Entra Cert Rotator: the renewal scheduler has stopped'
+    description: 'No scheduler tick was logged for ${schedulerSilenceWindow}. No certificate is being renewed; check that the Function App is running and can reach its storage.'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: schedulerSilenceWindow
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: schedulerTickQuery
+          timeAggregation: 'Count'
+          operator: 'LessThan'
+          threshold: 1
           failingPeriods: {
             numberOfEvaluationPeriods: 1
             minFailingPeriodsToAlert: 1

@@ -1,6 +1,7 @@
 // Storage for the Functions runtime (blobs for the Flex deployment package and timer locks, queues
 // for renewal requests) and Table Storage for configs, state and history. Shared keys are off:
-// every caller, the Functions host included, authenticates with Microsoft Entra ID.
+// every caller, the Functions host included, authenticates with Microsoft Entra ID. The table and
+// queues the app uses are created here, so that its data roles can be scoped to them.
 
 @description('Required. Storage account name: 3-24 lower-case letters and digits, globally unique.')
 @minLength(3)
@@ -16,11 +17,14 @@ param tags object = {}
 @description('Required. Blob container that Flex Consumption deploys the app package from.')
 param deploymentContainerName string
 
-@description('Optional. Queues created up front so that alerts and dashboards can name them before the first renewal.')
-param queueNames string[] = [
-  'renewal-requests'
-  'renewal-requests-poison'
-]
+@description('Required. Queues the app uses (the renewal queue and its poison queue).')
+param queueNames string[]
+
+@description('Required. Tables the app uses.')
+param tableNames string[]
+
+@description('Optional. Refuse traffic from public networks; the app reaches the account through private endpoints. Default false.')
+param privateNetworking bool = false
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -38,10 +42,10 @@ resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: privateNetworking ? 'Deny' : 'Allow'
     }
   }
 }
@@ -76,6 +80,13 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
   name: 'default'
 }
 
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for tableName in tableNames: {
+    parent: tableService
+    name: tableName
+  }
+]
+
 @description('The storage account name.')
 output name string = storageAccount.name
 
@@ -90,3 +101,9 @@ output queueEndpoint string = storageAccount.properties.primaryEndpoints.queue
 
 @description('Table endpoint, with a trailing slash.')
 output tableEndpoint string = storageAccount.properties.primaryEndpoints.table
+
+@description('The queues created here (names), once they exist.')
+output queueNames string[] = [for (queueName, i) in queueNames: queues[i].name]
+
+@description('The tables created here (names), once they exist.')
+output tableNames string[] = [for (tableName, i) in tableNames: tables[i].name]

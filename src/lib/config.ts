@@ -2,26 +2,17 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { isGuid, isLoopbackUrl, parseKeyVaultUrl } from './domain/identifiers.js';
 import { ConfigurationError, type FieldIssue } from './errors.js';
+import { resolveConfigStorage, resolveWebJobsStorage, type StorageConnection } from './storageSettings.js';
 import { DEFAULT_RENEWAL_SCHEDULE } from './renewalScheduleBinding.js';
 
 export { DEFAULT_RENEWAL_SCHEDULE };
+export type { StorageConnection };
 
 /**
  * The application settings of PRODUCT.md §7, read from the environment once, validated, with
  * defaults applied. Nothing else in the app reads process.env: the composition root calls
  * `loadSettings()` and hands the result to whoever needs a piece of it.
  */
-
-export type StorageConnection =
-  | { readonly kind: 'connectionString'; readonly connectionString: string }
-  | {
-      readonly kind: 'identity';
-      readonly tableServiceUri?: string;
-      readonly queueServiceUri?: string;
-      readonly blobServiceUri?: string;
-      /** A user-assigned identity's client id (`…__clientId`); system-assigned when absent. */
-      readonly clientId?: string;
-    };
 
 export interface EmailSettings {
   readonly sender: string;
@@ -59,6 +50,11 @@ export interface Settings {
   readonly authorityIsLoopback: boolean;
   /** With a trailing slash, as Key Vault ids are written. */
   readonly defaultKeyVaultUrl: string;
+  /**
+   * The default vault's Azure Resource Manager id (`DEFAULT_KEYVAULT_RESOURCE_ID`): the scope of the
+   * read grants of PRODUCT.md §9 for apps that name no vault of their own. Absent: not configured.
+   */
+  readonly defaultKeyVaultResourceId: string | undefined;
   readonly email: EmailSettings | undefined;
   readonly eventGrid: EventGridSettings | undefined;
   readonly apiAudiences: readonly string[];
@@ -143,6 +139,10 @@ const ncrontab = z
     return value;
   });
 
+/** An Azure Resource Manager vault id, as the portal's JSON view and `az keyvault show --query id` give it. */
+const KEY_VAULT_RESOURCE_ID =
+  /^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[-\w.()]{1,90}\/providers\/Microsoft\.KeyVault\/vaults\/[a-z0-9-]{3,24}$/i;
+
 const optionalString = z
   .string()
   .optional()
@@ -177,6 +177,10 @@ const envSchema = z.object({
       }
       return parsed.url;
     }),
+  DEFAULT_KEYVAULT_RESOURCE_ID: optionalString.refine((value) => value === undefined || KEY_VAULT_RESOURCE_ID.test(value), {
+    error:
+      'must be a Key Vault resource id: /subscriptions/{subscription-id}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults/{name}',
+  }),
   EMAIL_ENDPOINT: optionalHttpsUrl('https://my-acs.europe.communication.azure.com'),
   EMAIL_CONNECTION_STRING: optionalString,
   EMAIL_SENDER: optionalString,
@@ -202,102 +206,6 @@ const envSchema = z.object({
 });
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-function parseConnectionString(value: string, setting: string, issues: FieldIssue[]): StorageConnection | undefined {
-  const pairs = new Map(
-    value
-      .split(';')
-      .map((p) => p.trim())
-      .filter((p) => p !== '')
-      .map((p) => {
-        const at = p.indexOf('=');
-        return [at < 0 ? p.toLowerCase() : p.slice(0, at).trim().toLowerCase(), at < 0 ? '' : p.slice(at + 1)] as const;
-      }),
-  );
-  const ok =
-    pairs.get('usedevelopmentstorage') === 'true' ||
-    (pairs.has('accountname') && (pairs.has('accountkey') || pairs.has('sharedaccesssignature'))) ||
-    (pairs.has('sharedaccesssignature') && [...pairs.keys()].some((k) => k.endsWith('endpoint')));
-  if (!ok) {
-    issues.push({
-      path: setting,
-      message:
-        'must be a storage connection string (AccountName=…;AccountKey=… or UseDevelopmentStorage=true), or leave it empty and use identity-based settings (' +
-        `${setting}__accountName, or ${setting}__…ServiceUri)`,
-    });
-    return undefined;
-  }
-  return { kind: 'connectionString', connectionString: value };
-}
-
-function serviceUri(accountName: string | undefined, explicit: string | undefined, service: string, setting: string, issues: FieldIssue[]) {
-  if (explicit !== undefined) {
-    try {
-      const url = new URL(explicit);
-      if (url.protocol !== 'https:') throw new Error();
-      return explicit.replace(/\/+$/, '');
-    } catch {
-      issues.push({
-        path: `${setting}__${service}ServiceUri`,
-        message: `must be an https URL such as https://account.${service}.core.windows.net`,
-      });
-      return undefined;
-    }
-  }
-  return accountName === undefined ? undefined : `https://${accountName}.${service}.core.windows.net`;
-}
-
-function checkAccountName(name: string | undefined, setting: string, issues: FieldIssue[]) {
-  if (name !== undefined && !/^[a-z0-9]{3,24}$/.test(name)) {
-    issues.push({ path: `${setting}__accountName`, message: 'must be a storage account name: 3-24 lower-case letters and digits' });
-  }
-}
-
-function resolveWebJobsStorage(parsed: z.infer<typeof envSchema>, issues: FieldIssue[]): StorageConnection | undefined {
-  if (parsed.AzureWebJobsStorage !== undefined) return parseConnectionString(parsed.AzureWebJobsStorage, 'AzureWebJobsStorage', issues);
-  const accountName = parsed.AzureWebJobsStorage__accountName;
-  checkAccountName(accountName, 'AzureWebJobsStorage', issues);
-  const queueServiceUri = serviceUri(accountName, parsed.AzureWebJobsStorage__queueServiceUri, 'queue', 'AzureWebJobsStorage', issues);
-  const blobServiceUri = serviceUri(accountName, parsed.AzureWebJobsStorage__blobServiceUri, 'blob', 'AzureWebJobsStorage', issues);
-  const tableServiceUri = serviceUri(accountName, parsed.AzureWebJobsStorage__tableServiceUri, 'table', 'AzureWebJobsStorage', issues);
-  if (queueServiceUri === undefined && parsed.AzureWebJobsStorage__queueServiceUri === undefined) {
-    issues.push({
-      path: 'AzureWebJobsStorage',
-      message:
-        'is required: a storage connection string, or identity-based settings AzureWebJobsStorage__accountName (or AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__blobServiceUri)',
-    });
-    return undefined;
-  }
-  return { kind: 'identity', queueServiceUri, blobServiceUri, tableServiceUri, clientId: parsed.AzureWebJobsStorage__clientId };
-}
-
-function resolveConfigStorage(
-  parsed: z.infer<typeof envSchema>,
-  webJobs: StorageConnection | undefined,
-  issues: FieldIssue[],
-): StorageConnection | undefined {
-  if (parsed.CONFIG_STORAGE !== undefined) return parseConnectionString(parsed.CONFIG_STORAGE, 'CONFIG_STORAGE', issues);
-  if (parsed.CONFIG_STORAGE__accountName !== undefined || parsed.CONFIG_STORAGE__tableServiceUri !== undefined) {
-    checkAccountName(parsed.CONFIG_STORAGE__accountName, 'CONFIG_STORAGE', issues);
-    const tableServiceUri = serviceUri(
-      parsed.CONFIG_STORAGE__accountName,
-      parsed.CONFIG_STORAGE__tableServiceUri,
-      'table',
-      'CONFIG_STORAGE',
-      issues,
-    );
-    return { kind: 'identity', tableServiceUri, clientId: parsed.CONFIG_STORAGE__clientId };
-  }
-  if (webJobs?.kind === 'identity' && webJobs.tableServiceUri === undefined) {
-    issues.push({
-      path: 'CONFIG_STORAGE',
-      message:
-        'is needed to find Table Storage: set CONFIG_STORAGE__tableServiceUri (or CONFIG_STORAGE__accountName), or AzureWebJobsStorage__tableServiceUri / AzureWebJobsStorage__accountName',
-    });
-    return undefined;
-  }
-  return webJobs;
-}
 
 function resolveEmail(parsed: z.infer<typeof envSchema>, issues: FieldIssue[]): EmailSettings | undefined {
   let endpoint = parsed.EMAIL_ENDPOINT;
@@ -380,6 +288,17 @@ export function loadSettings(env: Env): Settings {
     });
   }
 
+  // Both name the default vault: a resource id of another vault would grant readers the wrong one.
+  const vaultNameInId = parsed.DEFAULT_KEYVAULT_RESOURCE_ID?.split('/').pop()?.toLowerCase();
+  const vaultNameInUrl =
+    parsed.DEFAULT_KEYVAULT_URL === undefined ? undefined : new URL(parsed.DEFAULT_KEYVAULT_URL).hostname.split('.')[0];
+  if (vaultNameInId !== undefined && vaultNameInUrl !== undefined && !authorityIsLoopback && vaultNameInId !== vaultNameInUrl) {
+    issues.push({
+      path: 'DEFAULT_KEYVAULT_RESOURCE_ID',
+      message: `names vault "${vaultNameInId}", but DEFAULT_KEYVAULT_URL names "${vaultNameInUrl}": both must be the default vault`,
+    });
+  }
+
   if (!fieldsOk || issues.length > 0 || !webJobsStorage || !configStorage) throw new ConfigurationError(issues);
   return {
     webJobsStorage,
@@ -394,6 +313,7 @@ export function loadSettings(env: Env): Settings {
     authorityIsPublicCloud: PUBLIC_CLOUD_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase()),
     authorityIsLoopback,
     defaultKeyVaultUrl: parsed.DEFAULT_KEYVAULT_URL,
+    defaultKeyVaultResourceId: parsed.DEFAULT_KEYVAULT_RESOURCE_ID,
     email,
     eventGrid,
     apiAudiences: parsed.API_AUDIENCE,

@@ -1,13 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 /**
- * Readers for the deployment files that no compiler checks here (no Bicep compiler is available to
- * this project's CI): they parse just enough of main.bicep, the modules, README and the settings
- * module for the cross-checks in this folder. Hand-written because no maintained Bicep parser ships
- * on npm; the Bicep they read is kept deliberately flat (one `NAME: value` per line) for them.
+ * What the infra tests compare the compiled template with: Azure's built-in role ids, the settings
+ * src/lib/config.ts reads (parsed with the TypeScript compiler) and README's settings table.
  */
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -23,6 +21,8 @@ export const BUILT_IN_ROLES: Readonly<Record<string, string>> = {
   'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   'Key Vault Certificates Officer': 'a4417e6f-fecd-4de8-b567-7b0420556985',
   'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
+  'Key Vault Certificate User': 'db79e9a7-68ee-4b58-9aeb-b90e7c24fcba',
+  'Role Based Access Control Administrator': 'f58310d9-a9f6-439a-9e8d-f62e7b41a168',
   'EventGrid Data Sender': 'd5a91429-5739-47e2-a06b-3470a27159e7',
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
   'Communication and Email Service Owner': '09976791-48a7-449e-bb21-39d1a415f350',
@@ -30,20 +30,6 @@ export const BUILT_IN_ROLES: Readonly<Record<string, string>> = {
 
 export function readRepoFile(path: string): string {
   return readFileSync(join(repoRoot, path), 'utf8');
-}
-
-/** Every .bicep file under infra/, as paths relative to the repository root. */
-export function bicepFiles(): string[] {
-  const found: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.bicep')) found.push(relative(repoRoot, path));
-    }
-  };
-  walk(infraDir);
-  return found.sort();
 }
 
 /**
@@ -72,59 +58,6 @@ export function settingsReadByConfig(): string[] {
   visit(source);
   if (!names) throw new Error('src/lib/config.ts no longer declares `const envSchema = z.object({...})`');
   return names;
-}
-
-/**
- * A flat object variable of a Bicep file, `var NAME = {` … `}` (closing brace alone at column 0),
- * as name → value expression (the Bicep text after the colon).
- */
-export function bicepObjectVariable(bicep: string, variable: string): Map<string, string> {
-  const lines = bicep.split(/\r?\n/);
-  const start = lines.findIndex((line) => line === `var ${variable} = {`);
-  if (start < 0) throw new Error(`no \`var ${variable} = {\` line`);
-  const entries = new Map<string, string>();
-  for (let i = start + 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line === '}') return entries;
-    if (line.trim() === '' || line.trim().startsWith('//')) continue;
-    const match = /^ {2}([A-Za-z_][A-Za-z0-9_]*): (.+)$/.exec(line);
-    if (!match) throw new Error(`var ${variable}: line ${i + 1} is not \`  NAME: value\`: ${line}`);
-    if (entries.has(match[1]!)) throw new Error(`var ${variable}: ${match[1]} is set twice`);
-    entries.set(match[1]!, match[2]!.trim());
-  }
-  throw new Error(`var ${variable}: no closing brace`);
-}
-
-export interface BicepDeclaration {
-  kind: 'param' | 'output';
-  name: string;
-  /** The declaration line itself. */
-  line: string;
-  /** The decorator lines above it (may span several lines, such as `@allowed([...])`). */
-  decorators: string;
-}
-
-/** Every `param` and `output` of a Bicep file with the decorators written above it. */
-export function bicepDeclarations(bicep: string): BicepDeclaration[] {
-  const lines = bicep.split(/\r?\n/);
-  const result: BicepDeclaration[] = [];
-  lines.forEach((line, index) => {
-    const match = /^(param|output) ([A-Za-z_][A-Za-z0-9_]*) /.exec(line);
-    if (!match) return;
-    const above: string[] = [];
-    for (let i = index - 1; i >= 0; i--) {
-      const previous = lines[i]!;
-      const endsStatement =
-        previous.trim() === '' ||
-        previous === '}' ||
-        previous.startsWith('//') ||
-        /^(param|var|resource|module|output|type|targetScope|import|func)\b/.test(previous);
-      if (endsStatement) break;
-      above.unshift(previous);
-    }
-    result.push({ kind: match[1] as 'param' | 'output', name: match[2]!, line, decorators: above.join('\n') });
-  });
-  return result;
 }
 
 export interface ReadmeSetting {

@@ -145,6 +145,17 @@ describe('loadSettings', () => {
     ['DEFAULT_KEYVAULT_URL', 'http://my-vault.vault.azure.net/', /https/],
     ['DEFAULT_KEYVAULT_URL', 'https://my-vault.vault.azure.net/secrets/x', /origin only/],
     ['DEFAULT_KEYVAULT_URL', 'https://a.vault.azure.net/', /3-24/],
+    ['DEFAULT_KEYVAULT_RESOURCE_ID', 'my-vault', /Key Vault resource id/],
+    [
+      'DEFAULT_KEYVAULT_RESOURCE_ID',
+      '/subscriptions/x/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/my-vault',
+      /Key Vault resource id/,
+    ],
+    [
+      'DEFAULT_KEYVAULT_RESOURCE_ID',
+      `/subscriptions/${TENANT}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/my-vault`,
+      /Key Vault/,
+    ],
     ['API_AUDIENCE', ' , ', /at least one audience/],
     ['API_AUDIENCE', 'not a uri', /GUID or a URI/],
     ['AzureWebJobsStorage', 'hello', /connection string/],
@@ -155,6 +166,15 @@ describe('loadSettings', () => {
     const result = failures({ ...minimal, [name]: value });
     expect(Object.keys(result)).toEqual([name]);
     expect(result[name]).toMatch(message);
+  });
+
+  it("takes the default vault's resource id when it names the same vault as DEFAULT_KEYVAULT_URL", () => {
+    const id = `/subscriptions/${TENANT}/resourceGroups/rg-rotator/providers/Microsoft.KeyVault/vaults/my-vault`;
+    expect(loadSettings(minimal).defaultKeyVaultResourceId).toBeUndefined();
+    expect(loadSettings({ ...minimal, DEFAULT_KEYVAULT_RESOURCE_ID: ` ${id} ` }).defaultKeyVaultResourceId).toBe(id);
+    expect(failures({ ...minimal, DEFAULT_KEYVAULT_RESOURCE_ID: id.replace('my-vault', 'other-vault') })).toEqual({
+      DEFAULT_KEYVAULT_RESOURCE_ID: expect.stringMatching(/"other-vault".*"my-vault"/) as unknown,
+    });
   });
 
   it('requires EMAIL_SENDER with an email endpoint, and an endpoint with a sender', () => {

@@ -4,6 +4,7 @@ import type { AppCredentials, CertificateVault, RenewalQueue } from '../domain/p
 import type { AppRepository, StoredApp } from '../domain/storedApp.js';
 import { errorText, PreconditionFailedError } from '../errors.js';
 import { confirmIsStuck, driftCheckIsWanted, isDriftRenewal } from './decide/driftCheck.js';
+import { expiryRisk } from './decide/expiryRisk.js';
 import { nearExpiryWarningIsDue } from './decide/nearExpiry.js';
 import { policyStateOf } from './decide/policyStateOf.js';
 import { decideRenewal, type ObservedFacts } from './decide/renewalPolicy.js';
@@ -16,6 +17,8 @@ import type { RenewalService } from './renewalService.js';
  * managed:
  *  1. due renewals: a range read of the due index, one queue message per due app, marked `queued`
  *     with the app's ETag so that it is enqueued once per due period however often the timer fires;
+ *     a due app whose certificate has less than half its renewal window left is logged as at risk
+ *     (every such app is due, so the due read finds them all: the alert of PRODUCT.md §12);
  *  2. pending notifications: a range read of the apps marked as having some, each retried;
  *  3. a slice of all apps (sized so each app comes up about once a day) checked for drift against
  *     Entra and Key Vault, and for the near-expiry warning.
@@ -43,6 +46,8 @@ export interface TickReport {
   readonly driftChecked: number;
   readonly driftRenewals: number;
   readonly nearExpiryWarnings: number;
+  /** Due apps whose certificate has less than half its renewal window left (each logged). */
+  readonly expiryAtRisk: number;
   /** Per-app checks that failed in this tick (each logged with the app and the cause). */
   readonly failures: number;
 }
@@ -80,9 +85,13 @@ export class RenewalScheduler {
     const now = this.#now();
     const due = await store.listDueApps(now);
     let enqueued = 0;
+    let expiryAtRisk = 0;
     for (const { appId } of due.apps) {
       await tick.each(appId, 'due renewal', async () => {
-        if (await this.#enqueueIfDue(appId, now)) enqueued += 1;
+        const app = await store.getApp(appId);
+        if (!app) return;
+        if (tick.reportExpiryRisk(app, now)) expiryAtRisk += 1;
+        if (await this.#enqueueIfDue(app, now)) enqueued += 1;
       });
     }
 
@@ -98,16 +107,16 @@ export class RenewalScheduler {
       enqueued,
       notificationAppsRetried: pending.length,
       ...slice,
+      expiryAtRisk,
       failures: tick.failures,
     };
     return report;
   }
 
   /** Marks the app queued for its current due period (ETag) and enqueues it; false when not needed. */
-  async #enqueueIfDue(appId: string, now: Date): Promise<boolean> {
+  async #enqueueIfDue(app: StoredApp, now: Date): Promise<boolean> {
     const { store, queue } = this.#dependencies;
-    const app = await store.getApp(appId);
-    if (!app) return false;
+    const appId = app.config.appId;
     const decision = decideRenewal({ config: app.config, state: policyStateOf(app), now });
     if (!decision.renew) return false;
     const forDueAt = (scheduledRenewalAt(app.config, app.state) ?? now).toISOString();
@@ -225,6 +234,24 @@ class Tick {
   constructor(processLog: RenewalLog | undefined, invocationLog: RenewalLog | undefined) {
     this.#processLog = processLog;
     this.#invocationLog = invocationLog;
+  }
+
+  /** Logs the app when its certificate is closer to expiry than half its renewal window; true if so. */
+  reportExpiryRisk(app: StoredApp, now: Date): boolean {
+    const risk = expiryRisk({
+      enabled: app.config.enabled,
+      notAfter: app.state.notAfter === undefined ? undefined : new Date(app.state.notAfter),
+      renewBeforeDays: app.config.renewBeforeDays,
+      now,
+    });
+    if (!risk) return false;
+    const appId = app.config.appId;
+    // infra/modules/monitoring.bicep alerts on this line's start: keep the words.
+    (this.#invocationLog ?? this.#processLog)?.(
+      `certificate expiry at risk: app ${appId} has ${risk.daysLeft} days left, less than half its ${risk.renewBeforeDays}-day renewal window`,
+      { appId, daysLeft: risk.daysLeft, renewBeforeDays: risk.renewBeforeDays, outcome: 'at-risk' },
+    );
+    return true;
   }
 
   async each(appId: string, what: string, work: () => Promise<unknown>): Promise<void> {

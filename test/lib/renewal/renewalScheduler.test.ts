@@ -81,7 +81,8 @@ describe('due renewals', () => {
 
   it("logs one app's failure through the invocation's logger, with the app and the cause, and goes on with the others", async () => {
     const [failing, fine] = [await managedApp(), await managedApp()];
-    for (const app of [failing, fine]) await expiresIn(app.config.appId, 10);
+    // Due (30-day window) but not yet at risk (more than half the window left): one line, the failure.
+    for (const app of [failing, fine]) await expiresIn(app.config.appId, 20);
     const queue: RenewalQueue = {
       enqueue: (message, options) =>
         message.appId === failing.config.appId
@@ -104,6 +105,24 @@ describe('due renewals', () => {
     const later = new Date(Date.now() + 31 * 60_000);
     await world.scheduler(world.service(), { now: () => later }).tick();
     expect(messagesFor(failing.config.appId).map((m) => m.message.renewalId)).toEqual([queued!.renewalId]);
+    await world.drain(world.service());
+  });
+
+  it('logs each due app closer to expiry than half its renewal window, with its days left, and still enqueues it', async () => {
+    const [atRisk, merelyDue] = [await managedApp(), await managedApp()];
+    await expiresIn(atRisk.config.appId, 14);
+    await expiresIn(merelyDue.config.appId, 16);
+    const invocationLog: { line: string; properties: Record<string, unknown> | undefined }[] = [];
+
+    const report = await world.scheduler(world.service()).tick({ log: (line, properties) => invocationLog.push({ line, properties }) });
+
+    expect(report).toMatchObject({ enqueued: 2, expiryAtRisk: 1, failures: 0 });
+    expect(invocationLog).toEqual([
+      {
+        line: `certificate expiry at risk: app ${atRisk.config.appId} has 14 days left, less than half its 30-day renewal window`,
+        properties: { appId: atRisk.config.appId, daysLeft: 14, renewBeforeDays: 30, outcome: 'at-risk' },
+      },
+    ]);
     await world.drain(world.service());
   });
 
