@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppStore } from '../src/lib/tables/appStore.js';
@@ -127,6 +127,16 @@ function inheritedEnvironment(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => !OWN_SETTINGS.test(name) && !OWN_NAMES.has(name)));
 }
 
+/** SANDBOX_APP: the folder azd would ship, loaded as the Functions host loads it (package.json's main). */
+function deployPackage(root: string): { root: string; entryPoint: string } {
+  const manifest = join(root, 'package.json');
+  if (!existsSync(manifest)) throw new Error(`SANDBOX_APP: ${root} has no package.json (build one with scripts/package-function.sh)`);
+  if (existsSync(join(root, 'local.settings.json'))) throw new Error(`SANDBOX_APP: ${root} has a local.settings.json, which would mix in`);
+  const { main } = JSON.parse(readFileSync(manifest, 'utf8')) as { main?: unknown };
+  if (typeof main !== 'string') throw new Error(`SANDBOX_APP: ${manifest} names no "main"`);
+  return { root, entryPoint: resolve(root, main) };
+}
+
 async function waitForHost(child: ChildProcess, url: string): Promise<void> {
   const deadline = Date.now() + HOST_READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -144,6 +154,7 @@ async function waitForHost(child: ChildProcess, url: string): Promise<void> {
 
 async function main(): Promise<void> {
   const { paths, ports } = layout;
+  const app = layout.app === undefined ? undefined : deployPackage(layout.app);
   if (reset) resetSandbox(layout);
   for (const dir of [layout.dir, paths.azurite, paths.outbox, paths.tokens, paths.hostRoot]) mkdirSync(dir, { recursive: true });
   const tls = loadOrCreateEmulatorTls(paths.tls);
@@ -214,12 +225,14 @@ async function main(): Promise<void> {
   }
 
   // The host reads host.json (and local.settings.json) from FUNCTIONS_APP_ROOT: a folder with the
-  // project's host.json and no local.settings.json, so a developer's settings never mix in.
+  // project's host.json and no local.settings.json, so a developer's settings never mix in; or the
+  // deploy package, which has its own host.json and none either.
   copyFileSync(join(projectRoot, 'host.json'), join(paths.hostRoot, 'host.json'));
   const hostEnv: NodeJS.ProcessEnv = {
     ...inheritedEnvironment(),
     PORT: String(ports.host),
-    FUNCTIONS_APP_ROOT: paths.hostRoot,
+    FUNCTIONS_APP_ROOT: app?.root ?? paths.hostRoot,
+    ...(app ? { FUNCTIONS_ENTRY_POINT: app.entryPoint } : {}),
     NODE_EXTRA_CA_CERTS: tls.caPath,
     IDENTITY_ENDPOINT: `${authority.url}/msi/token`,
     IDENTITY_HEADER: identityHeader,
@@ -243,7 +256,8 @@ async function main(): Promise<void> {
     process.execPath,
     ['--max-old-space-size=128', '--import', import.meta.resolve('tsx'), join(projectRoot, 'tools', 'local-host', 'main.ts')],
     {
-      cwd: projectRoot,
+      // A package runs from its own folder, as from wwwroot in Azure.
+      cwd: app?.root ?? projectRoot,
       env: hostEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -301,6 +315,7 @@ async function main(): Promise<void> {
       `  Tokens     ${display(paths.sandboxJson)} and ${display(paths.tokens)}/{reader,operator,admin}.jwt (valid until ${expiresAt.toISOString()})`,
       `  Emails     ${display(paths.outbox)}/*.eml`,
       `  Events     ${display(paths.events)}`,
+      ...(app ? [`  App        ${display(app.entryPoint)} (SANDBOX_APP)`] : []),
       `  Emulators  authority ${authority.url}, Graph ${graph.url}, Key Vault ${keyVault.vaultUrl}, email ${email.server.url}, Event Grid ${eventGrid.server.url}`,
       `  Storage    Azurite, tables ${azurite.tableEndpoint}, queues ${azurite.queueEndpoint}`,
       `  CA         ${display(tls.caPath)} (NODE_EXTRA_CA_CERTS for your own clients of the emulators)`,

@@ -25,6 +25,11 @@ export interface SandboxLayout {
   readonly renewalSchedule: string;
   /** How long after the first start the demo app's renewal falls due; `SANDBOX_DEMO_DUE_IN_SECONDS`. */
   readonly demoDueInSeconds: number;
+  /**
+   * A deploy package (scripts/package-function.sh) for the host to run instead of src/: its host.json,
+   * its package.json's main and its node_modules; `SANDBOX_APP`. Unset: the sources, as in development.
+   */
+  readonly app: string | undefined;
   readonly paths: {
     readonly azurite: string;
     readonly state: string;
@@ -72,9 +77,11 @@ export function sandboxLayout(env: NodeJS.ProcessEnv, projectRoot: string): Sand
   if (!Number.isInteger(demoDueInSeconds) || demoDueInSeconds < 0) {
     throw new Error(`SANDBOX_DEMO_DUE_IN_SECONDS must be a whole number of seconds, got "${due}"`);
   }
+  const app = env.SANDBOX_APP?.trim();
   return {
     dir,
     ports,
+    app: app ? resolve(projectRoot, app) : undefined,
     renewalSchedule: env.SANDBOX_RENEWAL_SCHEDULE?.trim() || DEFAULT_SANDBOX_SCHEDULE,
     demoDueInSeconds,
     paths: {

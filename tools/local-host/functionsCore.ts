@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type * as AzureFunctions from '@azure/functions';
 
 /**
  * A stand-in for `@azure/functions-core`, the module the real Azure Functions Node worker injects
@@ -29,6 +30,12 @@ export interface RegisteredFunction {
   readonly bindings: Readonly<Record<string, BindingMetadata>>;
   readonly handler: FunctionHandler;
 }
+
+/**
+ * The classes an invocation is built from. The worker builds them with the programming model of the
+ * app's own `@azure/functions`, so the host takes them from the copy the app resolves (localHost.ts).
+ */
+export type FunctionsLibrary = Pick<typeof AzureFunctions, 'HttpRequest' | 'HttpResponse' | 'InvocationContext'>;
 
 export type CoreLogLevel = 'trace' | 'debug' | 'information' | 'warning' | 'error' | 'critical' | 'none';
 

@@ -2,12 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import functions, { type HttpResponseInit } from '@azure/functions';
-import type { RegisteredFunction } from './functionsCore.js';
+import type { FunctionsLibrary, RegisteredFunction } from './functionsCore.js';
 import { HostProblem, rawHostProblem, writeHostProblem } from './hostProblem.js';
-
-// @azure/functions is webpack-bundled CommonJS: Node's ESM loader finds `app` among its named
-// exports but not these classes, so they are taken from the default export.
-const { HttpRequest, HttpResponse, InvocationContext } = functions;
 
 /**
  * HTTP triggers on a plain Node server, routed as the Functions host routes them: `{routePrefix}/
@@ -66,7 +62,12 @@ export async function startHttpTriggers(options: {
   maxBodyBytes?: number;
   bodyTimeoutMs?: number;
   logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
+  /** The app's @azure/functions (functionsCore.ts); default the host's own copy. */
+  library?: FunctionsLibrary;
 }): Promise<HttpTriggerHost> {
+  // @azure/functions is webpack-bundled CommonJS: Node's ESM loader finds `app` among its named
+  // exports but not these classes, so they are taken from the default export.
+  const { HttpRequest, HttpResponse, InvocationContext } = options.library ?? functions;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const routes: CompiledRoute[] = options.functions

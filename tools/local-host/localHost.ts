@@ -1,6 +1,7 @@
+import { createRequire } from 'node:module';
 import { DefaultAzureCredential } from '@azure/identity';
 import { QueueServiceClient } from '@azure/storage-queue';
-import { installFunctionsCore, registeredFunctions, type CoreLogLevel } from './functionsCore.js';
+import { installFunctionsCore, registeredFunctions, type CoreLogLevel, type FunctionsLibrary } from './functionsCore.js';
 import { startHttpTriggers } from './httpTrigger.js';
 import { applyLocalSettings, readHostJson, resolveAppSettingExpression } from './hostSettings.js';
 import { startQueueTriggers } from './queueTrigger.js';
@@ -58,6 +59,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
   installFunctionsCore({ log: (level: CoreLogLevel, category, message) => write(LEVELS[level] ?? level, `[host:${category}] ${message}`) });
   await import(options.entryPoint);
+  // Resolved from the entry point, as the app itself resolves it: an app run from its deploy package
+  // gets invocations from the package's copy and its dependencies, not from the host's.
+  const library = createRequire(options.entryPoint)('@azure/functions') as FunctionsLibrary;
   const functions = registeredFunctions();
   const logHandler =
     (functionName: string, invocationId: string) =>
@@ -75,11 +79,19 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     port: options.port,
     logHandler,
     maxBodyBytes: Number.isSafeInteger(bodyLimit) && bodyLimit > 0 ? bodyLimit : undefined,
+    library,
   });
-  const timers = startTimerTriggers({ functions, resolveSchedule: resolve, timeZone: env.WEBSITE_TIME_ZONE, logHandler });
+  const timers = startTimerTriggers({ functions, resolveSchedule: resolve, timeZone: env.WEBSITE_TIME_ZONE, logHandler, library });
   const hasQueues = functions.some((f) => f.trigger.type.toLowerCase() === 'queuetrigger');
   const queues = hasQueues
-    ? startQueueTriggers({ functions, queueService: queueServiceFor(env), rules: hostJson.queues, resolveName: resolve, logHandler })
+    ? startQueueTriggers({
+        functions,
+        queueService: queueServiceFor(env),
+        rules: hostJson.queues,
+        resolveName: resolve,
+        logHandler,
+        library,
+      })
     : undefined;
 
   write('info', `Functions (${functions.length}):`);

@@ -7,7 +7,8 @@ import { startLocalHost } from './localHost.js';
  * Entry point of `npm run host`. Flags: `--run-timer-now`, `--port N` (default PORT or 7071; 0 picks
  * a free port). The host's own environment: FUNCTIONS_APP_ROOT (where host.json and
  * local.settings.json are; default the project root) and FUNCTIONS_ENTRY_POINT (the module that
- * registers the functions; default src/index.ts — the host's tests point it at a fixture).
+ * registers the functions; default src/index.ts — the host's tests point it at a fixture, the sandbox
+ * with SANDBOX_APP at a deploy package's main).
  */
 const args = process.argv.slice(2);
 const portFlag = args.indexOf('--port');

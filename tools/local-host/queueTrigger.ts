@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import functions from '@azure/functions';
 import type { QueueClient, QueueServiceClient, DequeuedMessageItem } from '@azure/storage-queue';
-import type { RegisteredFunction } from './functionsCore.js';
-
-const { InvocationContext } = functions; // default export: see httpTrigger.ts
+import type { FunctionsLibrary, RegisteredFunction } from './functionsCore.js';
 import type { QueueRules } from './hostSettings.js';
 
 /**
@@ -45,8 +43,11 @@ export async function deliverQueueMessage(options: {
   message: DequeuedMessageItem;
   rules: QueueRules;
   logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
+  /** The app's @azure/functions (functionsCore.ts); default the host's own copy. */
+  library?: FunctionsLibrary;
 }): Promise<'completed' | 'retry' | 'poisoned'> {
   const { fn, queue, poison, message, rules } = options;
+  const { InvocationContext } = options.library ?? functions; // default export: see httpTrigger.ts
   const invocationId = randomUUID();
   const context = new InvocationContext({
     invocationId,
@@ -89,6 +90,7 @@ export function startQueueTriggers(options: {
   rules: QueueRules;
   resolveName: (expression: string) => string;
   logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
+  library?: FunctionsLibrary;
 }): QueueTriggerHost {
   let stopped = false;
   const loops: Promise<void>[] = [];
@@ -139,7 +141,15 @@ export function startQueueTriggers(options: {
           }
           delay = MIN_POLL_MS;
           for (const message of messages) {
-            const delivery = deliverQueueMessage({ fn, queue, poison, message, rules: options.rules, logHandler: options.logHandler })
+            const delivery = deliverQueueMessage({
+              fn,
+              queue,
+              poison,
+              message,
+              rules: options.rules,
+              logHandler: options.logHandler,
+              library: options.library,
+            })
               .catch((error: unknown) => console.error(`[host] delivering a message of ${name} failed: ${(error as Error).message}`))
               .finally(() => inFlight.delete(delivery));
             inFlight.add(delivery);

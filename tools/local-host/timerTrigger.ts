@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import functions, { type Timer } from '@azure/functions';
 import { Cron } from 'croner';
-import type { RegisteredFunction } from './functionsCore.js';
-
-const { InvocationContext } = functions; // default export: see httpTrigger.ts
+import type { FunctionsLibrary, RegisteredFunction } from './functionsCore.js';
 
 /**
  * Timer triggers on their NCRONTAB schedule (six fields, seconds first, UTC as in Azure unless
@@ -21,7 +19,10 @@ export function startTimerTriggers(options: {
   resolveSchedule: (expression: string) => string;
   timeZone?: string;
   logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
+  /** The app's @azure/functions (functionsCore.ts); default the host's own copy. */
+  library?: FunctionsLibrary;
 }): TimerTriggerHost {
+  const { InvocationContext } = options.library ?? functions; // default export: see httpTrigger.ts
   const timers = options.functions.filter((fn) => fn.trigger.type.toLowerCase() === 'timertrigger');
   const running = new Set<Promise<void>>();
   const jobs: Cron[] = [];
