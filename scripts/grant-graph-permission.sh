@@ -14,10 +14,18 @@
 # Administrator (or Global Administrator); adding an owner needs Cloud Application Administrator,
 # Application Administrator, or an existing owner of that app registration.
 #
+# When Graph refuses a grant (403, you may not make it), the script goes on with the others and then
+# prints the exact commands for someone who may: this script with the same arguments, and the same
+# grants as plain `az` commands.
+#
 # Usage:
 #   scripts/grant-graph-permission.sh --function-app NAME --resource-group RG [--mode owner|self|both] [--app APP_ID]...
 #   scripts/grant-graph-permission.sh --principal-id OBJECT_ID [--mode ...] [--app APP_ID]...
-# With azd: --principal-id "$(azd env get-value APP_PRINCIPAL_ID)".
+#   scripts/grant-graph-permission.sh --azd
+# --azd is the postprovision hook of azure.yaml: the principal is APP_PRINCIPAL_ID from the azd
+# environment, the mode GRAPH_PERMISSION_MODE (default owner) and the apps GRAPH_PERMISSION_APPS
+# (comma-separated), unless given as arguments; a refused grant prints the admin's commands and
+# exits 0, so `azd up` finishes (the rotator runs, and renews once an admin has granted).
 set -euo pipefail
 
 # Microsoft Graph's well-known application id, and the app role ids of the permissions used, from
@@ -41,7 +49,8 @@ die() {
 principal_id=''
 function_app=''
 resource_group=''
-mode='owner'
+mode=''
+azd_hook=false
 graph_url="${GRAPH_BASE_URL:-https://graph.microsoft.com}"
 apps=()
 
@@ -53,10 +62,23 @@ while [ $# -gt 0 ]; do
     --mode) mode="${2:-}"; shift 2 ;;
     --app) apps+=("${2:-}"); shift 2 ;;
     --graph-url) graph_url="${2:-}"; shift 2 ;;
+    --azd) azd_hook=true; shift ;;
     -h | --help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage 2 ;;
   esac
 done
+
+if [ "$azd_hook" = true ]; then
+  # azd hands its environment, the deployment's outputs included, to hooks as variables.
+  principal_id="${principal_id:-${APP_PRINCIPAL_ID:-}}"
+  mode="${mode:-${GRAPH_PERMISSION_MODE:-}}"
+  if [ "${#apps[@]}" -eq 0 ] && [ -n "${GRAPH_PERMISSION_APPS:-}" ]; then
+    IFS=', ' read -r -a apps <<<"$GRAPH_PERMISSION_APPS"
+  fi
+  [ -n "$principal_id" ] ||
+    die "--azd: APP_PRINCIPAL_ID is not in the azd environment (an output of infra/main.bicep); run azd provision first"
+fi
+mode="${mode:-owner}"
 
 graph_url="${graph_url%/}/v1.0"
 guid_re='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
@@ -92,6 +114,26 @@ if [ -z "$principal_id" ]; then
 fi
 [[ "$principal_id" =~ $guid_re ]] || die "--principal-id must be the identity's object id, a GUID (got '$principal_id')"
 
+# Grants Graph refused: printed at the end, for someone who may make them.
+refused=()
+
+# POSTs to Graph; false when Graph answers 403 (the signed-in account may not), and the grant is then
+# remembered as the equivalent az command. Any other failure stops the script.
+graph_post() {
+  local url="$1" body="$2" what="$3" instead="$4" error
+  if error="$(az rest --method POST --url "$url" --headers 'Content-Type=application/json' --body "$body" --output none 2>&1)"; then
+    return 0
+  fi
+  # az rest reports a 403 as `Forbidden({"error":{"code":"Authorization_RequestDenied",…`.
+  if [[ "$error" == *Authorization_RequestDenied* || "$error" == *Forbidden\(* ]]; then
+    echo "refused  $what: Graph answered 403 (Authorization_RequestDenied) to your account"
+    refused+=("$instead")
+    return 1
+  fi
+  printf '%s\n' "$error" >&2
+  die "$what failed"
+}
+
 graph_sp_id="$(az rest --method GET \
   --url "$graph_url/servicePrincipals(appId='$GRAPH_APP_ID')?\$select=id" --query id --output tsv)"
 [ -n "$graph_sp_id" ] || die "Microsoft Graph's service principal was not found in this tenant"
@@ -112,11 +154,12 @@ grant_app_role() {
     echo "ok       $permission already granted to $principal_id"
     return
   fi
-  az rest --method POST --url "$graph_url/servicePrincipals/$principal_id/appRoleAssignments" \
-    --headers 'Content-Type=application/json' \
-    --body "{\"principalId\":\"$principal_id\",\"resourceId\":\"$graph_sp_id\",\"appRoleId\":\"$role_id\"}" \
-    --output none
-  echo "granted  $permission to $principal_id"
+  local url="$graph_url/servicePrincipals/$principal_id/appRoleAssignments"
+  local body="{\"principalId\":\"$principal_id\",\"resourceId\":\"$graph_sp_id\",\"appRoleId\":\"$role_id\"}"
+  if graph_post "$url" "$body" "granting $permission" \
+    "az rest --method POST --url '$url' --headers 'Content-Type=application/json' --body '$body'  # $permission"; then
+    echo "granted  $permission to $principal_id"
+  fi
 }
 
 add_owner() {
@@ -129,11 +172,10 @@ add_owner() {
     echo "ok       $principal_id already owns app $app_id"
     return
   fi
-  az rest --method POST --url "$graph_url/applications/$object_id/owners/\$ref" \
-    --headers 'Content-Type=application/json' \
-    --body "{\"@odata.id\":\"$graph_url/directoryObjects/$principal_id\"}" \
-    --output none
-  echo "added    $principal_id as owner of app $app_id"
+  if graph_post "$graph_url/applications/$object_id/owners/\$ref" "{\"@odata.id\":\"$graph_url/directoryObjects/$principal_id\"}" \
+    "making $principal_id an owner of app $app_id" "az ad app owner add --id $app_id --owner-object-id $principal_id"; then
+    echo "added    $principal_id as owner of app $app_id"
+  fi
 }
 
 if [ "$mode" = owner ] || [ "$mode" = both ]; then
@@ -147,4 +189,20 @@ for app in "${apps[@]+"${apps[@]}"}"; do
 done
 if [ "$mode" != self ] && [ "${#apps[@]}" -eq 0 ]; then
   echo "note     no --app given: the identity owns no app yet, so owner mode can manage none; re-run with --app APP_ID"
+fi
+
+if [ "${#refused[@]}" -gt 0 ]; then
+  command_line="scripts/grant-graph-permission.sh --principal-id $principal_id --mode $mode"
+  for app in "${apps[@]+"${apps[@]}"}"; do command_line+=" --app $app"; done
+  echo
+  echo "Not granted. A Privileged Role Administrator or Global Administrator (for the permission) and a"
+  echo "Cloud Application Administrator, Application Administrator or the app's owner (for ownership) runs:"
+  echo "  $command_line"
+  echo "or, without this repository:"
+  printf '  %s\n' "${refused[@]}"
+  if [ "$azd_hook" = true ]; then
+    echo "azd goes on: the rotator is deployed, and its renewals fail naming this script until the grant is made."
+    exit 0
+  fi
+  exit 1
 fi

@@ -14,9 +14,12 @@
 # Usage:
 #   scripts/register-api-app.sh [--display-name NAME | --app-id APP_ID]
 #       [--assign-admin OBJECT_ID]... [--assign-operator OBJECT_ID]... [--assign-reader OBJECT_ID]...
-#       [--no-azure-cli] [--azd]
-# OBJECT_ID is a user's, a group's or a service principal's object id. --azd also runs
-# `azd env set` for API_AUDIENCE and API_TENANT_ID.
+#       [--assign-admin-self] [--no-azure-cli] [--azd]
+# OBJECT_ID is a user's, a group's or a service principal's object id; --assign-admin-self assigns
+# CertRotator.Admin to the signed-in user (nobody when signed in as a service principal).
+# --azd runs `azd env set` for API_AUDIENCE and API_TENANT_ID, and does nothing when API_AUDIENCE is
+# set already (unless --app-id is given). azure.yaml runs `--azd --assign-admin-self` as the
+# preprovision hook, so the first `azd up` registers the API and later ones leave it alone.
 set -euo pipefail
 
 # Fixed ids make a re-run write the same roles; an app that already has these roles keeps its own.
@@ -44,6 +47,7 @@ use_azd=false
 allow_azure_cli=true
 graph_url="${GRAPH_BASE_URL:-https://graph.microsoft.com}"
 assignments=()
+assign_self=false
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
     --assign-admin) assignments+=("CertRotator.Admin=${2:-}"); shift 2 ;;
     --assign-operator) assignments+=("CertRotator.Operator=${2:-}"); shift 2 ;;
     --assign-reader) assignments+=("CertRotator.Reader=${2:-}"); shift 2 ;;
+    --assign-admin-self) assign_self=true; shift ;;
     --azd) use_azd=true; shift ;;
     --no-azure-cli) allow_azure_cli=false; shift ;;
     --graph-url) graph_url="${2:-}"; shift 2 ;;
@@ -65,7 +70,25 @@ guid_re='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 for assignment in "${assignments[@]+"${assignments[@]}"}"; do
   [[ "${assignment#*=}" =~ $guid_re ]] || die "role assignees are object ids (GUIDs); got '${assignment#*=}'"
 done
+
+# azd hands its environment to hooks as variables. With API_AUDIENCE set (by an earlier run, or by
+# hand for an app registered some other way) there is nothing to register: looking the name up
+# could find or create a second app, and re-applying roles could clash with a hand-made app.
+if [ "$use_azd" = true ] && [ -z "$app_id" ] && [ -n "${API_AUDIENCE:-}" ]; then
+  echo "ok       API_AUDIENCE is set in the azd environment ($API_AUDIENCE): nothing to register"
+  echo "         (to re-apply the roles and the scope: scripts/register-api-app.sh --app-id APP_ID --azd)"
+  exit 0
+fi
 command -v az >/dev/null || die "the Azure CLI (az) is required: https://aka.ms/azure-cli"
+
+if [ "$assign_self" = true ]; then
+  # A service principal (CI) has no signed-in user: nobody is assigned, and that is not an error.
+  if me="$(az ad signed-in-user show --query id --output tsv 2>/dev/null)" && [[ "$me" =~ $guid_re ]]; then
+    assignments+=("CertRotator.Admin=$me")
+  else
+    echo "note     no signed-in user (a service principal?): CertRotator.Admin assigned to nobody; use --assign-admin OBJECT_ID"
+  fi
+fi
 
 if [ -z "$app_id" ]; then
   # An exact match: `az ad app list --display-name` matches a prefix, so "Entra Cert Rotator API"

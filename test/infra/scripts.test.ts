@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createFakeAz } from '../support/fakeAz.js';
+import { parse } from 'yaml';
+import { createFakeAz, FAKE_IDS, type FakeAz } from '../support/fakeAz.js';
 import { readRepoFile, repoRoot } from './infraSources.js';
 
 /**
@@ -113,6 +114,149 @@ describe('register-api-app.sh', () => {
     const result = run('bash', [script, '--assign-admin', 'alice@example.com']);
     expect(result.status).not.toBe(0);
     expect(result.output).toMatch(/role assignees are object ids/);
+  });
+});
+
+interface HookCommand {
+  readonly shell: string;
+  readonly run: string;
+}
+type Hooks = Record<string, { posix: HookCommand; windows: HookCommand }>;
+const hooks = (parse(readRepoFile('azure.yaml')) as { hooks: Hooks }).hooks;
+
+/** Runs a hook's posix command as azd does (its shell, from the project root) with the azd environment's values as variables. */
+function runHook(name: string, az: FakeAz, azdEnvironment: Record<string, string>) {
+  const { shell, run: command } = hooks[name]!.posix;
+  const env = Object.fromEntries(Object.entries(az.env).filter(([key]) => !/^(API_|APP_PRINCIPAL_ID|GRAPH_PERMISSION_)/.test(key)));
+  return run(shell, ['-c', command], { ...env, AZURE_ENV_NAME: 'prod', ...azdEnvironment });
+}
+
+describe('azure.yaml hooks', () => {
+  const principal = '5e5e5e5e-1111-4222-8333-444455556666';
+  const user = '7f7f7f7f-1111-4222-8333-444455556666';
+  const ownedBy = '18a4783c-866b-4cc7-a460-3d5e5662c884';
+  const readAll = '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30';
+  const posts = (az: FakeAz) => az.calls().filter((call) => call[0] === 'rest' && call.includes('POST'));
+
+  it('run the two scripts before and after provisioning, on POSIX and (through bash) on Windows', () => {
+    expect(Object.keys(hooks).sort()).toEqual(['postprovision', 'preprovision']);
+    expect(hooks.preprovision!.posix).toEqual({ shell: 'sh', run: './scripts/register-api-app.sh --azd --assign-admin-self' });
+    expect(hooks.preprovision!.windows).toEqual({ shell: 'pwsh', run: 'bash ./scripts/register-api-app.sh --azd --assign-admin-self' });
+    expect(hooks.postprovision!.posix).toEqual({ shell: 'sh', run: './scripts/grant-graph-permission.sh --azd' });
+    expect(hooks.postprovision!.windows).toEqual({ shell: 'pwsh', run: 'bash ./scripts/grant-graph-permission.sh --azd' });
+  });
+
+  it('preprovision on a new environment registers the API, makes the deployer its Admin and sets API_AUDIENCE for the parameters', () => {
+    const az = createFakeAz([], { signedInUser: user });
+    const result = runHook('preprovision', az, {});
+    expect(result.status, result.output).toBe(0);
+    const appId = FAKE_IDS.createdAppId;
+    expect(result.output).toContain(`created  app registration 'Entra Cert Rotator API' (${appId})`);
+    expect(result.output).toContain(`assigned CertRotator.Admin to ${user}`);
+    const assignment = posts(az).find((call) => call.some((arg) => arg.endsWith('/appRoleAssignedTo')))!;
+    expect(JSON.parse(assignment[assignment.indexOf('--body') + 1]!)).toEqual({
+      principalId: user,
+      resourceId: FAKE_IDS.servicePrincipalId,
+      appRoleId: 'cc5714ad-5163-478b-97e7-74764261131e',
+    });
+    expect(az.azdCalls()).toEqual([
+      ['env', 'set', 'API_AUDIENCE', `api://${appId},${appId}`],
+      ['env', 'set', 'API_TENANT_ID', FAKE_IDS.tenantId],
+    ]);
+  });
+
+  it('preprovision signed in as a service principal registers the API and assigns nobody', () => {
+    const az = createFakeAz([]);
+    const result = runHook('preprovision', az, {});
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toMatch(/no signed-in user .*CertRotator\.Admin assigned to nobody/);
+    expect(posts(az)).toEqual([]);
+    expect(az.azdCalls().map((call) => call[2])).toEqual(['API_AUDIENCE', 'API_TENANT_ID']);
+  });
+
+  it('preprovision once API_AUDIENCE is set touches nothing: no second app, no lookup, no write', () => {
+    const existing = { appId: '12121212-1111-4222-8333-444455556666', displayName: 'Entra Cert Rotator API' };
+    const az = createFakeAz([existing], { signedInUser: user });
+    const result = runHook('preprovision', az, { API_AUDIENCE: `api://${existing.appId},${existing.appId}` });
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toContain('API_AUDIENCE is set in the azd environment');
+    expect(az.calls()).toEqual([]);
+    expect(az.azdCalls()).toEqual([]);
+  });
+
+  it('postprovision grants the deployed identity Application.ReadWrite.OwnedBy on Graph when the deployer may', () => {
+    const az = createFakeAz([]);
+    const result = runHook('postprovision', az, { APP_PRINCIPAL_ID: principal });
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toContain(`granted  Application.ReadWrite.OwnedBy to ${principal}`);
+    const [grant, ...others] = posts(az);
+    expect(others).toEqual([]);
+    expect(grant![grant!.indexOf('--url') + 1]).toBe(`https://graph.microsoft.com/v1.0/servicePrincipals/${principal}/appRoleAssignments`);
+    expect(JSON.parse(grant![grant!.indexOf('--body') + 1]!)).toEqual({
+      principalId: principal,
+      resourceId: FAKE_IDS.graphServicePrincipalId,
+      appRoleId: ownedBy,
+    });
+  });
+
+  it('postprovision is idempotent: a permission already granted is not granted again', () => {
+    const az = createFakeAz([], { grantedRoles: [ownedBy] });
+    const result = runHook('postprovision', az, { APP_PRINCIPAL_ID: principal });
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toContain(`ok       Application.ReadWrite.OwnedBy already granted to ${principal}`);
+    expect(posts(az)).toEqual([]);
+  });
+
+  it('postprovision follows GRAPH_PERMISSION_MODE and GRAPH_PERMISSION_APPS from the azd environment', () => {
+    const apps = ['11111111-2222-4333-8444-555555555555', '66666666-7777-4888-9999-000000000000'];
+    const az = createFakeAz([]);
+    const result = runHook('postprovision', az, {
+      APP_PRINCIPAL_ID: principal,
+      GRAPH_PERMISSION_MODE: 'both',
+      GRAPH_PERMISSION_APPS: apps.join(', '),
+    });
+    expect(result.status, result.output).toBe(0);
+    const granted = posts(az).map((call) => call[call.indexOf('--url') + 1]!.replace('https://graph.microsoft.com/v1.0', ''));
+    expect(granted).toEqual([
+      `/servicePrincipals/${principal}/appRoleAssignments`,
+      `/servicePrincipals/${principal}/appRoleAssignments`,
+      `/applications/${FAKE_IDS.appObjectId}/owners/$ref`,
+      `/applications/${FAKE_IDS.appObjectId}/owners/$ref`,
+    ]);
+    expect(result.output).toContain(`granted  Application.Read.All to ${principal}`);
+    for (const app of apps) expect(result.output).toContain(`added    ${principal} as owner of app ${app}`);
+  });
+
+  it('postprovision, when Graph refuses the deployer, prints the exact commands for an admin and lets azd go on', () => {
+    const app = '11111111-2222-4333-8444-555555555555';
+    const az = createFakeAz([], { refuseGrants: true });
+    const result = runHook('postprovision', az, { APP_PRINCIPAL_ID: principal, GRAPH_PERMISSION_APPS: app });
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).not.toMatch(/^granted|^added/m);
+    expect(result.output).toContain('refused  granting Application.ReadWrite.OwnedBy: Graph answered 403');
+    expect(result.output).toContain(`  scripts/grant-graph-permission.sh --principal-id ${principal} --mode owner --app ${app}\n`);
+    const body = JSON.stringify({ principalId: principal, resourceId: FAKE_IDS.graphServicePrincipalId, appRoleId: ownedBy });
+    expect(result.output).toContain(
+      `  az rest --method POST --url 'https://graph.microsoft.com/v1.0/servicePrincipals/${principal}/appRoleAssignments' --headers 'Content-Type=application/json' --body '${body}'`,
+    );
+    expect(result.output).toContain(`  az ad app owner add --id ${app} --owner-object-id ${principal}\n`);
+    expect(result.output).toMatch(/Privileged Role Administrator or Global Administrator/);
+  });
+
+  it('the same refusal outside azd fails, so a script or pipeline notices', () => {
+    const az = createFakeAz([], { refuseGrants: true });
+    const result = run('bash', ['scripts/grant-graph-permission.sh', '--principal-id', principal, '--mode', 'self'], az.env);
+    expect(result.status).toBe(1);
+    expect(result.output).toContain(`  scripts/grant-graph-permission.sh --principal-id ${principal} --mode self\n`);
+    expect(result.output).toContain(`"appRoleId":"${readAll}"`);
+  });
+
+  it('postprovision without the deployment outputs fails naming APP_PRINCIPAL_ID', () => {
+    const az = createFakeAz([]);
+    const result = runHook('postprovision', az, {});
+    expect(result.status).not.toBe(0);
+    expect(result.output).toMatch(/APP_PRINCIPAL_ID is not in the azd environment/);
+    expect(az.calls()).toEqual([]);
   });
 });
 
