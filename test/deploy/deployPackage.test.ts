@@ -99,6 +99,14 @@ describe('the deploy package (scripts/package-function.sh)', () => {
     const manifest = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(manifest.devDependencies).toBeUndefined();
     expect(manifest.scripts).toBeUndefined();
+    // What the Functions host reads: an ES module app whose main is the compiled entry point.
+    expect(manifest).toMatchObject({ type: 'module', main: 'dist/index.js' });
+    expect(existsSync(join(pkg, 'dist', 'index.js'))).toBe(true);
+    const { dependencies } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    expect(manifest.dependencies).toEqual(dependencies);
+    for (const name of Object.keys(dependencies)) expect(existsSync(join(pkg, 'node_modules', name)), name).toBe(true);
 
     const app = filesUnder(pkg, (path) => path.startsWith('node_modules/'));
     expect(app.filter((path) => /\.[cm]?ts$|(^|\/)test\/|\.test\.|\.spec\./.test(path))).toEqual([]);
