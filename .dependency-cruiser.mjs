@@ -4,18 +4,18 @@
  *
  *   base        errors.ts, certificates/ (pure), domain/ (config, state, ports, identifiers)
  *   policy      renewal/decide/ (pure renewal decisions)
- *   adapters    tables/, graph/, keyvault/, email/, eventgrid/, queue/, azureErrors.ts: one per service,
+ *   adapters    tables/, graph/, keyvault/, authorization/, email/, eventgrid/, queue/, azureErrors.ts: one per service,
  *               the only importers (with the root) of the Azure service SDKs
- *   use cases   renewal/ (outside decide/), apps/: depend on ports, never on an adapter
+ *   use cases   renewal/ (outside decide/), apps/, access/: depend on ports, never on an adapter
  *   interface   http/, then functions/ (one file per trigger), composition.ts and config.ts (the root)
  *   entry       index.ts (registration only)
  */
-const ADAPTERS = '^src/lib/(tables|graph|keyvault|email|eventgrid|queue)/|^src/lib/azureErrors\\.ts$';
-const USE_CASES = '^src/lib/(apps/|renewal/(?!decide/))';
+const ADAPTERS = '^src/lib/(tables|graph|keyvault|authorization|email|eventgrid|queue)/|^src/lib/azureErrors\\.ts$';
+const USE_CASES = '^src/lib/(apps/|access/|renewal/(?!decide/))';
 const ROOT = '^src/lib/(composition|config)\\.ts$';
 /** The Azure service SDKs: only their adapters (and the composition root that builds them) import them. */
 const SERVICE_SDKS =
-  '(^|/)node_modules/(@azure/(data-tables|storage-queue|storage-blob|keyvault-[a-z]+|communication-email|eventgrid|identity|msal-node)|@microsoft/microsoft-graph-client)/';
+  '(^|/)node_modules/(@azure/(data-tables|storage-queue|storage-blob|keyvault-[a-z]+|arm-authorization|communication-email|eventgrid|identity|msal-node)|@microsoft/microsoft-graph-client)/';
 
 /** @type {import('dependency-cruiser').IConfiguration['forbidden']} */
 export const forbidden = [

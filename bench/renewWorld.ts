@@ -154,7 +154,7 @@ async function seedApps(store: AppStore, { tenantId, identity, graph, keyVault }
         keySize: 2048,
         graphMode: 'owner',
         bootstrap: false,
-        keyVault: { enabled: true, vaultUrl: keyVault.vaultUrl, certificateName: `bench-app-${appNumber}` },
+        keyVault: { enabled: true, vaultUrl: keyVault.vaultUrl, certificateName: `bench-app-${appNumber}`, grantAppRead: false, readers: [] },
       },
     });
   }

@@ -60,7 +60,7 @@ function seedRecord(index: number, due: boolean, now: number): Seeded {
       keySize: 2048,
       graphMode: 'owner',
       bootstrap: false,
-      keyVault: { enabled: true, vaultUrl: VAULT_URL, certificateName: `bench-app-${index}` },
+      keyVault: { enabled: true, vaultUrl: VAULT_URL, certificateName: `bench-app-${index}`, grantAppRead: false, readers: [] },
     },
     state: {
       currentThumbprint: appId.replaceAll('-', '').padEnd(40, '0').toUpperCase(),

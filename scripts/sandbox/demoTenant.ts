@@ -95,7 +95,7 @@ export async function seedDemoTenant(options: {
     bootstrap: false,
     // A threshold below the days left, so the first email the demo sends is the renewal's.
     notifications: { enabled: true, recipients: [...DEMO.recipients], thresholdDays: 3, includeCertificate: true, attachmentFormat: 'cer' },
-    keyVault: { enabled: true, vaultUrl: keyVault.vaultUrl, certificateName },
+    keyVault: { enabled: true, vaultUrl: keyVault.vaultUrl, certificateName, grantAppRead: true, readers: [] },
   };
   const verifiedAt = new Date(certificate.notBefore.getTime() + 60_000).toISOString();
   await store.createApp({

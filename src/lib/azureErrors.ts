@@ -48,12 +48,12 @@ export function retryAfterSecondsOf(
   return Number.isFinite(date) ? Math.max(0, Math.ceil((date - now) / 1000)) : undefined;
 }
 
-function serviceCodeOf(error: { code?: string; details?: unknown }): string | undefined {
+export function serviceCodeOf(error: { code?: string; details?: unknown }): string | undefined {
   const details = error.details as { error?: { code?: unknown } } | undefined;
   return typeof details?.error?.code === 'string' ? details.error.code : error.code;
 }
 
-interface RestErrorLike extends Error {
+export interface RestErrorLike extends Error {
   readonly statusCode?: number;
   readonly code?: string;
   readonly details?: unknown;
@@ -61,7 +61,7 @@ interface RestErrorLike extends Error {
 }
 
 /** core-rest-pipeline's own `isRestError` is a name check too; matching it here spares a direct dependency. */
-function isRestError(error: unknown): error is RestErrorLike {
+export function isRestError(error: unknown): error is RestErrorLike {
   return error instanceof Error && error.name === 'RestError';
 }
 

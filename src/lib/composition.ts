@@ -1,3 +1,4 @@
+import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { EmailClient } from '@azure/communication-email';
 import { TableClient } from '@azure/data-tables';
 import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
@@ -6,11 +7,13 @@ import { CertificateClient } from '@azure/keyvault-certificates';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { QueueClient } from '@azure/storage-queue';
 import type { Client } from '@microsoft/microsoft-graph-client';
+import { VaultAccessService } from './access/vaultAccessService.js';
 import { AppService } from './apps/appService.js';
+import { VaultRoleAssignmentClient } from './authorization/vaultRoleAssignmentClient.js';
 import { CertificateService } from './apps/certificateService.js';
 import { AppStore } from './tables/appStore.js';
 import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
-import type { AppRegistrationDirectory } from './domain/ports.js';
+import type { AppRegistrationDirectory, ServicePrincipalDirectory } from './domain/ports.js';
 import { NotificationMailer } from './email/notificationMailer.js';
 import { ConfigurationError } from './errors.js';
 import { EventPublisher } from './eventgrid/eventPublisher.js';
@@ -114,7 +117,7 @@ export function getRenewalQueue(): StorageRenewalQueue {
 
 let graphClient: Client | undefined;
 let appRegistrationClient: AppRegistrationClient | undefined;
-let appRegistrationDirectory: AppRegistrationDirectory | undefined;
+let appRegistrationDirectory: GraphAppRegistrationDirectory | undefined;
 
 /** Microsoft Graph signed in as the rotator (reads, and owner-mode writes). */
 export function getGraphClient(): Client {
@@ -137,7 +140,7 @@ export function getAppRegistrationClient(): AppRegistrationClient {
   return appRegistrationClient;
 }
 
-export function getAppRegistrationDirectory(): AppRegistrationDirectory {
+export function getAppRegistrationDirectory(): AppRegistrationDirectory & ServicePrincipalDirectory {
   appRegistrationDirectory ??= new GraphAppRegistrationDirectory({
     graph: getGraphClient(),
     applications: getAppRegistrationClient(),
@@ -145,6 +148,34 @@ export function getAppRegistrationDirectory(): AppRegistrationDirectory {
     graphScope: graphScopeFor(getSettings().graphBaseUrl),
   });
   return appRegistrationDirectory;
+}
+
+// --- Key Vault access grants (Resource Manager) ----------------------------------------------
+
+const authorizationClients = new Map<string, AuthorizationManagementClient>();
+let vaultAccessService: VaultAccessService | undefined;
+
+/** Grants read access to each app's certificate (§9) through ARM_BASE_URL, as the rotator's identity. */
+export function getVaultAccessService(): VaultAccessService {
+  const { armBaseUrl } = getSettings();
+  vaultAccessService ??= new VaultAccessService({
+    grants: new VaultRoleAssignmentClient({
+      clientFor: (subscriptionId) => {
+        let client = authorizationClients.get(subscriptionId);
+        if (!client) {
+          client = new AuthorizationManagementClient(getAzureCredential(), subscriptionId, {
+            endpoint: armBaseUrl,
+            credentialScopes: [`${armBaseUrl}/.default`],
+          });
+          authorizationClients.set(subscriptionId, client);
+        }
+        return client;
+      },
+    }),
+    principals: getAppRegistrationDirectory(),
+    now: () => new Date(),
+  });
+  return vaultAccessService;
 }
 
 // --- Key Vault, email, Event Grid -------------------------------------------------------------
@@ -261,6 +292,7 @@ export function getRenewalService(): RenewalService {
     queue: getRenewalQueue(),
     mailer: getNotificationMailer(),
     events: getEventPublisher(),
+    access: getVaultAccessService(),
     settings: {
       leaseSeconds: settings.renewalLeaseSeconds,
       verifyWindowMinutes: settings.verifyWindowMinutes,
@@ -300,8 +332,11 @@ export function getApi(): Api {
       store: getAppStore(),
       directory: getAppRegistrationDirectory(),
       defaultKeyVaultUrl: settings.defaultKeyVaultUrl,
+      defaultKeyVaultResourceId: settings.defaultKeyVaultResourceId,
       allowLoopbackVaultUrls: settings.authorityIsLoopback,
       requestBootstrap: (appId, renewalId) => getRenewalQueue().enqueue({ appId, renewalId, stage: 'deploy', trigger: 'bootstrap' }),
+      access: getVaultAccessService(),
+      notifyAccess: (app) => getRenewalService().announceAccess(app),
     }),
     certificates: new CertificateService({
       store: getAppStore(),

@@ -1,6 +1,13 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
-import { isGuid, isLoopbackUrl, parseKeyVaultUrl } from './domain/identifiers.js';
+import {
+  isGuid,
+  isKeyVaultResourceId,
+  isLoopbackUrl,
+  parseKeyVaultUrl,
+  vaultNameOfResourceId,
+  vaultNameOfUrl,
+} from './domain/identifiers.js';
 import { ConfigurationError, type FieldIssue } from './errors.js';
 import { resolveConfigStorage, resolveWebJobsStorage, type StorageConnection } from './storageSettings.js';
 import { DEFAULT_RENEWAL_SCHEDULE } from './renewalScheduleBinding.js';
@@ -39,6 +46,8 @@ export interface Settings {
   readonly confirmDelaySeconds: number;
   /** No trailing slash. */
   readonly graphBaseUrl: string;
+  /** Azure Resource Manager (`ARM_BASE_URL`), for Key Vault access grants (§9). No trailing slash. */
+  readonly armBaseUrl: string;
   /** No trailing slash. */
   readonly authorityHost: string;
   /** False for private clouds and emulators: credentials must then skip instance discovery. */
@@ -62,6 +71,7 @@ export interface Settings {
 }
 
 export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
+export const DEFAULT_ARM_BASE_URL = 'https://management.azure.com';
 export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 
 /** Authorities of the Azure clouds whose instance discovery works (public, US Gov, China). */
@@ -139,10 +149,6 @@ const ncrontab = z
     return value;
   });
 
-/** An Azure Resource Manager vault id, as the portal's JSON view and `az keyvault show --query id` give it. */
-const KEY_VAULT_RESOURCE_ID =
-  /^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[-\w.()]{1,90}\/providers\/Microsoft\.KeyVault\/vaults\/[a-z0-9-]{3,24}$/i;
-
 const optionalString = z
   .string()
   .optional()
@@ -165,6 +171,7 @@ const envSchema = z.object({
   VERIFY_WINDOW_MINUTES: positiveIntFromString(1, 120, 10),
   CONFIRM_DELAY_SECONDS: positiveIntFromString(0, 600, 30),
   GRAPH_BASE_URL: optionalHttpsUrl(DEFAULT_GRAPH_BASE_URL),
+  ARM_BASE_URL: optionalHttpsUrl(DEFAULT_ARM_BASE_URL),
   AZURE_AUTHORITY_HOST: optionalHttpsUrl(DEFAULT_AUTHORITY_HOST),
   DEFAULT_KEYVAULT_URL: z
     .string({ error: 'is required: the vault used when an app enables Key Vault without a URL, such as https://my-vault.vault.azure.net/' })
@@ -177,7 +184,7 @@ const envSchema = z.object({
       }
       return parsed.url;
     }),
-  DEFAULT_KEYVAULT_RESOURCE_ID: optionalString.refine((value) => value === undefined || KEY_VAULT_RESOURCE_ID.test(value), {
+  DEFAULT_KEYVAULT_RESOURCE_ID: optionalString.refine((value) => value === undefined || isKeyVaultResourceId(value), {
     error:
       'must be a Key Vault resource id: /subscriptions/{subscription-id}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults/{name}',
   }),
@@ -289,9 +296,9 @@ export function loadSettings(env: Env): Settings {
   }
 
   // Both name the default vault: a resource id of another vault would grant readers the wrong one.
-  const vaultNameInId = parsed.DEFAULT_KEYVAULT_RESOURCE_ID?.split('/').pop()?.toLowerCase();
-  const vaultNameInUrl =
-    parsed.DEFAULT_KEYVAULT_URL === undefined ? undefined : new URL(parsed.DEFAULT_KEYVAULT_URL).hostname.split('.')[0];
+  const vaultNameInId =
+    parsed.DEFAULT_KEYVAULT_RESOURCE_ID === undefined ? undefined : vaultNameOfResourceId(parsed.DEFAULT_KEYVAULT_RESOURCE_ID);
+  const vaultNameInUrl = parsed.DEFAULT_KEYVAULT_URL === undefined ? undefined : vaultNameOfUrl(parsed.DEFAULT_KEYVAULT_URL);
   if (vaultNameInId !== undefined && vaultNameInUrl !== undefined && !authorityIsLoopback && vaultNameInId !== vaultNameInUrl) {
     issues.push({
       path: 'DEFAULT_KEYVAULT_RESOURCE_ID',
@@ -309,6 +316,7 @@ export function loadSettings(env: Env): Settings {
     verifyWindowMinutes: parsed.VERIFY_WINDOW_MINUTES,
     confirmDelaySeconds: parsed.CONFIRM_DELAY_SECONDS,
     graphBaseUrl: parsed.GRAPH_BASE_URL ?? DEFAULT_GRAPH_BASE_URL,
+    armBaseUrl: parsed.ARM_BASE_URL ?? DEFAULT_ARM_BASE_URL,
     authorityHost,
     authorityIsPublicCloud: PUBLIC_CLOUD_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase()),
     authorityIsLoopback,

@@ -167,7 +167,10 @@ export class GraphEmulator implements CertificateDirectory {
       .route('POST', '/v1.0/applications/:id/removeKey', 'remove-key', (r) => this.#handle(r, (c) => this.#removeKey(r, c)))
       .route('POST', `${byAppId}/removeKey`, 'remove-key', (r) => this.#handle(r, (c) => this.#removeKey(r, c)))
       .route('GET', '/v1.0/applications/:id/owners', 'list-owners', (r) => this.#handle(r, (c) => this.#listOwners(r, c)))
-      .route('GET', `${byAppId}/owners`, 'list-owners', (r) => this.#handle(r, (c) => this.#listOwners(r, c)));
+      .route('GET', `${byAppId}/owners`, 'list-owners', (r) => this.#handle(r, (c) => this.#listOwners(r, c)))
+      .route('GET', "/v1.0/servicePrincipals(appId=':appId')", 'get-service-principal', (r) =>
+        this.#handle(r, (c) => this.#getServicePrincipal(r, c)),
+      );
   }
 
   async start(port?: number): Promise<string> {
@@ -424,6 +427,29 @@ export class GraphEmulator implements CertificateDirectory {
     return {
       status: 200,
       body: { '@odata.context': `${this.url}/v1.0/$metadata#applications${select ? `(${select.join(',')})` : ''}/$entity`, ...body },
+    };
+  }
+
+  /**
+   * GET /servicePrincipals(appId='…'): Application.Read.All, or Application.ReadWrite.OwnedBy, which
+   * "allows an app to call … GET /servicePrincipals to list all … service principals in the tenant"
+   * (serviceprincipal-get). Only the fields the rotator reads.
+   */
+  #getServicePrincipal(request: EmulatorRequest, caller: Caller): EmulatorResponse {
+    const appId = (request.params.appId ?? '').toLowerCase();
+    if (!caller.roles.some((r) => READ_ALL.includes(r) || r === OWNED_BY)) throw denied();
+    const app = [...this.#applications.values()].find((a) => a.tenantId === caller.tenantId && a.appId === appId);
+    if (!app) throw notFound(appId);
+    return {
+      status: 200,
+      body: {
+        '@odata.context': `${this.url}/v1.0/$metadata#servicePrincipals/$entity`,
+        id: app.servicePrincipalId,
+        appId: app.appId,
+        displayName: app.displayName,
+        servicePrincipalType: 'Application',
+        accountEnabled: true,
+      },
     };
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiHarness, DEFAULT_VAULT, type CallOptions, type CallResult } from '../support/apiHarness.js';
+import { ApiHarness, DEFAULT_VAULT, DEFAULT_VAULT_RESOURCE_ID, type CallOptions, type CallResult } from '../support/apiHarness.js';
 import { snapshotTable } from '../support/tables.js';
 
 let api: ApiHarness;
@@ -156,6 +156,28 @@ const invalidConfigs: { rule: string; body: unknown; path: string }[] = [
     rule: 'self mode without Key Vault',
     body: { graphMode: 'self', enabled: false, keyVault: { enabled: false } },
     path: 'keyVault.enabled',
+  },
+  { rule: 'a reader that is not an object id', body: { keyVault: { readers: ['alice@contoso.com'] } }, path: 'keyVault.readers.0' },
+  {
+    rule: 'more than 20 readers',
+    body: { keyVault: { readers: Array.from({ length: 21 }, () => randomUUID()) } },
+    path: 'keyVault.readers',
+  },
+  {
+    rule: 'a reader listed twice',
+    body: { keyVault: { readers: ['5e5e5e5e-1111-4222-8333-444455556666', '5E5E5E5E-1111-4222-8333-444455556666'] } },
+    path: 'keyVault.readers.1',
+  },
+  { rule: 'grantAppRead not a boolean', body: { keyVault: { grantAppRead: 'yes' } }, path: 'keyVault.grantAppRead' },
+  {
+    rule: 'a resource id that is not a vault',
+    body: { keyVault: { resourceId: '/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st' } },
+    path: 'keyVault.resourceId',
+  },
+  {
+    rule: 'a resource id of another vault than vaultUrl',
+    body: { keyVault: { resourceId: DEFAULT_VAULT_RESOURCE_ID.replace(/default-vault$/, 'other-vault') } },
+    path: 'keyVault.resourceId',
   },
   { rule: 'an unknown field', body: { lifetime: 90 }, path: 'lifetime' },
   { rule: 'an unknown nested field', body: { notifications: { cc: ['x@contoso.com'] } }, path: 'notifications.cc' },
@@ -365,7 +387,14 @@ describe('create, read, replace, patch, delete', () => {
         keySize: 2048,
         graphMode: 'owner',
         bootstrap: true,
-        keyVault: { enabled: true, vaultUrl: DEFAULT_VAULT, certificateName: 'Payments-API-prod-1' },
+        keyVault: {
+          enabled: true,
+          vaultUrl: DEFAULT_VAULT,
+          certificateName: 'Payments-API-prod-1',
+          resourceId: DEFAULT_VAULT_RESOURCE_ID,
+          grantAppRead: true,
+          readers: [],
+        },
       },
       state: { consecutiveFailures: 0 },
       updatedBy: { oid: adminOid, name: 'Ada Admin' },
@@ -449,6 +478,29 @@ describe('create, read, replace, patch, delete', () => {
       action: 'config.replaced',
       actor: carol,
     });
+  });
+
+  it('access settings (§9): readers kept lower-case, the default vault gets its resource id, another vault only the one given', async () => {
+    const reader = '5E5E5E5E-1111-4222-8333-444455556666';
+    const { appId, response } = await createApp({ keyVault: { grantAppRead: false, readers: [reader] } });
+    expect((response.json as { config: unknown }).config).toMatchObject({
+      keyVault: { vaultUrl: DEFAULT_VAULT, resourceId: DEFAULT_VAULT_RESOURCE_ID, grantAppRead: false, readers: [reader.toLowerCase()] },
+    });
+
+    // Moving to another vault: the default vault's id does not follow, so no grant lands on the wrong vault.
+    const otherVault = 'https://team-vault.vault.azure.net/';
+    const moved = await call({ method: 'PATCH', path: `/api/apps/${appId}`, body: { keyVault: { vaultUrl: otherVault } } });
+    expect(moved.status, moved.text).toBe(200);
+    const movedVault = (moved.json as { config: { keyVault: Record<string, unknown> } }).config.keyVault;
+    expect(movedVault).toMatchObject({ vaultUrl: otherVault, grantAppRead: false, readers: [reader.toLowerCase()] });
+    expect(movedVault).not.toHaveProperty('resourceId');
+
+    const teamVaultId = DEFAULT_VAULT_RESOURCE_ID.replace(/default-vault$/, 'Team-Vault');
+    const named = await call({ method: 'PATCH', path: `/api/apps/${appId}`, body: { keyVault: { resourceId: teamVaultId } } });
+    expect(named.status, named.text).toBe(200);
+    expect((named.json as { config: unknown }).config).toMatchObject({ keyVault: { vaultUrl: otherVault, resourceId: teamVaultId } });
+    const history = await call({ method: 'GET', path: `/api/apps/${appId}/history` });
+    expect((history.json as { items: { changes?: string[] }[] }).items[0]?.changes).toEqual(['keyVault.resourceId']);
   });
 
   it('412 for a stale If-Match, If-Match on a missing app and If-None-Match on an existing one', async () => {

@@ -17,6 +17,8 @@ const { HttpRequest, InvocationContext } = functions;
 export const API_AUDIENCE = 'api://entra-cert-rotator-test';
 export const API_CLIENT_ID = randomUUID();
 export const DEFAULT_VAULT = 'https://default-vault.vault.azure.net/';
+export const DEFAULT_VAULT_RESOURCE_ID =
+  '/subscriptions/8f2d3c4b-1a2b-4c3d-9e8f-0a1b2c3d4e5f/resourceGroups/rg-rotator/providers/Microsoft.KeyVault/vaults/default-vault';
 
 export interface CallOptions {
   readonly method: string;
@@ -52,7 +54,12 @@ export class ApiHarness {
     this.authority = authority;
     this.table = createTestTableClient();
     this.store = new AppStore(this.table, { hooks });
-    this.service = new AppService({ store: this.store, directory: this.directory, defaultKeyVaultUrl: DEFAULT_VAULT });
+    this.service = new AppService({
+      store: this.store,
+      directory: this.directory,
+      defaultKeyVaultUrl: DEFAULT_VAULT,
+      defaultKeyVaultResourceId: DEFAULT_VAULT_RESOURCE_ID,
+    });
     const authenticator = new BearerAuthenticator({
       authorityHost: authority.url,
       tenantId: this.tenantId,

@@ -240,6 +240,8 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
           enabled: true,
           vaultUrl: keyVault.vaultUrl,
           certificateName: `cert-${registration.appId}`,
+          grantAppRead: true,
+          readers: [],
           ...options.config?.keyVault,
         },
       };

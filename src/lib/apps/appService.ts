@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { isLoopbackUrl } from '../domain/identifiers.js';
+import { isLoopbackUrl, vaultNameOfResourceId, vaultNameOfUrl } from '../domain/identifiers.js';
 import { jsonShapeIssues } from '../domain/jsonShape.js';
-import type { AppRegistrationDirectory } from '../domain/ports.js';
+import type { AccessReviewer, AppRegistrationDirectory } from '../domain/ports.js';
 import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
 import { retryOnETagConflict } from '../domain/retryOnETagConflict.js';
 import type { AppRepository, Page, PageOptions, StoredApp } from '../domain/storedApp.js';
@@ -16,6 +16,7 @@ import {
   type AppSettingsInput,
   type HistoryEntry,
   type RenewalState,
+  renewalStateSchema,
 } from '../domain/appConfig.js';
 
 /**
@@ -48,6 +49,8 @@ export interface AppServiceOptions {
   readonly directory: AppRegistrationDirectory;
   /** `DEFAULT_KEYVAULT_URL`, used when an app enables Key Vault without a URL. */
   readonly defaultKeyVaultUrl: string;
+  /** `DEFAULT_KEYVAULT_RESOURCE_ID`: the default vault's resource id, for access grants (§9). */
+  readonly defaultKeyVaultResourceId?: string;
   /** Attempts of a read-merge-write when another writer got in between (no If-Match sent). */
   readonly maxAttempts?: number;
   /**
@@ -60,6 +63,10 @@ export interface AppServiceOptions {
    * id the create recorded as queued (so the scheduler re-sends that same id if the message is lost).
    */
   readonly requestBootstrap?: (appId: string, renewalId: string) => Promise<unknown>;
+  /** Key Vault read access (§9): granted on create and update, removed on delete. Absent: not managed. */
+  readonly access?: AccessReviewer;
+  /** Tells the admins (email, event) that `state.access` changed to a status that needs them. */
+  readonly notifyAccess?: (app: StoredApp) => Promise<StoredApp>;
 }
 
 export function toAppView(app: StoredApp): AppView {
@@ -126,6 +133,17 @@ function checkIfMatch(current: StoredApp | undefined, options: WriteOptions, app
   }
 }
 
+/** A resource id of another vault would grant readers the wrong vault. */
+function checkResourceId(vaultUrl: string, resourceId: string | undefined): void {
+  if (resourceId === undefined || isLoopbackUrl(vaultUrl) || vaultNameOfResourceId(resourceId) === vaultNameOfUrl(vaultUrl)) return;
+  throw new ValidationError([
+    {
+      path: 'keyVault.resourceId',
+      message: `names vault "${vaultNameOfResourceId(resourceId)}", but keyVault.vaultUrl is vault "${vaultNameOfUrl(vaultUrl)}": both must be the same vault`,
+    },
+  ]);
+}
+
 function required(app: StoredApp | undefined, appId: string): StoredApp {
   if (!app) throw new NotFoundError(`App ${appId} is not managed by the rotator`);
   return app;
@@ -135,16 +153,22 @@ export class AppService {
   readonly #store: AppRepository;
   readonly #directory: AppRegistrationDirectory;
   readonly #defaultKeyVaultUrl: string;
+  readonly #defaultKeyVaultResourceId: string | undefined;
   readonly #maxAttempts: number;
   readonly #requestBootstrap: ((appId: string, renewalId: string) => Promise<unknown>) | undefined;
   readonly #allowLoopbackVaultUrls: boolean;
+  readonly #access: AccessReviewer | undefined;
+  readonly #notifyAccess: ((app: StoredApp) => Promise<StoredApp>) | undefined;
 
   constructor(options: AppServiceOptions) {
+    this.#access = options.access;
+    this.#notifyAccess = options.notifyAccess;
     this.#allowLoopbackVaultUrls = options.allowLoopbackVaultUrls ?? false;
     this.#requestBootstrap = options.requestBootstrap;
     this.#store = options.store;
     this.#directory = options.directory;
     this.#defaultKeyVaultUrl = options.defaultKeyVaultUrl;
+    this.#defaultKeyVaultResourceId = options.defaultKeyVaultResourceId;
     this.#maxAttempts = options.maxAttempts ?? 5;
   }
 
@@ -199,6 +223,15 @@ export class AppService {
     await this.#withRetries(appId, options, async (found) => {
       const current = required(found, appId);
       checkIfMatch(current, options, appId);
+      const left = await this.#revokeAll(current);
+      // The history outlives the app: what is left to remove by hand stays on record.
+      if (left !== undefined) {
+        await this.#store.appendHistory(
+          appId,
+          { action: 'access.revoked', trigger: 'api', outcome: 'failed', error: left },
+          options.caller,
+        );
+      }
       await this.#store.deleteApp(current, {
         actor: options.caller,
         history: { action: 'config.deleted', trigger: 'api', outcome: 'succeeded' },
@@ -226,6 +259,7 @@ export class AppService {
   async #create(appId: string, input: AppSettingsInput, caller: Actor): Promise<StoredApp> {
     // Validated before the preflight: Entra is not asked about a body that cannot be stored.
     const vaultUrl = this.#vaultUrl(input);
+    checkResourceId(vaultUrl, input.keyVault.resourceId);
     const registration = await this.#directory.getAppRegistration(appId).catch((error: unknown) => {
       if (error instanceof NotFoundError) {
         throw new ValidationError([{ path: 'appId', message: `names no app registration in the managed tenant: ${error.message}` }]);
@@ -238,23 +272,26 @@ export class AppService {
       ...input,
       appId,
       displayName: registration.displayName,
-      keyVault: { enabled: input.keyVault.enabled, vaultUrl, certificateName },
+      keyVault: this.#keyVault(input, vaultUrl, certificateName, input.keyVault.resourceId),
     };
     // A bootstrap app is created already marked queued for its first certificate (it is due at
     // once in the due index), in the same write; the message follows. Should it be lost, the
     // scheduler re-sends the same renewal id once the mark is stale, so the first certificate is
     // made exactly once either way.
     const bootstrap = config.bootstrap && config.enabled ? randomUUID() : undefined;
+    // No certificate is in the vault yet, so this only records what the grants wait for.
+    const review = await this.#access?.review(config, renewalStateSchema.parse({}));
     const stored = await this.#store.createApp({
       config,
-      state: bootstrap
-        ? { queued: { renewalId: bootstrap, forDueAt: BOOTSTRAP_DUE_AT.toISOString(), at: new Date().toISOString() } }
-        : undefined,
+      state: {
+        ...(bootstrap ? { queued: { renewalId: bootstrap, forDueAt: BOOTSTRAP_DUE_AT.toISOString(), at: new Date().toISOString() } } : {}),
+        ...(review?.access ? { access: review.access } : {}),
+      },
       actor: caller,
       history: { action: 'config.created', trigger: 'api', outcome: 'succeeded', changes: changedPaths({}, this.#settingsOf(config)) },
     });
     if (bootstrap) await this.#requestBootstrap?.(appId, bootstrap);
-    return stored;
+    return review?.notify ? this.#told(stored) : stored;
   }
 
   /** Fills vaultUrl and certificateName of a replace/patch: the current name stays unless asked otherwise. */
@@ -268,12 +305,25 @@ export class AppService {
         ? current.config.keyVault.certificateName
         : await this.#certificateName(appId, current.config.displayName, vaultUrl, undefined));
     if (input.graphMode !== current.config.graphMode) await this.#directory.assertManageable(appId, input.graphMode);
+    // A patch carries the stored resource id along; once the vault changes it is the old vault's.
+    const carriedOver = !sameVault && input.keyVault.resourceId === current.config.keyVault.resourceId;
     return {
       ...input,
       appId,
       displayName: current.config.displayName,
-      keyVault: { enabled: input.keyVault.enabled, vaultUrl, certificateName },
+      keyVault: this.#keyVault(input, vaultUrl, certificateName, carriedOver ? undefined : input.keyVault.resourceId),
     };
+  }
+
+  /**
+   * The stored keyVault settings. The resource id (the scope of access grants, §9) defaults to
+   * DEFAULT_KEYVAULT_RESOURCE_ID for the default vault only; one given must name the vault of vaultUrl.
+   */
+  #keyVault(input: AppSettingsInput, vaultUrl: string, certificateName: string, resourceId: string | undefined): AppConfig['keyVault'] {
+    checkResourceId(vaultUrl, resourceId);
+    const { enabled, grantAppRead, readers } = input.keyVault;
+    const resolved = resourceId ?? (vaultUrl === this.#defaultKeyVaultUrl ? this.#defaultKeyVaultResourceId : undefined);
+    return { enabled, vaultUrl, certificateName, ...(resolved === undefined ? {} : { resourceId: resolved }), grantAppRead, readers };
   }
 
   /**
@@ -316,6 +366,29 @@ export class AppService {
     const changes = changedPaths(this.#settingsOf(current.config), this.#settingsOf(config));
     // Nothing changed: no write, no new ETag, no history row.
     if (changes.length === 0) return current;
-    return this.#store.updateApp(current, { config, actor: caller, history: { action, trigger: 'api', outcome: 'succeeded', changes } });
+    // Grants follow the config in the same write; a refusal is recorded there, never a failed write.
+    const review = await this.#access?.review(config, current.state);
+    const stored = await this.#store.updateApp(current, {
+      config,
+      ...(review ? { state: { ...current.state, access: review.access } } : {}),
+      actor: caller,
+      history: { action, trigger: 'api', outcome: 'succeeded', changes },
+    });
+    return review?.notify ? this.#told(stored) : stored;
+  }
+
+  /** Email and event about the new access status; a failure to send is recorded as pending, not thrown. */
+  async #told(app: StoredApp): Promise<StoredApp> {
+    return this.#notifyAccess ? this.#notifyAccess(app) : app;
+  }
+
+  /** Removes the grants the rotator made for an app it stops managing; says what is left, if anything. */
+  async #revokeAll(app: StoredApp): Promise<string | undefined> {
+    if (!this.#access || (app.state.access?.grants.length ?? 0) === 0) return undefined;
+    const nothing = { ...app.config, keyVault: { ...app.config.keyVault, grantAppRead: false, readers: [] } };
+    const { access } = await this.#access.review(nothing, app.state);
+    if (!access || access.grants.length === 0) return undefined;
+    const left = access.grants.map((grant) => `${grant.role} of ${grant.principalId} on ${grant.scope} (${grant.name})`).join(', ');
+    return `these role assignments could not be removed and must be removed by hand: ${left}. ${access.message ?? ''}`.trim();
   }
 }

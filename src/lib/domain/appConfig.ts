@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { KEY_SIZES, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS } from '../certificates/generateCertificate.js';
-import { isGuid, parseKeyVaultUrl } from './identifiers.js';
+import { isGuid, isKeyVaultResourceId, parseKeyVaultUrl } from './identifiers.js';
 import type { FieldIssue } from '../errors.js';
 
 /**
@@ -13,6 +13,7 @@ import type { FieldIssue } from '../errors.js';
 export const CERTIFICATE_NAME_PATTERN = /^[0-9a-zA-Z-]{1,127}$/;
 export const MAX_RECIPIENTS = 50;
 export const MAX_EMAIL_LENGTH = 254;
+export const MAX_VAULT_READERS = 20;
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -43,6 +44,30 @@ export const keyVaultUrlSchema = z
   // The transform's result, declared, so that the output side has a JSON Schema too.
   .pipe(z.string());
 
+export const keyVaultResourceIdSchema = z
+  .string({ error: "must be the vault's Azure Resource Manager id" })
+  .trim()
+  .refine(isKeyVaultResourceId, {
+    error:
+      "must be the vault's Azure Resource Manager id: /subscriptions/{id}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults/{name}",
+  });
+
+const objectIdSchema = z
+  .string({ error: "must be a principal's object id, a GUID" })
+  .trim()
+  .toLowerCase()
+  .refine(isGuid, "must be a principal's object id (a managed identity, service principal or group), a GUID");
+
+/** Who else may read the certificate (§9): distinct object ids, so each grant is made once. */
+export const vaultReadersSchema = z
+  .array(objectIdSchema)
+  .max(MAX_VAULT_READERS, `must list at most ${MAX_VAULT_READERS} object ids`)
+  .superRefine((readers, ctx) => {
+    readers.forEach((reader, index) => {
+      if (readers.indexOf(reader) !== index) ctx.addIssue({ code: 'custom', path: [index], message: `lists ${reader} twice` });
+    });
+  });
+
 export const certificateNameSchema = z
   .string({ error: 'must be a string' })
   .regex(CERTIFICATE_NAME_PATTERN, 'must be 1-127 characters, letters, digits and hyphens only (Key Vault object name rules)');
@@ -69,6 +94,9 @@ export const keyVaultInputSchema = z
     enabled: z.boolean().default(true),
     vaultUrl: keyVaultUrlSchema.optional(),
     certificateName: certificateNameSchema.optional(),
+    resourceId: keyVaultResourceIdSchema.optional(),
+    grantAppRead: z.boolean().default(true),
+    readers: vaultReadersSchema.default([]),
   })
   .strict();
 
@@ -176,6 +204,11 @@ const storedKeyVaultSchema = z
     enabled: z.boolean(),
     vaultUrl: keyVaultUrlSchema,
     certificateName: certificateNameSchema,
+    /** Absent when the vault is not the default one and the config names none: no grants then. */
+    resourceId: keyVaultResourceIdSchema.optional(),
+    // Defaults for rows written before access grants existed.
+    grantAppRead: z.boolean().default(true),
+    readers: vaultReadersSchema.default([]),
   })
   .strict();
 
@@ -220,7 +253,7 @@ export const pendingNotificationSchema = z
     /** Stable per renewal and kind, so a retry replaces rather than duplicates. */
     id: z.string(),
     channel: z.enum(['email', 'event']),
-    kind: z.enum(['generated', 'renewed', 'failed', 'near-expiry', 'removed']),
+    kind: z.enum(['generated', 'renewed', 'failed', 'near-expiry', 'removed', 'access-failed']),
     renewalId: z.string().optional(),
     thumbprint: z.string().optional(),
     keyId: z.string().optional(),
@@ -232,6 +265,35 @@ export const pendingNotificationSchema = z
   .strict();
 
 export type PendingNotification = z.output<typeof pendingNotificationSchema>;
+
+/** A role assignment the rotator made (§9): the ones it may remove, and no others. */
+export const vaultGrantSchema = z
+  .object({
+    name: z.string(),
+    scope: z.string(),
+    role: z.enum(['Key Vault Secrets User', 'Key Vault Certificate User']),
+    principalId: z.string(),
+  })
+  .strict();
+
+export type VaultGrant = z.output<typeof vaultGrantSchema>;
+
+export const ACCESS_STATUSES = ['granted', 'pending', 'missing-permission', 'not-configured'] as const;
+export type AccessStatus = (typeof ACCESS_STATUSES)[number];
+
+/** Whether the services that use the certificate may read it from Key Vault (§9). */
+export const accessStateSchema = z
+  .object({
+    status: z.enum(ACCESS_STATUSES),
+    checkedAt: isoDateTime,
+    /** What is missing and what to do: the role to grant and where, or what the rotator waits for. */
+    message: z.string().optional(),
+    /** (21 principals × 2 roles) */
+    grants: z.array(vaultGrantSchema).max(42).default([]),
+  })
+  .strict();
+
+export type AccessState = z.output<typeof accessStateSchema>;
 
 /** Renewal state per app (§2); read-only over the API, written by the renewal use cases. */
 export const renewalStateSchema = z
@@ -269,6 +331,8 @@ export const renewalStateSchema = z
      * whether a newer renewal has been recorded since.
      */
     deployAttempts: z.array(z.string()).max(20).default([]),
+    /** Key Vault read access of the app and its readers (§9); absent while Key Vault is off. */
+    access: accessStateSchema.optional(),
   })
   .strict();
 

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** Pure checks of the identifiers settings and app configs carry: GUIDs, Key Vault URLs, loopback URLs. */
 
 /** Key Vault DNS suffixes of the Azure clouds (public, China, US Gov, Germany). */
@@ -5,6 +7,9 @@ const KEY_VAULT_SUFFIXES = ['.vault.azure.net', '.vault.azure.cn', '.vault.usgov
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const VAULT_NAME = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i;
+/** An Azure Resource Manager vault id, as the portal's JSON view and `az keyvault show --query id` give it. */
+const KEY_VAULT_RESOURCE_ID =
+  /^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[-\w.()]{1,90}\/providers\/Microsoft\.KeyVault\/vaults\/[a-z0-9-]{3,24}$/i;
 
 /** True for an https URL on this machine's loopback: an emulator, never an Azure service. */
 export function isLoopbackUrl(value: string): boolean {
@@ -50,4 +55,27 @@ export function parseKeyVaultUrl(value: string): { url: string } | { error: stri
     }
   }
   return { url: `${url.origin}/` };
+}
+
+export function isKeyVaultResourceId(value: string): boolean {
+  return KEY_VAULT_RESOURCE_ID.test(value);
+}
+
+/** The vault name a resource id ends with, lower-case (ARM ids compare case-insensitively). */
+export function vaultNameOfResourceId(resourceId: string): string {
+  return resourceId.slice(resourceId.lastIndexOf('/') + 1).toLowerCase();
+}
+
+/** The vault name of a Key Vault URL (its first DNS label), lower-case. */
+export function vaultNameOfUrl(vaultUrl: string): string {
+  return new URL(vaultUrl).hostname.split('.')[0]!.toLowerCase();
+}
+
+/**
+ * A GUID derived from a text (SHA-256, shaped as a version-4 GUID): the same text always gives the
+ * same GUID, so a retry names what it creates as the first attempt did.
+ */
+export function guidFromText(text: string): string {
+  const hex = createHash('sha256').update(text).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { Actor } from './appConfig.js';
+import type { AccessState, Actor, AppConfig, RenewalState } from './appConfig.js';
 
 /**
  * What the use cases need from the outside world besides the store (storedApp.ts): Key Vault, the
@@ -107,9 +107,59 @@ export interface AppRegistrationDirectory {
   assertManageable(appId: string, graphMode: GraphMode): Promise<void>;
 }
 
+/** The app's own service principal, whose object id is what role assignments name (§9). */
+export interface ServicePrincipalDirectory {
+  /** The object id of the app's service principal in the managed tenant; undefined when it has none. */
+  servicePrincipalIdOf(appId: string): Promise<string | undefined>;
+}
+
 export interface SignInVerifier {
   /** Resolves when the app can sign in with this certificate; throws (RetriableError) while Entra refuses it. */
   verify(appId: string, signer: CertificateSigner): Promise<void>;
+}
+
+// --- Key Vault access grants (Azure RBAC through Resource Manager, §9) ------------------------
+
+/** The two roles the rotator hands out; nothing else (the ABAC condition on its own role agrees). */
+export type VaultReadRole = 'Key Vault Secrets User' | 'Key Vault Certificate User';
+
+/** Who a role assignment names: ARM needs the type; the rotator grants to these two only. */
+export type GrantPrincipalType = 'ServicePrincipal' | 'Group';
+
+export interface VaultRoleAssignment {
+  /** Deterministic GUID (accessPlan.ts), so a retry never makes a second assignment. */
+  readonly name: string;
+  /** `{vault id}/secrets/{name}` or `{vault id}/certificates/{name}`. */
+  readonly scope: string;
+  readonly role: VaultReadRole;
+  readonly principalId: string;
+}
+
+/**
+ * `granted`: the assignment of that name exists now (made now or by an earlier round).
+ * `exists-elsewhere`: someone else's assignment of the same role to the same principal at the same
+ * scope (409 RoleAssignmentExists): the access is there, but the assignment is not ours to remove.
+ */
+export type GrantOutcome = 'granted' | 'exists-elsewhere';
+
+export interface VaultAccessGrants {
+  /**
+   * Creates the assignment; the principal type is found out (service principal, else group).
+   * Throws AccessDeniedError when the rotator may not (403, an ABAC condition included),
+   * ValidationError when the principal is neither, RetriableError when Resource Manager is unavailable.
+   */
+  grant(assignment: VaultRoleAssignment): Promise<GrantOutcome>;
+  /** Deletes the assignment by name; one that is already gone is fine. */
+  revoke(assignment: Pick<VaultRoleAssignment, 'name' | 'scope'>): Promise<void>;
+}
+
+/** The access use case (access/vaultAccessService.ts), as config writes and renewals call it. */
+export interface AccessReviewer {
+  /**
+   * Grants what the config asks for and removes what it no longer does; never throws for a refusal
+   * or an outage. `access` is the new `state.access`; `notify`: a change an admin must hear about.
+   */
+  review(config: AppConfig, state: RenewalState): Promise<{ readonly access: AccessState | undefined; readonly notify: boolean }>;
 }
 
 // --- the renewal queue -----------------------------------------------------------------------

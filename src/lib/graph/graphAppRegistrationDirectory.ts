@@ -2,13 +2,14 @@ import type { TokenCredential } from '@azure/identity';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
-import type { AppRegistrationDirectory, AppRegistrationSummary, GraphMode } from '../domain/ports.js';
-import { PreconditionError } from '../errors.js';
+import type { AppRegistrationDirectory, AppRegistrationSummary, GraphMode, ServicePrincipalDirectory } from '../domain/ports.js';
+import { NotFoundError, PreconditionError } from '../errors.js';
 import type { AppRegistrationClient } from './appRegistrationClient.js';
 import { GRANT_SCRIPT, OWNED_BY_PERMISSION, READ_PERMISSION, toRotatorError } from './graphErrors.js';
 
 const WRITE_ALL = ['Application.ReadWrite.All', 'Directory.ReadWrite.All'];
 const ownersSchema = z.object({ value: z.array(z.object({ id: z.string() }).loose()) });
+const servicePrincipalSchema = z.object({ id: z.string() }).loose();
 
 export interface GraphAppRegistrationDirectoryOptions {
   readonly graph: Client;
@@ -19,7 +20,7 @@ export interface GraphAppRegistrationDirectoryOptions {
 }
 
 /** The config API's view of Entra (the AppRegistrationDirectory port), over Microsoft Graph. */
-export class GraphAppRegistrationDirectory implements AppRegistrationDirectory {
+export class GraphAppRegistrationDirectory implements AppRegistrationDirectory, ServicePrincipalDirectory {
   readonly #options: GraphAppRegistrationDirectoryOptions;
   constructor(options: GraphAppRegistrationDirectoryOptions) {
     this.#options = options;
@@ -59,6 +60,18 @@ export class GraphAppRegistrationDirectory implements AppRegistrationDirectory {
       throw new PreconditionError(
         `The rotator's identity (service principal ${identity.oid}) is not an owner of app ${appId}; with ${OWNED_BY_PERMISSION} it may only write apps it owns. Run ${GRANT_SCRIPT} for this app to add it as an owner.`,
       );
+    }
+  }
+
+  /** GET /servicePrincipals(appId='…'): Application.Read.All or Application.ReadWrite.OwnedBy may (serviceprincipal-get). */
+  async servicePrincipalIdOf(appId: string): Promise<string | undefined> {
+    try {
+      const raw: unknown = await this.#options.graph.api(`/servicePrincipals(appId='${appId}')`).select('id').get();
+      return servicePrincipalSchema.parse(raw).id.toLowerCase();
+    } catch (error) {
+      const translated = toRotatorError(error, { appId, operation: 'read' });
+      if (translated instanceof NotFoundError) return undefined;
+      throw translated;
     }
   }
 

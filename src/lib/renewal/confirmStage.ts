@@ -6,7 +6,7 @@ import { selfModeNeedsCertificate } from './deployStage.js';
 import { graphWriteModeFor, signerFromVault } from './graphWriteMode.js';
 import type { LeasedApp } from './leasedApp.js';
 import { certificateFacts, withPending } from './notificationSender.js';
-import { notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
+import { accessFacts, notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
 import type { RenewalContext, RenewalStep } from './renewalContext.js';
 import { FUNCTION_TIMEOUT_SECONDS } from '../domain/renewalMessage.js';
 import { writeRenewalState } from './writeRenewalState.js';
@@ -78,6 +78,11 @@ export async function confirmStage(context: RenewalContext, held: LeasedApp): Pr
   }
   await step('cleaned');
 
+  // The certificate's name, not its version, is what a grant is scoped to: checked again now, so a
+  // grant that was refused, or a reader added since, is settled before the next renewal is needed.
+  const review = await context.access?.review(config, held.app.state);
+  if (review?.notify && review.access) failures.push(...(await context.notifications.send(verified, accessFacts(config, review.access))));
+
   if (failures.length > 0) await context.store.markPendingNotifications(config.appId);
   const history: HistoryInput[] = [
     { action: 'renewal.confirm', trigger: message.trigger, outcome: 'succeeded', thumbprint: held.app.state.currentThumbprint },
@@ -102,6 +107,7 @@ export async function confirmStage(context: RenewalContext, held: LeasedApp): Pr
       consecutiveFailures: 0,
       pendingNotifications: withPending(state.pendingNotifications, failures),
       lease: undefined,
+      ...(review ? { access: review.access } : {}),
     }),
     history,
   );

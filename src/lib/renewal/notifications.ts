@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { AppConfig } from '../domain/appConfig.js';
+import type { AccessState, AppConfig } from '../domain/appConfig.js';
+import { guidFromText } from '../domain/identifiers.js';
 import type { EmailMessage, RotatorEvent } from '../domain/ports.js';
 
 /**
@@ -7,7 +7,7 @@ import type { EmailMessage, RotatorEvent } from '../domain/ports.js';
  * facts only (never key material; an attachment is added by the caller when the config asks).
  */
 
-export type NotificationKind = 'generated' | 'renewed' | 'failed' | 'near-expiry' | 'removed';
+export type NotificationKind = 'generated' | 'renewed' | 'failed' | 'near-expiry' | 'removed' | 'access-failed';
 
 export const EVENT_TYPES: Readonly<Record<NotificationKind, string>> = {
   generated: 'EntraCertRotator.CertificateGenerated',
@@ -15,6 +15,7 @@ export const EVENT_TYPES: Readonly<Record<NotificationKind, string>> = {
   failed: 'EntraCertRotator.CertificateRenewalFailed',
   'near-expiry': 'EntraCertRotator.CertificateNearExpiry',
   removed: 'EntraCertRotator.CertificateRemoved',
+  'access-failed': 'EntraCertRotator.AccessGrantFailed',
 };
 
 export interface NotificationFacts {
@@ -37,10 +38,20 @@ export function notificationId(kind: NotificationKind, key: string): string {
   return `${kind}:${key}`;
 }
 
+/** The AccessGrantFailed notification of a change of `state.access` (one per change: its time is in the id). */
+export function accessFacts(config: Pick<AppConfig, 'appId' | 'displayName'>, access: AccessState): NotificationFacts {
+  return {
+    kind: 'access-failed',
+    id: notificationId('access-failed', `${config.appId}:${access.status}:${access.checkedAt}`),
+    appId: config.appId,
+    displayName: config.displayName,
+    error: `${access.status}: ${access.message ?? ''}`,
+  };
+}
+
 /** A GUID derived from a notification id: the email service's Operation-Id, stable across retries. */
 export function operationIdFor(id: string): string {
-  const hex = createHash('sha256').update(id).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return guidFromText(id);
 }
 
 export function buildEvent(facts: NotificationFacts, now: Date): RotatorEvent {
@@ -70,6 +81,7 @@ const SUBJECTS: Readonly<Record<NotificationKind, (name: string) => string>> = {
   failed: (n) => `Certificate renewal FAILED for ${n}`,
   'near-expiry': (n) => `Certificate for ${n} expires soon`,
   removed: (n) => `Certificate removed from ${n}`,
+  'access-failed': (n) => `Key Vault access could not be granted for ${n}`,
 };
 
 const LEADS: Readonly<Record<NotificationKind, string>> = {
@@ -80,6 +92,8 @@ const LEADS: Readonly<Record<NotificationKind, string>> = {
     'The certificate could not be renewed. The existing certificates are unchanged. The rotator retries on its next run; fix the cause below if it persists.',
   'near-expiry': 'The current certificate expires soon and no newer certificate exists yet.',
   removed: 'A certificate was removed from the app registration.',
+  'access-failed':
+    'The rotator could not give the services that use this certificate read access to it in Key Vault, so they may not pick up the next one. Renewals carry on, and the grant is retried at every renewal; the error below says what to grant.',
 };
 
 export function buildEmail(facts: NotificationFacts, config: Pick<AppConfig, 'notifications'>): EmailMessage {

@@ -1,6 +1,15 @@
 import type { AppRepository } from '../domain/storedApp.js';
 import type { NotificationSender } from './notificationSender.js';
-import type { AppCredentials, EventSink, Mailer, RenewalMessage, RenewalQueue, SignInVerifier, VaultFor } from '../domain/ports.js';
+import type {
+  AccessReviewer,
+  AppCredentials,
+  EventSink,
+  Mailer,
+  RenewalMessage,
+  RenewalQueue,
+  SignInVerifier,
+  VaultFor,
+} from '../domain/ports.js';
 
 export type RenewalStep = 'leased' | 'generated' | 'imported' | 'added' | 'recorded' | 'queued' | 'verified' | 'notified' | 'cleaned';
 
@@ -26,6 +35,8 @@ export interface RenewalDependencies {
   readonly queue: RenewalQueue;
   readonly mailer?: Mailer;
   readonly events?: EventSink;
+  /** Key Vault read access of the app and its readers (§9), re-checked as each renewal completes. */
+  readonly access?: AccessReviewer;
   readonly settings: RenewalSettings;
   readonly now?: () => Date;
   readonly sleep?: (ms: number) => Promise<void>;

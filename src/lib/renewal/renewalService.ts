@@ -11,7 +11,7 @@ import { deployStage } from './deployStage.js';
 import { restoreKeyVaultLatest, restoreKeyVaultLatestUnder } from './keyVaultRestore.js';
 import { leaseForDelivery, releaseLease } from './leasedApp.js';
 import { factsFromPending, NotificationSender } from './notificationSender.js';
-import { notificationId } from './notifications.js';
+import { accessFacts, notificationId } from './notifications.js';
 import type { RenewalContext, RenewalDependencies, RenewalLog } from './renewalContext.js';
 import { renewalMessageSchema } from '../domain/renewalMessage.js';
 import { writeRenewalState } from './writeRenewalState.js';
@@ -187,6 +187,15 @@ export class RenewalService implements CertificateGenerator {
       thumbprint: updated.state.currentThumbprint,
       notAfter: updated.state.notAfter,
     });
+  }
+
+  /**
+   * Tells the app's admins (email, and the AccessGrantFailed event) that its Key Vault access
+   * status changed to one that needs them (§9); a send that fails is left pending for the scheduler.
+   */
+  async announceAccess(app: StoredApp): Promise<StoredApp> {
+    const access = app.state.access;
+    return access ? this.#context.notifications.notify(app, undefined, accessFacts(app.config, access)) : app;
   }
 
   /** Retries the app's pending notifications; returns how many are still pending. */
