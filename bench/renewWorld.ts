@@ -154,7 +154,13 @@ async function seedApps(store: AppStore, { tenantId, identity, graph, keyVault }
         keySize: 2048,
         graphMode: 'owner',
         bootstrap: false,
-        keyVault: { enabled: true, vaultUrl: keyVault.vaultUrl, certificateName: `bench-app-${appNumber}`, grantAppRead: false, readers: [] },
+        keyVault: {
+          enabled: true,
+          vaultUrl: keyVault.vaultUrl,
+          certificateName: `bench-app-${appNumber}`,
+          grantAppRead: false,
+          readers: [],
+        },
       },
     });
   }

@@ -208,7 +208,13 @@ describe('POST /api/apps/{appId}/certificates', () => {
   it('says plainly that the key exists only in the response and the email when Key Vault is disabled', async () => {
     const { app } = await api.createManagedApp({
       config: {
-        keyVault: { enabled: false, vaultUrl: api.world.keyVault.vaultUrl, certificateName: `nokv-${randomUUID().slice(0, 8)}`, grantAppRead: true, readers: [] },
+        keyVault: {
+          enabled: false,
+          vaultUrl: api.world.keyVault.vaultUrl,
+          certificateName: `nokv-${randomUUID().slice(0, 8)}`,
+          grantAppRead: true,
+          readers: [],
+        },
         notifications: {
           enabled: true,
           recipients: ['keys@contoso.example'],
@@ -449,7 +455,13 @@ describe('GET /api/apps/{appId}/certificates/{certificateId}', () => {
 
     const { app } = await api.createManagedApp({
       config: {
-        keyVault: { enabled: false, vaultUrl: api.world.keyVault.vaultUrl, certificateName: `nokv-${randomUUID().slice(0, 8)}`, grantAppRead: true, readers: [] },
+        keyVault: {
+          enabled: false,
+          vaultUrl: api.world.keyVault.vaultUrl,
+          certificateName: `nokv-${randomUUID().slice(0, 8)}`,
+          grantAppRead: true,
+          readers: [],
+        },
         notifications: {
           enabled: true,
           recipients: ['keys@contoso.example'],

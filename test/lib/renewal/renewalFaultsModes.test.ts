@@ -58,7 +58,13 @@ async function managedApp(world: RenewalWorld, mode: Mode): Promise<string> {
   const config: Partial<Omit<AppConfig, 'appId' | 'displayName'>> =
     mode === 'no-key-vault'
       ? {
-          keyVault: { enabled: false, vaultUrl: world.keyVault.vaultUrl, certificateName: `nokv-${randomBytes(4).toString('hex')}`, grantAppRead: true, readers: [] },
+          keyVault: {
+            enabled: false,
+            vaultUrl: world.keyVault.vaultUrl,
+            certificateName: `nokv-${randomBytes(4).toString('hex')}`,
+            grantAppRead: true,
+            readers: [],
+          },
           notifications: {
             enabled: true,
             recipients: ['keys@contoso.example'],

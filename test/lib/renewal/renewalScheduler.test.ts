@@ -391,7 +391,13 @@ describe('drift slice', () => {
             graphMode: 'owner',
             bootstrap: false,
             notifications: { enabled: false, recipients: [], thresholdDays: 14, includeCertificate: false, attachmentFormat: 'cer' },
-            keyVault: { enabled: true, vaultUrl: slicing.keyVault.vaultUrl, certificateName: `slice-${i}`, grantAppRead: true, readers: [] },
+            keyVault: {
+              enabled: true,
+              vaultUrl: slicing.keyVault.vaultUrl,
+              certificateName: `slice-${i}`,
+              grantAppRead: true,
+              readers: [],
+            },
           } satisfies AppConfig,
         })),
       );
