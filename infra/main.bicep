@@ -262,6 +262,8 @@ var appSettings = {
   RENEWAL_LEASE_SECONDS: string(renewal.?leaseSeconds ?? 600)
   VERIFY_WINDOW_MINUTES: string(renewal.?verifyWindowMinutes ?? 10)
   GRAPH_BASE_URL: graphBaseUrl
+  // The deployment cloud's Resource Manager: the Key Vault read grants of PRODUCT.md §9 go there.
+  ARM_BASE_URL: environment().resourceManager
   AZURE_AUTHORITY_HOST: authorityHost
   DEFAULT_KEYVAULT_URL: keyVault.outputs.vaultUri
   DEFAULT_KEYVAULT_RESOURCE_ID: keyVault.outputs.resourceId

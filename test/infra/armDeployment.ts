@@ -13,6 +13,7 @@ import { parseArmExpression, resourcesOf, type ArmNode, type Json } from './armT
 export interface CloudEnvironment {
   readonly name: string;
   readonly authentication: { readonly loginEndpoint: string };
+  readonly resourceManager: string;
   readonly suffixes: { readonly storage: string; readonly keyvaultDns: string };
 }
 
@@ -20,11 +21,13 @@ export interface CloudEnvironment {
 export const PUBLIC_CLOUD: CloudEnvironment = {
   name: 'AzureCloud',
   authentication: { loginEndpoint: 'https://login.microsoftonline.com/' },
+  resourceManager: 'https://management.azure.com/',
   suffixes: { storage: 'core.windows.net', keyvaultDns: '.vault.azure.net' },
 };
 export const CHINA_CLOUD: CloudEnvironment = {
   name: 'AzureChinaCloud',
   authentication: { loginEndpoint: 'https://login.chinacloudapi.cn/' },
+  resourceManager: 'https://management.chinacloudapi.cn/',
   suffixes: { storage: 'core.chinacloudapi.cn', keyvaultDns: '.vault.azure.cn' },
 };
 

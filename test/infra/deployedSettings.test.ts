@@ -136,6 +136,9 @@ describe.skipIf(skip)("the Function App's settings as the compiled template depl
     expect(settings.configStorage).toMatchObject({ tableServiceUri: 'https://stabcdefghijklm.table.core.chinacloudapi.cn' });
     expect(settings.defaultKeyVaultUrl).toBe('https://kv-abcdefghijklm.vault.azure.cn/');
     expect(settings.authorityHost).toBe('https://login.chinacloudapi.cn');
+    // The access grants of §9 go to the cloud's own Resource Manager.
+    expect(settings.armBaseUrl).toBe('https://management.chinacloudapi.cn');
+    expect(loadSettings(appSettingsOf(deployMain({}))).armBaseUrl).toBe('https://management.azure.com');
   });
 
   it('passes the renewal options through', () => {

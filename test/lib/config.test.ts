@@ -63,9 +63,17 @@ describe('loadSettings', () => {
 
   it('treats an empty optional URL as unset', () => {
     expect(
-      loadSettings({ ...minimal, GRAPH_BASE_URL: '', AZURE_AUTHORITY_HOST: ' ', EMAIL_ENDPOINT: '', EVENTGRID_TOPIC_ENDPOINT: '' }),
+      loadSettings({
+        ...minimal,
+        GRAPH_BASE_URL: '',
+        ARM_BASE_URL: '',
+        AZURE_AUTHORITY_HOST: ' ',
+        EMAIL_ENDPOINT: '',
+        EVENTGRID_TOPIC_ENDPOINT: '',
+      }),
     ).toMatchObject({
       graphBaseUrl: 'https://graph.microsoft.com',
+      armBaseUrl: 'https://management.azure.com',
       authorityHost: 'https://login.microsoftonline.com',
       email: undefined,
       eventGrid: undefined,
@@ -81,6 +89,7 @@ describe('loadSettings', () => {
       VERIFY_WINDOW_MINUTES: '3',
       CONFIRM_DELAY_SECONDS: '0',
       GRAPH_BASE_URL: 'https://graph.microsoft.us/',
+      ARM_BASE_URL: 'https://management.chinacloudapi.cn/',
       AZURE_AUTHORITY_HOST: 'https://127.0.0.1:8443',
       EMAIL_CONNECTION_STRING: 'endpoint=https://acs.communication.azure.com/;accesskey=c2VjcmV0',
       EMAIL_SENDER: 'DoNotReply@example.azurecomm.net',
@@ -94,6 +103,7 @@ describe('loadSettings', () => {
       verifyWindowMinutes: 3,
       confirmDelaySeconds: 0,
       graphBaseUrl: 'https://graph.microsoft.us',
+      armBaseUrl: 'https://management.chinacloudapi.cn',
       authorityHost: 'https://127.0.0.1:8443',
       authorityIsPublicCloud: false,
       email: {
@@ -140,6 +150,7 @@ describe('loadSettings', () => {
     ['CONFIRM_DELAY_SECONDS', '601', /whole number from 0 to 600/],
     ['GRAPH_BASE_URL', 'graph.microsoft.com', /absolute URL/],
     ['GRAPH_BASE_URL', 'http://graph.microsoft.com', /https/],
+    ['ARM_BASE_URL', 'http://management.azure.com', /https/],
     ['AZURE_AUTHORITY_HOST', 'http://login.microsoftonline.com', /https/],
     ['DEFAULT_KEYVAULT_URL', 'https://vault.example.com/', /vault-name/],
     ['DEFAULT_KEYVAULT_URL', 'http://my-vault.vault.azure.net/', /https/],
