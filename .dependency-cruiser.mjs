@@ -9,10 +9,13 @@
  *   use cases   renewal/ (outside decide/), apps/, access/: depend on ports, never on an adapter
  *   interface   http/, then functions/ (one file per trigger), composition.ts and config.ts (the root)
  *   entry       index.ts (registration only)
+ *   sync        sync/: the entra-cert-sync command, its own composition root (cli.ts) with its one
+ *               adapter (vaultCertificateSource.ts); the Functions app never imports it
  */
 const ADAPTERS = '^src/lib/(tables|graph|keyvault|authorization|email|eventgrid|queue)/|^src/lib/azureErrors\\.ts$';
 const USE_CASES = '^src/lib/(apps/|access/|renewal/(?!decide/))';
 const ROOT = '^src/lib/(composition|config)\\.ts$';
+const SYNC_ADAPTER = '^src/sync/vaultCertificateSource\\.ts$';
 /** The Azure service SDKs: only their adapters (and the composition root that builds them) import them. */
 const SERVICE_SDKS =
   '(^|/)node_modules/(@azure/(data-tables|storage-queue|storage-blob|keyvault-[a-z]+|arm-authorization|communication-email|eventgrid|identity|msal-node)|@microsoft/microsoft-graph-client)/';
@@ -72,8 +75,22 @@ export const forbidden = [
     name: 'only-adapters-reach-service-sdks',
     comment: "An Azure service SDK is an adapter's business: nothing else in src/ imports one, not even for a type.",
     severity: 'error',
-    from: { path: '^src/', pathNot: `${ADAPTERS}|${ROOT}` },
+    from: { path: '^src/', pathNot: `${ADAPTERS}|${ROOT}|${SYNC_ADAPTER}` },
     to: { path: SERVICE_SDKS },
+  },
+  {
+    name: 'the-app-never-imports-the-sync',
+    comment: 'entra-cert-sync runs on hosts outside Azure; the Functions app does not depend on it.',
+    severity: 'error',
+    from: { path: '^src/', pathNot: '^src/sync/' },
+    to: { path: '^src/sync/' },
+  },
+  {
+    name: 'the-sync-stays-out-of-the-app',
+    comment: 'The sync reuses pure code (certificates/, domain/) and error helpers, never the app use cases, handlers or root.',
+    severity: 'error',
+    from: { path: '^src/sync/' },
+    to: { path: `${USE_CASES}|${ROOT}|^src/lib/http/|^src/functions/|^src/index\\.ts$` },
   },
   {
     name: 'only-handlers-reach-the-root',

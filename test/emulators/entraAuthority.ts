@@ -172,8 +172,15 @@ export class EntraAuthority {
   readonly #resources = new Map<string, ResourceRegistration>();
   readonly #managedIdentities = new Map<string, ManagedIdentity>();
   #propagationDelaySeconds = 0;
-  /** Every token this authority issued through its endpoints, for tests to inspect (claims only). */
-  readonly issued: Array<{ via: 'client_secret' | 'client_assertion' | 'managed_identity'; claims: Record<string, unknown> }> = [];
+  /**
+   * Every token this authority issued through its endpoints, for tests to inspect (claims only; for a
+   * certificate sign-in, the SHA-1 thumbprint of the certificate it was made with, as Entra's sign-in log shows it).
+   */
+  readonly issued: Array<{
+    via: 'client_secret' | 'client_assertion' | 'managed_identity';
+    claims: Record<string, unknown>;
+    certificateThumbprint?: string;
+  }> = [];
 
   constructor(options: EntraAuthorityOptions) {
     this.server = new EmulatorServer('entra-authority', options.tls);
@@ -527,6 +534,7 @@ export class EntraAuthority {
     const resource = scopes[0]!.slice(0, -'/.default'.length).replace(/\/+$/, '');
 
     let via: 'client_secret' | 'client_assertion';
+    let certificateThumbprint: string | undefined;
     let principalId: string;
     let roles: string[];
     const registered = this.#clients.get(`${tenantId}|${clientId}`);
@@ -551,7 +559,8 @@ export class EntraAuthority {
       }
       const application = this.directory?.findApplication(tenantId, clientId);
       if (!application) throw this.#unknownApplication(clientId, tenantId);
-      await this.#verifyClientAssertion(assertion, tenantId, clientId, application);
+      const credential = await this.#verifyClientAssertion(assertion, tenantId, clientId, application);
+      certificateThumbprint = createHash('sha1').update(credential.key).digest('hex').toUpperCase();
       via = 'client_assertion';
       principalId = application.servicePrincipalId;
       roles = registered?.roles ?? [];
@@ -576,6 +585,7 @@ export class EntraAuthority {
     this.issued.push({
       via,
       claims: JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>,
+      ...(certificateThumbprint ? { certificateThumbprint } : {}),
     });
     return {
       status: 200,
@@ -594,7 +604,12 @@ export class EntraAuthority {
   }
 
   /** https://learn.microsoft.com/entra/identity-platform/certificate-credentials */
-  async #verifyClientAssertion(assertion: string, tenantId: string, clientId: string, application: DirectoryApplication): Promise<void> {
+  async #verifyClientAssertion(
+    assertion: string,
+    tenantId: string,
+    clientId: string,
+    application: DirectoryApplication,
+  ): Promise<DirectoryKeyCredential> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(assertion);
@@ -680,6 +695,7 @@ export class EntraAuthority {
     if (typeof payload.exp !== 'number') throw new AadstsError(401, 'invalid_client', 700024, 'Client assertion contains no exp claim.');
     if (typeof payload.jti !== 'string' || payload.jti === '')
       throw new AadstsError(401, 'invalid_client', 50027, 'Client assertion contains no jti claim.');
+    return credential;
   }
 
   async #managedIdentityToken(request: EmulatorRequest): Promise<EmulatorResponse> {
