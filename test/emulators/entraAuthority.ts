@@ -191,7 +191,21 @@ export class EntraAuthority {
       .route('GET', '/:tenant/discovery/v2.0/keys', 'keys', () => this.#keysResponse())
       .route('GET', '/:tenant/discovery/keys', 'keys-v1', () => this.#keysResponse())
       .route('POST', '/:tenant/oauth2/v2.0/token', 'token', (r) => this.#token(r))
-      .route('GET', '/msi/token', 'managed-identity', (r) => this.#managedIdentityToken(r));
+      .route('GET', '/msi/token', 'managed-identity', (r) => this.#managedIdentityToken(r))
+      // Not Entra's: the sign-in log of certificate sign-ins, for a test whose authority runs in another process (the sandbox).
+      .route('GET', '/_emulator/certificate-sign-ins', 'certificate-sign-ins', () => ({ status: 200, body: this.certificateSignIns() }));
+  }
+
+  /** Each sign-in with a certificate: which app, for which resource, with which certificate, when. No token, no key. */
+  certificateSignIns(): Array<{ appId: string; audience: string; certificateThumbprint: string; at: string }> {
+    return this.issued
+      .filter((t) => t.via === 'client_assertion' && t.certificateThumbprint !== undefined)
+      .map((t) => ({
+        appId: String(t.claims.appid ?? t.claims.azp),
+        audience: String(t.claims.aud),
+        certificateThumbprint: t.certificateThumbprint!,
+        at: new Date(Number(t.claims.iat) * 1000).toISOString(),
+      }));
   }
 
   async start(port?: number): Promise<string> {
