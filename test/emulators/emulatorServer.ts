@@ -192,7 +192,8 @@ export class EmulatorServer {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    const url = new URL(req.url ?? '/', this.#baseUrl ?? 'http://127.0.0.1');
+    // A path starting `//` (ARM's `/{scope}/…` with a scope that starts with `/`) is a path, not a host.
+    const url = new URL((req.url ?? '/').replace(/^\/{2,}/, '/'), this.#baseUrl ?? 'http://127.0.0.1');
     const method = (req.method ?? 'GET').toUpperCase();
     const path = decodeURIComponent(url.pathname);
 

@@ -4,6 +4,7 @@ import { PfxReadError, readPfx } from '../../src/lib/certificates/readPfx.js';
 import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
 import { audiencesFor, bearerTokenOf, type BearerVerifier } from './bearerAuth.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type EmulatorTlsOptions } from './emulatorServer.js';
+import { BUILT_IN_ROLES, scopeCovers } from './resourceManager.js';
 
 /**
  * Loopback emulator of the Azure Key Vault data plane, the part @azure/keyvault-certificates 4.10
@@ -34,6 +35,15 @@ export type KeyVaultRole =
   | 'Key Vault Secrets User'
   | 'Key Vault Reader';
 
+/** The built-in roles' definition ids (Azure built-in roles reference). */
+const ROLE_IDS: Record<KeyVaultRole, string> = {
+  'Key Vault Administrator': BUILT_IN_ROLES['Key Vault Administrator'],
+  'Key Vault Certificates Officer': BUILT_IN_ROLES['Key Vault Certificates Officer'],
+  'Key Vault Certificate User': BUILT_IN_ROLES['Key Vault Certificate User'],
+  'Key Vault Secrets User': BUILT_IN_ROLES['Key Vault Secrets User'],
+  'Key Vault Reader': BUILT_IN_ROLES['Key Vault Reader'],
+};
+
 /** The data actions each built-in role grants, restricted to the ones this emulator serves. */
 const ROLE_ACTIONS: Record<KeyVaultRole, readonly KeyVaultDataAction[]> = {
   'Key Vault Administrator': [
@@ -59,6 +69,16 @@ export interface KeyVaultEmulatorOptions {
    * any valid token of the vault's tenant may do everything.
    */
   readonly rbac?: boolean;
+  /**
+   * Azure role assignments (the ARM emulator's) that also grant data actions: at the vault's scope
+   * or above, or at one object's, `{vaultResourceId}/secrets/{name}` or `/certificates/{name}`, as
+   * Key Vault's RBAC allows them (https://learn.microsoft.com/azure/key-vault/general/rbac-guide,
+   * "Secret, key, and certificate scope role assignment").
+   */
+  readonly roleAssignments?: {
+    readonly vaultResourceId: string;
+    readonly list: () => readonly { readonly scope: string; readonly roleId: string; readonly principalId: string }[];
+  };
   /** Page size of list operations (Key Vault's default and maximum is 25). */
   readonly pageSize?: number;
   readonly now?: () => Date;
@@ -263,7 +283,9 @@ export class KeyVaultEmulator {
     if (!apiVersion) return badParameter('The api-version query parameter is missing.');
     if (this.#options.rbac) {
       const principal = typeof claims.oid === 'string' ? claims.oid : '';
-      const granted = [...(this.#roleAssignments.get(principal) ?? [])].some((role) => ROLE_ACTIONS[role].includes(action));
+      const granted =
+        [...(this.#roleAssignments.get(principal) ?? [])].some((role) => ROLE_ACTIONS[role].includes(action)) ||
+        this.#grantedByAzureRbac(principal, action, request);
       if (!granted) {
         const appId = typeof claims.appid === 'string' ? claims.appid : typeof claims.azp === 'string' ? claims.azp : '';
         return error({
@@ -277,6 +299,23 @@ export class KeyVaultEmulator {
       }
     }
     return serve();
+  }
+
+  #grantedByAzureRbac(principal: string, action: KeyVaultDataAction, request: EmulatorRequest): boolean {
+    const source = this.#options.roleAssignments;
+    if (!source || principal === '') return false;
+    const kind = request.path.split('/')[1];
+    const object = `${source.vaultResourceId}/${kind}/${request.params.name ?? ''}`;
+    return source
+      .list()
+      .some(
+        (a) =>
+          a.principalId.toLowerCase() === principal.toLowerCase() &&
+          scopeCovers(a.scope, object) &&
+          Object.entries(ROLE_IDS).some(
+            ([role, id]) => id === a.roleId.toLowerCase() && ROLE_ACTIONS[role as KeyVaultRole].includes(action),
+          ),
+      );
   }
 
   #importCertificate(request: EmulatorRequest): EmulatorResponse {
