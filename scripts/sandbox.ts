@@ -11,6 +11,7 @@ import { EntraAuthority } from '../test/emulators/entraAuthority.js';
 import { EventGridEmulator } from '../test/emulators/eventGrid.js';
 import { GraphEmulator } from '../test/emulators/graph.js';
 import { KeyVaultEmulator } from '../test/emulators/keyVault.js';
+import { KEY_VAULT_GRANTS_CONDITION, ResourceManagerEmulator } from '../test/emulators/resourceManager.js';
 import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
 import { DEMO, issueRoleTokens, seedDemoTenant } from './sandbox/demoTenant.js';
 import { EmulatorState, readTenantRecord, writeTenantRecord, type TenantRecord } from './sandbox/emulatorState.js';
@@ -19,7 +20,7 @@ import { sandboxLayout, type SandboxLayout } from './sandbox/sandboxLayout.js';
 /**
  * `npm run sandbox` (`-- --reset` to start clean): the whole product on one machine with no Azure
  * account (PRODUCT.md §8). Azurite (tables, queues) with its data under .sandbox/azurite; loopback
- * emulators of the Entra authority, Microsoft Graph, Key Vault, Communication Services Email and
+ * emulators of the Entra authority, Microsoft Graph, Key Vault, Resource Manager (role assignments), Communication Services Email and
  * Event Grid; and `npm run host` as a child process, configured through the ordinary settings of
  * §7 only: it signs in with the authority's managed identity (IDENTITY_ENDPOINT / IDENTITY_HEADER,
  * as App Service provides them), which owns the demo apps and holds the roles it needs in each
@@ -43,6 +44,8 @@ const OWN_NAMES = new Set([
   'VERIFY_WINDOW_MINUTES',
   'GRAPH_BASE_URL',
   'DEFAULT_KEYVAULT_URL',
+  'DEFAULT_KEYVAULT_RESOURCE_ID',
+  'ARM_BASE_URL',
   'NODE_EXTRA_CA_CERTS',
 ]);
 
@@ -173,7 +176,28 @@ async function main(): Promise<void> {
     identityHeader: '',
     emailAccessKey: randomBytes(32).toString('base64'),
   };
-  const keyVault = new KeyVaultEmulator({ tls, tenantId: DEMO.tenantId, authorityHost: authority.url, verifyToken, rbac: true });
+  // Resource Manager for the access grants (PRODUCT.md §9): every principal the tenant knows is a
+  // service principal (the rotator, each app's), or a user (the people behind the role tokens).
+  const users = new Set<string>(Object.values(DEMO.users));
+  const resourceManager = new ResourceManagerEmulator({
+    tls,
+    tenantId: DEMO.tenantId,
+    verifyToken,
+    principalTypeOf: (id) =>
+      id === DEMO.rotator.principalId || graph.allApplications().some((a) => a.servicePrincipalId.toLowerCase() === id)
+        ? 'ServicePrincipal'
+        : users.has(id)
+          ? 'User'
+          : undefined,
+  });
+  const keyVault = new KeyVaultEmulator({
+    tls,
+    tenantId: DEMO.tenantId,
+    authorityHost: authority.url,
+    verifyToken,
+    rbac: true,
+    roleAssignments: { vaultResourceId: DEMO.vaultResourceId, list: () => resourceManager.assignments() },
+  });
   const email = new EmailEmulator({
     tls,
     accessKey: record.emailAccessKey,
@@ -189,7 +213,8 @@ async function main(): Promise<void> {
     dataSenders: [DEMO.rotator.principalId],
     eventsFile: paths.events,
   });
-  emulators.push(keyVault, email, eventGrid);
+  emulators.push(resourceManager, keyVault, email, eventGrid);
+  await resourceManager.start(ports.resourceManager);
   await keyVault.start(ports.keyVault);
   await email.start(ports.email);
   await eventGrid.start(ports.eventGrid);
@@ -198,6 +223,7 @@ async function main(): Promise<void> {
   state.track('authority', authority);
   state.track('graph', graph);
   state.track('key-vault', keyVault);
+  state.track('resource-manager', resourceManager);
 
   const store = new AppStore(createTableClient({ kind: 'connectionString', connectionString: azurite.connectionString }, APPS_TABLE_NAME));
   let identityHeader = record.identityHeader;
@@ -213,6 +239,11 @@ async function main(): Promise<void> {
     }));
     keyVault.assignRole(DEMO.rotator.principalId, 'Key Vault Certificates Officer');
     keyVault.assignRole(DEMO.rotator.principalId, 'Key Vault Secrets User');
+    // What infra/ assigns: RBAC Administrator on the vault, under the condition that it may grant only
+    // the two read roles, to service principals and groups.
+    resourceManager.assign(DEMO.vaultResourceId, 'Role Based Access Control Administrator', DEMO.rotator.principalId, {
+      condition: KEY_VAULT_GRANTS_CONDITION,
+    });
     await seedDemoTenant({ graph, keyVault, store, dueInSeconds: layout.demoDueInSeconds });
     writeTenantRecord(paths.state, { ...record, identityHeader });
     state.save();
@@ -243,6 +274,8 @@ async function main(): Promise<void> {
     GRAPH_BASE_URL: graph.url,
     AZURE_AUTHORITY_HOST: authority.url,
     DEFAULT_KEYVAULT_URL: keyVault.vaultUrl,
+    DEFAULT_KEYVAULT_RESOURCE_ID: DEMO.vaultResourceId,
+    ARM_BASE_URL: resourceManager.url,
     EMAIL_ENDPOINT: email.server.url,
     EMAIL_SENDER: DEMO.emailSender,
     EVENTGRID_TOPIC_ENDPOINT: eventGrid.topicEndpoint,
@@ -293,6 +326,7 @@ async function main(): Promise<void> {
       authority: authority.url,
       graph: graph.url,
       keyVault: keyVault.vaultUrl,
+      resourceManager: resourceManager.url,
       email: email.server.url,
       eventGrid: eventGrid.topicEndpoint,
       azuriteConnectionString: azurite.connectionString,
@@ -316,7 +350,7 @@ async function main(): Promise<void> {
       `  Emails     ${display(paths.outbox)}/*.eml`,
       `  Events     ${display(paths.events)}`,
       ...(app ? [`  App        ${display(app.entryPoint)} (SANDBOX_APP)`] : []),
-      `  Emulators  authority ${authority.url}, Graph ${graph.url}, Key Vault ${keyVault.vaultUrl}, email ${email.server.url}, Event Grid ${eventGrid.server.url}`,
+      `  Emulators  authority ${authority.url}, Graph ${graph.url}, Key Vault ${keyVault.vaultUrl}, email ${email.server.url}, Event Grid ${eventGrid.server.url}, Resource Manager ${resourceManager.url}`,
       `  Storage    Azurite, tables ${azurite.tableEndpoint}, queues ${azurite.queueEndpoint}`,
       `  CA         ${display(tls.caPath)} (NODE_EXTRA_CA_CERTS for your own clients of the emulators)`,
       '',

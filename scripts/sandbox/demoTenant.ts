@@ -26,6 +26,9 @@ export const DEMO = {
   managedApp: { appId: '5a4db0c5-0000-4000-8000-000000000001', displayName: 'Contoso Payments API' },
   /** In Entra (the rotator owns it) but not managed yet: the quick start creates its config. */
   unmanagedApp: { appId: '5a4db0c5-0000-4000-8000-000000000002', displayName: 'Contoso Reporting Worker' },
+  /** The Key Vault emulator's resource id (DEFAULT_KEYVAULT_RESOURCE_ID), scope of the access grants. */
+  vaultResourceId:
+    '/subscriptions/5a4db0c5-0000-4000-8000-0000000000c1/resourceGroups/rg-sandbox/providers/Microsoft.KeyVault/vaults/kv-sandbox',
   recipients: ['platform-team@contoso.example'],
   emailSender: 'DoNotReply@sandbox.contoso.example',
   /** Object ids of the people the role tokens stand for. */
@@ -95,7 +98,14 @@ export async function seedDemoTenant(options: {
     bootstrap: false,
     // A threshold below the days left, so the first email the demo sends is the renewal's.
     notifications: { enabled: true, recipients: [...DEMO.recipients], thresholdDays: 3, includeCertificate: true, attachmentFormat: 'cer' },
-    keyVault: { enabled: true, vaultUrl: keyVault.vaultUrl, certificateName, grantAppRead: true, readers: [] },
+    keyVault: {
+      enabled: true,
+      vaultUrl: keyVault.vaultUrl,
+      certificateName,
+      resourceId: DEMO.vaultResourceId,
+      grantAppRead: true,
+      readers: [],
+    },
   };
   const verifiedAt = new Date(certificate.notBefore.getTime() + 60_000).toISOString();
   await store.createApp({

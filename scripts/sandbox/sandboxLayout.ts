@@ -17,6 +17,7 @@ export interface SandboxLayout {
     readonly keyVault: number;
     readonly email: number;
     readonly eventGrid: number;
+    readonly resourceManager: number;
     readonly blob: number;
     readonly queue: number;
     readonly table: number;
@@ -50,6 +51,7 @@ export const PORT_SETTINGS = {
   keyVault: ['SANDBOX_KEYVAULT_PORT', 7083],
   email: ['SANDBOX_EMAIL_PORT', 7084],
   eventGrid: ['SANDBOX_EVENTGRID_PORT', 7085],
+  resourceManager: ['SANDBOX_ARM_PORT', 7086],
   blob: ['SANDBOX_BLOB_PORT', 10000],
   queue: ['SANDBOX_QUEUE_PORT', 10001],
   table: ['SANDBOX_TABLE_PORT', 10002],

@@ -96,6 +96,12 @@ const ROLE_DEFINITION_ID = /^(?:\/subscriptions\/[^/]+)?\/providers\/Microsoft\.
 const API_VERSION = '2022-04-01';
 const ASSIGNMENTS = '/providers/Microsoft.Authorization/roleAssignments';
 
+/**
+ * The condition infra/modules/role-assignments.bicep puts on the rotator's RBAC Administrator role
+ * (the two read roles, service principals and groups), as the tests and the sandbox seed it.
+ */
+export const KEY_VAULT_GRANTS_CONDITION = `((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${BUILT_IN_ROLES['Key Vault Secrets User']}, ${BUILT_IN_ROLES['Key Vault Certificate User']}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal', 'Group'})) AND ((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR (@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${BUILT_IN_ROLES['Key Vault Secrets User']}, ${BUILT_IN_ROLES['Key Vault Certificate User']}} AND @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal', 'Group'}))`;
+
 /** `a` is `b` or above it (a scope is a path; case-insensitive, as ARM ids are). */
 export function scopeCovers(a: string, b: string): boolean {
   const above = a.replace(/\/+$/, '').toLowerCase();
