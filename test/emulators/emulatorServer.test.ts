@@ -31,3 +31,49 @@ describe('EmulatorServer connections', () => {
     }
   });
 });
+
+describe('EmulatorServer faults', () => {
+  async function post(url: string): Promise<number> {
+    const response = await fetch(url, { method: 'POST', body: '{}' });
+    await response.arrayBuffer();
+    return response.status;
+  }
+
+  it('refuses to inject on a route name it does not have, naming the ones it has', () => {
+    const server = new EmulatorServer('faults');
+    server.route('POST', '/echo', 'echo', () => ({ status: 200 }));
+    expect(() => server.inject('ehco', { status: 503 })).toThrow(/no route 'ehco'.*echo/);
+    expect(() => server.inject('echo', { status: 503 })).not.toThrow();
+    expect(() => server.inject('*', { status: 503 })).not.toThrow();
+  });
+
+  it('counts the faults it served, per handle and per route, then serves normally', async () => {
+    const server = new EmulatorServer('faults');
+    server.route('POST', '/echo', 'echo', () => ({ status: 200 }));
+    server.route('POST', '/other', 'other', () => ({ status: 200 }));
+    await server.start();
+    try {
+      const fault = server.inject('echo', { status: 503, times: 2 });
+      expect(fault.served).toBe(0);
+      expect(await post(`${server.url}/other`)).toBe(200);
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push(await post(`${server.url}/echo`));
+      expect(statuses).toEqual([503, 503, 200]);
+      expect(fault.served).toBe(2);
+      expect(server.faultsServed('echo')).toBe(2);
+      expect(server.faultsServed('other')).toBe(0);
+
+      const everywhere = server.inject('*', { status: 500, times: 2 });
+      expect([await post(`${server.url}/echo`), await post(`${server.url}/other`), await post(`${server.url}/other`)]).toEqual([
+        500, 500, 200,
+      ]);
+      expect(everywhere.served).toBe(2);
+      expect(server.faultsServed('other')).toBe(1);
+      expect(server.faultsServed()).toBe(4);
+      server.resetCounters();
+      expect(server.faultsServed()).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+});

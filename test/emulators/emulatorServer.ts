@@ -43,6 +43,13 @@ export interface Fault {
   readonly times?: number;
 }
 
+/** What `inject` returns: how many requests the fault has answered so far. */
+export interface InjectedFault {
+  readonly route: string;
+  /** Requests this fault answered (failed, delayed or dropped) so far. */
+  readonly served: number;
+}
+
 export interface RecordedRequest {
   readonly route: string;
   readonly method: string;
@@ -86,8 +93,9 @@ const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 export class EmulatorServer {
   readonly name: string;
   readonly #routes: Route[] = [];
-  readonly #faults = new Map<string, { fault: Fault; remaining: number }>();
+  readonly #faults = new Map<string, { fault: Fault; remaining: number; handle: { route: string; served: number } }>();
   readonly #counts = new Map<string, number>();
+  readonly #faultsServed = new Map<string, number>();
   readonly #log: RecordedRequest[] = [];
   readonly #sockets = new Set<Socket>();
   #connectionsAccepted = 0;
@@ -108,9 +116,25 @@ export class EmulatorServer {
     return this;
   }
 
-  /** Injects a fault on a route by name, or on every route with `*`. */
-  inject(routeName: string, fault: Fault): void {
-    this.#faults.set(routeName, { fault, remaining: fault.times ?? Number.POSITIVE_INFINITY });
+  /**
+   * Injects a fault on a route by name, or on every route with `*`; a name no route has is refused
+   * (a typo would otherwise inject nothing and the test would pass without its fault). The handle
+   * counts the requests this fault answered, so a test can prove its fault happened.
+   */
+  inject(routeName: string, fault: Fault): InjectedFault {
+    if (routeName !== '*' && !this.#routes.some((r) => r.name === routeName)) {
+      const names = [...new Set(this.#routes.map((r) => r.name))].join(', ');
+      throw new Error(`${this.name} emulator has no route '${routeName}' to inject a fault on (routes: ${names})`);
+    }
+    const handle = { route: routeName, served: 0 };
+    this.#faults.set(routeName, { fault, remaining: fault.times ?? Number.POSITIVE_INFINITY, handle });
+    return handle;
+  }
+
+  /** Requests answered by an injected fault, on one route (whether injected by name or `*`) or on all. */
+  faultsServed(routeName?: string): number {
+    if (routeName === undefined) return [...this.#faultsServed.values()].reduce((a, b) => a + b, 0);
+    return this.#faultsServed.get(routeName) ?? 0;
   }
 
   clearFaults(routeName?: string): void {
@@ -138,6 +162,7 @@ export class EmulatorServer {
 
   resetCounters(): void {
     this.#counts.clear();
+    this.#faultsServed.clear();
     this.#log.length = 0;
     this.#connectionsAccepted = 0;
   }
@@ -183,6 +208,8 @@ export class EmulatorServer {
       if (!entry) continue;
       entry.remaining -= 1;
       if (entry.remaining <= 0) this.#faults.delete(key);
+      entry.handle.served += 1;
+      this.#faultsServed.set(routeName, (this.#faultsServed.get(routeName) ?? 0) + 1);
       return entry.fault;
     }
     return undefined;

@@ -274,10 +274,11 @@ describe('PATCH keyCredentials', () => {
 
   it('throttles on demand with 429 and Retry-After, then serves', async () => {
     const app = ownedApp();
-    graph.throttle('get-application', { retryAfterSeconds: 7, times: 1 });
+    const fault = graph.throttle('get-application', { retryAfterSeconds: 7, times: 1 });
     const t = await token(['Application.Read.All']);
     const throttled = await call('GET', `/applications/${app.id}`, { token: t });
     expect(throttled.status).toBe(429);
+    expect(fault.served).toBe(1);
     expect(throttled.headers.get('retry-after')).toBe('7');
     expect(throttled.body.error.code).toBe('TooManyRequests');
     expect((await call('GET', `/applications/${app.id}`, { token: t })).status).toBe(200);

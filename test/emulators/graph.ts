@@ -1,6 +1,6 @@
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Fault } from './emulatorServer.js';
+import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Fault, type InjectedFault } from './emulatorServer.js';
 import type { CertificateDirectory, DirectoryApplication, EntraAuthority } from './entraAuthority.js';
 
 /**
@@ -275,8 +275,8 @@ export class GraphEmulator implements CertificateDirectory {
   }
 
   /** A 429 with Retry-After and Graph's throttling body on a route (`*` for all), N times. */
-  throttle(routeName: string, options: { retryAfterSeconds: number; times?: number }): void {
-    this.server.inject(routeName, {
+  throttle(routeName: string, options: { retryAfterSeconds: number; times?: number }): InjectedFault {
+    return this.server.inject(routeName, {
       status: 429,
       retryAfterSeconds: options.retryAfterSeconds,
       times: options.times,
@@ -290,8 +290,8 @@ export class GraphEmulator implements CertificateDirectory {
   }
 
   /** Any other fault (status, delay, drop), passed to the emulator server. */
-  inject(routeName: string, fault: Fault): void {
-    this.server.inject(routeName, fault);
+  inject(routeName: string, fault: Fault): InjectedFault {
+    return this.server.inject(routeName, fault);
   }
 
   findApplication(tenantId: string, clientId: string): DirectoryApplication | undefined {

@@ -256,11 +256,12 @@ describe('entra-cert-sync against Key Vault and Entra', () => {
     addToAppRegistration(consumer.app, next);
     await importIntoVault(consumer.name, next);
     const reads = vault.server.count('getSecret');
-    vault.server.inject('getSecret', { status: 503, times: 2 });
+    const outage = vault.server.inject('getSecret', { status: 503, times: 2 });
 
     const run = await sync(argsFor(consumer));
 
     expect(run.status, run.stdout).toBe(0);
+    expect(outage.served).toBe(2);
     expect(readFileSync(consumer.file, 'utf8')).toBe(pemOf(next));
     // The token-less first request (Key Vault's challenge), two 503s, then the answer.
     expect(vault.server.count('getSecret') - reads).toBe(4);
@@ -273,7 +274,7 @@ describe('entra-cert-sync against Key Vault and Entra', () => {
     await importIntoVault(consumer.name, next);
     const before = readFileSync(consumer.file);
     const reads = vault.server.count('getSecret');
-    vault.server.inject('getSecret', { status: 503 });
+    const outage = vault.server.inject('getSecret', { status: 503 });
 
     const started = Date.now();
     const run = await sync(argsFor(consumer, '--timeout', '3s'));
@@ -283,6 +284,7 @@ describe('entra-cert-sync against Key Vault and Entra', () => {
     expect(outcome(run)).toEqual([expect.objectContaining({ event: 'error', level: 'error', kind: 'unavailable' })]);
     expect(String(outcome(run)[0]!.msg)).toMatch(/Reading secrets\/.* failed: (no answer within 3000 ms|HTTP 503)/);
     expect(vault.server.count('getSecret') - reads).toBeGreaterThanOrEqual(2);
+    expect(outage.served).toBeGreaterThanOrEqual(1);
     expect(readFileSync(consumer.file)).toEqual(before);
   }, 20_000);
 

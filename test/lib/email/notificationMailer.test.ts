@@ -191,8 +191,9 @@ describe('NotificationMailer against the Communication Services Email emulator',
 
   describe('faults', () => {
     it('waits out a 429 with Retry-After and then sends once', async () => {
-      email.server.inject('send', { status: 429, retryAfterSeconds: 1, times: 1 });
+      const throttled = email.server.inject('send', { status: 429, retryAfterSeconds: 1, times: 1 });
       await mailer.send(message());
+      expect(throttled.served).toBe(1);
       expect(email.messages()).toHaveLength(1);
       expect(
         email.server
@@ -203,9 +204,11 @@ describe('NotificationMailer against the Communication Services Email emulator',
     });
 
     it('gets past N 5xx on send and on the status poll, and a dropped connection', async () => {
-      email.server.inject('send', { status: 500, times: 2 });
-      email.server.inject('getSendResult', { drop: true, times: 1 });
+      const failures = email.server.inject('send', { status: 500, times: 2 });
+      const dropped = email.server.inject('getSendResult', { drop: true, times: 1 });
       await mailer.send(message());
+      expect(failures.served).toBe(2);
+      expect(dropped.served).toBe(1);
       expect(email.messages()).toHaveLength(1);
     });
 
@@ -215,13 +218,15 @@ describe('NotificationMailer against the Communication Services Email emulator',
         () => identity.clientSecretCredential,
         { ...fast, timeoutInMs: 300 },
       );
-      email.server.inject('send', { delayMs: 1500, times: 1 });
+      const slow = email.server.inject('send', { delayMs: 1500, times: 1 });
       await expect(impatient.send(message())).rejects.toBeInstanceOf(RetriableError);
+      expect(slow.served).toBe(1);
     });
 
     it('gives up with a RetriableError when the service keeps failing', async () => {
-      email.server.inject('send', { status: 503, retryAfterSeconds: 0 });
+      const down = email.server.inject('send', { status: 503, retryAfterSeconds: 0 });
       await expect(mailer.send(message())).rejects.toBeInstanceOf(RetriableError);
+      expect(down.served).toBe(1 + FAST_RETRIES.maxRetries);
       expect(email.messages()).toEqual([]);
     });
   });

@@ -142,8 +142,9 @@ describe('EventPublisher against the Event Grid emulator', () => {
 
   describe('faults', () => {
     it('waits out a 429 with Retry-After and then publishes', async () => {
-      topic.server.inject('publish', { status: 429, retryAfterSeconds: 1, times: 1 });
+      const throttled = topic.server.inject('publish', { status: 429, retryAfterSeconds: 1, times: 1 });
       await publisher.publish([renewed()]);
+      expect(throttled.served).toBe(1);
       expect(
         topic.server
           .requests('publish')
@@ -154,10 +155,12 @@ describe('EventPublisher against the Event Grid emulator', () => {
     });
 
     it('gets past N 5xx failures and a dropped connection', async () => {
-      topic.server.inject('publish', { status: 500, times: 2 });
+      const failures = topic.server.inject('publish', { status: 500, times: 2 });
       await publisher.publish([renewed()]);
-      topic.server.inject('publish', { drop: true, times: 1 });
+      expect(failures.served).toBe(2);
+      const dropped = topic.server.inject('publish', { drop: true, times: 1 });
       await publisher.publish([renewed()]);
+      expect(dropped.served).toBe(1);
       expect(topic.events()).toHaveLength(2);
     });
 
@@ -166,15 +169,17 @@ describe('EventPublisher against the Event Grid emulator', () => {
         retryOptions: FAST_RETRIES,
         timeoutInMs: 300,
       });
-      topic.server.inject('publish', { delayMs: 1500, times: 1 });
+      const slow = topic.server.inject('publish', { delayMs: 1500, times: 1 });
       await expect(impatient.publish([renewed()])).rejects.toBeInstanceOf(RetriableError);
+      expect(slow.served).toBe(1);
     });
 
     it('gives up with a RetriableError carrying Retry-After when the topic keeps failing', async () => {
-      topic.server.inject('publish', { status: 503, retryAfterSeconds: 0 });
+      const down = topic.server.inject('publish', { status: 503, retryAfterSeconds: 0 });
       const attempt = publisher.publish([renewed()]);
       await expect(attempt).rejects.toBeInstanceOf(RetriableError);
       await expect(attempt).rejects.toMatchObject({ retryAfterSeconds: 0 });
+      expect(down.served).toBe(1 + FAST_RETRIES.maxRetries);
       expect(topic.events()).toEqual([]);
     });
   });

@@ -240,18 +240,20 @@ describe('owner mode', () => {
 describe('faults', () => {
   it('honours Retry-After on 429 and then succeeds', async () => {
     const { app } = seededApp();
-    graph.throttle('get-application', { retryAfterSeconds: 1, times: 1 });
+    const throttled = graph.throttle('get-application', { retryAfterSeconds: 1, times: 1 });
     const before = graph.server.count('get-application');
     expect((await client.getApplication(app.appId)).objectId).toBe(app.id);
+    expect(throttled.served).toBe(1);
     expect(graph.server.count('get-application') - before).toBe(2);
     expect(graph.server.requests('get-application').at(-1)!.headers['retry-attempt']).toBe('1');
   });
 
   it('surfaces a Retry-After longer than the in-process bound at once as RetriableError carrying it', async () => {
     const { app } = seededApp();
-    graph.throttle('get-application', { retryAfterSeconds: 120 });
+    const throttled = graph.throttle('get-application', { retryAfterSeconds: 120 });
     const before = graph.server.count('get-application');
     const error = await client.getApplication(app.appId).catch((e: unknown) => e);
+    expect(throttled.served).toBe(1);
     expect(error).toBeInstanceOf(RetriableError);
     expect((error as RetriableError).retryAfterSeconds).toBe(120);
     expect(graph.server.count('get-application') - before).toBe(1);
@@ -259,18 +261,21 @@ describe('faults', () => {
 
   it('retries 503 a bounded number of times, then reports RetriableError', async () => {
     const { app } = seededApp();
-    graph.inject('update-application', { status: 503, retryAfterSeconds: 0, times: 1 });
+    const once = graph.inject('update-application', { status: 503, retryAfterSeconds: 0, times: 1 });
     await client.addCertificate(app.appId, { certificate: asNew(certificate('x', 365)), keyId: randomUUID(), mode: owner });
-    graph.inject('get-application', { status: 503, retryAfterSeconds: 0 });
+    expect(once.served).toBe(1);
+    const down = graph.inject('get-application', { status: 503, retryAfterSeconds: 0 });
     const before = graph.server.count('get-application');
     await expect(client.getApplication(app.appId)).rejects.toThrow(RetriableError);
+    expect(down.served).toBe(1 + retry.maxRetries);
     expect(graph.server.count('get-application') - before).toBe(1 + retry.maxRetries);
   });
 
   it('reports a dropped connection as RetriableError', async () => {
     const { app } = seededApp();
-    graph.inject('get-application', { drop: true, times: 1 });
+    const dropped = graph.inject('get-application', { drop: true, times: 1 });
     await expect(client.listCertificates(app.appId)).rejects.toThrow(RetriableError);
+    expect(dropped.served).toBe(1);
   });
 
   it('gives up on a call that hangs past its deadline, as a RetriableError', async () => {
@@ -279,8 +284,9 @@ describe('faults', () => {
       graph: createGraphClient({ credential, graphBaseUrl: graph.url, retry, timeoutInMs: 300 }),
     });
     await impatient.listCertificates(app.appId); // the token is fetched outside the hang
-    graph.inject('get-application', { delayMs: 3000, times: 1 });
+    const slow = graph.inject('get-application', { delayMs: 3000, times: 1 });
     await expect(impatient.listCertificates(app.appId)).rejects.toThrow(RetriableError);
+    expect(slow.served).toBe(1);
     // The same client works again once the service answers.
     await expect(impatient.listCertificates(app.appId)).resolves.toBeDefined();
   });

@@ -101,8 +101,9 @@ describe('AppSignInVerifier against the authority emulator', () => {
     graph.seedCertificate(app.appId, cert.der);
     const reads = () => authority.server.count('openid-configuration');
     const before = reads();
-    authority.server.inject('openid-configuration', { status: 503, times: 1 });
+    const down = authority.server.inject('openid-configuration', { status: 503, times: 1 });
     await expect(fresh.verify(app.appId, cert)).rejects.toThrow(/OpenID metadata .* answered HTTP 503/);
+    expect(down.served).toBe(1);
     await fresh.verify(app.appId, cert);
     await fresh.verify(app.appId, cert);
     expect(reads() - before).toBe(2);
@@ -113,7 +114,8 @@ describe('AppSignInVerifier against the authority emulator', () => {
     const app = graph.createApplication({ tenantId, displayName: 'slow' });
     const cert = certificate();
     graph.seedCertificate(app.appId, cert.der);
-    authority.server.inject('token', { delayMs: 1_000, times: 1 });
+    const slow = authority.server.inject('token', { delayMs: 1_000, times: 1 });
     await expect(patient.verify(app.appId, cert)).rejects.toThrow(/failed: no answer within 200 ms/);
+    expect(slow.served).toBe(1);
   });
 });

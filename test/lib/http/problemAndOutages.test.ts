@@ -16,9 +16,10 @@ describe('outages and internals', () => {
     const fresh = await ApiHarness.start();
     try {
       const token = await fresh.token('CertRotator.Reader');
-      fresh.authority.server.inject('openid-configuration', { status: 503, times: 1 });
+      const outage = fresh.authority.server.inject('openid-configuration', { status: 503, times: 1 });
       const down = await fresh.call({ method: 'GET', path: '/api/apps', token });
       expect(down.status).toBe(503);
+      expect(outage.served).toBe(1);
       expect(down.headers.get('retry-after')).toBe('5');
       expect(down.headers.get('content-type')).toBe('application/problem+json');
       // The failed discovery is not cached: the next request discovers again and succeeds.
@@ -36,9 +37,10 @@ describe('outages and internals', () => {
     const fresh = await ApiHarness.start();
     try {
       const token = await fresh.token('CertRotator.Reader');
-      fresh.authority.server.inject('keys', { ...failure, times: 1 });
+      const outage = fresh.authority.server.inject('keys', { ...failure, times: 1 });
       const down = await fresh.call({ method: 'GET', path: '/api/apps', token });
       expect(down.status, down.text).toBe(503);
+      expect(outage.served).toBe(1);
       expect(down.headers.get('retry-after')).toBe('5');
       expect(down.headers.get('www-authenticate')).toBeNull();
       expect((await fresh.call({ method: 'GET', path: '/api/apps', token })).status).toBe(200);

@@ -132,7 +132,7 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     await expect(client.getCertificateWithPrivateKey(name, { thumbprint: 'AB'.repeat(20) })).rejects.toBeInstanceOf(NotFoundError);
 
     await client.importCertificate(name, await pfxOf(certificate('keyed')));
-    vault.server.inject('getSecret', {
+    const secretGone = vault.server.inject('getSecret', {
       status: 404,
       body: { error: { code: 'SecretNotFound', message: 'A secret with (name/id) x was not found' } },
       times: 1,
@@ -140,10 +140,11 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     const missingKey = client.getCertificateWithPrivateKey(name, { version: vault.latest(name)!.version });
     await expect(missingKey).rejects.toBeInstanceOf(ConflictError);
     await expect(missingKey).rejects.toThrow(/private key .* is not available from Key Vault/);
+    expect(secretGone.served).toBe(1);
 
     // A secret that is not a PFX it can open says why, not what content type it has.
     const latest = vault.latest(name)!;
-    vault.server.inject('getSecret', {
+    const notAPfx = vault.server.inject('getSecret', {
       status: 200,
       body: {
         value: Buffer.from('not a pfx').toString('base64'),
@@ -156,6 +157,7 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     await expect(client.getCertificateWithPrivateKey(name, { version: latest.version })).rejects.toThrow(
       /is not available from Key Vault: its PFX cannot be read \(malformed\)/,
     );
+    expect(notAPfx.served).toBe(1);
   });
 
   it('refuses a PFX with a wrong password as Key Vault does, and stores nothing', async () => {
@@ -220,8 +222,9 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
   describe('faults', () => {
     it('waits out a 429 with Retry-After and then succeeds', async () => {
       const name = `app-${randomUUID()}`;
-      vault.server.inject('importCertificate', { status: 429, retryAfterSeconds: 1, times: 1 });
+      const throttled = vault.server.inject('importCertificate', { status: 429, retryAfterSeconds: 1, times: 1 });
       const imported = await client.importCertificate(name, await pfxOf(certificate('throttled')));
+      expect(throttled.served).toBe(1);
       expect(vault.versions(name).map((v) => v.version)).toEqual([imported.version]);
       expect(
         vault.server
@@ -234,10 +237,12 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
     it('gets past N 5xx failures and a dropped connection', async () => {
       const name = `app-${randomUUID()}`;
       await client.importCertificate(name, await pfxOf(certificate('seed')));
-      vault.server.inject('getCertificate', { status: 503, times: 2 });
+      const failures = vault.server.inject('getCertificate', { status: 503, times: 2 });
       expect(await client.getLatest(name)).toBeDefined();
-      vault.server.inject('listCertificateVersions', { drop: true, times: 1 });
+      expect(failures.served).toBe(2);
+      const dropped = vault.server.inject('listCertificateVersions', { drop: true, times: 1 });
       expect(await client.listVersions(name)).toHaveLength(1);
+      expect(dropped.served).toBe(1);
     });
 
     it('turns a vault that does not answer in time into a RetriableError', async () => {
@@ -246,17 +251,19 @@ describe('CertificateVaultClient against the Key Vault emulator', () => {
         timeoutInMs: 300,
       });
       await impatient.getLatest('warm-up');
-      vault.server.inject('getCertificate', { delayMs: 1500, times: 1 });
+      const slow = vault.server.inject('getCertificate', { delayMs: 1500, times: 1 });
       const attempt = impatient.getLatest(`app-${randomUUID()}`);
       await expect(attempt).rejects.toBeInstanceOf(RetriableError);
       await expect(attempt).rejects.toThrow(/did not complete/);
+      expect(slow.served).toBe(1);
     });
 
     it('gives up with a RetriableError carrying Retry-After when the service keeps failing', async () => {
-      vault.server.inject('getCertificate', { status: 503, retryAfterSeconds: 0, headers: { 'retry-after': '0' } });
+      const down = vault.server.inject('getCertificate', { status: 503, retryAfterSeconds: 0, headers: { 'retry-after': '0' } });
       const attempt = client.getLatest(`app-${randomUUID()}`);
       await expect(attempt).rejects.toBeInstanceOf(RetriableError);
       await expect(attempt).rejects.toMatchObject({ retryAfterSeconds: 0 });
+      expect(down.served).toBe(1 + FAST_RETRIES.maxRetries);
     });
   });
 });

@@ -133,8 +133,10 @@ describe('outages', () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
     const message = await scheduleDueRenewal(world, appId);
-    world.graph.throttle('update-application', { retryAfterSeconds: 0, times: 4 });
-    await world.drain(world.service());
+    const storm = world.graph.throttle('update-application', { retryAfterSeconds: 0, times: 4 });
+    const { delivered } = await world.drain(world.service());
+    expect(storm.served).toBe(4);
+    expect(delivered).toBeGreaterThan(2); // one attempt gave up and the message came back (deploy and confirm alone are 2)
     await completed(appId, message.renewalId);
     await assertRenewalInvariants(world, before, { newCertificates: 1 });
   });
@@ -143,8 +145,10 @@ describe('outages', () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
     const message = await scheduleDueRenewal(world, appId);
-    world.keyVault.server.inject('*', { status: 503, times: 7 });
-    await world.drain(world.service());
+    const outage = world.keyVault.server.inject('*', { status: 503, times: 7 });
+    const { delivered } = await world.drain(world.service());
+    expect(outage.served).toBe(7);
+    expect(delivered).toBeGreaterThan(2); // the outage outlasted one attempt: the message came back
     await completed(appId, message.renewalId);
     await assertRenewalInvariants(world, before, { newCertificates: 1 });
   });
@@ -156,10 +160,11 @@ describe('outages', () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);
     const message = await scheduleDueRenewal(world, appId);
-    fault();
+    const outage = fault();
     try {
       const { delivered } = await world.drain(world.service());
       expect(delivered).toBe(2); // deploy and confirm, each once: nothing repeated
+      expect(outage.served).toBeGreaterThan(0);
     } finally {
       world.email.server.clearFaults();
       world.eventGrid.server.clearFaults();

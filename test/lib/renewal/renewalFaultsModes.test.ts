@@ -144,9 +144,10 @@ describe.each([CONFIGURATIONS.owner, CONFIGURATIONS['no-key-vault'], CONFIGURATI
       const current = (await w.store.getApp(appId))!.state.currentThumbprint;
       const before = credentialBaseline(w, appId);
       const message = await scheduleDueRenewal(w, appId);
-      w.graph.inject(configuration.addRoute, denied);
+      const refusal = w.graph.inject(configuration.addRoute, denied);
       try {
         expect(await w.drain(w.service())).toEqual({ delivered: MAX_DEQUEUE_COUNT, poisoned: 1 });
+        expect(refusal.served).toBe(MAX_DEQUEUE_COUNT); // once per delivery: a 403 is not retried in-process
       } finally {
         w.graph.server.clearFaults();
       }
@@ -165,9 +166,10 @@ describe.each([CONFIGURATIONS.owner, CONFIGURATIONS['no-key-vault'], CONFIGURATI
       const appId = await managedApp(w, configuration.mode);
       const before = credentialBaseline(w, appId);
       const message = await scheduleDueRenewal(w, appId);
-      w.graph.inject(configuration.addRoute, { ...denied, times: MAX_DEQUEUE_COUNT - 1 });
+      const refusal = w.graph.inject(configuration.addRoute, { ...denied, times: MAX_DEQUEUE_COUNT - 1 });
       try {
         expect(await w.drain(w.service())).toEqual({ delivered: MAX_DEQUEUE_COUNT + 1, poisoned: 0 });
+        expect(refusal.served).toBe(MAX_DEQUEUE_COUNT - 1);
       } finally {
         w.graph.server.clearFaults();
       }

@@ -16,6 +16,7 @@ import { FUNCTION_TIMEOUT_SECONDS, MAX_DEQUEUE_COUNT, QUEUE_VISIBILITY_TIMEOUT_S
 import { keyIdForRenewal } from '../../../src/lib/renewal/deployStage.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
+import type { InjectedFault } from '../../emulators/emulatorServer.js';
 
 let world: RenewalWorld;
 const admin = { oid: 'admin-oid', name: 'Ada Admin' };
@@ -309,15 +310,17 @@ describe('failures', () => {
     const before = credentialBaseline(world, appId);
     const service = world.service();
     world.graph.server.resetCounters();
-    world.graph.throttle('update-application', { retryAfterSeconds: 0.2, times: 2 });
+    const storm = world.graph.throttle('update-application', { retryAfterSeconds: 0.2, times: 2 });
     await service.generate(appId, admin);
+    expect(storm.served).toBe(2);
     expect(world.graph.server.requests('update-application').map((r) => r.status)).toEqual([429, 429, 204]);
     await world.drain(service);
     await assertRenewalInvariants(world, before, { newCertificates: 1 });
 
     world.graph.server.resetCounters();
-    world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
+    const long = world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
     const failure = await service.generate(appId, admin).catch((error: unknown) => error);
+    expect(long.served).toBe(1);
     expect(failure).toBeInstanceOf(RetriableError);
     expect((failure as RetriableError).retryAfterSeconds).toBe(120);
     expect(world.graph.server.requests('update-application').map((r) => r.status)).toEqual([429]);
@@ -330,19 +333,21 @@ describe('failures', () => {
     const service = world.service();
     const deferred = () => world.enqueued.filter((e) => e.message.renewalId === message.renewalId && e.message.stage === 'deploy');
     const deferredBefore = deferred().length;
-    world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
+    const throttled = world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
     // One delivery: the long Retry-After does not use up a delivery; the message comes back in 120 s.
     expect(await service.processQueueMessage(message, { dequeueCount: 1 })).toBe('postponed');
+    expect(throttled.served).toBe(1);
     const [again, ...more] = deferred().slice(deferredBefore);
     expect(more).toEqual([]);
     expect(again?.visibilityDelaySeconds).toBe(120);
     expect(again?.message).toMatchObject({ renewalId: message.renewalId, deferrals: 1 });
     await world.queue.clearMessages();
     // Deferred as often as there are deliveries, a renewal fails like any other instead of waiting forever.
-    world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
+    const exhausted = world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
     await expect(service.processQueueMessage({ ...message, deferrals: MAX_DEQUEUE_COUNT }, { dequeueCount: 1 })).rejects.toThrow(
       RetriableError,
     );
+    expect(exhausted.served).toBe(1);
     expect((await world.store.getApp(appId))!.state.renewal).toMatchObject({ id: message.renewalId, stage: 'failed' });
     world.graph.server.clearFaults();
     await world.poisonQueue.clearMessages();
@@ -354,14 +359,16 @@ describe('failures', () => {
     const name = stored.config.keyVault.certificateName;
     const versions = world.keyVault.versions(name).length;
     const service = world.service();
-    world.keyVault.server.inject('importCertificate', { status: 503, times: 2, headers: { 'retry-after-ms': '20' } });
+    const brief = world.keyVault.server.inject('importCertificate', { status: 503, times: 2, headers: { 'retry-after-ms': '20' } });
     await service.generate(appId, admin);
+    expect(brief.served).toBe(2);
     await world.drain(service);
     expect(world.keyVault.versions(name).length).toBe(versions + 1);
 
     await scheduleDueRenewal(world, appId);
-    world.keyVault.server.inject('importCertificate', { status: 503, times: 5 }); // more than one attempt's retries
+    const longer = world.keyVault.server.inject('importCertificate', { status: 503, times: 5 }); // more than one attempt's retries
     const { delivered, poisoned } = await world.drain(service);
+    expect(longer.served).toBe(5);
     expect(poisoned).toBe(0);
     expect(delivered).toBeGreaterThan(2); // deploy failed once, then deploy and confirm
     expect(world.keyVault.versions(name).length).toBe(versions + 2);
@@ -373,10 +380,11 @@ describe('failures', () => {
     const before = credentialBaseline(world, appId);
     const message = await scheduleDueRenewal(world, appId);
     world.email.clearMessages();
-    world.keyVault.server.inject('importCertificate', { status: 503 });
+    const down = world.keyVault.server.inject('importCertificate', { status: 503 });
     try {
       const service = world.service();
       expect(await world.drain(service)).toEqual({ delivered: MAX_DEQUEUE_COUNT, poisoned: 1 });
+      expect(down.served).toBeGreaterThanOrEqual(MAX_DEQUEUE_COUNT);
     } finally {
       world.keyVault.server.clearFaults();
     }
@@ -395,12 +403,13 @@ describe('failures', () => {
     const { appId } = await managedAppWithHistory();
     const before = credentialBaseline(world, appId);
     const message = await scheduleDueRenewal(world, appId);
-    world.graph.inject('update-application', {
+    const refusal = world.graph.inject('update-application', {
       status: 403,
       body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
     });
     try {
       expect(await world.drain(world.service())).toEqual({ delivered: MAX_DEQUEUE_COUNT, poisoned: 1 });
+      expect(refusal.served).toBeGreaterThanOrEqual(MAX_DEQUEUE_COUNT);
     } finally {
       world.graph.server.clearFaults();
     }
@@ -426,9 +435,9 @@ describe('failures', () => {
       const message = await scheduleDueRenewal(world, appId);
       world.email.clearMessages();
       const refusal = { status: 403, times: 1, body: { error: { code: 'Forbidden', message: 'Caller is not authorized' } } };
-      if (service === 'keyVault') world.keyVault.server.inject(route, refusal);
-      else world.graph.inject(route, refusal);
+      const injected = service === 'keyVault' ? world.keyVault.server.inject(route, refusal) : world.graph.inject(route, refusal);
       const drained = await world.drain(world.service());
+      expect(injected.served).toBe(1);
       expect(drained.poisoned).toBe(0);
       const state = (await world.store.getApp(appId))!.state;
       expect(state).toMatchObject({
@@ -452,14 +461,18 @@ describe('failures', () => {
     const message = await scheduleDueRenewal(world, appId);
     world.email.clearMessages();
     // From the moment the admins were told, every PATCH of the app registration is refused.
+    const refusals: InjectedFault[] = [];
     const refuse = () =>
-      world.graph.inject('update-application', {
-        status: 403,
-        body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
-      });
+      refusals.push(
+        world.graph.inject('update-application', {
+          status: 403,
+          body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
+        }),
+      );
     try {
       const drained = await world.drain(world.service({ afterStep: (step) => void (step === 'notified' && refuse()) }));
       expect(drained.poisoned).toBe(0);
+      expect(refusals.reduce((served, r) => served + r.served, 0)).toBeGreaterThan(0);
     } finally {
       world.graph.server.clearFaults();
     }
@@ -496,12 +509,13 @@ describe('failures', () => {
     const baseline = credentialBaseline(world, appId);
     const name = before.config.keyVault.certificateName;
     const versionsBefore = world.keyVault.versions(name).length;
-    world.graph.inject('update-application', {
+    const refusal = world.graph.inject('update-application', {
       status: 403,
       body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
     });
     try {
       await expect(world.service().generate(appId, admin)).rejects.toThrow(/denied/);
+      expect(refusal.served).toBeGreaterThan(0);
     } finally {
       world.graph.server.clearFaults();
     }
@@ -530,12 +544,13 @@ describe('failures', () => {
         expect(await other.processQueueMessage(scheduled, { dequeueCount: 1 })).toBe('done');
       }
     });
-    world.graph.inject('update-application', {
+    const refusal = world.graph.inject('update-application', {
       status: 403,
       times: 1,
       body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
     });
     await expect(world.service({ store }).generate(appId, admin)).rejects.toThrow(/denied/);
+    expect(refusal.served).toBe(1);
     expect(freeLeaseWrites).toBeGreaterThanOrEqual(2);
     await world.drain(other);
 
@@ -577,13 +592,14 @@ describe('failures', () => {
     const name = before.config.keyVault.certificateName;
     const requestedAt = new Date().toISOString();
     const message: RenewalMessage = { appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'drift', requestedAt };
-    world.graph.inject('update-application', {
+    const refusal = world.graph.inject('update-application', {
       status: 403,
       times: 1,
       body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
     });
     const service = world.service();
     await expect(service.processQueueMessage(message, { dequeueCount: 1 })).rejects.toThrow(/denied/);
+    expect(refusal.served).toBe(1);
     expect(world.keyVault.latest(name)?.tags.renewalId).toBe(message.renewalId);
     const app = (await world.store.getApp(appId))!;
     await world.store.updateApp(app, { config: { ...app.config, enabled: false } });
