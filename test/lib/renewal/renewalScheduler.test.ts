@@ -5,6 +5,7 @@ import { AppService } from '../../../src/lib/apps/appService.js';
 import type { AppRepository, StoredApp } from '../../../src/lib/domain/storedApp.js';
 import { RetriableError } from '../../../src/lib/errors.js';
 import type { RenewalQueue } from '../../../src/lib/domain/ports.js';
+import { MAX_DEQUEUE_COUNT } from '../../../src/lib/domain/renewalMessage.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
@@ -153,13 +154,15 @@ describe('due renewals', () => {
     const service = world.service();
     const now = Date.now();
     await world.scheduler(service, { now: () => new Date(now) }).tick();
-    // The rotator lost its ownership: a precondition no retry fixes, so the renewal fails at once.
-    world.graph.inject('update-application', {
+    // The rotator lost its ownership: refused on every delivery (a role still applying could explain
+    // one refusal), the renewal fails after the last.
+    const refusal = world.graph.inject('update-application', {
       status: 403,
       body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } },
     });
     await world.drain(service);
     world.graph.server.clearFaults();
+    expect(refusal.served).toBe(MAX_DEQUEUE_COUNT);
     const failed = (await world.store.getApp(app.config.appId))!.state;
     expect(failed).toMatchObject({ lastOutcome: 'failed', consecutiveFailures: 1, renewal: { stage: 'failed' } });
 
@@ -310,11 +313,13 @@ describe('notifications on the timer', () => {
     const { app } = await world.createManagedApp();
     const service = world.service();
     await service.generate(app.config.appId, admin);
-    world.eventGrid.server.inject('publish', { status: 503 });
-    world.email.server.inject('send', { status: 503 });
+    const eventsDown = world.eventGrid.server.inject('publish', { status: 503 });
+    const emailDown = world.email.server.inject('send', { status: 503 });
     await world.drain(service);
     world.eventGrid.server.clearFaults();
     world.email.server.clearFaults();
+    expect(eventsDown.served).toBeGreaterThan(0);
+    expect(emailDown.served).toBeGreaterThan(0);
     const pending = (await world.store.getApp(app.config.appId))!.state;
     expect(pending.renewal?.stage).toBe('completed');
     expect(pending.pendingNotifications.map((p) => p.channel).sort()).toEqual(['email', 'event']);
@@ -344,11 +349,13 @@ describe('notifications on the timer', () => {
     const appId = app.config.appId;
     const service = world.service();
     const first = await service.generate(appId, admin);
-    world.eventGrid.server.inject('publish', { status: 503 });
-    world.email.server.inject('send', { status: 503 });
+    const eventsDown = world.eventGrid.server.inject('publish', { status: 503 });
+    const emailDown = world.email.server.inject('send', { status: 503 });
     await world.drain(service);
     world.eventGrid.server.clearFaults();
     world.email.server.clearFaults();
+    expect(eventsDown.served).toBeGreaterThan(0);
+    expect(emailDown.served).toBeGreaterThan(0);
     expect((await world.store.getApp(appId))!.state.pendingNotifications.map((p) => p.id)).toContain(`generated:${first.renewalId}`);
 
     // A second generation is told about at once; the first one's notifications are still pending.
@@ -438,27 +445,36 @@ describe('drift slice', () => {
   ])('renews an app whose %s', async (_name, reason) => {
     const app = await managedApp();
     const appId = app.config.appId;
+    expect(app.config).toMatchObject({ keySize: 2048, lifetimeDays: 90 });
+    // The reason the message and the history give: this case's drift, not any other.
+    let expected: string;
     if (reason === 'certificate-missing-from-entra') {
       const registration = world.graph.application(appId)!;
       registration.keyCredentials = registration.keyCredentials.filter((c) => c.keyId !== app.state.keyId);
+      expected = `the current certificate ${app.state.currentThumbprint} (keyId ${app.state.keyId}) is no longer on the app registration`;
     } else if (reason === 'key-vault-version-missing') {
       await world.store.updateApp(app, { state: { ...app.state, keyVaultVersion: 'ffffffffffffffffffffffffffffffff' } });
+      expected = 'Key Vault version ffffffffffffffffffffffffffffffff of the current certificate is missing';
+    } else if (reason === 'key-size-changed') {
+      await world.store.updateApp(app, { config: { ...app.config, keySize: 3072 } });
+      expected = 'key size changed from 2048 to 3072 bits';
     } else {
-      const change = reason === 'key-size-changed' ? { keySize: 3072 as const } : { lifetimeDays: 120 };
-      await world.store.updateApp(app, { config: { ...app.config, ...change } });
+      await world.store.updateApp(app, { config: { ...app.config, lifetimeDays: 120 } });
+      expected = 'lifetime changed from 90 to 120 days';
     }
     const before = credentialBaseline(world, appId);
     const service = world.service();
     await restartDriftPass();
     await world.scheduler(service).tick();
-    expect(messagesFor(appId).map((m) => [m.message.trigger, m.message.reason])).toEqual([['drift', expect.any(String)]]);
+    expect(messagesFor(appId).map((m) => [m.message.trigger, m.message.reason])).toEqual([['drift', expected]]);
     const history = await world.store.listHistory(appId);
-    expect(history.items.map((h) => h.action)).toContain('drift.detected');
+    expect(history.items.filter((h) => h.action === 'drift.detected').map((h) => h.error)).toEqual([expected]);
 
     await world.drain(service);
     const state = (await world.store.getApp(appId))!.state;
     expect(state.renewal).toMatchObject({ trigger: 'drift', stage: 'completed' });
     if (reason === 'key-size-changed') expect(state.keySize).toBe(3072);
+    if (reason === 'lifetime-changed') expect(Date.parse(state.notAfter!) - Date.parse(state.notBefore!)).toBe(120 * DAY);
     await assertRenewalInvariants(world, before, { newCertificates: 1 });
   });
 });
