@@ -130,10 +130,11 @@ describe('emulator snapshots', () => {
     await before.start();
     running.push(before);
     before.assignRole(principalId, 'Key Vault Certificate User');
+    const tags = { appId: randomUUID(), renewalId: randomUUID() };
     const version = before.seedCertificate('snapshot-cert', {
       der: certificate.der,
       privateKey: certificate.privateKey,
-      tags: { appId: 'x' },
+      tags,
     });
 
     const after = new KeyVaultEmulator(vaultOptions);
@@ -146,8 +147,13 @@ describe('emulator snapshots', () => {
       disableInstanceDiscovery: true,
     });
     const client = createCertificateVaultClient(after.vaultUrl, credential, FAST);
-    expect((await client.listVersions('snapshot-cert')).map((v) => v.version)).toEqual([version.version]);
+    // The role assignment survived: the principal reads with Certificate User's rights alone.
+    expect((await client.listVersions('snapshot-cert')).map((v) => [v.version, v.tags])).toEqual([[version.version, tags]]);
+    // The tags, as the certificate's version and its secret carry them after the restore.
+    expect((await client.getVersion('snapshot-cert', version.version))?.tags).toEqual(tags);
+    expect((await client.getLatest('snapshot-cert'))?.tags).toEqual(tags);
     const withKey = await client.getCertificateWithPrivateKey('snapshot-cert', { version: version.version });
+    expect(withKey.certificate.tags).toEqual(tags);
     expect(withKey.der.equals(certificate.der)).toBe(true);
     expect(
       withKey.privateKey.export({ type: 'pkcs8', format: 'der' }).equals(certificate.privateKey.export({ type: 'pkcs8', format: 'der' })),
