@@ -1,6 +1,5 @@
 import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { writePfx } from '../../src/lib/certificates/pfx.js';
-import { PfxReadError, readPfx } from '../../src/lib/certificates/readPfx.js';
+import { Pkcs12ReadError, readPkcs12, writePkcs12 } from './pfxCodec.js';
 import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
 import { audiencesFor, bearerTokenOf, type BearerVerifier } from './bearerAuth.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type EmulatorTlsOptions } from './emulatorServer.js';
@@ -491,10 +490,9 @@ export class KeyVaultEmulator {
 type ParsedImport = { der: Buffer; privateKey: KeyObject } | { error: string };
 
 /**
- * Read with the product's PKCS#12 reader (native KDFs and ciphers; node-forge only for RC2): it is
- * checked against files OpenSSL and node-forge write (test/lib/certificates/readPfx.test.ts), and
- * forge's JavaScript crypto cost the emulator ~30 ms a certificate. The MAC is checked with the
- * password, so a wrong password fails here as it does in Key Vault.
+ * Read with the emulator's own PKCS#12 reader (./pfxCodec.ts, node-forge), never the product's, so a
+ * bug the product's writer and reader share cannot pass. The MAC is checked with the password, so a
+ * wrong password fails here as it does in Key Vault.
  */
 function parsePfx(value: string, password: string): ParsedImport {
   const unreadable = {
@@ -503,9 +501,9 @@ function parsePfx(value: string, password: string): ParsedImport {
   if (!/^[A-Za-z0-9+/\s]+={0,2}\s*$/.test(value)) return unreadable;
   let contents;
   try {
-    contents = readPfx(Buffer.from(value, 'base64'), password);
+    contents = readPkcs12(Buffer.from(value, 'base64'), password);
   } catch (error) {
-    if (error instanceof PfxReadError) return unreadable;
+    if (error instanceof Pkcs12ReadError) return unreadable;
     throw error;
   }
   if (!contents.privateKey) {
@@ -549,9 +547,9 @@ function derToPemCertificate(der: Buffer): string {
 /**
  * A PFX under the empty password (what `openssl pkcs12 -passin pass:` opens), the form of a
  * certificate's secret value. Key Vault does not document its PBE choices, so readers must take any
- * layout; this one is OpenSSL 3's default (AES-256, SHA-256 MAC), written by the product's writer,
- * whose output OpenSSL reads in test/lib/certificates.
+ * layout; this one (3DES-shrouded key, plain certificate bag, SHA-1 MAC) is written by the emulator's
+ * own writer (./pfxCodec.ts), unlike the product's, whose reader must open it.
  */
 function unprotectedPfx(der: Buffer, privateKey: KeyObject): Promise<Buffer> {
-  return writePfx(der, privateKey, '');
+  return writePkcs12(der, privateKey, '');
 }
