@@ -1,11 +1,34 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { getReadinessProbes } from '../lib/composition.js';
 import { MethodNotAllowedError } from '../lib/http/httpErrors.js';
-import { problemResponse } from '../lib/http/problem.js';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemResponse } from '../lib/http/problem.js';
+import { checkReadiness } from '../lib/http/readiness.js';
 import { SECURITY_HEADERS } from '../lib/http/securityHeaders.js';
 
-/** GET /api/health: liveness only. It reads no settings and answers no secrets or config. */
-export function health(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  if (request.method.toUpperCase() !== 'GET')
-    return Promise.resolve(problemResponse(new MethodNotAllowedError(request.method, ['GET']), request, context));
-  return Promise.resolve({ status: 200, jsonBody: { status: 'ok' }, headers: { 'Cache-Control': 'no-store', ...SECURITY_HEADERS } });
+const NO_STORE = { 'Cache-Control': 'no-store', ...SECURITY_HEADERS };
+
+/**
+ * GET /api/health: liveness only; it reads no settings and answers no secrets or config.
+ * GET /api/health?ready=true: readiness, the settings and the storage the host needs, 200 when all
+ * are up, else 503 naming each one down (anonymous, so names and status codes only).
+ */
+export async function health(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  if (request.method.toUpperCase() !== 'GET') return problemResponse(new MethodNotAllowedError(request.method, ['GET']), request, context);
+  if (request.query.get('ready') !== 'true') return { status: 200, jsonBody: { status: 'ok' }, headers: NO_STORE };
+  const report = await checkReadiness(getReadinessProbes());
+  if (report.ready) return { status: 200, jsonBody: { status: 'ready', checks: report.checks }, headers: NO_STORE };
+  const down = report.checks.filter((c) => c.status === 'down');
+  context.warn('not ready:', down.map((c) => `${c.name} ${c.reason ?? ''}`).join('; '));
+  return {
+    status: 503,
+    headers: { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Retry-After': '30', ...NO_STORE },
+    body: JSON.stringify({
+      type: `${PROBLEM_TYPE_PREFIX}not-ready`,
+      title: 'Not ready',
+      status: 503,
+      detail: `Down: ${down.map((c) => `${c.name} (${c.reason ?? 'down'})`).join(', ')}`,
+      instance: new URL(request.url).pathname,
+      checks: report.checks,
+    }),
+  };
 }

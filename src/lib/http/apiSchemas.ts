@@ -130,4 +130,9 @@ export const pfxExportBodySchema = z
   .strict();
 
 /** GET /api/health */
-export const healthSchema = z.object({ status: z.literal('ok') }).strict();
+export const healthSchema = z
+  .object({
+    status: z.enum(['ok', 'ready']),
+    checks: z.array(z.object({ name: z.string(), status: z.enum(['up', 'down']), reason: z.string().optional() }).strict()).optional(),
+  })
+  .strict();

@@ -165,10 +165,23 @@ export const OPERATIONS: readonly OperationSpec[] = [
     path: '/health',
     operationId: 'getHealth',
     tag: 'health',
-    summary: 'Liveness',
-    description: 'Answers 200 while the app runs. Reads no settings; returns no secrets or config.',
+    summary: 'Liveness, or readiness with ready=true',
+    description:
+      'Answers 200 while the app runs; reads no settings and returns no secrets or config. With `ready=true`, checks what the host needs (valid settings, the config table storage, the renewal queue storage) and answers 503 naming each one down (names and status codes only).',
     role: undefined,
-    responses: { 200: { description: 'Alive.', json: 'Health' } },
+    parameters: [
+      {
+        name: 'ready',
+        in: 'query',
+        description: '`true`: a readiness check of the dependencies instead of liveness.',
+        required: false,
+        schema: z.enum(['true', 'false']),
+      },
+    ],
+    responses: {
+      200: { description: 'Alive (or, with ready=true, every dependency up).', json: 'Health' },
+      503: problem('With ready=true: a dependency is down; `checks` names each, `detail` says why.', { 'Retry-After': retryAfter }),
+    },
   },
   {
     method: 'get',
