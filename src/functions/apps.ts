@@ -2,7 +2,7 @@ import type { HttpHandler, HttpRequest } from '@azure/functions';
 import { appIdSchema, toFieldIssues } from '../lib/domain/appConfig.js';
 import type { AppService, AppView, WriteOptions } from '../lib/apps/appService.js';
 import { getApi } from '../lib/composition.js';
-import { noQuerySchema, pageQuerySchema } from '../lib/http/apiSchemas.js';
+import { appsQuerySchema, noQuerySchema, pageQuerySchema } from '../lib/http/apiSchemas.js';
 import { ValidationError } from '../lib/errors.js';
 import type { BearerAuthenticator, Caller } from '../lib/http/bearerAuthenticator.js';
 import { readJsonBody } from '../lib/http/jsonBody.js';
@@ -69,7 +69,10 @@ export function createAppsHandlers(deps: AppsApiDependencies) {
     GET: {
       role: 'CertRotator.Reader',
       handle: async (request) => {
-        const page = await apps.listApps(parsePage(request));
+        const query = appsQuerySchema.safeParse(queryParameters(request));
+        if (!query.success) throw new ValidationError(toFieldIssues(query.error));
+        const { pageSize, continuationToken, expiringWithinDays } = query.data;
+        const page = await apps.listApps({ maxPageSize: pageSize, continuationToken }, { expiringWithinDays });
         return {
           status: 200,
           jsonBody: { items: page.items, continuationToken: page.continuationToken, nextLink: nextLink(request, page.continuationToken) },

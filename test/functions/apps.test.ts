@@ -589,6 +589,39 @@ describe('history and listing', () => {
     }
   });
 
+  it('?expiringWithinDays=N lists only the apps whose certificate expires within N days (or has), across pages', async () => {
+    const day = 86_400_000;
+    const expiry = { soon: 3, expired: -2, later: 40 } as const;
+    const ids: Record<string, string> = {};
+    for (const [label, days] of Object.entries(expiry)) {
+      const { appId } = await createApp();
+      const app = (await api.store.getApp(appId))!;
+      await api.store.updateApp(app, { state: { ...app.state, notAfter: new Date(Date.now() + days * day).toISOString() } });
+      ids[label] = appId;
+    }
+    const { appId: noCertificate } = await createApp();
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const response = await call({
+        method: 'GET',
+        path: `/api/apps?expiringWithinDays=10&pageSize=2${token ? `&continuationToken=${token}` : ''}`,
+        token: await api.token('CertRotator.Reader'),
+      });
+      expect(response.status).toBe(200);
+      const body = response.json as { items: { appId: string }[]; continuationToken?: string };
+      seen.push(...body.items.map((i) => i.appId));
+      token = body.continuationToken;
+    } while (token !== undefined);
+    expect(seen).toEqual(expect.arrayContaining([ids.soon, ids.expired]));
+    expect(seen).not.toContain(ids.later);
+    expect(seen).not.toContain(noCertificate);
+    for (const bad of ['-1', 'abc', '3651', '2.5']) {
+      const problem = await expectRejected({ method: 'GET', path: `/api/apps?expiringWithinDays=${bad}` }, 400);
+      expect(problem.errors?.map((e) => e.path)).toEqual(['expiringWithinDays']);
+    }
+  });
+
   it('lists every app exactly once across pages', async () => {
     for (let i = 0; i < 3; i += 1) await createApp();
     const seen: string[] = [];

@@ -63,6 +63,8 @@ export interface AppServiceOptions {
    * id the create recorded as queued (so the scheduler re-sends that same id if the message is lost).
    */
   readonly requestBootstrap?: (appId: string, renewalId: string) => Promise<unknown>;
+  /** The clock of the `expiringWithinDays` filter. */
+  readonly now?: () => Date;
   /** Key Vault read access (§9): granted on create and update, removed on delete. Absent: not managed. */
   readonly access?: AccessReviewer;
   /** Tells the admins (email, event) that `state.access` changed to a status that needs them. */
@@ -159,6 +161,7 @@ export class AppService {
   readonly #allowLoopbackVaultUrls: boolean;
   readonly #access: AccessReviewer | undefined;
   readonly #notifyAccess: ((app: StoredApp) => Promise<StoredApp>) | undefined;
+  readonly #now: () => Date;
 
   constructor(options: AppServiceOptions) {
     this.#access = options.access;
@@ -170,15 +173,24 @@ export class AppService {
     this.#defaultKeyVaultUrl = options.defaultKeyVaultUrl;
     this.#defaultKeyVaultResourceId = options.defaultKeyVaultResourceId;
     this.#maxAttempts = options.maxAttempts ?? 5;
+    this.#now = options.now ?? (() => new Date());
   }
 
   async getApp(appId: string): Promise<AppView> {
     return toAppView(await this.#require(appId));
   }
 
-  async listApps(page: PageOptions): Promise<Page<AppView>> {
+  /**
+   * A page of apps; with `expiringWithinDays`, only those whose current certificate expires within
+   * that many days (or has expired). The filter runs on each stored page (the state is JSON, not a
+   * column), so a page may hold fewer items than asked, even none, with a continuation token.
+   */
+  async listApps(page: PageOptions, filter: { readonly expiringWithinDays?: number } = {}): Promise<Page<AppView>> {
     const result = await this.#store.listApps(page);
-    return { items: result.items.map(toAppView), continuationToken: result.continuationToken };
+    const within = filter.expiringWithinDays;
+    const limit = within === undefined ? undefined : this.#now().getTime() + within * 86_400_000;
+    const items = limit === undefined ? result.items : result.items.filter((app) => expiresBy(app.state.notAfter, limit));
+    return { items: items.map(toAppView), continuationToken: result.continuationToken };
   }
 
   async listHistory(appId: string, page: PageOptions): Promise<Page<HistoryEntry>> {
@@ -391,4 +403,9 @@ export class AppService {
     const left = access.grants.map((grant) => `${grant.role} of ${grant.principalId} on ${grant.scope} (${grant.name})`).join(', ');
     return `these role assignments could not be removed and must be removed by hand: ${left}. ${access.message ?? ''}`.trim();
   }
+}
+
+/** A certificate expiring by `limit` (ms); an app with no certificate yet has nothing to expire. */
+function expiresBy(notAfter: string | undefined, limit: number): boolean {
+  return notAfter !== undefined && Date.parse(notAfter) <= limit;
 }

@@ -27,6 +27,18 @@ export const pageQuerySchema = z
   })
   .strict();
 
+/** GET /api/apps: a page, optionally only the apps whose certificate expires within N days. */
+export const appsQuerySchema = pageQuerySchema
+  .extend({
+    expiringWithinDays: z.coerce
+      .number({ error: 'must be a whole number of days from 0 to 3650' })
+      .int('must be a whole number of days from 0 to 3650')
+      .min(0, 'must be a whole number of days from 0 to 3650')
+      .max(3650, 'must be a whole number of days from 0 to 3650')
+      .optional(),
+  })
+  .strict();
+
 /** A route that takes no query parameters: each one given is named in the 400. */
 export const noQuerySchema = z.object({}).strict();
 

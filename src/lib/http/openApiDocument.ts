@@ -18,6 +18,7 @@ import {
   historyPageSchema,
   listQuerySchema,
   pageQuerySchema,
+  appsQuerySchema,
   pfxExportBodySchema,
 } from './apiSchemas.js';
 import { ROLES, type Role } from './bearerAuthenticator.js';
@@ -115,6 +116,8 @@ const ifMatch: ParameterSpec = {
 
 const QUERY_DESCRIPTIONS: Record<string, string> = {
   pageSize: 'Items per page, 1 to 100.',
+  expiringWithinDays:
+    'Only the apps whose current certificate expires within this many days (or has expired); a page may then hold fewer items than pageSize, even none, with a continuationToken.',
   continuationToken: 'The continuationToken of the previous page.',
   include:
     'Return the one-time private key: `pfx` (PKCS#12 in base64 and its password) or `pem` (certificate and PKCS#8 key). Needs `CertRotator.Admin`: an Operator gets 403 and nothing is deployed.',
@@ -201,7 +204,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
     summary: 'List managed apps',
     description: 'Every managed app with its config and renewal state, a page at a time.',
     role: 'CertRotator.Reader',
-    parameters: queryParameters(pageQuerySchema),
+    parameters: queryParameters(appsQuerySchema),
     responses: { 200: { description: 'One page of apps.', json: 'AppPage' }, 400: standard[400], ...secured },
   },
   {
