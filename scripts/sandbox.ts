@@ -68,6 +68,34 @@ function resetSandbox(layout: SandboxLayout): void {
   }
 }
 
+/** Kept state that does not hang together: said in one line, without a stack. */
+class KeptStateError extends Error {}
+
+/** Anything in the data folder but the TLS material. */
+function hasData(layout: SandboxLayout): boolean {
+  return existsSync(layout.dir) && readdirSync(layout.dir).some((entry) => join(layout.dir, entry) !== layout.paths.tls);
+}
+
+/**
+ * Kept state must hang together: every emulator's file is there, and every app in storage is an app
+ * registration in Graph. Otherwise the sandbox would run on a tenant that answers "no such app" and
+ * "grant a role" to a user who changed nothing; it stops and says how to start clean instead.
+ */
+async function checkKeptState(kept: { state: string; graph: GraphEmulator; store: AppStore }): Promise<void> {
+  const problems: string[] = [];
+  for (const name of ['authority', 'graph', 'key-vault']) {
+    if (!existsSync(join(kept.state, `${name}.json`))) problems.push(`${name}.json is missing`);
+  }
+  for (const app of (await kept.store.listApps({ maxPageSize: 1000 })).items) {
+    if (!kept.graph.application(app.config.appId)) problems.push(`managed app ${app.config.appId} is not in Graph`);
+  }
+  if (problems.length > 0) {
+    throw new KeptStateError(
+      `The kept state in ${display(kept.state)} is inconsistent (${problems.slice(0, 3).join('; ')}). Start clean with: npm run sandbox -- --reset`,
+    );
+  }
+}
+
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
@@ -159,6 +187,12 @@ async function main(): Promise<void> {
   const { paths, ports } = layout;
   const app = layout.app === undefined ? undefined : deployPackage(layout.app);
   if (reset) resetSandbox(layout);
+  // tenant.json is written last, once the seed is complete: it is the commit of a first start. Data
+  // without it is what a start that died while seeding left behind, never kept state.
+  else if (readTenantRecord(paths.state) === undefined && hasData(layout)) {
+    console.log(`${display(layout.dir)} holds data of a start that did not finish seeding; starting clean (the TLS material is kept).`);
+    resetSandbox(layout);
+  }
   for (const dir of [layout.dir, paths.azurite, paths.outbox, paths.tokens, paths.hostRoot]) mkdirSync(dir, { recursive: true });
   const tls = loadOrCreateEmulatorTls(paths.tls);
   const existing = readTenantRecord(paths.state);
@@ -226,6 +260,7 @@ async function main(): Promise<void> {
   state.track('resource-manager', resourceManager);
 
   const store = new AppStore(createTableClient({ kind: 'connectionString', connectionString: azurite.connectionString }, APPS_TABLE_NAME));
+  if (existing) await checkKeptState({ state: paths.state, graph, store });
   let identityHeader = record.identityHeader;
   if (!existing) {
     // What infra/ and scripts/grant-graph-permission.sh do in Azure: the Function App's identity gets
@@ -336,6 +371,7 @@ async function main(): Promise<void> {
   writeFileSync(paths.sandboxJson, `${JSON.stringify(sandbox, null, 2)}\n`, { mode: 0o600 });
 
   const adminToken = display(join(paths.tokens, 'admin.jwt'));
+  const reporting = await store.getApp(DEMO.unmanagedApp.appId);
   const due = managed?.state.nextRenewalDueAt;
   console.log(
     [
@@ -344,8 +380,8 @@ async function main(): Promise<void> {
       '',
       `  API        ${apiBaseUrl}`,
       `  Tenant     ${DEMO.tenantId}`,
-      `  Demo apps  ${DEMO.managedApp.appId}  ${DEMO.managedApp.displayName}: managed, renewal due ${due ?? '(not scheduled)'}`,
-      `             ${DEMO.unmanagedApp.appId}  ${DEMO.unmanagedApp.displayName}: in Entra, not managed yet`,
+      `  Demo apps  ${DEMO.managedApp.appId}  ${DEMO.managedApp.displayName}: ${managed ? `managed, renewal due ${due ?? '(not scheduled)'}` : 'in Entra, not managed'}`,
+      `             ${DEMO.unmanagedApp.appId}  ${DEMO.unmanagedApp.displayName}: ${reporting ? `managed, renewal due ${reporting.state.nextRenewalDueAt ?? '(not scheduled)'}` : 'in Entra, not managed yet'}`,
       `  Tokens     ${display(paths.sandboxJson)} and ${display(paths.tokens)}/{reader,operator,admin}.jwt (valid until ${expiresAt.toISOString()})`,
       `  Emails     ${display(paths.outbox)}/*.eml`,
       `  Events     ${display(paths.events)}`,
@@ -362,6 +398,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`The sandbox could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  const text = error instanceof KeptStateError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  console.error(`The sandbox could not start: ${text}`);
   void shutdown(1);
 });
