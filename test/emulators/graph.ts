@@ -2,6 +2,7 @@ import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Fault, type InjectedFault } from './emulatorServer.js';
 import type { CertificateDirectory, DirectoryApplication, EntraAuthority } from './entraAuthority.js';
+import { GRAPH_WRITE_LIMITS, GraphWriteThrottle, type GraphWriteLimits, type WriteVerdict } from './graphThrottle.js';
 
 /**
  * A loopback Microsoft Graph v1.0, the part of it that manages an application's certificates.
@@ -26,6 +27,7 @@ import type { CertificateDirectory, DirectoryApplication, EntraAuthority } from 
  *   (CredentialInvalidLifetimeAsPerAppPolicy with an InvalidKeyEndDate detail) and
  *   Directory_ResourceSizeExceeded as reported from the real service in microsoftgraph/microsoft-graph-docs#21469
  *   and OfficeDev/microsoft-365-agents-toolkit#10998.
+ * - throttling of writes: graphThrottle.ts.
  */
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
@@ -71,6 +73,8 @@ export interface GraphApplication {
   createdDateTime: Date;
   /** The app's service principal in its home tenant (the `oid` of its app-only tokens). */
   servicePrincipalId: string;
+  /** AzureADMyOrg unless set; one including personal accounts has Graph's 60-writes-a-minute limit. */
+  signInAudience?: string;
   owners: GraphOwner[];
   keyCredentials: GraphKeyCredential[];
 }
@@ -87,6 +91,11 @@ export interface GraphEmulatorOptions {
   maxKeyCredentials?: number;
   /** A tenant app-management policy capping certificate lifetime (asymmetricKeyLifetime). */
   credentialLifetimePolicy?: CredentialLifetimePolicy;
+  /**
+   * Write limits (graphThrottle.ts); default Graph's own numbers, which no test reaches by accident
+   * (3,000 writes per 150 s of one caller), so the emulator is as strict as Graph at no cost; `{}` for none.
+   */
+  writeLimits?: GraphWriteLimits;
 }
 
 export interface CreateApplicationOptions {
@@ -94,6 +103,7 @@ export interface CreateApplicationOptions {
   appId?: string;
   id?: string;
   displayName: string;
+  signInAudience?: string;
   /** Owner object ids (service principals) or full owner records. */
   owners?: Array<string | GraphOwner>;
 }
@@ -147,6 +157,8 @@ export class GraphEmulator implements CertificateDirectory {
   readonly authority: EntraAuthority;
   maxKeyCredentials: number;
   credentialLifetimePolicy: CredentialLifetimePolicy | undefined;
+  /** Graph's write limits; `configure` them per test. */
+  readonly writeThrottle: GraphWriteThrottle;
   readonly #applications = new Map<string, GraphApplication>();
 
   constructor(options: GraphEmulatorOptions) {
@@ -155,6 +167,7 @@ export class GraphEmulator implements CertificateDirectory {
     this.authority.directory = this;
     this.maxKeyCredentials = options.maxKeyCredentials ?? 20;
     this.credentialLifetimePolicy = options.credentialLifetimePolicy;
+    this.writeThrottle = new GraphWriteThrottle(options.writeLimits ?? GRAPH_WRITE_LIMITS);
     const byAppId = "/v1.0/applications(appId=':appId')";
     this.server
       .route('GET', '/v1.0/applications', 'list-applications', (r) => this.#handle(r, (c) => this.#listApplications(r, c)))
@@ -194,6 +207,7 @@ export class GraphEmulator implements CertificateDirectory {
       displayName: options.displayName,
       createdDateTime: new Date(),
       servicePrincipalId: randomUUID(),
+      signInAudience: options.signInAudience ?? 'AzureADMyOrg',
       owners: (options.owners ?? []).map((o) => (typeof o === 'string' ? { id: o, type: 'servicePrincipal' } : o)),
       keyCredentials: [],
     };
@@ -325,15 +339,20 @@ export class GraphEmulator implements CertificateDirectory {
     action: (caller: Caller) => EmulatorResponse | Promise<EmulatorResponse>,
   ): Promise<EmulatorResponse> {
     const clientRequestId = typeof request.headers['client-request-id'] === 'string' ? request.headers['client-request-id'] : randomUUID();
+    let admitted: WriteVerdict | undefined;
     try {
       const caller = await this.#authenticate(request);
+      const target = this.#target(request, caller);
+      admitted = this.writeThrottle.admit({ method: request.method, callerAppId: caller.appId, tenantId: caller.tenantId, target });
+      if (admitted.throttled) throw new GraphFailure(429, 'TooManyRequests', 'Please retry again later.');
       const response = await action(caller);
-      return { ...response, headers: { 'client-request-id': clientRequestId, 'request-id': randomUUID(), ...response.headers } };
+      const headers = { 'client-request-id': clientRequestId, 'request-id': randomUUID(), ...admitted.headers, ...response.headers };
+      return { ...response, headers };
     } catch (error) {
       if (!(error instanceof GraphFailure)) throw error;
       return {
         status: error.status,
-        headers: { 'client-request-id': clientRequestId, 'request-id': randomUUID() },
+        headers: { 'client-request-id': clientRequestId, 'request-id': randomUUID(), ...admitted?.headers },
         body: this.#errorBody(error.code, error.message, error.details, clientRequestId),
       };
     }
@@ -370,6 +389,15 @@ export class GraphEmulator implements CertificateDirectory {
     return app;
   }
 
+  /** The application a write names, if it exists (its sign-in audience decides a throttling limit). */
+  #target(request: EmulatorRequest, caller: Caller): { id: string; signInAudience: string } | undefined {
+    const { id, appId } = request.params;
+    if (id === undefined && appId === undefined) return undefined;
+    const key = (id ?? appId ?? '').toLowerCase();
+    const app = [...this.#applications.values()].find((a) => a.tenantId === caller.tenantId && (id !== undefined ? a.id : a.appId) === key);
+    return app ? { id: app.id, signInAudience: app.signInAudience ?? 'AzureADMyOrg' } : undefined;
+  }
+
   #isOwner(app: GraphApplication, caller: Caller): boolean {
     return app.owners.some((o) => o.id.toLowerCase() === caller.oid);
   }
@@ -399,7 +427,7 @@ export class GraphEmulator implements CertificateDirectory {
       appId: app.appId,
       createdDateTime: app.createdDateTime.toISOString().replace(/\.\d+Z$/, 'Z'),
       displayName: app.displayName,
-      signInAudience: 'AzureADMyOrg',
+      signInAudience: app.signInAudience ?? 'AzureADMyOrg',
       publisherDomain: 'contoso.onmicrosoft.com',
       passwordCredentials: [],
       keyCredentials: app.keyCredentials.map((c) => ({
