@@ -1,4 +1,12 @@
-import { AccessDeniedError, ConflictError, NotFoundError, RetriableError, RotatorError, ValidationError } from './errors.js';
+import {
+  AccessDeniedError,
+  ConflictError,
+  NotFoundError,
+  RetriableError,
+  RotatorError,
+  ThrottledError,
+  ValidationError,
+} from './errors.js';
 
 /**
  * Translation of what the Azure SDKs throw into the error family, shared by the Key Vault, email and
@@ -30,8 +38,12 @@ const TRANSIENT_CODES = new Set([
 ]);
 const AUTHENTICATION_ERRORS = new Set(['AuthenticationError', 'CredentialUnavailableError', 'AggregateAuthenticationError']);
 
-/** Retry-After as Azure sends it: seconds, an HTTP date, or the `retry-after-ms` variants. */
-export function retryAfterSecondsOf(
+/**
+ * Retry-After as Azure sends it, in ms: `retry-after-ms` / `x-ms-retry-after-ms`, or `Retry-After`
+ * in seconds (fractional as Microsoft Graph sends it: "Retry-After: 2.128",
+ * https://learn.microsoft.com/graph/throttling#sample-response) or as an HTTP date.
+ */
+export function retryAfterMsOf(
   headers: { get(name: string): string | null | undefined } | null | undefined,
   now = Date.now(),
 ): number | undefined {
@@ -39,13 +51,22 @@ export function retryAfterSecondsOf(
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
     const raw = headers.get(name);
     const ms = Number(raw);
-    if (raw !== undefined && raw !== null && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000);
+    if (raw !== undefined && raw !== null && raw.trim() !== '' && Number.isFinite(ms) && ms >= 0) return ms;
   }
-  const value = headers.get('retry-after') ?? undefined;
-  if (value === undefined) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const value = headers.get('retry-after')?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
   const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, Math.ceil((date - now) / 1000)) : undefined;
+  return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
+}
+
+/** Retry-After in whole seconds, rounded up (what a queue delay and an HTTP Retry-After carry). */
+export function retryAfterSecondsOf(
+  headers: { get(name: string): string | null | undefined } | null | undefined,
+  now = Date.now(),
+): number | undefined {
+  const ms = retryAfterMsOf(headers, now);
+  return ms === undefined ? undefined : Math.ceil(ms / 1000);
 }
 
 export function serviceCodeOf(error: { code?: string; details?: unknown }): string | undefined {
@@ -74,7 +95,13 @@ export function toRotatorError(error: unknown, context: AzureCallContext): Error
     if (status === undefined) {
       return new RetriableError(`${context.operation} failed before the service answered: ${detail}`, { cause: error });
     }
-    if (status === 429 || status === 408 || status >= 500) {
+    if (status === 429) {
+      return new ThrottledError(`${context.operation} was throttled (429): ${detail}`, {
+        retryAfterSeconds: retryAfterSecondsOf(error.response?.headers),
+        cause: error,
+      });
+    }
+    if (status === 408 || status >= 500) {
       return new RetriableError(`${context.operation} failed with ${status}: ${detail}`, {
         retryAfterSeconds: retryAfterSecondsOf(error.response?.headers),
         cause: error,

@@ -21,6 +21,7 @@ import { EventPublisher } from './eventgrid/eventPublisher.js';
 import { AppRegistrationClient } from './graph/appRegistrationClient.js';
 import { GraphAppRegistrationDirectory } from './graph/graphAppRegistrationDirectory.js';
 import { createAppSignIn, createGraphClient, graphScopeFor } from './graph/graphClient.js';
+import { GraphWritePacer } from './graph/graphWritePacer.js';
 import { AppSignInVerifier } from './graph/signInVerifier.js';
 import { BearerAuthenticator } from './http/bearerAuthenticator.js';
 import { ReadinessFailure, type ReadinessProbe } from './http/readiness.js';
@@ -118,12 +119,23 @@ export function getRenewalQueue(): StorageRenewalQueue {
 // --- Microsoft Graph ---------------------------------------------------------------------------
 
 let graphClient: Client | undefined;
+let graphWritePacer: GraphWritePacer | undefined;
 let appRegistrationClient: AppRegistrationClient | undefined;
 let appRegistrationDirectory: GraphAppRegistrationDirectory | undefined;
 
+/** One per process: the rotator's writes and every self-mode session's count against one budget, as Graph counts them. */
+function getGraphWritePacer(): GraphWritePacer {
+  graphWritePacer ??= new GraphWritePacer();
+  return graphWritePacer;
+}
+
 /** Microsoft Graph signed in as the rotator (reads, and owner-mode writes). */
 export function getGraphClient(): Client {
-  graphClient ??= createGraphClient({ credential: getAzureCredential(), graphBaseUrl: getSettings().graphBaseUrl });
+  graphClient ??= createGraphClient({
+    credential: getAzureCredential(),
+    graphBaseUrl: getSettings().graphBaseUrl,
+    writePacer: getGraphWritePacer(),
+  });
   return graphClient;
 }
 
@@ -134,6 +146,7 @@ function appSignIn() {
     authorityHost: settings.authorityHost,
     disableInstanceDiscovery: !settings.authorityIsPublicCloud,
     graphBaseUrl: settings.graphBaseUrl,
+    writePacer: getGraphWritePacer(),
   });
 }
 

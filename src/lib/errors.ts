@@ -106,6 +106,18 @@ export class RetriableError extends RotatorError {
   }
 }
 
+/**
+ * The service asked the rotator to slow down (429), or the rotator held its own Graph writes back
+ * to stay inside Graph's limits. A later attempt gets through once the wait has passed, so the
+ * queue worker waits it out instead of spending a delivery on it.
+ */
+export class ThrottledError extends RetriableError {
+  constructor(message: string, options: { retryAfterSeconds?: number; cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'ThrottledError';
+  }
+}
+
 /** A setting is missing or malformed; raised once at start-up. */
 export class ConfigurationError extends RotatorError {
   readonly code = 'configuration';

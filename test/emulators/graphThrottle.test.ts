@@ -12,7 +12,7 @@ import { loadOrCreateEmulatorTls } from './tls.js';
 
 /**
  * The Graph emulator's write limits (graphThrottle.ts), spoken to by the Graph client the product
- * uses (createGraphClient), its retries off where a test reads the raw 429.
+ * uses (createGraphClient), its retries and pacing off where a test reads the raw 429.
  */
 
 const tenantId = randomUUID();
@@ -28,12 +28,18 @@ let rotatorGraph: Client;
 let neighbourGraph: Client;
 let strangerGraph: Client;
 
-function clientFor(tenant: string, caller: { clientId: string }, maxRetries = 0): Client {
+/**
+ * The product's Graph client: raw (no retries, no pacing), or as the product builds it (`product`),
+ * save a fallback retry delay of 0, so that only Retry-After can explain a wait.
+ */
+function clientFor(tenant: string, caller: { clientId: string }, product = false): Client {
   const credential = new ClientSecretCredential(tenant, caller.clientId, 'secret', {
     authorityHost: authority.url,
     disableInstanceDiscovery: true,
   });
-  return createGraphClient({ credential, graphBaseUrl: graph.url, retry: { maxRetries, delaySeconds: 0 } });
+  return product
+    ? createGraphClient({ credential, graphBaseUrl: graph.url, retry: { delaySeconds: 0 } })
+    : createGraphClient({ credential, graphBaseUrl: graph.url, retry: { maxRetries: 0 }, writePacer: false });
 }
 
 beforeAll(async () => {
@@ -181,7 +187,7 @@ describe('Graph write limits', () => {
   it('is honoured by the product’s client: the SDK waits the fractional Retry-After and the write goes through', async () => {
     graph.writeThrottle.configure({ applicationTenant: { writes: 1, windowMs: 1500 } });
     const app = appOf(rotator);
-    const applications = new AppRegistrationClient({ graph: clientFor(tenantId, rotator, 3) });
+    const applications = new AppRegistrationClient({ graph: clientFor(tenantId, rotator, true) });
     const keyPair = await generateRsaKeyPair(2048);
     const certificate = createSelfSignedCertificate(keyPair, { displayName: 'paced', lifetimeDays: 30 });
     graph.server.resetCounters();

@@ -11,6 +11,7 @@ import { AppStore } from '../../src/lib/tables/appStore.js';
 import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from '../../src/lib/composition.js';
 import { AppRegistrationClient } from '../../src/lib/graph/appRegistrationClient.js';
 import { createAppSignIn, createGraphClient, graphScopeFor } from '../../src/lib/graph/graphClient.js';
+import type { GraphWritePacer } from '../../src/lib/graph/graphWritePacer.js';
 import { AppSignInVerifier } from '../../src/lib/graph/signInVerifier.js';
 import { StorageRenewalQueue } from '../../src/lib/queue/renewalQueue.js';
 import { MAX_DEQUEUE_COUNT } from '../../src/lib/domain/renewalMessage.js';
@@ -81,7 +82,16 @@ export interface RoundTrips {
 const FAST_RETRY = { maxRetries: 2, retryDelayInMs: 5, maxRetryDelayInMs: 20 };
 const sum = (counters: Record<string, number>) => Object.values(counters).reduce((a, b) => a + b, 0);
 
-export async function startRenewalWorld(): Promise<RenewalWorld> {
+export interface RenewalWorldOptions {
+  /**
+   * The Graph write pacer every Graph client of the world shares, as the composition root's do;
+   * default none: tests here inject a 429 with a long Retry-After on one write and go on, which a
+   * pacer would rightly hold every later write for.
+   */
+  readonly graphWritePacer?: GraphWritePacer;
+}
+
+export async function startRenewalWorld(options: RenewalWorldOptions = {}): Promise<RenewalWorld> {
   const tls = loadOrCreateEmulatorTls(inject('emulatorTlsDir'));
   const tenantId = randomUUID();
   const rotator = { clientId: randomUUID(), oid: randomUUID() };
@@ -103,15 +113,17 @@ export async function startRenewalWorld(): Promise<RenewalWorld> {
     disableInstanceDiscovery: true,
   });
   const graphRetry = { delaySeconds: 0, maxRetries: 2 };
+  const writePacer = options.graphWritePacer ?? false;
   const appSignIn = createAppSignIn({
     tenantId,
     authorityHost: authority.url,
     disableInstanceDiscovery: true,
     graphBaseUrl: graph.url,
     retry: graphRetry,
+    writePacer,
   });
   const appRegistrations = new AppRegistrationClient({
-    graph: createGraphClient({ credential, graphBaseUrl: graph.url, retry: graphRetry }),
+    graph: createGraphClient({ credential, graphBaseUrl: graph.url, retry: graphRetry, writePacer }),
     signInAsApp: appSignIn,
   });
   const vault = createCertificateVaultClient(keyVault.vaultUrl, credential, { retryOptions: FAST_RETRY });

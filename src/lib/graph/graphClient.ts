@@ -14,6 +14,7 @@ import {
 } from '@microsoft/microsoft-graph-client';
 import { retryAfterSecondsOf } from '../azureErrors.js';
 import { encodePemBundle } from '../certificates/encode.js';
+import { GraphWritePacer, WritePacingHandler } from './graphWritePacer.js';
 import { sharedHttpClient } from './sharedHttpClient.js';
 
 export interface GraphRetryOptions {
@@ -39,6 +40,12 @@ export interface GraphClientOptions {
    * connection cannot hold a renewal past its lease.
    */
   readonly timeoutInMs?: number;
+  /**
+   * The pace of writes (graphWritePacer.ts): the process's shared pacer, so every client's writes
+   * count against one budget as Graph counts them; default one of this client's own; false for none
+   * (a test that reads Graph's raw answers).
+   */
+  readonly writePacer?: GraphWritePacer | false;
 }
 
 /** Aborts the request (through every retry after it in the chain) when the call's deadline passes. */
@@ -162,8 +169,8 @@ export function graphScopeFor(graphBaseUrl: string): string {
 /**
  * Builds the Graph SDK client with an explicit middleware chain.
  *
- * The chain is the SDK's default one (auth, retry, redirect, telemetry, fetch) built by hand for two
- * reasons: the retry handler needs bounded options (the SDK's RetryHandler honours Retry-After and
+ * The chain is the SDK's default one (auth, retry, redirect, telemetry, fetch) with the write pacer
+ * after the retry handler, built by hand for two reasons: the retry handler needs bounded options (the SDK's RetryHandler honours Retry-After and
  * retries 429/503/504, which is what we want, but would wait up to 180 s), and the host of
  * GRAPH_BASE_URL is passed as a custom host, because the SDK's AuthenticationHandler silently drops
  * the Authorization header for any host outside its list of public Graph endpoints.
@@ -179,10 +186,12 @@ export function createGraphClient(options: GraphClientOptions): Client {
       return retryAfter === undefined || retryAfter <= maxRetryAfterSeconds;
     },
   );
+  const pacer = options.writePacer ?? new GraphWritePacer({ maxWaitMs: maxRetryAfterSeconds * 1000 });
   const middleware: Middleware[] = [
     new DeadlineHandler(options.timeoutInMs ?? 120_000),
     new AuthenticationHandler(bearerTokenProvider(options.credential, graphScopeFor(options.graphBaseUrl))),
     new RetryHandler(retryOptions),
+    ...(pacer ? [new WritePacingHandler(pacer)] : []),
     new RedirectHandler(),
     new TelemetryHandler(),
     new AzureHttpClientHandler(),
@@ -212,6 +221,8 @@ export interface AppSignInOptions {
   readonly disableInstanceDiscovery: boolean;
   readonly graphBaseUrl: string;
   readonly retry?: GraphRetryOptions;
+  /** The process's shared pacer: an app's own writes count against the tenant's limit too. */
+  readonly writePacer?: GraphWritePacer | false;
 }
 
 /**
@@ -227,7 +238,7 @@ export function createAppSignIn(options: AppSignInOptions): AppSignIn {
       { authorityHost: options.authorityHost, disableInstanceDiscovery: options.disableInstanceDiscovery },
     );
     return {
-      graph: createGraphClient({ credential, graphBaseUrl: options.graphBaseUrl, retry: options.retry }),
+      graph: createGraphClient({ credential, graphBaseUrl: options.graphBaseUrl, retry: options.retry, writePacer: options.writePacer }),
       credential,
       scope: graphScopeFor(options.graphBaseUrl),
     };

@@ -1,6 +1,7 @@
 import { GraphError } from '@microsoft/microsoft-graph-client';
-import { AccessDeniedError, NotFoundError, PreconditionError, RetriableError, RotatorError } from '../errors.js';
+import { AccessDeniedError, NotFoundError, PreconditionError, RetriableError, RotatorError, ThrottledError } from '../errors.js';
 import { retryAfterSecondsOf } from '../azureErrors.js';
+import { GraphWritesHeldError } from './graphWritePacer.js';
 
 /** The script (written with the deployment) that makes the rotator an owner and grants it the permission. */
 export const GRANT_SCRIPT = 'scripts/grant-graph-permission.sh';
@@ -37,12 +38,25 @@ function permissionHint(context: GraphErrorContext): string {
  */
 export function toRotatorError(error: unknown, context: GraphErrorContext): Error {
   if (error instanceof RotatorError) return error;
+  if (error instanceof GraphWritesHeldError) {
+    return new ThrottledError(`The ${context.operation} on app ${context.appId} waits: ${error.message}`, {
+      retryAfterSeconds: error.retryAfterSeconds,
+      cause: error,
+    });
+  }
   if (!(error instanceof GraphError)) return error instanceof Error ? error : new Error(String(error));
   const status = error.statusCode;
   const code = error.code ?? '';
   const detail = `${code ? `${code}: ` : ''}${error.message}`;
   const retryAfter = retryAfterSecondsOf(error.headers);
-  if (status <= 0 || status === 429 || status >= 500) {
+  if (status === 429) {
+    const scope = error.headers?.get('x-ms-throttle-scope');
+    return new ThrottledError(`Microsoft Graph is throttling (HTTP 429${scope ? `, ${scope}` : ''}): ${detail}`, {
+      retryAfterSeconds: retryAfter,
+      cause: error,
+    });
+  }
+  if (status <= 0 || status >= 500) {
     return new RetriableError(`Microsoft Graph is unavailable or throttling (${status > 0 ? `HTTP ${status}` : 'no answer'}): ${detail}`, {
       retryAfterSeconds: retryAfter,
       cause: error,
