@@ -437,10 +437,15 @@ describe('entra-cert-sync command line', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
+    let signalled = false;
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      if (stdout.includes('"event":"unchanged"')) child.kill('SIGTERM');
+      // One SIGTERM, as systemd sends it (a second one racing the process's own exit could end it by signal).
+      if (!signalled && stdout.includes('"event":"unchanged"')) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
     });
     expect(await exited).toBe(0);
     const events = stdout
