@@ -61,9 +61,13 @@ export interface RenewalWorld {
   }>;
   /**
    * Delivers every visible message through the local host's queue rules (delete on success, retry,
-   * poison at maxDequeueCount) until the queue is empty; failed messages come back at once.
+   * poison at maxDequeueCount) until the queue is empty; failed messages come back at once. With
+   * `waitForDelayedMs`, messages put back with a delay (a throttled renewal) are waited for, that long at most.
    */
-  drain(service: RenewalService, options?: { maxDeliveries?: number }): Promise<{ delivered: number; poisoned: number }>;
+  drain(
+    service: RenewalService,
+    options?: { maxDeliveries?: number; waitForDelayedMs?: number },
+  ): Promise<{ delivered: number; poisoned: number }>;
   /** Sums of every emulator's request counters (and the table's), for round-trip budgets. */
   roundTrips(): RoundTrips;
   resetRoundTrips(): void;
@@ -281,12 +285,19 @@ export async function startRenewalWorld(options: RenewalWorldOptions = {}): Prom
       let delivered = 0;
       let poisoned = 0;
       const max = options.maxDeliveries ?? 200;
+      const waitUntil = Date.now() + (options.waitForDelayedMs ?? 0);
       while (delivered < max) {
         const { receivedMessageItems } = await queue.receiveMessages({
           numberOfMessages: 16,
           visibilityTimeout: PROCESSING_VISIBILITY_SECONDS,
         });
-        if (receivedMessageItems.length === 0) break;
+        if (receivedMessageItems.length === 0) {
+          // The count includes messages not visible yet: those put back with a delay.
+          const waiting = Date.now() < waitUntil && ((await queue.getProperties()).approximateMessagesCount ?? 0) > 0;
+          if (!waiting) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          continue;
+        }
         for (const message of receivedMessageItems) {
           delivered += 1;
           const outcome = await deliverQueueMessage({

@@ -172,6 +172,7 @@ export interface RenewalMessage {
   readonly reason?: string;
   readonly requestedAt?: string;
   readonly deferrals?: number;
+  readonly throttled?: number;
 }
 
 export interface RenewalQueue {

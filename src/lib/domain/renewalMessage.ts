@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { isGuid } from './identifiers.js';
 
+/** Where a renewal's throttle count stops growing (its wait without a Retry-After stops doubling long before). */
+export const MAX_THROTTLED_COUNT = 1000;
+
 /**
  * What a renewal request carries: ids and the reason, never certificate or key material (§3).
  * Parsed strictly on the way in, so a malformed message fails loudly (and ends in the poison queue)
@@ -17,6 +20,8 @@ export const renewalMessageSchema = z
     requestedAt: z.iso.datetime({ offset: true }).optional(),
     /** How often this renewal was put back to honour a long Retry-After (bounded, see the worker). */
     deferrals: z.int().min(1).max(100).optional(),
+    /** How often this renewal was put back because it was throttled (never counted as a delivery). */
+    throttled: z.int().min(1).max(MAX_THROTTLED_COUNT).optional(),
   })
   .strict();
 

@@ -132,7 +132,9 @@ export async function deployStage(context: RenewalContext, held: LeasedApp, acto
   }
   await step('recorded');
 
-  await context.queue.enqueue({ ...message, stage: 'confirm' }, { visibilityDelaySeconds: context.settings.confirmDelaySeconds });
+  // The put-back counts were this stage's: the confirm stage starts its own.
+  const { deferrals: _deferrals, throttled: _throttled, ...confirm } = message;
+  await context.queue.enqueue({ ...confirm, stage: 'confirm' }, { visibilityDelaySeconds: context.settings.confirmDelaySeconds });
   await step('queued');
   context.log?.('certificate deployed', {
     appId: config.appId,

@@ -5,7 +5,7 @@ import type { StoredApp } from '../domain/storedApp.js';
 import { errorText, NotFoundError, ValidationError } from '../errors.js';
 import { confirmStage } from './confirmStage.js';
 import { deliveryAlreadyAnswered } from './decide/deliveryAlreadyAnswered.js';
-import { failedDeliveryAction } from './decide/deliveryOutcome.js';
+import { failedDeliveryAction, throttledAgain } from './decide/deliveryOutcome.js';
 import { nearExpiryKey } from './decide/nearExpiry.js';
 import { deployStage } from './deployStage.js';
 import { restoreKeyVaultLatest, restoreKeyVaultLatestUnder } from './keyVaultRestore.js';
@@ -59,8 +59,8 @@ export class RenewalService implements CertificateGenerator {
   }
 
   /**
-   * The queue worker's use case: one delivery of a renewal message. A held lease or a long
-   * Retry-After puts the message back and completes this delivery; any other error fails it, so the
+   * The queue worker's use case: one delivery of a renewal message. A held lease, a throttle or a
+   * long Retry-After puts the message back and completes this delivery; any other error fails it, so the
    * queue retries it, and the last attempt (or an error no retry can fix) records the failure first.
    */
   async processQueueMessage(raw: unknown, attempt: { dequeueCount: number; log?: RenewalLog }): Promise<'done' | 'postponed' | 'skipped'> {
@@ -95,6 +95,17 @@ export class RenewalService implements CertificateGenerator {
       if (outcome.action === 'defer') {
         await queue.enqueue({ ...message, deferrals: (message.deferrals ?? 0) + 1 }, { visibilityDelaySeconds: outcome.delaySeconds });
         log?.('renewal deferred: the service asked to wait', { ...ids, seconds: outcome.delaySeconds });
+        return 'postponed';
+      }
+      if (outcome.action === 'throttled') {
+        const again = throttledAgain(message);
+        await queue.enqueue(again, { visibilityDelaySeconds: outcome.delaySeconds });
+        log?.('renewal deferred: throttled', {
+          ...ids,
+          seconds: outcome.delaySeconds,
+          throttled: again.throttled,
+          reason: errorText(error),
+        });
         return 'postponed';
       }
       if (outcome.recordFailure) await this.recordFailure(message, error, attempt.log);

@@ -327,30 +327,44 @@ describe('failures', () => {
     world.graph.server.clearFaults();
   });
 
-  it('honours a Retry-After longer than the queue’s retry delay by deferring the message, a bounded number of times', async () => {
+  it('honours a long Retry-After by putting the message back: a 503’s a bounded number of times, a 429’s however often', async () => {
     const { appId } = await managedAppWithHistory();
     const message = await scheduleDueRenewal(world, appId);
     const service = world.service();
-    const deferred = () => world.enqueued.filter((e) => e.message.renewalId === message.renewalId && e.message.stage === 'deploy');
-    const deferredBefore = deferred().length;
-    const throttled = world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
-    // One delivery: the long Retry-After does not use up a delivery; the message comes back in 120 s.
+    const putBack = () => world.enqueued.filter((e) => e.message.renewalId === message.renewalId && e.message.stage === 'deploy');
+    let seen = putBack().length;
+    const nextPutBack = () => {
+      const [again, ...more] = putBack().slice(seen);
+      seen += 1 + more.length;
+      expect(more).toEqual([]);
+      return again!;
+    };
+    // A 503 asking for 120 s: the delivery is not used up, the message comes back in 120 s.
+    const unavailable = world.graph.inject('update-application', { status: 503, retryAfterSeconds: 120, times: 1 });
     expect(await service.processQueueMessage(message, { dequeueCount: 1 })).toBe('postponed');
+    expect(unavailable.served).toBe(1);
+    const deferred = nextPutBack();
+    expect(deferred.visibilityDelaySeconds).toBe(120);
+    expect(deferred.message).toMatchObject({ renewalId: message.renewalId, deferrals: 1 });
+    // A 429, even on the last delivery: back after its Retry-After and up to a minute more (spread),
+    // counted apart from deliveries and deferrals (issue 19).
+    const throttled = world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
+    expect(await service.processQueueMessage(message, { dequeueCount: MAX_DEQUEUE_COUNT })).toBe('postponed');
     expect(throttled.served).toBe(1);
-    const [again, ...more] = deferred().slice(deferredBefore);
-    expect(more).toEqual([]);
-    expect(again?.visibilityDelaySeconds).toBe(120);
-    expect(again?.message).toMatchObject({ renewalId: message.renewalId, deferrals: 1 });
+    const again = nextPutBack();
+    expect(again.visibilityDelaySeconds).toBeGreaterThanOrEqual(120);
+    expect(again.visibilityDelaySeconds).toBeLessThanOrEqual(180);
+    expect(again.message).toMatchObject({ renewalId: message.renewalId, throttled: 1 });
+    expect(again.message.deferrals).toBeUndefined();
     await world.queue.clearMessages();
-    // Deferred as often as there are deliveries, a renewal fails like any other instead of waiting forever.
-    const exhausted = world.graph.throttle('update-application', { retryAfterSeconds: 120, times: 1 });
+    // Deferred as often as there are deliveries, a 503's wait ends like any failure instead of lasting forever.
+    const exhausted = world.graph.inject('update-application', { status: 503, retryAfterSeconds: 120, times: 1 });
     await expect(service.processQueueMessage({ ...message, deferrals: MAX_DEQUEUE_COUNT }, { dequeueCount: 1 })).rejects.toThrow(
       RetriableError,
     );
     expect(exhausted.served).toBe(1);
     expect((await world.store.getApp(appId))!.state.renewal).toMatchObject({ id: message.renewalId, stage: 'failed' });
     world.graph.server.clearFaults();
-    await world.poisonQueue.clearMessages();
   });
 
   it('retries Key Vault 503s inside the attempt, then across deliveries, without a second version', async () => {
