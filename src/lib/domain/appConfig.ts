@@ -304,7 +304,7 @@ export const renewalStateSchema = z
     notBefore: isoDateTime.optional(),
     notAfter: isoDateTime.optional(),
     verifiedAt: isoDateTime.optional(),
-    /** Derived by the store from notAfter and renewBeforeDays on every write; kept for readers. */
+    /** Derived by the store on every write (decide/schedule.ts: notAfter, renewBeforeDays, the app's place in the spread); kept for readers. */
     nextRenewalDueAt: isoDateTime.optional(),
     lastOutcome: z.enum(['deployed', 'verified', 'failed']).optional(),
     lastOutcomeAt: isoDateTime.optional(),

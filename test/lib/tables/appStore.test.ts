@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { appConfigSchema, type AppConfig } from '../../../src/lib/domain/appConfig.js';
 import { AppService } from '../../../src/lib/apps/appService.js';
+import { renewalSpreadOffsetMs } from '../../../src/lib/renewal/decide/schedule.js';
 import { dueRowKey } from '../../../src/lib/tables/appRows.js';
 import { AppStore } from '../../../src/lib/tables/appStore.js';
 import { PreconditionFailedError, ValidationError } from '../../../src/lib/errors.js';
@@ -21,9 +22,13 @@ function config(appId: string, overrides: Partial<AppConfig> = {}): AppConfig {
   });
 }
 
-/** Renewal state whose due time (notAfter - 30 days, the default renewBeforeDays) is `dueAt`. */
-function stateDueAt(dueAt: Date) {
-  return { notAfter: new Date(dueAt.getTime() + 30 * DAY).toISOString(), currentThumbprint: 'AB'.repeat(20) };
+/**
+ * Renewal state whose due time is `dueAt` for the app: notAfter − 30 days (the default renewBeforeDays)
+ * less the app's place in the spread of renewal times (decide/schedule.ts).
+ */
+function stateDueAt(dueAt: Date, appId: string) {
+  const offset = renewalSpreadOffsetMs({ appId, renewBeforeDays: 30, lifetimeDays: 365 });
+  return { notAfter: new Date(dueAt.getTime() + 30 * DAY + offset).toISOString(), currentThumbprint: 'AB'.repeat(20) };
 }
 
 async function dueRows(store: AppStore, now: Date) {
@@ -54,7 +59,7 @@ describe('AppStore due index', () => {
       const isDue = i % 500 === 0;
       if (isDue) due.add(appId);
       const dueAt = new Date(now.getTime() + (isDue ? -(i + 1) * 60_000 : (1 + (i % 360)) * DAY));
-      return { config: config(appId), state: i % 7 === 3 && !isDue ? {} : stateDueAt(dueAt) };
+      return { config: config(appId), state: i % 7 === 3 && !isDue ? {} : stateDueAt(dueAt, appId) };
     });
     await store.importApps(records);
 
@@ -127,13 +132,15 @@ describe('AppStore due index', () => {
     const other = new AppStore(table);
     const now = new Date();
     const appId = randomUUID();
-    await store.importApps([{ config: config(appId), state: stateDueAt(new Date(now.getTime() - DAY)) }]);
+    await store.importApps([{ config: config(appId), state: stateDueAt(new Date(now.getTime() - DAY), appId) }]);
     const read = (await store.getApp(appId))!;
 
     // A crash before the transaction is sent: nothing was written, nothing to repair.
     const before = await snapshotTable(table);
     interfere = () => Promise.reject(new Error('process killed'));
-    await expect(store.updateApp(read, { state: stateDueAt(new Date(now.getTime() + 100 * DAY)) })).rejects.toThrow('process killed');
+    await expect(store.updateApp(read, { state: stateDueAt(new Date(now.getTime() + 100 * DAY), appId) })).rejects.toThrow(
+      'process killed',
+    );
     expect(await snapshotTable(table)).toBe(before);
 
     // The service rejects the app row's update (another writer changed it) after the transaction's
@@ -144,7 +151,7 @@ describe('AppStore due index', () => {
       const fresh = (await other.getApp(appId))!;
       await other.updateApp(fresh, { config: { ...fresh.config, keySize: 4096 } });
     };
-    await expect(store.updateApp(read, { state: stateDueAt(new Date(now.getTime() + 100 * DAY)) })).rejects.toBeInstanceOf(
+    await expect(store.updateApp(read, { state: stateDueAt(new Date(now.getTime() + 100 * DAY), appId) })).rejects.toBeInstanceOf(
       PreconditionFailedError,
     );
     expect(await dueRows(store, now)).toEqual([appId]);
@@ -169,7 +176,7 @@ describe('AppStore due index', () => {
     const now = new Date();
     const appId = randomUUID();
     const dueAt = new Date(now.getTime() - DAY);
-    await store.importApps([{ config: config(appId), state: stateDueAt(dueAt) }]);
+    await store.importApps([{ config: config(appId), state: stateDueAt(dueAt, appId) }]);
     const read = (await store.getApp(appId))!;
 
     // A lease, as a renewal takes it: the due time (and so every index row) stays as it is.
@@ -202,9 +209,9 @@ describe('AppStore due index', () => {
     const now = new Date();
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
     await store.importApps([
-      { config: config(a), state: stateDueAt(new Date(now.getTime() - DAY)) },
-      { config: config(b), state: stateDueAt(new Date(now.getTime() - 2 * DAY)) },
-      { config: config(c), state: stateDueAt(new Date(now.getTime() + DAY)) },
+      { config: config(a), state: stateDueAt(new Date(now.getTime() - DAY), a) },
+      { config: config(b), state: stateDueAt(new Date(now.getTime() - 2 * DAY), b) },
+      { config: config(c), state: stateDueAt(new Date(now.getTime() + DAY), c) },
     ]);
     const appB = (await store.getApp(b))!;
     // Damage: a's due row deleted; an orphan due row for c at a wrong time; b's row deleted too.
@@ -219,12 +226,12 @@ describe('AppStore due index', () => {
     expect(await dueRows(store, now)).toEqual([c]);
 
     // The next write to b finds its index row gone, repairs it and asks the caller to re-read.
-    await expect(store.updateApp(appB, { state: stateDueAt(new Date(now.getTime() + 50 * DAY)) })).rejects.toBeInstanceOf(
+    await expect(store.updateApp(appB, { state: stateDueAt(new Date(now.getTime() + 50 * DAY), b) })).rejects.toBeInstanceOf(
       PreconditionFailedError,
     );
     expect(await dueRows(store, now)).toEqual([c, b].sort());
     const reread = (await store.getApp(b))!;
-    await store.updateApp(reread, { state: stateDueAt(new Date(now.getTime() + 50 * DAY)) });
+    await store.updateApp(reread, { state: stateDueAt(new Date(now.getTime() + 50 * DAY), b) });
     expect(await dueRows(store, now)).toEqual([c]);
 
     // The sweep restores a's row and drops c's orphan.

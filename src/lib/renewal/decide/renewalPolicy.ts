@@ -1,4 +1,4 @@
-import { renewalDueAt } from './schedule.js';
+import { renewalDueAt, renewalSpreadOffsetMs } from './schedule.js';
 
 /**
  * The renewal decision as a chain of small pure policies, after cert-manager: each looks at the
@@ -11,6 +11,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The slice of an app's config the policies read (the full config type satisfies it). */
 export interface PolicyConfig {
+  /** Fixes the app's place in the spread of renewal times (schedule.ts). */
+  readonly appId: string;
   readonly enabled: boolean;
   /** Created with `bootstrap: true`: the first certificate is the scheduler's to make. */
   readonly bootstrap?: boolean;
@@ -146,13 +148,11 @@ export const hasExpired: RenewalPolicy = ({ state, now }) =>
 
 export const isInsideRenewBeforeDays: RenewalPolicy = ({ config, state, now }) => {
   if (!state.current) return undefined;
-  const due = renewalDueAt(state.current.notAfter, config.renewBeforeDays);
+  const due = renewalDueAt(state.current.notAfter, config);
+  const earlier = Math.round(renewalSpreadOffsetMs(config) / 60_000);
+  const when = `${config.renewBeforeDays} days before expiry${earlier > 0 ? `, less ${earlier} min for the app's place in the fleet's spread` : ''}`;
   return due.getTime() <= now.getTime()
-    ? {
-        renew: true,
-        reason: 'inside-renew-before-days',
-        detail: `renewal was due at ${iso(due)} (${config.renewBeforeDays} days before expiry)`,
-      }
+    ? { renew: true, reason: 'inside-renew-before-days', detail: `renewal was due at ${iso(due)} (${when})` }
     : { renew: false, reason: 'not-yet-due', detail: `renewal is due at ${iso(due)}` };
 };
 
