@@ -196,11 +196,21 @@ describe('the new certificate reaches the service that uses it', () => {
     // Its sign-ins moved A → B → C, in that order, and never back.
     const sequence = (await signIns()).filter((t, i, all) => i === 0 || all[i - 1] !== t);
     expect(sequence).toEqual([a.currentThumbprint, b.currentThumbprint, c.currentThumbprint]);
-    // The sync replaced the file exactly twice and never failed or rejected a version (a `deferred`
-    // cycle, while Entra was still taking a new certificate, is allowed: it kept the file).
+    // The sync replaced the file exactly twice and never rejected a version (a `deferred` cycle, while
+    // Entra was still taking a new certificate, is allowed: it kept the file).
     const syncLines = jsonLines(logs.sync);
     expect(syncLines.filter((l) => l.event === 'replaced').map((l) => l.thumbprint)).toEqual([b.currentThumbprint, c.currentThumbprint]);
-    expect(syncLines.filter((l) => l.event === 'error' || l.event === 'rejected')).toEqual([]);
+    expect(syncLines.filter((l) => l.event === 'rejected')).toEqual([]);
+    // The one failure a jump of the clock can cause: a token issued just before the jump, presented
+    // just after it, is expired by then (as after a host's weeks of sleep). At most one per jump, and
+    // the next cycle succeeds.
+    const outcomes = syncLines.filter((l) => ['replaced', 'unchanged', 'deferred', 'error'].includes(String(l.event)));
+    const errors = outcomes.flatMap((l, i) => (l.event === 'error' ? [i] : []));
+    expect(errors.length).toBeLessThanOrEqual(3);
+    for (const i of errors) {
+      expect(outcomes[i]!.msg).toMatch(/AKV10022: Invalid audience, issuer, signature or lifetime/);
+      expect(outcomes[i + 1]?.event).not.toBe('error');
+    }
     expect((await store.getApp(appId))!.state.currentThumbprint).toBe(c.currentThumbprint);
   }, 300_000);
 });
