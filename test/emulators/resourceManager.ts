@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { audiencesFor, bearerTokenOf, type BearerVerifier } from './bearerAuth.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type EmulatorTlsOptions } from './emulatorServer.js';
 
@@ -22,13 +23,34 @@ import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Emula
  *   a refused request is 403 AuthorizationFailed "…does not have authorization or an ABAC condition
  *   not fulfilled to perform action…". The emulator evaluates the one condition shape infra/ deploys
  *   (allowed role ids, allowed principal types) and refuses to be seeded with any other.
- * - Errors: RoleAssignmentExists (409, the same role, principal and scope under another name),
- *   RoleAssignmentUpdateNotPermitted (400, a PUT changing an existing assignment), PrincipalNotFound
- *   and UnmatchedPrincipalType (400), RoleAssignmentNotFound (404 on GET; DELETE of a missing one is
- *   204), InvalidRoleAssignmentId (400, the name must be a GUID).
+ * - Errors (https://learn.microsoft.com/azure/role-based-access-control/troubleshooting): RoleAssignmentExists
+ *   (409, the same role, principal and scope under another name), RoleAssignmentUpdateNotPermitted
+ *   (400, a PUT of an existing name with another principal, role or scope: names are unique across
+ *   scopes and subscriptions), PrincipalNotFound (400, worded as that page quotes it),
+ *   UnmatchedPrincipalType (400, "The PrincipalId '…' has type 'ServicePrincipal' , which is different
+ *   from specified PrinciaplType 'User'.", Azure's typo included, as quoted in
+ *   https://github.com/Azure/azure-dev/issues/5814 and
+ *   https://github.com/Azure/modern-web-app-pattern-dotnet/pull/129), RoleDefinitionDoesNotExist
+ *   (400, "The specified role definition with ID '…' does not exist.",
+ *   https://github.com/Azure/azure-cli/issues/21961), RoleAssignmentNotFound (404 on GET; DELETE of
+ *   a missing one is 204), InvalidRoleAssignmentId (400, the name must be a GUID).
+ * - Sign-in errors (401) as ARM words them: AuthenticationFailed (no header),
+ *   InvalidAuthenticationTokenAudience ("The access token has been obtained for wrong audience or
+ *   resource '…'. It should exactly match with one of the allowed audiences …",
+ *   https://github.com/Azure-Samples/active-directory-dotnetcore-daemon-v2/issues/145),
+ *   InvalidAuthenticationTokenTenant ("The access token is from the wrong issuer '…'. It must match
+ *   the tenant '…' associated with this subscription. …", https://github.com/Azure/pcs-cli/issues/357),
+ *   InvalidAuthenticationToken otherwise.
+ * - List For Scope (https://learn.microsoft.com/rest/api/authorization/role-assignments/list-for-scope):
+ *   `$filter=atScope()` at or above the scope, `principalId eq '{id}'` (or `assignedTo('{id}')`)
+ *   at, above or below it for that principal, both joined by `and` as the SDK passes them on.
+ * Not modelled: reading (GET, list) needs no role here, though ARM asks for
+ * `Microsoft.Authorization/roleAssignments/read`; the product only writes and deletes.
  */
 
 export const ARM_RESOURCE = 'https://management.azure.com';
+/** The audiences ARM accepts, in the order its InvalidAuthenticationTokenAudience message names them. */
+const ARM_AUDIENCES = [...audiencesFor('https://management.core.windows.net').reverse(), ...audiencesFor(ARM_RESOURCE).reverse()];
 
 /** Built-in role definition ids (Azure built-in roles reference). */
 export const BUILT_IN_ROLES = {
@@ -70,6 +92,8 @@ export interface ResourceManagerEmulatorOptions {
   readonly verifyToken: BearerVerifier;
   /** The directory's answer for a principal id: its type, or undefined when it does not exist. */
   readonly principalTypeOf: (principalId: string) => PrincipalType | undefined;
+  /** Custom role definition ids (GUIDs) that exist besides the built-in roles of BUILT_IN_ROLES. */
+  readonly customRoleIds?: readonly string[];
 }
 
 export interface ResourceManagerSnapshot {
@@ -192,21 +216,9 @@ export class ResourceManagerEmulator {
   }
 
   async #handle(request: EmulatorRequest, serve: (oid: string) => EmulatorResponse): Promise<EmulatorResponse> {
-    const token = bearerTokenOf(request.headers);
-    const claims =
-      token === undefined ? undefined : await this.#options.verifyToken(token, [...audiencesFor(this.url), ...audiencesFor(ARM_RESOURCE)]);
-    if (!claims || claims.tid !== this.#options.tenantId) {
-      return {
-        status: 401,
-        headers: { 'www-authenticate': 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"' },
-        body: {
-          error: {
-            code: token === undefined ? 'AuthenticationFailed' : 'InvalidAuthenticationToken',
-            message: token === undefined ? "Authentication failed. The 'Authorization' header is missing." : 'The access token is invalid.',
-          },
-        },
-      };
-    }
+    const signIn = await this.#signedIn(request);
+    if ('status' in signIn) return signIn;
+    const claims = signIn.claims;
     const apiVersion = request.url.searchParams.get('api-version');
     try {
       if (apiVersion === null) {
@@ -224,6 +236,43 @@ export class ResourceManagerEmulator {
       if (!(error instanceof ArmFailure)) throw error;
       return { status: error.status, body: { error: { code: error.code, message: error.message } } };
     }
+  }
+
+  /** The caller's token claims, or ARM's 401 for a missing token, a wrong audience or tenant, or any other bad token. */
+  async #signedIn(request: EmulatorRequest): Promise<{ claims: Record<string, unknown> } | EmulatorResponse> {
+    const unauthorized = (code: string, message: string): EmulatorResponse => ({
+      status: 401,
+      headers: { 'www-authenticate': 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"' },
+      body: { error: { code, message } },
+    });
+    const token = bearerTokenOf(request.headers);
+    if (token === undefined) return unauthorized('AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
+    const accepted = [...audiencesFor(this.url), ...ARM_AUDIENCES];
+    const claims = await this.#options.verifyToken(token, accepted);
+    if (!claims) {
+      // A token the authority signed for another resource is told apart, as ARM tells it apart.
+      let audience: unknown;
+      try {
+        audience = decodeJwt(token).aud;
+      } catch {
+        audience = undefined;
+      }
+      if (typeof audience === 'string' && (await this.#options.verifyToken(token, [audience]))) {
+        return unauthorized(
+          'InvalidAuthenticationTokenAudience',
+          `The access token has been obtained for wrong audience or resource '${audience}'. It should exactly match with one of the allowed audiences ${ARM_AUDIENCES.map((a) => `'${a}'`).join(',')}.`,
+        );
+      }
+      return unauthorized('InvalidAuthenticationToken', 'The access token is invalid.');
+    }
+    if (claims.tid !== this.#options.tenantId) {
+      const tenant = this.#options.tenantId;
+      return unauthorized(
+        'InvalidAuthenticationTokenTenant',
+        `The access token is from the wrong issuer '${String(claims.iss)}'. It must match the tenant 'https://sts.windows.net/${tenant}/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/${tenant}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later.`,
+      );
+    }
+    return { claims };
   }
 
   #target(request: EmulatorRequest): { scope: string; name: string; id: string } {
@@ -280,20 +329,27 @@ export class ResourceManagerEmulator {
       throw new ArmFailure(400, 'InvalidPrincipalType', `The principal type '${given}' is not valid.`);
     }
     this.#authorize(oid, 'write', scope, id, { roleId, principalType: given ?? '' });
+    if (!this.#roleExists(roleId)) {
+      throw new ArmFailure(
+        400,
+        'RoleDefinitionDoesNotExist',
+        `The specified role definition with ID '${roleId.replace(/-/g, '')}' does not exist.`,
+      );
+    }
 
     const actual = this.#options.principalTypeOf(principalId);
     if (actual === undefined) {
       throw new ArmFailure(
         400,
         'PrincipalNotFound',
-        `Principal ${principalId.replace(/-/g, '')} does not exist in the directory ${this.#options.tenantId}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.`,
+        `Principal ${principalId.replace(/-/g, '')} does not exist in the directory ${this.#options.tenantId}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype`,
       );
     }
     if (given !== undefined && given !== actual) {
       throw new ArmFailure(
         400,
         'UnmatchedPrincipalType',
-        'The PrincipalType provided with the role assignment request is different from the principal type of the principal.',
+        `The PrincipalId '${principalId}' has type '${actual}' , which is different from specified PrinciaplType '${given}'.`,
       );
     }
 
@@ -322,6 +378,11 @@ export class ResourceManagerEmulator {
     return { status: 201, body: this.#present(assignment) };
   }
 
+  #roleExists(roleId: string): boolean {
+    const custom = (this.#options.customRoleIds ?? []).map((id) => id.toLowerCase());
+    return Object.values<string>(BUILT_IN_ROLES).includes(roleId) || custom.includes(roleId);
+  }
+
   #get(request: EmulatorRequest): EmulatorResponse {
     const { scope, name } = this.#target(request);
     const found = this.#assignments.get(name);
@@ -347,7 +408,7 @@ export class ResourceManagerEmulator {
   #list(request: EmulatorRequest): EmulatorResponse {
     const scope = `/${request.params.scope!}`.replace(/\/+$/, '');
     const filter = request.url.searchParams.get('$filter') ?? '';
-    const principal = /principalId\s+eq\s+'([^']+)'/i.exec(filter)?.[1]?.toLowerCase();
+    const principal = (/principalId\s+eq\s+'([^']+)'/i.exec(filter) ?? /assignedTo\('([^']+)'\)/i.exec(filter))?.[1]?.toLowerCase();
     const atScope = /atScope\(\)/i.test(filter);
     const value = this.assignments()
       .filter((a) => (atScope ? scopeCovers(a.scope, scope) : scopeCovers(a.scope, scope) || scopeCovers(scope, a.scope)))
