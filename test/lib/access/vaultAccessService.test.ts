@@ -1,15 +1,28 @@
 import { randomUUID } from 'node:crypto';
+import functions, { type HttpResponseInit } from '@azure/functions';
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
-import { SecretClient } from '@azure/keyvault-secrets';
 import { ClientCertificateCredential } from '@azure/identity';
+import { CertificateClient } from '@azure/keyvault-certificates';
+import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createAppsHandlers } from '../../../src/functions/apps.js';
 import { VaultAccessService } from '../../../src/lib/access/vaultAccessService.js';
+import { AppService } from '../../../src/lib/apps/appService.js';
 import { VaultRoleAssignmentClient } from '../../../src/lib/authorization/vaultRoleAssignmentClient.js';
 import { encodePemBundle } from '../../../src/lib/certificates/encode.js';
-import { createSelfSignedCertificate, generateRsaKeyPair } from '../../../src/lib/certificates/generateCertificate.js';
+import {
+  createSelfSignedCertificate,
+  generateRsaKeyPair,
+  type GeneratedCertificate,
+} from '../../../src/lib/certificates/generateCertificate.js';
 import { encodePfx } from '../../../src/lib/certificates/pfx.js';
 import { createCertificateVaultClient } from '../../../src/lib/composition.js';
-import type { AppConfig, RenewalState } from '../../../src/lib/domain/appConfig.js';
+import type { AccessState, AppConfig, RenewalState } from '../../../src/lib/domain/appConfig.js';
+import { AppRegistrationClient } from '../../../src/lib/graph/appRegistrationClient.js';
+import { GraphAppRegistrationDirectory } from '../../../src/lib/graph/graphAppRegistrationDirectory.js';
+import { createAppSignIn, createGraphClient, graphScopeFor } from '../../../src/lib/graph/graphClient.js';
+import { BearerAuthenticator } from '../../../src/lib/http/bearerAuthenticator.js';
+import type { CertificateVaultClient } from '../../../src/lib/keyvault/certificateVaultClient.js';
 import { GraphEmulator, type GraphApplication } from '../../emulators/graph.js';
 import { KeyVaultEmulator } from '../../emulators/keyVault.js';
 import {
@@ -19,37 +32,49 @@ import {
   type PrincipalType,
 } from '../../emulators/resourceManager.js';
 import { loadOrCreateEmulatorTls } from '../../emulators/tls.js';
+import { API_AUDIENCE, API_CLIENT_ID, ApiHarness, DEFAULT_VAULT, DEFAULT_VAULT_RESOURCE_ID } from '../../support/apiHarness.js';
 import { FAST_RETRIES, startTestIdentity, type TestIdentity } from '../../support/identity.js';
 import { storedAppFixture } from '../../support/storedAppFixture.js';
 
 /**
- * Access grants (PRODUCT.md §9) end to end below the HTTP API: the VaultAccessService with the real
- * ARM adapter (@azure/arm-authorization) against the Resource Manager emulator, and the grant's
- * effect checked where it matters, a service principal reading its secret from the Key Vault
- * emulator with the real SecretClient. The emulator's own rules are checked first with the SDK.
+ * Access grants (PRODUCT.md §9) end to end below and through the HTTP API: the VaultAccessService
+ * with the real ARM adapter (@azure/arm-authorization) against the Resource Manager emulator and
+ * the real Graph adapter (the app's service principal) against the Graph emulator, and the grant's
+ * effect checked where it matters: the app signing in with its certificate and reading its secret
+ * from the Key Vault emulator with the real SecretClient. The emulators' own rules have their tests
+ * in test/emulators/resourceManager.test.ts.
  */
+
+const { HttpRequest, InvocationContext } = functions;
 
 const SUBSCRIPTION = '0b1f6471-1bf0-4dda-aec3-111122223333';
 const VAULT_ID = `/subscriptions/${SUBSCRIPTION}/resourceGroups/rg-certs/providers/Microsoft.KeyVault/vaults/certs-vault`;
+const RBAC_ADMIN = 'Role Based Access Control Administrator';
+/** One grant's attempts when Resource Manager keeps failing: the first and the SDK's retries. */
+const ATTEMPTS = 1 + FAST_RETRIES.maxRetries;
 
 let identity: TestIdentity;
 let graph: GraphEmulator;
 let arm: ResourceManagerEmulator;
 let vault: KeyVaultEmulator;
+let officer: CertificateVaultClient;
+let signer: GeneratedCertificate;
 const principalTypes = new Map<string, PrincipalType>();
-let sdk: AuthorizationManagementClient;
 let service: VaultAccessService;
 
 beforeAll(async () => {
   const tls = loadOrCreateEmulatorTls(inject('emulatorTlsDir'));
   identity = await startTestIdentity(tls);
+  // The rotator reads service principals in Graph (Application.Read.All, as infra/ grants it).
+  identity.authority.grantAppRoles(identity.tenantId, identity.clientId, ['Application.Read.All']);
   const verifyToken = (token: string, audiences: string[]) => identity.authority.verifyAccessToken(token, audiences);
   graph = new GraphEmulator({ tls, authority: identity.authority });
   arm = new ResourceManagerEmulator({
     tls,
     tenantId: identity.tenantId,
     verifyToken,
-    principalTypeOf: (id) => principalTypes.get(id.toLowerCase()),
+    principalTypeOf: (id) =>
+      graph.allApplications().some((a) => a.servicePrincipalId.toLowerCase() === id) ? 'ServicePrincipal' : principalTypes.get(id),
   });
   vault = new KeyVaultEmulator({
     tls,
@@ -62,15 +87,44 @@ beforeAll(async () => {
   await Promise.all([graph.start(), arm.start(), vault.start()]);
   principalTypes.set(identity.principalId.toLowerCase(), 'ServicePrincipal');
   vault.assignRole(identity.principalId, 'Key Vault Certificates Officer');
-  sdk = new AuthorizationManagementClient(identity.clientSecretCredential, SUBSCRIPTION, {
-    endpoint: arm.url,
-    credentialScopes: [`${arm.url}/.default`],
-    retryOptions: FAST_RETRIES,
+  officer = createCertificateVaultClient(vault.vaultUrl, identity.clientSecretCredential, { retryOptions: FAST_RETRIES });
+  signer = createSelfSignedCertificate(await generateRsaKeyPair(2048), { displayName: 'consumer', lifetimeDays: 30 });
+
+  const retry = { delaySeconds: 0, maxRetries: 2 };
+  const graphClient = createGraphClient({ credential: identity.clientSecretCredential, graphBaseUrl: graph.url, retry });
+  const applications = new AppRegistrationClient({
+    graph: graphClient,
+    signInAsApp: createAppSignIn({
+      tenantId: identity.tenantId,
+      authorityHost: identity.authority.url,
+      disableInstanceDiscovery: true,
+      graphBaseUrl: graph.url,
+      retry,
+    }),
   });
+  // As the composition root builds it: one ARM client per subscription, for the rotator's identity.
+  const clients = new Map<string, AuthorizationManagementClient>();
   service = new VaultAccessService({
-    grants: new VaultRoleAssignmentClient({ clientFor: () => sdk }),
-    // The Graph lookup has its own tests (test/lib/graph); here the directory is the emulator's.
-    principals: { servicePrincipalIdOf: (appId) => Promise.resolve(graph.application(appId)?.servicePrincipalId) },
+    grants: new VaultRoleAssignmentClient({
+      clientFor: (subscriptionId) => {
+        let client = clients.get(subscriptionId);
+        if (!client) {
+          client = new AuthorizationManagementClient(identity.clientSecretCredential, subscriptionId, {
+            endpoint: arm.url,
+            credentialScopes: [`${arm.url}/.default`],
+            retryOptions: FAST_RETRIES,
+          });
+          clients.set(subscriptionId, client);
+        }
+        return client;
+      },
+    }),
+    principals: new GraphAppRegistrationDirectory({
+      graph: graphClient,
+      applications,
+      credential: identity.clientSecretCredential,
+      graphScope: graphScopeFor(graph.url),
+    }),
     now: () => new Date(),
   });
 }, 60_000);
@@ -82,182 +136,99 @@ afterAll(async () => {
 
 beforeEach(() => {
   arm.server.clearFaults();
+  arm.server.resetCounters();
   arm.restore({ assignments: [] });
 });
 
-const scopeOf = (name: string, kind: 'secrets' | 'certificates') => `${VAULT_ID}/${kind}/${name}`;
-const roleDefinition = (role: keyof typeof BUILT_IN_ROLES) =>
-  `/subscriptions/${SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/${BUILT_IN_ROLES[role]}`;
+const scopeOf = (name: string, kind: 'secrets' | 'certificates', vaultId = VAULT_ID) => `${vaultId}/${kind}/${name}`;
 const newPrincipal = (type: PrincipalType) => {
   const id = randomUUID();
   principalTypes.set(id, type);
   return id;
 };
-interface Failure {
-  readonly code?: string;
-  readonly statusCode?: number;
-  readonly message: string;
+const mine = (principalId: string) => arm.assignments().filter((a) => a.principalId === principalId.toLowerCase());
+/** What the rotator holds when infra/ deployed it: RBAC Administrator on the vault, under the condition. */
+const deployedRotator = (condition = CONDITION, scope = VAULT_ID) => arm.assign(scope, RBAC_ADMIN, identity.principalId, { condition });
+const armCalls = () => arm.server.requests().length;
+
+/** An app registration that signs in with `signer`, as a service using its certificate does. */
+function consumerApp(displayName = 'consumer'): GraphApplication {
+  const app = graph.createApplication({ tenantId: identity.tenantId, displayName });
+  app.keyCredentials.push({
+    keyId: randomUUID(),
+    type: 'AsymmetricX509Cert',
+    usage: 'Verify',
+    key: signer.der,
+    displayName: null,
+    startDateTime: signer.notBefore,
+    endDateTime: signer.notAfter,
+    customKeyIdentifier: '',
+    addedAt: new Date(0),
+  });
+  return app;
 }
-const failureOf = async (call: Promise<unknown>): Promise<Failure> => {
-  try {
-    await call;
-  } catch (error) {
-    return error as Failure;
-  }
-  throw new Error('expected a failure');
-};
-const codeOf = async (call: Promise<unknown>) => {
-  try {
-    await call;
-    return 'succeeded';
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-};
 
-describe('the Resource Manager emulator, through @azure/arm-authorization', () => {
-  it('makes an assignment once: the same PUT again is fine, another name for it is 409, a change is 400', async () => {
-    arm.assign(VAULT_ID, 'Role Based Access Control Administrator', identity.principalId);
-    const reader = newPrincipal('ServicePrincipal');
-    const scope = scopeOf('app', 'secrets');
-    const name = randomUUID();
-    const body = {
-      roleDefinitionId: roleDefinition('Key Vault Secrets User'),
-      principalId: reader,
-      principalType: 'ServicePrincipal' as const,
-    };
-    const made = await sdk.roleAssignments.create(scope, name, body);
-    expect(made).toMatchObject({ name, scope, principalId: reader, principalType: 'ServicePrincipal' });
-    await sdk.roleAssignments.create(scope, name, body);
-    expect(await codeOf(sdk.roleAssignments.create(scope, randomUUID(), body))).toBe('RoleAssignmentExists');
-    expect(
-      await codeOf(sdk.roleAssignments.create(scope, name, { ...body, roleDefinitionId: roleDefinition('Key Vault Certificate User') })),
-    ).toBe('RoleAssignmentUpdateNotPermitted');
-    expect((await sdk.roleAssignments.get(scope, name)).principalId).toBe(reader);
-    expect(arm.assignments().filter((a) => a.principalId === reader)).toHaveLength(1);
-    await sdk.roleAssignments.delete(scope, name);
-    expect(await codeOf(sdk.roleAssignments.get(scope, name))).toBe('RoleAssignmentNotFound');
-  });
-
-  it('checks the principal: unknown is PrincipalNotFound, a wrong type UnmatchedPrincipalType', async () => {
-    arm.assign(VAULT_ID, 'Owner', identity.principalId);
-    const group = newPrincipal('Group');
-    const scope = scopeOf('app', 'secrets');
-    const role = roleDefinition('Key Vault Secrets User');
-    expect(await codeOf(sdk.roleAssignments.create(scope, randomUUID(), { roleDefinitionId: role, principalId: randomUUID() }))).toBe(
-      'PrincipalNotFound',
-    );
-    expect(
-      await codeOf(
-        sdk.roleAssignments.create(scope, randomUUID(), { roleDefinitionId: role, principalId: group, principalType: 'ServicePrincipal' }),
-      ),
-    ).toBe('UnmatchedPrincipalType');
-    expect(
-      await codeOf(sdk.roleAssignments.create(scope, randomUUID(), { roleDefinitionId: role, principalId: group, principalType: 'Group' })),
-    ).toBe('succeeded');
-  });
-
-  it('refuses a caller without a role administrator role at or above the scope (403 AuthorizationFailed)', async () => {
-    arm.assign(`${VAULT_ID}/secrets/other`, 'Role Based Access Control Administrator', identity.principalId);
-    arm.assign(VAULT_ID, 'Key Vault Administrator', identity.principalId);
-    const reader = newPrincipal('ServicePrincipal');
-    const error = await failureOf(
-      sdk.roleAssignments.create(scopeOf('app', 'secrets'), randomUUID(), {
-        roleDefinitionId: roleDefinition('Key Vault Secrets User'),
-        principalId: reader,
-      }),
-    );
-    expect(error).toMatchObject({ statusCode: 403, code: 'AuthorizationFailed' });
-    expect(error.message).toMatch(/does not have authorization to perform action 'Microsoft\.Authorization\/roleAssignments\/write'/);
-  });
-
-  it('enforces the ABAC condition: only the two read roles, only to service principals and groups', async () => {
-    arm.assign(VAULT_ID, 'Role Based Access Control Administrator', identity.principalId, { condition: CONDITION });
-    const scope = scopeOf('app', 'secrets');
-    const app = newPrincipal('ServicePrincipal');
-    const user = newPrincipal('User');
-    const make = (role: keyof typeof BUILT_IN_ROLES, principalId: string, principalType: PrincipalType) =>
-      sdk.roleAssignments.create(scope, randomUUID(), { roleDefinitionId: roleDefinition(role), principalId, principalType });
-    expect(await codeOf(make('Key Vault Secrets User', app, 'ServicePrincipal'))).toBe('succeeded');
-    expect(await codeOf(make('Key Vault Certificate User', app, 'ServicePrincipal'))).toBe('succeeded');
-    const refused = await failureOf(make('Key Vault Administrator', app, 'ServicePrincipal'));
-    expect(refused.code).toBe('AuthorizationFailed');
-    expect(refused.message).toContain('does not have authorization or an ABAC condition not fulfilled');
-    expect(await codeOf(make('Key Vault Secrets User', user, 'User'))).toBe('AuthorizationFailed');
-  });
-});
-
-describe('Key Vault data-plane RBAC by scope', () => {
-  it('a service principal reads the secret it was granted at that secret, and not another; a vault-scope grant reads all', async () => {
-    const officer = createCertificateVaultClient(vault.vaultUrl, identity.clientSecretCredential, { retryOptions: FAST_RETRIES });
-    const app = graph.createApplication({ tenantId: identity.tenantId, displayName: 'reader' });
-    const certificate = createSelfSignedCertificate(await generateRsaKeyPair(2048), { displayName: 'reader', lifetimeDays: 30 });
-    app.keyCredentials.push({
-      keyId: randomUUID(),
-      type: 'AsymmetricX509Cert',
-      usage: 'Verify',
-      key: certificate.der,
-      displayName: null,
-      startDateTime: certificate.notBefore,
-      endDateTime: certificate.notAfter,
-      customKeyIdentifier: '',
-      addedAt: new Date(0),
-    });
-    for (const name of ['mine', 'theirs']) await officer.importCertificate(name, await encodePfx(certificate.der, certificate.privateKey));
-    const asApp = new SecretClient(
-      vault.vaultUrl,
-      new ClientCertificateCredential(
-        identity.tenantId,
-        app.appId,
-        { certificate: encodePemBundle(certificate.der, certificate.privateKey) },
-        { authorityHost: identity.authority.url, disableInstanceDiscovery: true },
-      ),
-      { disableChallengeResourceVerification: true, retryOptions: FAST_RETRIES },
-    );
-    const read = (name: string) => codeOf(asApp.getSecret(name));
-
-    expect(await read('mine')).toBe('Forbidden');
-    const grant = arm.assign(scopeOf('mine', 'secrets'), 'Key Vault Secrets User', app.servicePrincipalId);
-    expect(await read('mine')).toBe('succeeded');
-    expect(await read('theirs')).toBe('Forbidden');
-    // Certificate User on the certificate object does not open another object's secret either.
-    arm.assign(scopeOf('theirs', 'certificates'), 'Key Vault Certificate User', app.servicePrincipalId);
-    expect(await read('theirs')).toBe('Forbidden');
-    arm.remove(grant.name);
-    expect(await read('mine')).toBe('Forbidden');
-    arm.assign(VAULT_ID, 'Key Vault Secrets User', app.servicePrincipalId);
-    expect([await read('mine'), await read('theirs')]).toEqual(['succeeded', 'succeeded']);
-  });
-});
-
-describe('VaultAccessService with the ARM adapter', () => {
+describe('VaultAccessService with the ARM and Graph adapters', () => {
   let app: GraphApplication;
+  let certificateName: string;
   let state: RenewalState;
 
   const configWith = (keyVault: Record<string, unknown> = {}): AppConfig =>
     storedAppFixture({
       config: {
         appId: app.appId,
-        keyVault: {
-          enabled: true,
-          vaultUrl: 'https://certs-vault.vault.azure.net/',
-          certificateName: 'app-cert',
-          resourceId: VAULT_ID,
-          ...keyVault,
-        },
+        keyVault: { enabled: true, vaultUrl: vault.vaultUrl, certificateName, resourceId: VAULT_ID, ...keyVault },
       },
     }).config;
+  const again = (access: AccessState | undefined) => ({ ...state, access });
 
-  beforeEach(() => {
-    app = graph.createApplication({ tenantId: identity.tenantId, displayName: 'consumer' });
-    principalTypes.set(app.servicePrincipalId.toLowerCase(), 'ServicePrincipal');
-    state = storedAppFixture({ state: { keyVaultId: 'https://certs-vault.vault.azure.net/certificates/app-cert/v1' } }).state;
+  beforeEach(async () => {
+    app = consumerApp();
+    certificateName = `app-${randomUUID().slice(0, 8)}`;
+    // The certificate is in the vault, as after the app's first renewal.
+    const imported = await officer.importCertificate(certificateName, await encodePfx(signer.der, signer.privateKey));
+    state = storedAppFixture({ state: { keyVaultId: imported.id } }).state;
   });
 
-  const mine = (principalId: string) => arm.assignments().filter((a) => a.principalId === principalId.toLowerCase());
+  it("granted: the app's service principal then reads its certificate and its secret, and no other app's", async () => {
+    deployedRotator();
+    const other = `other-${randomUUID().slice(0, 8)}`;
+    await officer.importCertificate(other, await encodePfx(signer.der, signer.privateKey));
+    const asApp = new ClientCertificateCredential(
+      identity.tenantId,
+      app.appId,
+      { certificate: encodePemBundle(signer.der, signer.privateKey) },
+      { authorityHost: identity.authority.url, disableInstanceDiscovery: true },
+    );
+    const clientOptions = { disableChallengeResourceVerification: true, retryOptions: FAST_RETRIES };
+    const secrets = new SecretClient(vault.vaultUrl, asApp, clientOptions);
+    const certificates = new CertificateClient(vault.vaultUrl, asApp, clientOptions);
+    const outcome = (call: Promise<unknown>) =>
+      call.then(
+        () => 'read',
+        (error: { code?: string }) => error.code,
+      );
+    expect(await outcome(secrets.getSecret(certificateName))).toBe('Forbidden');
 
-  it('grants the app and each reader the two roles at the object scopes only; a second review changes nothing', async () => {
-    arm.assign(VAULT_ID, 'Role Based Access Control Administrator', identity.principalId, { condition: CONDITION });
+    const review = await service.review(configWith(), state);
+    expect(review).toMatchObject({ access: { status: 'granted' }, notify: false });
+    expect(review.access?.message).toBeUndefined();
+    expect(review.access?.grants.map((g) => [g.scope, g.role]).sort(), 'exactly the two roles, on this certificate only').toEqual(
+      [
+        [scopeOf(certificateName, 'certificates'), 'Key Vault Certificate User'],
+        [scopeOf(certificateName, 'secrets'), 'Key Vault Secrets User'],
+      ].sort(),
+    );
+    expect(review.access?.grants.every((g) => g.principalId === app.servicePrincipalId)).toBe(true);
+    const secret = await secrets.getSecret(certificateName);
+    expect(secret.properties.contentType).toBe('application/x-pkcs12');
+    expect((await certificates.getCertificate(certificateName)).properties.x509Thumbprint).toBeDefined();
+    expect(await outcome(secrets.getSecret(other))).toBe('Forbidden');
+    expect(await outcome(certificates.getCertificate(other))).toBe('Forbidden');
+  });
+
+  it('grants the app and each reader the two roles at the object scopes only; a second review makes nothing new', async () => {
+    deployedRotator();
     const group = newPrincipal('Group');
     const config = configWith({ readers: [group] });
     const first = await service.review(config, state);
@@ -270,78 +241,220 @@ describe('VaultAccessService with the ARM adapter', () => {
           .sort(),
       ).toEqual(
         [
-          [scopeOf('app-cert', 'certificates'), BUILT_IN_ROLES['Key Vault Certificate User']],
-          [scopeOf('app-cert', 'secrets'), BUILT_IN_ROLES['Key Vault Secrets User']],
+          [scopeOf(certificateName, 'certificates'), BUILT_IN_ROLES['Key Vault Certificate User']],
+          [scopeOf(certificateName, 'secrets'), BUILT_IN_ROLES['Key Vault Secrets User']],
         ].sort(),
       );
     }
-    expect(mine(group)[0]!.principalType).toBe('Group');
-    const second = await service.review(config, { ...state, access: first.access });
-    expect(second.access?.grants).toEqual(first.access?.grants);
-    // The rotator's own RBAC Administrator assignment and the four grants: no second copy of any.
+    expect(mine(group).map((a) => a.principalType)).toEqual(['Group', 'Group']);
+    const before = arm.assignments().map((a) => `${a.name} ${a.createdOn}`);
+    arm.server.resetCounters();
+
+    const second = await service.review(config, again(first.access));
+    expect(second).toMatchObject({ access: { status: 'granted', grants: first.access!.grants }, notify: false });
+    // The same deterministic names sent again: ARM's idempotent 200, never a new assignment.
+    expect(arm.server.requests('create-role-assignment').filter((r) => r.status !== 200 && r.status !== 400)).toEqual([]);
+    expect(arm.server.requests('create-role-assignment').some((r) => r.status === 200)).toBe(true);
+    expect(arm.server.count('delete-role-assignment')).toBe(0);
+    expect(arm.assignments().map((a) => `${a.name} ${a.createdOn}`)).toEqual(before);
+    // The rotator's own RBAC Administrator assignment and the four grants.
     expect(arm.assignments()).toHaveLength(5);
   });
 
   it('a reader leaving the config loses the grants the rotator made, and only those', async () => {
-    arm.assign(VAULT_ID, 'Role Based Access Control Administrator', identity.principalId, { condition: CONDITION });
+    deployedRotator();
     const leaving = newPrincipal('ServicePrincipal');
-    const staying = newPrincipal('ServicePrincipal');
+    const staying = newPrincipal('Group');
     const granted = await service.review(configWith({ readers: [leaving, staying] }), state);
+    expect(granted.access?.grants).toHaveLength(6);
     // Someone else's assignment for the leaving reader, made by hand at the vault.
     const foreign = arm.assign(VAULT_ID, 'Key Vault Secrets User', leaving);
-    const after = await service.review(configWith({ readers: [staying] }), { ...state, access: granted.access });
-    expect(after.access?.status).toBe('granted');
+    const stayingBefore = mine(staying);
+    const after = await service.review(configWith({ readers: [staying] }), again(granted.access));
+    expect(after).toMatchObject({ access: { status: 'granted' }, notify: false });
+    expect(after.access?.grants.map((g) => g.principalId)).not.toContain(leaving);
+    expect(after.access?.grants).toHaveLength(4);
     expect(mine(leaving)).toEqual([foreign]);
-    expect(mine(staying)).toHaveLength(2);
+    expect(mine(staying)).toEqual(stayingBefore);
     expect(mine(app.servicePrincipalId)).toHaveLength(2);
+    expect(arm.server.requests('delete-role-assignment').map((r) => r.status)).toEqual([200, 200]);
   });
 
   it('an assignment someone else made for the same role and scope counts as granted and is never removed', async () => {
-    arm.assign(VAULT_ID, 'Role Based Access Control Administrator', identity.principalId, { condition: CONDITION });
-    const theirs = arm.assign(scopeOf('app-cert', 'secrets'), 'Key Vault Secrets User', app.servicePrincipalId);
+    deployedRotator();
+    const theirs = arm.assign(scopeOf(certificateName, 'secrets'), 'Key Vault Secrets User', app.servicePrincipalId);
     const review = await service.review(configWith(), state);
     expect(review.access?.status).toBe('granted');
-    const removed = await service.review(configWith({ grantAppRead: false }), { ...state, access: review.access });
+    // Only the assignment the rotator made is recorded as its own.
+    expect(review.access?.grants.map((g) => g.role)).toEqual(['Key Vault Certificate User']);
+    const removed = await service.review(configWith({ grantAppRead: false }), again(review.access));
     expect(removed.access?.grants ?? []).toEqual([]);
     expect(mine(app.servicePrincipalId)).toEqual([theirs]);
   });
 
-  it('without the permission (403) or with a role the condition refuses: missing-permission, told once, nothing thrown', async () => {
+  it('without the permission (ARM 403): missing-permission naming what to grant, told once, the next review not again', async () => {
     const first = await service.review(configWith(), state);
-    expect(first.access?.status).toBe('missing-permission');
+    expect(first).toMatchObject({ access: { status: 'missing-permission', grants: [] }, notify: true });
     expect(first.access?.message).toMatch(/Role Based Access Control Administrator/);
-    expect(first.notify).toBe(true);
-    const again = await service.review(configWith(), { ...state, access: first.access });
-    expect(again.access?.status).toBe('missing-permission');
-    expect(again.notify).toBe(false);
+    expect(first.access?.message).toContain(VAULT_ID);
+    expect(arm.server.requests('create-role-assignment').map((r) => r.status)).toEqual([403, 403]);
+    const second = await service.review(configWith(), again(first.access));
+    expect(second).toMatchObject({ access: { status: 'missing-permission' }, notify: false });
     expect(arm.assignments()).toEqual([]);
+    // Once an admin grants the role, the next review gets through, and says nothing to anyone.
+    deployedRotator();
+    expect(await service.review(configWith(), again(second.access))).toMatchObject({ access: { status: 'granted' }, notify: false });
   });
 
-  it('Resource Manager down past the retries: pending, and granted at the next review', async () => {
-    arm.assign(VAULT_ID, 'Role Based Access Control Administrator', identity.principalId, { condition: CONDITION });
-    arm.server.inject('create-role-assignment', { status: 503 });
+  it('a role the ABAC condition refuses: missing-permission with the ABAC answer, the allowed grant kept, told once', async () => {
+    // An admin narrowed the rotator's condition to Secrets User only: Certificate User is refused.
+    deployedRotator(CONDITION.replaceAll(`, ${BUILT_IN_ROLES['Key Vault Certificate User']}`, ''));
+    const first = await service.review(configWith(), state);
+    expect(first).toMatchObject({ access: { status: 'missing-permission' }, notify: true });
+    expect(first.access?.message).toContain('does not have authorization or an ABAC condition not fulfilled');
+    expect(first.access?.message).toMatch(/Role Based Access Control Administrator/);
+    expect(first.access?.grants.map((g) => g.role)).toEqual(['Key Vault Secrets User']);
+    expect(mine(app.servicePrincipalId).map((a) => a.roleId)).toEqual([BUILT_IN_ROLES['Key Vault Secrets User']]);
+    const second = await service.review(configWith(), again(first.access));
+    expect(second).toMatchObject({ access: { status: 'missing-permission', grants: first.access!.grants }, notify: false });
+  });
+
+  it('Resource Manager down past the SDK retries (503): pending, nothing told, granted at the next review', async () => {
+    deployedRotator();
+    const outage = arm.server.inject('create-role-assignment', { status: 503 });
     const down = await service.review(configWith(), state);
-    expect(down.access?.status).toBe('pending');
-    expect(down.notify).toBe(false);
-    expect(arm.server.count('create-role-assignment')).toBeGreaterThan(1);
+    expect(down).toMatchObject({ access: { status: 'pending', grants: [] }, notify: false });
+    expect(down.access?.message).toMatch(/503/);
+    // Both grants tried, each as often as the SDK retries: the outage outlasted them all.
+    expect(outage.served).toBe(2 * ATTEMPTS);
     arm.server.clearFaults();
-    expect((await service.review(configWith(), { ...state, access: down.access })).access?.status).toBe('granted');
+    const up = await service.review(configWith(), again(down.access));
+    expect(up).toMatchObject({ access: { status: 'granted' }, notify: false });
+    expect(up.access?.grants).toHaveLength(2);
+  });
+
+  it('no resource id for a vault that is not the default: not-configured, told, without a call to Resource Manager', async () => {
+    deployedRotator();
+    const before = armCalls();
+    const review = await service.review(configWith({ resourceId: undefined }), state);
+    expect(review).toMatchObject({ access: { status: 'not-configured', grants: [] }, notify: true });
+    expect(review.access?.message).toMatch(/keyVault\.resourceId is not set/);
+    expect(armCalls()).toBe(before);
   });
 
   it('before the certificate is in the vault: pending, without a call to Resource Manager', async () => {
-    arm.assign(VAULT_ID, 'Role Based Access Control Administrator', identity.principalId, { condition: CONDITION });
-    const before = arm.server.counters();
-    const review = await service.review(configWith(), { ...state, keyVaultId: undefined });
-    expect(review.access?.status).toBe('pending');
-    expect(arm.server.counters()).toEqual(before);
+    deployedRotator();
+    const before = armCalls();
+    const review = await service.review(configWith({ readers: [newPrincipal('Group')] }), { ...state, keyVaultId: undefined });
+    expect(review).toMatchObject({ access: { status: 'pending', grants: [] }, notify: false });
+    expect(review.access?.message).toContain(`once certificate "${certificateName}" is in the vault`);
+    expect(armCalls()).toBe(before);
   });
 
-  it('a reader that is a user: not-configured, told once', async () => {
-    arm.assign(VAULT_ID, 'Role Based Access Control Administrator', identity.principalId, { condition: CONDITION });
+  it('a reader that is a user (ARM: UnmatchedPrincipalType for both kinds tried): not-configured, told once', async () => {
+    deployedRotator();
     const user = newPrincipal('User');
     const review = await service.review(configWith({ readers: [user] }), state);
-    expect(review.access?.status).toBe('not-configured');
-    expect(review.notify).toBe(true);
+    expect(review).toMatchObject({ access: { status: 'not-configured' }, notify: true });
+    expect(review.access?.message).toMatch(/neither a service principal nor a group/);
     expect(mine(user)).toEqual([]);
+    // The app itself is still granted.
+    expect(mine(app.servicePrincipalId)).toHaveLength(2);
+  });
+
+  it('an app with no service principal in the directory (Graph 404): not-configured, naming how to create it', async () => {
+    deployedRotator();
+    const review = await service.review({ ...configWith(), appId: randomUUID() }, state);
+    expect(review).toMatchObject({ access: { status: 'not-configured', grants: [] }, notify: true });
+    expect(review.access?.message).toMatch(/no service principal in the tenant.*az ad sp create/);
+    expect(arm.server.count('create-role-assignment')).toBe(0);
+  });
+});
+
+describe('access grants through the HTTP API', () => {
+  let api: ApiHarness;
+  let handlers: ReturnType<typeof createAppsHandlers>;
+  const notified: string[] = [];
+  let adminToken: string;
+
+  beforeAll(async () => {
+    api = await ApiHarness.start();
+    const apps = new AppService({
+      store: api.store,
+      directory: api.directory,
+      defaultKeyVaultUrl: DEFAULT_VAULT,
+      defaultKeyVaultResourceId: DEFAULT_VAULT_RESOURCE_ID,
+      access: service,
+      notifyAccess: (app) => {
+        notified.push(app.config.appId);
+        return Promise.resolve(app);
+      },
+    });
+    const authenticator = new BearerAuthenticator({
+      authorityHost: api.authority.url,
+      tenantId: api.tenantId,
+      audiences: [API_AUDIENCE, API_CLIENT_ID],
+    });
+    handlers = createAppsHandlers({ apps, authenticator });
+    adminToken = await api.token('CertRotator.Admin', { oid: randomUUID(), name: 'Ada Admin' });
+  });
+  afterAll(() => api?.close());
+
+  /** One call of the /api/apps/{appId} handler, as the Functions host makes it. */
+  async function call(
+    method: string,
+    appId: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: { state: { access?: AccessState } } }> {
+    const request = new HttpRequest({
+      method,
+      url: `https://rotator.example/api/apps/${appId}`,
+      headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: { string: JSON.stringify(body) } }),
+      params: { appId },
+    });
+    const response: HttpResponseInit = await handlers.appItem(
+      request,
+      new InvocationContext({ invocationId: randomUUID(), functionName: 'apps' }),
+    );
+    return { status: response.status ?? 200, json: response.jsonBody as { state: { access?: AccessState } } };
+  }
+
+  it('a config write succeeds while ARM refuses (403): state.access says missing-permission, the admins are told once', async () => {
+    const app = consumerApp('Payroll');
+    api.directory.add(app.appId, 'Payroll');
+    const group = newPrincipal('Group');
+
+    const created = await call('PUT', app.appId, {});
+    expect(created.status).toBe(201);
+    // No certificate in the vault yet: nothing to grant, nothing asked of ARM.
+    expect(created.json.state.access?.status).toBe('pending');
+    expect(arm.server.count('create-role-assignment')).toBe(0);
+
+    // The first renewal put the certificate in the (default) vault.
+    const stored = (await api.store.getApp(app.appId))!;
+    const keyVaultId = `${DEFAULT_VAULT}certificates/${stored.config.keyVault.certificateName}/0123456789abcdef0123456789abcdef`;
+    await api.store.updateApp(stored, { state: { ...stored.state, keyVaultId } });
+
+    const refused = await call('PATCH', app.appId, { keyVault: { readers: [group] } });
+    expect(refused.status).toBe(200);
+    expect(refused.json.state.access).toMatchObject({ status: 'missing-permission', grants: [] });
+    expect(refused.json.state.access?.message).toContain(DEFAULT_VAULT_RESOURCE_ID);
+    expect(arm.server.requests('create-role-assignment').map((r) => r.status)).toEqual([403, 403, 403, 403]);
+    expect(notified).toEqual([app.appId]);
+    expect((await call('GET', app.appId)).json.state.access?.status).toBe('missing-permission');
+    const stillRefused = await call('PATCH', app.appId, { lifetimeDays: 200 });
+    expect(stillRefused.status).toBe(200);
+    expect(stillRefused.json.state.access?.status).toBe('missing-permission');
+    expect(notified).toEqual([app.appId]);
+
+    // An admin gives the rotator what infra/ would have; the next config write grants.
+    deployedRotator(CONDITION, DEFAULT_VAULT_RESOURCE_ID);
+    const granted = await call('PATCH', app.appId, { lifetimeDays: 180 });
+    expect(granted.status).toBe(200);
+    expect(granted.json.state.access).toMatchObject({ status: 'granted' });
+    expect(granted.json.state.access?.grants).toHaveLength(4);
+    expect(arm.assignments().filter((a) => a.scope.startsWith(`${DEFAULT_VAULT_RESOURCE_ID}/`))).toHaveLength(4);
+    expect(notified).toEqual([app.appId]);
   });
 });
