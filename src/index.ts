@@ -70,6 +70,19 @@ app.http('appCertificateExport', {
   route: 'apps/{appId}/certificates/{certificateId}/export',
   handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificateExport),
 });
+// Bulk rotations (§10): start and list; one rotation's progress.
+app.http('rotations', {
+  methods: [...ALL_HTTP_METHODS],
+  authLevel: 'anonymous',
+  route: 'rotations',
+  handler: loadOnFirstCall(async () => (await import('./functions/rotations.js')).rotationsCollection),
+});
+app.http('rotation', {
+  methods: [...ALL_HTTP_METHODS],
+  authLevel: 'anonymous',
+  route: 'rotations/{rotationId}',
+  handler: loadOnFirstCall(async () => (await import('./functions/rotations.js')).rotationItem),
+});
 app.http('openApiDocument', {
   methods: [...ALL_HTTP_METHODS],
   authLevel: 'anonymous',

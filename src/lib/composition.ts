@@ -13,6 +13,8 @@ import { VaultRoleAssignmentClient } from './authorization/vaultRoleAssignmentCl
 import { CertificateService } from './apps/certificateService.js';
 import { isRestError } from './azureErrors.js';
 import { AppStore } from './tables/appStore.js';
+import { ROTATIONS_TABLE_NAME, RotationStore } from './tables/rotationStore.js';
+import { RotationService } from './rotations/rotationService.js';
 import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
 import type { AppRegistrationDirectory, ServicePrincipalDirectory } from './domain/ports.js';
 import { NotificationMailer } from './email/notificationMailer.js';
@@ -308,6 +310,7 @@ export function getRenewalService(): RenewalService {
     mailer: getNotificationMailer(),
     events: getEventPublisher(),
     access: getVaultAccessService(),
+    rotations: getRotationService(),
     settings: {
       leaseSeconds: settings.renewalLeaseSeconds,
       verifyWindowMinutes: settings.verifyWindowMinutes,
@@ -316,6 +319,23 @@ export function getRenewalService(): RenewalService {
     log: processLog,
   });
   return renewalService;
+}
+
+let rotationService: RotationService | undefined;
+export function getRotationService(): RotationService {
+  rotationService ??= new RotationService({
+    store: getAppStore(),
+    rotations: new RotationStore(createTableClient(getSettings().configStorage, ROTATIONS_TABLE_NAME)),
+    queue: getRenewalQueue(),
+    events: getEventPublisher(),
+    log: processLog,
+  });
+  return rotationService;
+}
+
+/** The /api/rotations handlers' dependencies (§10). */
+export function getRotationApi(): { rotations: RotationService; authenticator: BearerAuthenticator } {
+  return { rotations: getRotationService(), authenticator: getApi().authenticator };
 }
 
 let renewalScheduler: RenewalScheduler | undefined;
@@ -327,6 +347,7 @@ export function getRenewalScheduler(): RenewalScheduler {
     credentials: getAppRegistrationClient(),
     vaultFor: (url) => getCertificateVaultClient(url),
     schedule: getSettings().renewalSchedule,
+    rotations: getRotationService(),
     log: processLog,
   });
   return renewalScheduler;

@@ -62,6 +62,18 @@ export class LeaseHeldError extends ConflictError {
   }
 }
 
+/**
+ * An Idempotency-Key sent again with a different request: the key names the first request's
+ * effect, so this one cannot be answered with it (422, as the IETF httpapi Idempotency-Key draft says).
+ */
+export class IdempotencyKeyReusedError extends RotatorError {
+  readonly code = 'idempotency-key-reused';
+  constructor(message: string) {
+    super(message);
+    this.name = 'IdempotencyKeyReusedError';
+  }
+}
+
 /** An optimistic-concurrency check failed (a stale ETag). */
 export class PreconditionFailedError extends RotatorError {
   readonly code = 'precondition-failed';

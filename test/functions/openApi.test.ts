@@ -75,6 +75,9 @@ describe('the OpenAPI document', () => {
       'GET /apps/{appId}/certificates/{certificateId}': 'CertRotator.Reader',
       'DELETE /apps/{appId}/certificates/{certificateId}': 'CertRotator.Admin',
       'POST /apps/{appId}/certificates/{certificateId}/export': 'CertRotator.Admin',
+      'POST /rotations': 'CertRotator.Admin',
+      'GET /rotations': 'CertRotator.Reader',
+      'GET /rotations/{rotationId}': 'CertRotator.Reader',
     });
   });
 });

@@ -18,7 +18,7 @@ import { MAX_DEQUEUE_COUNT } from '../../src/lib/domain/renewalMessage.js';
 import { RenewalScheduler, type SchedulerDependencies } from '../../src/lib/renewal/renewalScheduler.js';
 import type { RenewalDependencies } from '../../src/lib/renewal/renewalContext.js';
 import { RenewalService } from '../../src/lib/renewal/renewalService.js';
-import type { RenewalMessage, RenewalQueue } from '../../src/lib/domain/ports.js';
+import type { EventSink, RenewalMessage, RenewalQueue } from '../../src/lib/domain/ports.js';
 import { EmailEmulator } from '../emulators/email.js';
 import { EntraAuthority } from '../emulators/entraAuthority.js';
 import { EventGridEmulator } from '../emulators/eventGrid.js';
@@ -50,6 +50,8 @@ export interface RenewalWorld {
   readonly renewalQueue: RenewalQueue;
   readonly enqueued: { message: RenewalMessage; visibilityDelaySeconds: number | undefined }[];
   readonly appRegistrations: AppRegistrationClient;
+  /** The production Event Grid adapter the renewal service publishes with (to `eventGrid`). */
+  readonly publisher: EventSink;
   readonly logs: string[];
   /** A renewal service on these adapters; `overrides` swap a dependency or add the step hook. */
   service(overrides?: Partial<RenewalDependencies>): RenewalService;
@@ -198,6 +200,7 @@ export async function startRenewalWorld(options: RenewalWorldOptions = {}): Prom
     renewalQueue,
     enqueued,
     appRegistrations,
+    publisher,
     logs,
     service(overrides = {}) {
       return new RenewalService({

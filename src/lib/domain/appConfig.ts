@@ -233,11 +233,16 @@ export type AppConfig = z.output<typeof appConfigSchema>;
 
 const isoDateTime = z.iso.datetime({ offset: true });
 
+/** What started a renewal: the scheduler, an admin's generation, bootstrap, a drift check, or a bulk rotation (§10). */
+export const RENEWAL_TRIGGERS = ['scheduled', 'manual', 'bootstrap', 'drift', 'rotation'] as const;
+
 /** Where one renewal is: the two stages of §4, and its end. */
 export const renewalProgressSchema = z
   .object({
     id: z.string(),
-    trigger: z.enum(['scheduled', 'manual', 'bootstrap', 'drift']),
+    trigger: z.enum(RENEWAL_TRIGGERS),
+    /** The bulk rotation it was made for (§10). */
+    rotationId: z.string().optional(),
     stage: z.enum(['deployed', 'completed', 'failed']),
     deployedAt: isoDateTime.optional(),
     reason: z.string().optional(),
@@ -357,6 +362,9 @@ export const historyEntrySchema = z
     error: z.string().optional(),
     /** Field paths a config write changed, so "who changed lifetimeDays" is answerable. */
     changes: z.array(z.string()).optional(),
+    /** The bulk rotation (§10) a renewal was for, and why it was asked for. */
+    rotationId: z.string().optional(),
+    reason: z.string().optional(),
   })
   .strict();
 

@@ -168,11 +168,17 @@ export interface RenewalMessage {
   readonly appId: string;
   readonly renewalId: string;
   readonly stage: 'deploy' | 'confirm';
-  readonly trigger: 'scheduled' | 'manual' | 'bootstrap' | 'drift';
+  readonly trigger: 'scheduled' | 'manual' | 'bootstrap' | 'drift' | 'rotation';
   readonly reason?: string;
+  readonly rotationId?: string;
   readonly requestedAt?: string;
   readonly deferrals?: number;
   readonly throttled?: number;
+}
+
+/** Where the queue worker reports a rotation's renewal after each delivery (§10); never throws. */
+export interface RotationTracker {
+  track(message: RenewalMessage): Promise<void>;
 }
 
 export interface RenewalQueue {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RENEWAL_TRIGGERS } from './appConfig.js';
 import { isGuid } from './identifiers.js';
 
 /** Where a renewal's throttle count stops growing (its wait without a Retry-After stops doubling long before). */
@@ -14,9 +15,11 @@ export const renewalMessageSchema = z
     appId: z.string().refine(isGuid, 'must be a GUID'),
     renewalId: z.string().min(1).max(100),
     stage: z.enum(['deploy', 'confirm']),
-    trigger: z.enum(['scheduled', 'manual', 'bootstrap', 'drift']),
+    trigger: z.enum(RENEWAL_TRIGGERS),
     reason: z.string().max(500).optional(),
-    /** When the scheduler saw the need (drift): a renewal deployed after it has already answered it. */
+    /** The bulk rotation this renewal is for (§10): its progress is reported there. */
+    rotationId: z.string().refine(isGuid, 'must be a GUID').optional(),
+    /** When the need was seen (drift) or asked for (a rotation): a renewal deployed after it has already answered it. */
     requestedAt: z.iso.datetime({ offset: true }).optional(),
     /** How often this renewal was put back to honour a long Retry-After (bounded, see the worker). */
     deferrals: z.int().min(1).max(100).optional(),
@@ -43,3 +46,11 @@ export const QUEUE_VISIBILITY_TIMEOUT_SECONDS = 30;
  * waits (for Entra's propagation) only until a minute before it. A test keeps it equal to host.json.
  */
 export const FUNCTION_TIMEOUT_SECONDS = 540;
+
+/** What a rotation's renewal adds to its history rows (§10): the rotation, and why it was asked for. */
+export function rotationFieldsOf(message: { readonly rotationId?: string; readonly reason?: string }): {
+  rotationId?: string;
+  reason?: string;
+} {
+  return message.rotationId === undefined ? {} : { rotationId: message.rotationId, reason: message.reason };
+}

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MIN_PFX_PASSWORD_LENGTH } from '../certificates/pfx.js';
 import { actorSchema, appIdSchema, appSettingsSchema, historyEntrySchema, renewalStateSchema } from '../domain/appConfig.js';
+import { ROTATION_STATUSES, rotationAppSchema, rotationCountsSchema, rotationSelectorSchema } from '../domain/rotation.js';
 
 /**
  * What the HTTP API reads from URLs and answers, as zod schemas: the handlers parse with them and
@@ -148,3 +149,30 @@ export const healthSchema = z
     checks: z.array(z.object({ name: z.string(), status: z.enum(['up', 'down']), reason: z.string().optional() }).strict()).optional(),
   })
   .strict();
+
+/** The Idempotency-Key header of POST /api/rotations: one the client made up for this rotation (a UUID, say). */
+export const idempotencyKeySchema = z
+  .string({ error: 'send an Idempotency-Key header (a new UUID for each new rotation), so that a retried request starts nothing twice' })
+  .trim()
+  .min(1, 'must not be empty')
+  .max(255, 'must be at most 255 characters')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/** A bulk rotation as GET /api/rotations/{id} answers it (RotationView in src/lib/domain/rotation.ts). */
+export const rotationViewSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(ROTATION_STATUSES),
+    reason: z.string(),
+    selector: rotationSelectorSchema,
+    requestedBy: actorSchema,
+    createdAt: isoDateTime,
+    completedAt: isoDateTime.optional(),
+    total: z.int().min(0),
+    counts: rotationCountsSchema,
+    openApps: z.array(rotationAppSchema),
+    failedApps: z.array(rotationAppSchema),
+  })
+  .strict();
+
+export const rotationListSchema = z.object({ items: z.array(rotationViewSchema) }).strict();

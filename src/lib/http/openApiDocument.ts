@@ -20,7 +20,11 @@ import {
   pageQuerySchema,
   appsQuerySchema,
   pfxExportBodySchema,
+  idempotencyKeySchema,
+  rotationListSchema,
+  rotationViewSchema,
 } from './apiSchemas.js';
+import { rotationRequestSchema } from '../domain/rotation.js';
 import { ROLES, type Role } from './bearerAuthenticator.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemSchema } from './problem.js';
 
@@ -63,7 +67,7 @@ export interface OperationSpec {
   readonly operationId: string;
   readonly summary: string;
   readonly description: string;
-  readonly tag: 'health' | 'apps' | 'certificates' | 'meta';
+  readonly tag: 'health' | 'apps' | 'certificates' | 'rotations' | 'meta';
   /** The least app role the operation needs; undefined: anonymous. */
   readonly role: Role | undefined;
   readonly parameters?: readonly ParameterSpec[];
@@ -85,8 +89,14 @@ const OUTPUT_COMPONENTS = {
   GeneratedCertificate: generatedCertificateSchema,
   RemovedCertificate: removedCertificateSchema,
   PfxDownload: pfxDownloadSchema,
+  RotationView: rotationViewSchema,
+  RotationList: rotationListSchema,
 } satisfies Record<string, z.ZodType>;
-const INPUT_COMPONENTS = { AppConfigInput: appConfigInputSchema, PfxExportInput: pfxExportBodySchema } satisfies Record<string, z.ZodType>;
+const INPUT_COMPONENTS = {
+  AppConfigInput: appConfigInputSchema,
+  PfxExportInput: pfxExportBodySchema,
+  RotationRequest: rotationRequestSchema,
+} satisfies Record<string, z.ZodType>;
 type ComponentName = keyof typeof OUTPUT_COMPONENTS | keyof typeof INPUT_COMPONENTS;
 
 export const SECURITY_SCHEME = 'entraBearer';
@@ -449,6 +459,73 @@ export const OPERATIONS: readonly OperationSpec[] = [
   },
 ];
 
+const rotationIdParameter: ParameterSpec = {
+  name: 'rotationId',
+  in: 'path',
+  description: 'The rotation id that POST /api/rotations answered with (its Location).',
+  schema: { type: 'string', format: 'uuid' },
+};
+
+export const ROTATION_OPERATIONS: readonly OperationSpec[] = [
+  {
+    method: 'post',
+    path: '/rotations',
+    operationId: 'startRotation',
+    tag: 'rotations',
+    summary: 'Start a bulk rotation',
+    description:
+      'Renews every managed app the selector takes (criteria combine; `all` stands alone), once each however often the request is retried with the same `Idempotency-Key`: a retry answers 202 with the same rotation, the same key with another body 422. A scheduled renewal deployed after the rotation was asked for counts as its renewal (no second certificate). Apps with management off or without a certificate yet are skipped, saying why. History rows and events of its renewals carry `rotationId` and `reason`; `EntraCertRotator.RotationCompleted` is published once every app is verified, failed or skipped.',
+    role: 'CertRotator.Admin',
+    parameters: [
+      {
+        name: 'Idempotency-Key',
+        in: 'header',
+        description: 'Required. A value of your own (a new UUID) for this rotation; send the same one when you retry.',
+        required: true,
+        schema: idempotencyKeySchema,
+      },
+    ],
+    requestBody: { description: 'Which apps, and why.', mediaTypes: ['application/json'], schema: 'RotationRequest' },
+    responses: {
+      202: {
+        description: 'Started (or, for a retry, already started): follow it at Location.',
+        json: 'RotationView',
+        headers: { Location: { description: '/api/rotations/{rotationId}', schema: { type: 'string' } } },
+      },
+      400: standard[400],
+      409: problem('An earlier request with this key is still starting the rotation; retry after Retry-After.', {
+        'Retry-After': retryAfter,
+      }),
+      413: problem('Request body too large.'),
+      415: problem('Not application/json.', unsupportedMedia),
+      422: problem('The Idempotency-Key was used before with another request.'),
+      ...secured,
+    },
+  },
+  {
+    method: 'get',
+    path: '/rotations',
+    operationId: 'listRotations',
+    tag: 'rotations',
+    summary: 'Bulk rotations, newest first',
+    description: 'Every rotation with its counts per stage (the apps of each are at its own URL).',
+    role: 'CertRotator.Reader',
+    responses: { 200: { description: 'The rotations.', json: 'RotationList' }, 400: standard[400], ...secured },
+  },
+  {
+    method: 'get',
+    path: '/rotations/{rotationId}',
+    operationId: 'getRotation',
+    tag: 'rotations',
+    summary: 'A bulk rotation and its progress',
+    description:
+      'Counts per stage (queued, deployed, verified, failed, skipped), the apps still open and the failed ones (the first 200 of each), and `completedAt` once every app is settled.',
+    role: 'CertRotator.Reader',
+    parameters: [rotationIdParameter],
+    responses: { 200: { description: 'The rotation.', json: 'RotationView' }, 400: standard[400], 404: standard[404], ...secured },
+  },
+];
+
 // --- generation ------------------------------------------------------------------------------------
 
 const COMPONENT_REF = (name: string) => `#/components/schemas/${name}`;
@@ -549,7 +626,7 @@ let built: JsonSchema | undefined;
 export function buildOpenApiDocument(): JsonSchema {
   if (built) return built;
   const paths: Record<string, Record<string, JsonSchema>> = {};
-  for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operationObject(op);
+  for (const op of [...OPERATIONS, ...ROTATION_OPERATIONS]) (paths[op.path] ??= {})[op.method] = operationObject(op);
   built = {
     openapi: '3.1.1',
     info: {
@@ -563,6 +640,7 @@ export function buildOpenApiDocument(): JsonSchema {
     tags: [
       { name: 'apps', description: 'Managed apps: config, state, history.' },
       { name: 'certificates', description: 'Certificates on an app registration.' },
+      { name: 'rotations', description: 'Bulk rotations of many apps at once.' },
       { name: 'health', description: 'Liveness.' },
       { name: 'meta', description: 'This document.' },
     ],

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   ConfigurationError,
   ConflictError,
+  IdempotencyKeyReusedError,
   NotFoundError,
   PreconditionError,
   PreconditionFailedError,
@@ -92,6 +93,7 @@ function map(error: RotatorError, options: ProblemContext): Mapped {
   // "a conflict with the current state ... the user might be able to resolve". 412 is taken by ETags.
   if (error instanceof PreconditionError) return { status: 409, title: 'A precondition outside this request is not met' };
   if (error instanceof PreconditionFailedError) return { status: 412, title: 'The resource changed (ETag mismatch)' };
+  if (error instanceof IdempotencyKeyReusedError) return { status: 422, title: 'The Idempotency-Key was used for another request' };
   if (error instanceof PayloadTooLargeError) return { status: 413, title: 'Request body too large' };
   if (error instanceof UnsupportedMediaTypeError) {
     return {

@@ -8,7 +8,7 @@ import type { LeasedApp } from './leasedApp.js';
 import { certificateFacts, withPending } from './notificationSender.js';
 import { accessFacts, notificationId, type NotificationFacts, type NotificationKind } from './notifications.js';
 import type { RenewalContext, RenewalStep } from './renewalContext.js';
-import { FUNCTION_TIMEOUT_SECONDS } from '../domain/renewalMessage.js';
+import { FUNCTION_TIMEOUT_SECONDS, rotationFieldsOf } from '../domain/renewalMessage.js';
 import { writeRenewalState } from './writeRenewalState.js';
 
 const DEFAULT_VERIFY_RETRY_MAX_DELAY_MS = 30_000;
@@ -85,7 +85,13 @@ export async function confirmStage(context: RenewalContext, held: LeasedApp): Pr
 
   if (failures.length > 0) await context.store.markPendingNotifications(config.appId);
   const history: HistoryInput[] = [
-    { action: 'renewal.confirm', trigger: message.trigger, outcome: 'succeeded', thumbprint: held.app.state.currentThumbprint },
+    {
+      action: 'renewal.confirm',
+      trigger: message.trigger,
+      outcome: 'succeeded',
+      thumbprint: held.app.state.currentThumbprint,
+      ...rotationFieldsOf(message),
+    },
   ];
   if (removed.length > 0) {
     const thumbprints = removed.map((certificate) => certificate.thumbprint).join(',');

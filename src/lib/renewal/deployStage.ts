@@ -8,6 +8,7 @@ import type { LeasedApp } from './leasedApp.js';
 import type { RenewalContext, RenewalStep } from './renewalContext.js';
 import { writeRenewalState } from './writeRenewalState.js';
 import { importIntoVault } from './importIntoVault.js';
+import { rotationFieldsOf } from '../domain/renewalMessage.js';
 
 /** The keyId of a renewal's credential: a UUID derived from the renewal id, so a retry finds its own work. */
 export function keyIdForRenewal(renewalId: string): string {
@@ -121,11 +122,19 @@ export async function deployStage(context: RenewalContext, held: LeasedApp, acto
             stage: 'deployed',
             deployedAt: now,
             reason: message.reason,
+            rotationId: message.rotationId,
             requestedBy: actor,
           },
         };
       },
-      { action: 'renewal.deploy', trigger: message.trigger, outcome: 'succeeded', thumbprint: recorded.thumbprint, actor },
+      {
+        action: 'renewal.deploy',
+        trigger: message.trigger,
+        outcome: 'succeeded',
+        thumbprint: recorded.thumbprint,
+        actor,
+        ...rotationFieldsOf(message),
+      },
       actor,
     );
     held.released = true;

@@ -181,9 +181,11 @@ export class NotificationSender {
 export function certificateFacts(
   app: StoredApp,
   kind: NotificationKind,
-  message: Pick<RenewalMessage, 'renewalId' | 'trigger'>,
+  message: Pick<RenewalMessage, 'renewalId' | 'trigger' | 'rotationId' | 'reason'>,
 ): NotificationFacts {
   const state = app.state;
+  const progress = state.renewal?.id === message.renewalId ? state.renewal : undefined;
+  const rotationId = message.rotationId ?? progress?.rotationId;
   return {
     kind,
     id: notificationId(kind, message.renewalId),
@@ -196,6 +198,7 @@ export function certificateFacts(
     keyVaultCertificateId: state.keyVaultId,
     keyVaultVersion: state.keyVaultVersion,
     trigger: message.trigger,
+    ...(rotationId === undefined ? {} : { rotationId, reason: message.reason ?? progress?.reason }),
   };
 }
 

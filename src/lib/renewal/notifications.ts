@@ -32,6 +32,9 @@ export interface NotificationFacts {
   readonly keyVaultVersion?: string;
   readonly trigger?: string;
   readonly error?: string;
+  /** The bulk rotation (§10) the renewal was for, and its reason. */
+  readonly rotationId?: string;
+  readonly reason?: string;
 }
 
 export function notificationId(kind: NotificationKind, key: string): string {
@@ -56,7 +59,7 @@ export function operationIdFor(id: string): string {
 
 export function buildEvent(facts: NotificationFacts, now: Date): RotatorEvent {
   const data: Record<string, unknown> = { appId: facts.appId, displayName: facts.displayName };
-  for (const key of ['thumbprint', 'keyId', 'notBefore', 'notAfter', 'trigger', 'error'] as const) {
+  for (const key of ['thumbprint', 'keyId', 'notBefore', 'notAfter', 'trigger', 'error', 'rotationId', 'reason'] as const) {
     if (facts[key] !== undefined) data[key] = facts[key];
   }
   if (facts.keyVaultCertificateId !== undefined) {
@@ -105,6 +108,8 @@ export function buildEmail(facts: NotificationFacts, config: Pick<AppConfig, 'no
     ['Valid until', facts.notAfter],
     ['Key Vault certificate', facts.keyVaultCertificateId],
     ['Trigger', facts.trigger],
+    ['Rotation', facts.rotationId],
+    ['Reason', facts.reason],
     ['Error', facts.error],
   ];
   const present = rows.filter((r): r is [string, string] => r[1] !== undefined);

@@ -7,6 +7,7 @@ import type {
   Mailer,
   RenewalMessage,
   RenewalQueue,
+  RotationTracker,
   SignInVerifier,
   VaultFor,
 } from '../domain/ports.js';
@@ -37,6 +38,8 @@ export interface RenewalDependencies {
   readonly events?: EventSink;
   /** Key Vault read access of the app and its readers (§9), re-checked as each renewal completes. */
   readonly access?: AccessReviewer;
+  /** Bulk rotations (§10): told after each delivery of a rotation's renewal, whatever its outcome. */
+  readonly rotations?: RotationTracker;
   readonly settings: RenewalSettings;
   readonly now?: () => Date;
   readonly sleep?: (ms: number) => Promise<void>;

@@ -35,6 +35,8 @@ export interface SchedulerDependencies {
   readonly now?: () => Date;
   /** The process's own log; a tick also logs through the logger it is given (the invocation's). */
   readonly log?: RenewalLog;
+  /** Bulk rotations (§10): each tick finishes a start that died, finds lost progress, sends a missed RotationCompleted. */
+  readonly rotations?: { reconcile(): Promise<void> };
 }
 
 export interface TickReport {
@@ -101,6 +103,7 @@ export class RenewalScheduler {
     }
 
     const slice = await this.#slice(now, tick);
+    await this.#dependencies.rotations?.reconcile();
     const report: TickReport = {
       dueApps: due.apps.length,
       dueEntitiesRead: due.entitiesRead,

@@ -9,11 +9,11 @@ import { failedDeliveryAction, throttledAgain } from './decide/deliveryOutcome.j
 import { nearExpiryKey } from './decide/nearExpiry.js';
 import { deployStage } from './deployStage.js';
 import { restoreKeyVaultLatest, restoreKeyVaultLatestUnder } from './keyVaultRestore.js';
-import { leaseForDelivery, releaseLease } from './leasedApp.js';
+import { leaseForDelivery, releaseLease, type LeasedApp } from './leasedApp.js';
 import { factsFromPending, NotificationSender } from './notificationSender.js';
 import { accessFacts, notificationId } from './notifications.js';
 import type { RenewalContext, RenewalDependencies, RenewalLog } from './renewalContext.js';
-import { renewalMessageSchema } from '../domain/renewalMessage.js';
+import { renewalMessageSchema, rotationFieldsOf } from '../domain/renewalMessage.js';
 import { writeRenewalState } from './writeRenewalState.js';
 
 /**
@@ -72,13 +72,15 @@ export class RenewalService implements CertificateGenerator {
     const message = parsed.data;
     const { log, queue, store } = this.#context;
     try {
-      await this.handle(message);
+      const after = message.stage === 'deploy' ? (await this.deploy(message), undefined) : await this.confirm(message);
+      await this.#track(message, after);
       return 'done';
     } catch (error) {
       // Skipped only when the app really is gone; a missing Key Vault version or app registration
       // is a failure to record, not a reason to drop the renewal silently.
       if (error instanceof NotFoundError && !(await store.getApp(message.appId))) {
         log?.('renewal skipped: app no longer managed', { appId: message.appId, renewalId: message.renewalId });
+        await this.#track(message, undefined);
         return 'skipped';
       }
       const outcome = failedDeliveryAction(error, {
@@ -108,10 +110,38 @@ export class RenewalService implements CertificateGenerator {
         });
         return 'postponed';
       }
-      if (outcome.recordFailure) await this.recordFailure(message, error, attempt.log);
+      if (outcome.recordFailure) await this.#track(message, await this.recordFailure(message, error, attempt.log));
       if (outcome.restoreKeyVault) await restoreKeyVaultLatest(this.#context, message);
       throw error;
     }
+  }
+
+  /**
+   * Tells the rotation a delivery served, if any: the message's own, or (for a renewal that answered
+   * a rotation in its place, see adoptForRotation) the one its state names. That one is followed
+   * from the rotation's own start, not this message's requestedAt.
+   */
+  async #track(message: RenewalMessage, app: StoredApp | undefined): Promise<void> {
+    const tracker = this.#context.rotations;
+    if (!tracker) return;
+    if (message.rotationId !== undefined) return tracker.track(message);
+    const progress = app?.state.renewal;
+    if (progress?.id === message.renewalId && progress.rotationId !== undefined) {
+      await tracker.track({ ...message, rotationId: progress.rotationId, requestedAt: undefined });
+    }
+  }
+
+  /**
+   * A rotation's delivery found its need answered by renewal X, deployed since it was asked for and
+   * not confirmed yet: X's state names the rotation, so X's confirm (or failure) reports to it.
+   */
+  async #adoptForRotation(held: LeasedApp): Promise<void> {
+    const { message } = held;
+    const renewal = held.app.state.renewal;
+    if (message.trigger !== 'rotation' || !renewal || renewal.id === message.renewalId || renewal.stage !== 'deployed') return;
+    held.app = await writeRenewalState(this.#context.store, held.app, held.owner, () => ({
+      renewal: { ...renewal, rotationId: message.rotationId },
+    }));
   }
 
   /**
@@ -128,6 +158,7 @@ export class RenewalService implements CertificateGenerator {
         // An earlier attempt may have imported into Key Vault before it failed; no later one will
         // record that certificate now.
         if (!held.firstAttempt && message.stage === 'deploy') await restoreKeyVaultLatestUnder(this.#context, held);
+        await this.#adoptForRotation(held);
         return undefined;
       }
       return await deployStage(this.#context, held, actor);
@@ -136,13 +167,14 @@ export class RenewalService implements CertificateGenerator {
     }
   }
 
-  async confirm(message: RenewalMessage): Promise<void> {
+  /** The confirm stage; answers the app as it left it (undefined when the app is gone). */
+  async confirm(message: RenewalMessage): Promise<StoredApp | undefined> {
     let held;
     try {
       held = await leaseForDelivery(this.#context, message);
     } catch (error) {
       // The app was deleted after its renewal was queued: nothing is left to confirm.
-      if (error instanceof NotFoundError) return;
+      if (error instanceof NotFoundError) return undefined;
       throw error;
     }
     try {
@@ -150,13 +182,14 @@ export class RenewalService implements CertificateGenerator {
     } finally {
       await releaseLease(this.#context, held);
     }
+    return held.app;
   }
 
   /**
    * The last attempt of a message failed: record the failure (once per renewal), tell the admins
    * and automation. The existing certificates are untouched.
    */
-  async recordFailure(message: RenewalMessage, error: unknown, log?: RenewalLog): Promise<void> {
+  async recordFailure(message: RenewalMessage, error: unknown, log?: RenewalLog): Promise<StoredApp | undefined> {
     const text = errorText(error);
     const properties = { appId: message.appId, renewalId: message.renewalId, stage: message.stage, outcome: 'failed', error: text };
     // The alert (infra/modules/monitoring.bicep) matches traces starting "renewal failed" or carrying
@@ -164,8 +197,8 @@ export class RenewalService implements CertificateGenerator {
     // text, whatever becomes of the structured properties, so the line is self-contained.
     const line = `renewal failed: app ${message.appId}, renewal ${message.renewalId} (${message.stage} stage, ${message.trigger}): ${text}`;
     const app = await this.#context.store.getApp(message.appId);
-    if (!app) return;
-    if (app.state.renewal?.id === message.renewalId && app.state.renewal.stage === 'failed') return;
+    if (!app) return undefined;
+    if (app.state.renewal?.id === message.renewalId && app.state.renewal.stage === 'failed') return app;
     log?.(line, properties);
     this.#context.log?.('renewal failed', properties);
     const now = this.#context.now();
@@ -174,6 +207,7 @@ export class RenewalService implements CertificateGenerator {
       id: message.renewalId,
       trigger: message.trigger,
       stage: 'failed',
+      ...(message.rotationId === undefined ? {} : { rotationId: message.rotationId }),
     };
     const updated = await writeRenewalState(
       this.#context.store,
@@ -186,15 +220,16 @@ export class RenewalService implements CertificateGenerator {
         lastError: text,
         consecutiveFailures: state.consecutiveFailures + 1,
       }),
-      { action: `renewal.${message.stage}`, trigger: message.trigger, outcome: 'failed', error: text },
+      { action: `renewal.${message.stage}`, trigger: message.trigger, outcome: 'failed', error: text, ...rotationFieldsOf(message) },
     );
-    await this.#context.notifications.notify(updated, undefined, {
+    return this.#context.notifications.notify(updated, undefined, {
       kind: 'failed',
       id: notificationId('failed', message.renewalId),
       appId: message.appId,
       displayName: updated.config.displayName,
       trigger: message.trigger,
       error: text,
+      ...rotationFieldsOf(message),
       thumbprint: updated.state.currentThumbprint,
       notAfter: updated.state.notAfter,
     });

@@ -7,7 +7,7 @@ import { decideRenewal } from './renewalPolicy.js';
  * Why a deploy delivery has nothing left to do, if so: a newer renewal took the lease after it and
  * recorded a deployment (a late redelivery), or, for a scheduled or drift renewal that has not
  * recorded a deployment, another renewal (a manual one that won the lease) already answered the
- * need. What an earlier attempt of a skipped renewal left (a Key Vault version, a credential) is
+ * need, or a renewal deployed after a rotation was asked for answers it. What an earlier attempt of a skipped renewal left (a Key Vault version, a credential) is
  * older than what answered it, so the current certificate stays the newest everywhere.
  */
 export function deliveryAlreadyAnswered(app: StoredApp, message: RenewalMessage, now: Date): string | undefined {
@@ -33,6 +33,17 @@ export function deliveryAlreadyAnswered(app: StoredApp, message: RenewalMessage,
   if (message.trigger === 'drift' && message.requestedAt !== undefined && renewal?.deployedAt !== undefined) {
     if (Date.parse(renewal.deployedAt) > Date.parse(message.requestedAt))
       return `a renewal deployed at ${renewal.deployedAt} replaced the drifted certificate`;
+  }
+  // A rotation asks for a certificate made after it was asked for; one deployed since (a scheduled
+  // renewal that ran at the same moment, say) is that, so a second would be a duplicate (§10).
+  if (
+    message.trigger === 'rotation' &&
+    message.requestedAt !== undefined &&
+    renewal?.deployedAt !== undefined &&
+    renewal.stage !== 'failed' &&
+    Date.parse(renewal.deployedAt) >= Date.parse(message.requestedAt)
+  ) {
+    return `renewal ${renewal.id}, deployed at ${renewal.deployedAt} after the rotation was asked for, answers it`;
   }
   return undefined;
 }

@@ -78,6 +78,36 @@ describe('deliveryAlreadyAnswered', () => {
       { trigger: 'drift', requestedAt: at(-60_000) },
       undefined,
     ],
+    [
+      'a rotation asked for before another renewal deployed: that renewal answers it',
+      { state: { ...certified, renewal: deployed('scheduled-one', at(-60_000)) } },
+      { trigger: 'rotation', rotationId: 'r', requestedAt: at(-DAY) },
+      'answers it',
+    ],
+    [
+      'a rotation asked for after the last renewal deployed: go on',
+      { state: { ...certified, renewal: deployed('older', at(-DAY)) } },
+      { trigger: 'rotation', rotationId: 'r', requestedAt: at(-60_000) },
+      undefined,
+    ],
+    [
+      'a rotation whose answering renewal failed since: go on (the rotation still needs its certificate)',
+      { state: { ...certified, renewal: { ...deployed('scheduled-one', at(-60_000)), stage: 'failed' } } },
+      { trigger: 'rotation', rotationId: 'r', requestedAt: at(-DAY) },
+      undefined,
+    ],
+    [
+      "a rotation's own renewal, deployed and redelivered: finish what it began",
+      { state: { ...certified, renewal: deployed('mine', at(-60_000)) } },
+      { trigger: 'rotation', rotationId: 'r', requestedAt: at(-DAY) },
+      undefined,
+    ],
+    [
+      'a rotation on an app whose management is off: the admin asked for it, go on',
+      { config: { enabled: false }, state: { ...certified } },
+      { trigger: 'rotation', rotationId: 'r', requestedAt: at(-DAY) },
+      undefined,
+    ],
   ])('%s', (_name, app, message, answered) => {
     const full: RenewalMessage = { appId: FIXTURE_APP_ID, renewalId: 'mine', stage: 'deploy', trigger: 'manual', ...message };
     const result = deliveryAlreadyAnswered(storedAppFixture(app), full, NOW);
