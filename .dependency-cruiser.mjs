@@ -6,16 +6,19 @@
  *   policy      renewal/decide/ (pure renewal decisions)
  *   adapters    tables/, graph/, keyvault/, authorization/, email/, eventgrid/, queue/, azureErrors.ts: one per service,
  *               the only importers (with the root) of the Azure service SDKs
- *   use cases   renewal/ (outside decide/), apps/, access/: depend on ports, never on an adapter
+ *   use cases   renewal/ (outside decide/), apps/, access/, rotations/: depend on ports, never on an adapter
  *   interface   http/, then functions/ (one file per trigger), composition.ts and config.ts (the root)
  *   entry       index.ts (registration only)
  *   sync        sync/: the entra-cert-sync command, its own composition root (cli.ts) with its one
  *               adapter (vaultCertificateSource.ts); the Functions app never imports it
+ *   cli         cli/: the entra-cert-rotator admin command over the HTTP API, its own root (cli.ts)
+ *               with its one adapter (cliCredential.ts, @azure/identity); nothing else imports it
  */
 const ADAPTERS = '^src/lib/(tables|graph|keyvault|authorization|email|eventgrid|queue)/|^src/lib/azureErrors\\.ts$';
-const USE_CASES = '^src/lib/(apps/|access/|renewal/(?!decide/))';
+const USE_CASES = '^src/lib/(apps/|access/|rotations/|renewal/(?!decide/))';
 const ROOT = '^src/lib/(composition|config)\\.ts$';
 const SYNC_ADAPTER = '^src/sync/vaultCertificateSource\\.ts$';
+const CLI_ADAPTER = '^src/cli/cliCredential\\.ts$';
 /** The Azure service SDKs: only their adapters (and the composition root that builds them) import them. */
 const SERVICE_SDKS =
   '(^|/)node_modules/(@azure/(data-tables|storage-queue|storage-blob|keyvault-[a-z]+|arm-authorization|communication-email|eventgrid|identity|msal-node)|@microsoft/microsoft-graph-client)/';
@@ -75,7 +78,7 @@ export const forbidden = [
     name: 'only-adapters-reach-service-sdks',
     comment: "An Azure service SDK is an adapter's business: nothing else in src/ imports one, not even for a type.",
     severity: 'error',
-    from: { path: '^src/', pathNot: `${ADAPTERS}|${ROOT}|${SYNC_ADAPTER}` },
+    from: { path: '^src/', pathNot: `${ADAPTERS}|${ROOT}|${SYNC_ADAPTER}|${CLI_ADAPTER}` },
     to: { path: SERVICE_SDKS },
   },
   {
@@ -91,6 +94,21 @@ export const forbidden = [
     severity: 'error',
     from: { path: '^src/sync/' },
     to: { path: `${USE_CASES}|${ROOT}|^src/lib/http/|^src/functions/|^src/index\\.ts$` },
+  },
+  {
+    name: 'nothing-imports-the-cli',
+    comment: "entra-cert-rotator is a client of the HTTP API, run on admins' machines; neither the app nor the sync depends on it.",
+    severity: 'error',
+    from: { path: '^src/', pathNot: '^src/cli/' },
+    to: { path: '^src/cli/' },
+  },
+  {
+    name: 'the-cli-speaks-http-only',
+    comment:
+      'The CLI knows the API by its wire format: it imports none of the app, not even a schema, so it works against any deployed version.',
+    severity: 'error',
+    from: { path: '^src/cli/' },
+    to: { path: '^src/(lib|functions|sync)/|^src/index\\.ts$' },
   },
   {
     name: 'only-handlers-reach-the-root',
