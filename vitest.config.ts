@@ -9,5 +9,7 @@ export default defineConfig({
     // Interop tests shell out to openssl and generate RSA keys: give them room on 2 cores.
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // The default summary, then every skipped test with its reason (issue 22.7).
+    reporters: ['default', './test/support/skipReasonReporter.ts'],
   },
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { skipAllWhen } from '../support/skipWithReason.js';
 import { APPS_TABLE_NAME } from '../../src/lib/composition.js';
 import { RENEWAL_QUEUE_NAME } from '../../src/lib/domain/renewalQueueName.js';
 import { deploy, type Deployment, type DeployedResource } from './armDeployment.js';
@@ -33,7 +34,8 @@ const ROLE_OF: Readonly<Record<string, string>> = {
 const roleAssignmentsOf = (roles: Deployment) => roles.resources().filter((r) => r.type === 'Microsoft.Authorization/roleAssignments');
 const roleIdOf = (assignment: DeployedResource) => String(assignment.properties().roleDefinitionId).split('/').pop();
 
-describe.skipIf(skip)('the identity the app runs as', () => {
+describe('the identity the app runs as', () => {
+  skipAllWhen(skip);
   it('is by default a user-assigned identity that holds every role before the app exists', () => {
     const deployment = deployMain();
     expect(deployment.deploys('userAssignedIdentity')).toBe(true);
@@ -69,7 +71,8 @@ describe.skipIf(skip)('the identity the app runs as', () => {
   });
 });
 
-describe.skipIf(skip)('the role assignments', () => {
+describe('the role assignments', () => {
+  skipAllWhen(skip);
   const roles = deployMain().resource('userAssignedRoleAssignments').module();
   const assignments = roleAssignmentsOf(roles);
 
@@ -162,7 +165,8 @@ describe.skipIf(skip)('the role assignments', () => {
   });
 });
 
-describe.skipIf(skip)('the vault', () => {
+describe('the vault', () => {
+  skipAllWhen(skip);
   it("keeps purge protection and RBAC, and takes a fresh name from KEY_VAULT_NAME_SUFFIX after `azd down` (a deleted vault's name stays taken)", () => {
     const name = (parameters: Record<string, unknown>) =>
       String(deployMain(parameters).resource('keyVault').module().resource('Microsoft.KeyVault/vaults').name);
@@ -178,7 +182,8 @@ describe.skipIf(skip)('the vault', () => {
   });
 });
 
-describe.skipIf(skip)('the evaluator these tests stand on', () => {
+describe('the evaluator these tests stand on', () => {
+  skipAllWhen(skip);
   it('follows conditions, copies and parameters as ARM does', () => {
     const template = {
       parameters: { on: { type: 'bool', defaultValue: false }, names: { type: 'array', defaultValue: ['a', 'b'] } },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { skipAllWhen } from '../support/skipWithReason.js';
 import { loadSettings } from '../../src/lib/config.js';
 import { CHINA_CLOUD } from './armDeployment.js';
 import { skipWithoutBicep } from './armTemplate.js';
@@ -65,7 +66,8 @@ const MODES = [
   ['system-assigned identity', { identity: { useSystemAssignedIdentity: true } }],
 ] as const;
 
-describe.skipIf(skip)("the Function App's settings as the compiled template deploys them", () => {
+describe("the Function App's settings as the compiled template deploys them", () => {
+  skipAllWhen(skip);
   it.each(MODES)('%s: every setting config.ts requires (README says which) is set, in one of its forms', (_mode, parameters) => {
     const settings = Object.keys(appSettingsOf(deployMain(parameters)));
     const required = [...new Set(configSettings.filter((name) => readmeRowFor(name)?.required).map(settingBase))];

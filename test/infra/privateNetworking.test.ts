@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { skipAllWhen } from '../support/skipWithReason.js';
 import { CHINA_CLOUD, PUBLIC_CLOUD, type CloudEnvironment } from './armDeployment.js';
 import { skipWithoutBicep, type Json } from './armTemplate.js';
 import { deployMain, representativeOutputs } from './deployedInfra.js';
@@ -20,7 +21,8 @@ const vaultOf = (parameters: Record<string, unknown>) =>
 const siteOf = (parameters: Record<string, unknown>) =>
   deployMain(parameters).resource('functionApp').module().resource('Microsoft.Web/sites').properties();
 
-describe.skipIf(skip)('privateNetworking', () => {
+describe('privateNetworking', () => {
+  skipAllWhen(skip);
   it('is off by default: no network, no private endpoint, storage and vault public, the app not integrated', () => {
     const deployment = deployMain();
     expect(deployment.parameters.privateNetworking).toBe(false);

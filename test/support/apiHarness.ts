@@ -49,6 +49,8 @@ export class ApiHarness {
   readonly service: AppService;
   readonly handlers: ReturnType<typeof createAppsHandlers>;
   readonly authority: EntraAuthority;
+  /** What the handlers logged through their invocation context (kept here, not printed: the run stays quiet). */
+  readonly logs: { level: string; text: string }[] = [];
 
   private constructor(authority: EntraAuthority, hooks: AppStoreHooks) {
     this.authority = authority;
@@ -117,7 +119,12 @@ export class ApiHarness {
       body,
       params: options.params ?? params,
     });
-    const context = new InvocationContext({ invocationId: randomUUID(), functionName: 'apps' });
+    const context = new InvocationContext({
+      invocationId: randomUUID(),
+      functionName: 'apps',
+      logHandler: (level, ...args) =>
+        void this.logs.push({ level, text: args.map((a) => (a instanceof Error ? `${a.name}: ${a.message}` : String(a))).join(' ') }),
+    });
     const response: HttpResponseInit = await handler(request, context);
     const responseHeaders = new Headers(response.headers);
     let text = '';

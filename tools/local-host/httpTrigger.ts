@@ -64,6 +64,8 @@ export async function startHttpTriggers(options: {
   logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
   /** The app's @azure/functions (functionsCore.ts); default the host's own copy. */
   library?: FunctionsLibrary;
+  /** The host's own log lines (a function that crashed); default stderr. */
+  hostLog?: (line: string) => void;
 }): Promise<HttpTriggerHost> {
   // @azure/functions is webpack-bundled CommonJS: Node's ESM loader finds `app` among its named
   // exports but not these classes, so they are taken from the default export.
@@ -87,7 +89,7 @@ export async function startHttpTriggers(options: {
         error instanceof HostProblem
           ? error
           : new HostProblem(500, 'Internal error', 'The function failed before answering; see the host log.');
-      if (!(error instanceof HostProblem)) console.error(`[host] HTTP handling failed: ${(error as Error).message}`);
+      if (!(error instanceof HostProblem)) (options.hostLog ?? console.error)(`[host] HTTP handling failed: ${(error as Error).message}`);
       // A refusal that leaves a body unread closes the connection: the rest of it is not a next request.
       if (problem.close || bodyPending(req)) res.once('finish', () => req.socket.destroy());
       writeHostProblem(res, problem, (req.url ?? '/').split('?')[0]!.slice(0, 300));

@@ -278,32 +278,30 @@ describe('readPfx on files the openssl CLI wrote', () => {
     expect(failure(() => readPfx(readFileSync(keyOnly), PASSWORD))).toBe('malformed');
   });
 
-  it.skipIf(!LEGACY_PROVIDER)(
-    `reads -legacy (RC2-40 certificate bag, through the node-forge fallback)${LEGACY_PROVIDER ? '' : ': skipped, this openssl has no legacy provider to write RC2'}`,
-    () => {
-      const file = join(dir, 'legacy-rc2.pfx');
-      openssl([
-        'pkcs12',
-        '-export',
-        '-legacy',
-        '-in',
-        join(dir, 'leaf.pem'),
-        '-inkey',
-        join(dir, 'key.pem'),
-        '-passout',
-        `pass:${PASSWORD}`,
-        '-out',
-        file,
-      ]);
-      expect(pkcs12Info(file, PASSWORD, true)).toContain('PKCS7 Encrypted data: pbeWithSHA1And40BitRC2-CBC');
-      const pfx = readFileSync(file);
-      expectLeafAndKey(readPfx(pfx, PASSWORD));
-      expect(failure(() => readPfx(pfx, 'wrong'))).toBe('password');
-      expect(failure(() => readPfx(withMacFlipped(pfx), PASSWORD))).toBe('password');
-      // Without the MAC the wrong password surfaces in forge's RC2 decryption.
-      expect(failure(() => readPfx(withoutMac(pfx), 'wrong'))).toBe('password');
-    },
-  );
+  it('reads -legacy (RC2-40 certificate bag, through the node-forge fallback)', (context) => {
+    if (!LEGACY_PROVIDER) context.skip('this openssl has no legacy provider to write RC2 (-legacy)');
+    const file = join(dir, 'legacy-rc2.pfx');
+    openssl([
+      'pkcs12',
+      '-export',
+      '-legacy',
+      '-in',
+      join(dir, 'leaf.pem'),
+      '-inkey',
+      join(dir, 'key.pem'),
+      '-passout',
+      `pass:${PASSWORD}`,
+      '-out',
+      file,
+    ]);
+    expect(pkcs12Info(file, PASSWORD, true)).toContain('PKCS7 Encrypted data: pbeWithSHA1And40BitRC2-CBC');
+    const pfx = readFileSync(file);
+    expectLeafAndKey(readPfx(pfx, PASSWORD));
+    expect(failure(() => readPfx(pfx, 'wrong'))).toBe('password');
+    expect(failure(() => readPfx(withMacFlipped(pfx), PASSWORD))).toBe('password');
+    // Without the MAC the wrong password surfaces in forge's RC2 decryption.
+    expect(failure(() => readPfx(withoutMac(pfx), 'wrong'))).toBe('password');
+  });
 });
 
 describe('readPfx on files node-forge wrote', () => {

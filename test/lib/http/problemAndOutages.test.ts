@@ -22,6 +22,9 @@ describe('outages and internals', () => {
       expect(outage.served).toBe(1);
       expect(down.headers.get('retry-after')).toBe('5');
       expect(down.headers.get('content-type')).toBe('application/problem+json');
+      // Logged for the operator (through the invocation's logger, captured by the harness).
+      expect(fresh.logs.map((l) => l.level)).toEqual(['error']);
+      expect(fresh.logs[0]!.text).toMatch(/^GET \/api\/apps failed: RetriableError: Cannot read the token issuer's metadata/);
       // The failed discovery is not cached: the next request discovers again and succeeds.
       expect((await fresh.call({ method: 'GET', path: '/api/apps', token })).status).toBe(200);
     } finally {
@@ -43,6 +46,8 @@ describe('outages and internals', () => {
       expect(outage.served).toBe(1);
       expect(down.headers.get('retry-after')).toBe('5');
       expect(down.headers.get('www-authenticate')).toBeNull();
+      expect(fresh.logs.map((l) => l.level)).toEqual(['error']);
+      expect(fresh.logs[0]!.text).toContain("GET /api/apps failed: RetriableError: Cannot read the token issuer's signing keys");
       expect((await fresh.call({ method: 'GET', path: '/api/apps', token })).status).toBe(200);
     } finally {
       await fresh.close();
@@ -51,8 +56,17 @@ describe('outages and internals', () => {
 
   it('answers an unexpected error with 500 and no internals', () => {
     const request = new HttpRequest({ method: 'GET', url: 'https://rotator.example/api/apps' });
-    const context = new InvocationContext({ invocationId: randomUUID(), functionName: 'apps' });
+    const logged: unknown[][] = [];
+    const context = new InvocationContext({
+      invocationId: randomUUID(),
+      functionName: 'apps',
+      logHandler: (...entry) => void logged.push(entry),
+    });
     const response = problemResponse(new Error('connection string AccountKey=secret leaked'), request, context);
+    // The cause goes to the operator's log, whole; the caller gets none of it.
+    expect(logged).toEqual([
+      ['error', 'GET /api/apps failed:', expect.objectContaining({ message: 'connection string AccountKey=secret leaked' })],
+    ]);
     expect(response.status).toBe(500);
     const body = response.body as string;
     expect(body).not.toContain('secret');

@@ -23,6 +23,7 @@ const httpFunction = (name: string, route: string, methods: string[], handler: (
 
 let host: HttpTriggerHost;
 let port: number;
+const hostLog: string[] = [];
 
 beforeAll(async () => {
   host = await startHttpTriggers({
@@ -38,6 +39,7 @@ beforeAll(async () => {
     maxBodyBytes: MAX_BODY_BYTES,
     bodyTimeoutMs: BODY_TIMEOUT_MS,
     logHandler: () => () => {},
+    hostLog: (line) => void hostLog.push(line),
   });
   port = Number(new URL(host.url).port);
 });
@@ -208,5 +210,7 @@ describe('the local host’s own answers', () => {
   it('answers a function that crashed with a 500 problem that says no more than that', async () => {
     const problem = expectProblem(await send({ path: '/api/broken' }), 500);
     expect(problem.detail).not.toContain('crashed');
+    // The cause is in the host's log, for whoever runs it.
+    expect(hostLog).toContain('[host] HTTP handling failed: the function crashed');
   });
 });
