@@ -54,7 +54,13 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['eslint.config.js', '.dependency-cruiser.mjs', 'test/support/sharedClock.mjs', 'scripts/check-node.mjs'],
+    files: [
+      'eslint.config.js',
+      '.dependency-cruiser.mjs',
+      'test/support/sharedClock.mjs',
+      'scripts/check-node.mjs',
+      'scripts/sandbox-env.mjs',
+    ],
     ...tseslint.configs.disableTypeChecked,
   },
   prettier,
