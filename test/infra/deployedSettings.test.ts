@@ -9,7 +9,7 @@ import { readmeSettingsTable, readRepoFile, settingBase, settingsReadByConfig } 
 /**
  * Deployment and code must not drift: the Function App's settings as the compiled template deploys
  * them (in each identity mode and cloud) are the ones src/lib/config.ts reads, load with it, and
- * every setting it reads is documented in README and listed in local.settings.sample.json.
+ * every setting it reads is documented in docs/configuration.md and listed in local.settings.sample.json.
  */
 
 const skip = skipWithoutBicep();
@@ -51,8 +51,8 @@ describe('settings read by src/lib/config.ts', () => {
     expect(configSettings.length).toBeGreaterThan(15);
   });
 
-  it.each(configSettings)('%s is documented in README (directly or as a form of its base setting)', (name) => {
-    expect(readmeRowFor(name), `README ## Settings has no row for ${name}`).toBeDefined();
+  it.each(configSettings)('%s is documented in docs/configuration.md (directly or as a form of its base setting)', (name) => {
+    expect(readmeRowFor(name), `docs/configuration.md ## Settings has no row for ${name}`).toBeDefined();
   });
 
   it.each(configSettings)('%s appears in local.settings.sample.json', (name) => {
@@ -68,13 +68,16 @@ const MODES = [
 
 describe("the Function App's settings as the compiled template deploys them", () => {
   skipAllWhen(skip);
-  it.each(MODES)('%s: every setting config.ts requires (README says which) is set, in one of its forms', (_mode, parameters) => {
-    const settings = Object.keys(appSettingsOf(deployMain(parameters)));
-    const required = [...new Set(configSettings.filter((name) => readmeRowFor(name)?.required).map(settingBase))];
-    expect(required).toEqual(expect.arrayContaining(['API_AUDIENCE', 'AzureWebJobsStorage', 'DEFAULT_KEYVAULT_URL']));
-    const missing = required.filter((base) => !settings.some((key) => key === base || key.startsWith(`${base}__`)));
-    expect(missing).toEqual([]);
-  });
+  it.each(MODES)(
+    '%s: every setting config.ts requires (docs/configuration.md says which) is set, in one of its forms',
+    (_mode, parameters) => {
+      const settings = Object.keys(appSettingsOf(deployMain(parameters)));
+      const required = [...new Set(configSettings.filter((name) => readmeRowFor(name)?.required).map(settingBase))];
+      expect(required).toEqual(expect.arrayContaining(['API_AUDIENCE', 'AzureWebJobsStorage', 'DEFAULT_KEYVAULT_URL']));
+      const missing = required.filter((base) => !settings.some((key) => key === base || key.startsWith(`${base}__`)));
+      expect(missing).toEqual([]);
+    },
+  );
 
   it.each(MODES)('%s: names only settings config.ts reads or the runtime uses, nothing Flex rejects, no secret', (_mode, parameters) => {
     const settings = Object.keys(appSettingsOf(deployMain(parameters)));

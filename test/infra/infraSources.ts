@@ -5,7 +5,7 @@ import ts from 'typescript';
 
 /**
  * What the infra tests compare the compiled template with: Azure's built-in role ids, the settings
- * src/lib/config.ts reads (parsed with the TypeScript compiler) and README's settings table.
+ * src/lib/config.ts reads (parsed with the TypeScript compiler) and the settings table of docs/configuration.md.
  */
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -65,22 +65,22 @@ export interface ReadmeSetting {
   required: boolean;
 }
 
-/** The rows of README's `## Settings` table: the backticked names in the first cell, and its "required" cell. */
+/** The rows of the `## Settings` table of docs/configuration.md: the backticked names in the first cell, and its "required" cell. */
 export function readmeSettingsTable(): ReadmeSetting[] {
-  const readme = readRepoFile('README.md');
+  const readme = readRepoFile('docs/configuration.md');
   const section = /^## Settings\n([\s\S]*?)(?=^## )/m.exec(readme);
-  if (!section) throw new Error('README.md has no "## Settings" section');
+  if (!section) throw new Error('docs/configuration.md has no "## Settings" section');
   const rows = section[1]!.split('\n').filter((line) => line.startsWith('|'));
   const [header, , ...body] = rows;
   if (!header || !/^\|\s*setting\s*\|\s*required\s*\|/i.test(header)) {
-    throw new Error(`README settings table header changed: ${header}`);
+    throw new Error(`docs/configuration.md settings table header changed: ${header}`);
   }
   return body.map((row) => {
     const cells = row.split('|').map((cell) => cell.trim());
     const names = [...(cells[1] ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
     const required = cells[2]?.toLowerCase();
     if (names.length === 0 || (required !== 'yes' && required !== 'no')) {
-      throw new Error(`README settings row is not "| \`NAME\` | yes/no | …": ${row}`);
+      throw new Error(`docs/configuration.md settings row is not "| \`NAME\` | yes/no | …": ${row}`);
     }
     return { names, required: required === 'yes' };
   });
