@@ -1,4 +1,4 @@
-// Entra Cert Rotator: everything PRODUCT.md §8 deploys. `azd up` provisions this file with
+// Entra Cert Rotator: everything docs/deployment.md describes. `azd up` provisions this file with
 // main.parameters.json, then deploys the app package (azure.yaml).
 //
 // Compiled by the real Bicep CLI in the tests (`npm run infra:build`, scripts/bicep.sh); the tests
@@ -22,7 +22,7 @@ type identityOptionsType = {
   userAssignedIdentityName: string?
 }
 
-@description('Renewal timing (PRODUCT.md §4, §7).')
+@description('Renewal timing (docs/renewal.md, docs/configuration.md).')
 type renewalOptionsType = {
   @description('Optional. NCRONTAB (six fields, seconds first) of the scheduler. Default "0 */15 * * * *".')
   schedule: string?
@@ -262,7 +262,7 @@ var appSettings = {
   RENEWAL_LEASE_SECONDS: string(renewal.?leaseSeconds ?? 600)
   VERIFY_WINDOW_MINUTES: string(renewal.?verifyWindowMinutes ?? 10)
   GRAPH_BASE_URL: graphBaseUrl
-  // The deployment cloud's Resource Manager: the Key Vault read grants of PRODUCT.md §9 go there.
+  // The deployment cloud's Resource Manager: the Key Vault read grants of docs/consumers.md go there.
   ARM_BASE_URL: environment().resourceManager
   AZURE_AUTHORITY_HOST: authorityHost
   DEFAULT_KEYVAULT_URL: keyVault.outputs.vaultUri

@@ -7,7 +7,7 @@
 #                         --app: it writes keyCredentials of those apps and of no others.
 #   self mode             Application.Read.All only: writes go through addKey/removeKey, signed in
 #                         as the managed app with its current certificate from Key Vault, so the
-#                         identity holds no Graph write permission at all (PRODUCT.md §2 graphMode).
+#                         identity holds no Graph write permission at all (docs/configuration.md graphMode).
 #   both                  both permissions (apps in either mode).
 #
 # Who can run it: granting an application permission of Microsoft Graph needs Privileged Role

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Registers the HTTP API's own app registration (PRODUCT.md §5): the app roles CertRotator.Reader,
+# Registers the HTTP API's own app registration (docs/http-api.md): the app roles CertRotator.Reader,
 # CertRotator.Operator and CertRotator.Admin (Admin implies Operator implies Reader, in the app),
 # the App ID URI api://{appId}, and its service principal (so roles can be assigned). Prints the
 # API_AUDIENCE and API_TENANT_ID values infra/main.bicep needs. It also exposes one delegated

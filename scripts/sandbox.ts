@@ -19,10 +19,10 @@ import { sandboxLayout, type SandboxLayout } from './sandbox/sandboxLayout.js';
 
 /**
  * `npm run sandbox` (`-- --reset` to start clean): the whole product on one machine with no Azure
- * account (PRODUCT.md §8). Azurite (tables, queues) with its data under .sandbox/azurite; loopback
+ * account (docs/getting-started.md). Azurite (tables, queues) with its data under .sandbox/azurite; loopback
  * emulators of the Entra authority, Microsoft Graph, Key Vault, Resource Manager (role assignments), Communication Services Email and
  * Event Grid; and `npm run host` as a child process, configured through the ordinary settings of
- * §7 only: it signs in with the authority's managed identity (IDENTITY_ENDPOINT / IDENTITY_HEADER,
+ * docs/configuration.md only: it signs in with the authority's managed identity (IDENTITY_ENDPOINT / IDENTITY_HEADER,
  * as App Service provides them), which owns the demo apps and holds the roles it needs in each
  * emulator, exactly as the Bicep deployment and the grant script set it up in Azure.
  *
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     identityHeader: '',
     emailAccessKey: randomBytes(32).toString('base64'),
   };
-  // Resource Manager for the access grants (PRODUCT.md §9): every principal the tenant knows is a
+  // Resource Manager for the access grants (docs/consumers.md): every principal the tenant knows is a
   // service principal (the rotator, each app's), or a user (the people behind the role tokens).
   const users = new Set<string>(Object.values(DEMO.users));
   const resourceManager = new ResourceManagerEmulator({

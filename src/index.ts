@@ -30,7 +30,7 @@ function loadOnFirstCall<A extends unknown[], R>(load: () => Promise<(...args: A
 
 app.http('health', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'health', handler: health });
 // Every method is registered so that a wrong one is answered 405 with Allow by the handler, not 404
-// by the host. authLevel anonymous: the handlers validate Entra bearer tokens themselves (§5).
+// by the host. authLevel anonymous: the handlers validate Entra bearer tokens themselves (docs/http-api.md).
 app.http('apps', {
   methods: [...ALL_HTTP_METHODS],
   authLevel: 'anonymous',
@@ -70,7 +70,7 @@ app.http('appCertificateExport', {
   route: 'apps/{appId}/certificates/{certificateId}/export',
   handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificateExport),
 });
-// Bulk rotations (§10): start and list; one rotation's progress.
+// Bulk rotations (docs/http-api.md): start and list; one rotation's progress.
 app.http('rotations', {
   methods: [...ALL_HTTP_METHODS],
   authLevel: 'anonymous',
@@ -90,7 +90,7 @@ app.http('openApiDocument', {
   handler: loadOnFirstCall(async () => (await import('./functions/openApi.js')).openApiDocument),
 });
 
-// The renewal pipeline (§4): the scheduler feeds the queue; the worker runs one stage per message.
+// The renewal pipeline (docs/renewal.md): the scheduler feeds the queue; the worker runs one stage per message.
 // Storage queue messages are base64 JSON (the default messageEncoding); host.json sets the retry rules.
 app.timer('renewalScheduler', {
   // The registration, not a handler, reads this one setting: the binding is fixed at start-up.

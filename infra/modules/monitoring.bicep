@@ -1,6 +1,6 @@
 // Log Analytics + workspace-based Application Insights (local auth off: the app sends telemetry
-// with its managed identity), the alerts PRODUCT.md §8 asks for (poison queue, renewal failures)
-// and the safety net of §12 (a certificate closer to expiry than half its renewal window, or a
+// with its managed identity), the alerts docs/deployment.md lists (poison queue, renewal failures)
+// and the safety net of docs/operations.md (a certificate closer to expiry than half its renewal window, or a
 // scheduler that stopped ticking).
 
 @description('Required. Log Analytics workspace name.')

@@ -44,7 +44,7 @@ var keyVaultCertificatesOfficerRoleId = 'a4417e6f-fecd-4de8-b567-7b0420556985' /
 // downloads and for self mode's sign-in as the managed app.
 var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
 // Key Vault Certificate User: with Secrets User, the only roles the app may grant to the services
-// that use a certificate (PRODUCT.md §9); never held by the app itself.
+// that use a certificate (docs/consumers.md); never held by the app itself.
 var keyVaultCertificateUserRoleId = 'db79e9a7-68ee-4b58-9aeb-b90e7c24fcba' // Key Vault Certificate User
 // Role Based Access Control Administrator: lets the app make those grants, held only under the
 // condition below.

@@ -7,7 +7,7 @@ import { COMMANDS, type Command } from './commands.js';
 import { saveSession, sessionFile, sessionFromLogin, signedIn } from './cliSession.js';
 
 /**
- * `entra-cert-rotator`: the admins' command line over the HTTP API (PRODUCT.md §8). Parses the
+ * `entra-cert-rotator`: the admins' command line over the HTTP API (docs/http-api.md). Parses the
  * command line once (node:util parseArgs, strict), runs one command and answers its exit status
  * (cliIo.ts EXIT). Errors are one line on stderr saying what to do; the API's field errors are
  * listed under it.

@@ -6,7 +6,7 @@ import { EXIT, UsageError, type CliIo } from './cliIo.js';
 import { daysLeft, table } from './table.js';
 
 /**
- * The commands of `entra-cert-rotator` over the HTTP API (PRODUCT.md §5, §10): each reads its
+ * The commands of `entra-cert-rotator` over the HTTP API (docs/http-api.md): each reads its
  * arguments, makes the calls, and prints a table (or the API's JSON with --json). A private key is
  * only ever written to a file of mode 0600, and its password to another such file or stderr;
  * nothing a command prints on stdout carries key material.

@@ -11,7 +11,7 @@ import { queryParameters } from '../lib/http/queryParameters.js';
 import { createRoute } from '../lib/http/route.js';
 
 /**
- * The /api/apps route family (PRODUCT.md §5): the collection, one app, and its history. They live in
+ * The /api/apps route family (docs/http-api.md): the collection, one app, and its history. They live in
  * one file because they share one dependency set, the appId and paging parsing and the view; the
  * certificate routes (another family) get their own file. Handlers translate HTTP to one use case
  * call and back; every status for an error comes from src/lib/http/problem.ts.

@@ -22,7 +22,7 @@ import { createRoute } from '../lib/http/route.js';
 import { queryParameters } from '../lib/http/queryParameters.js';
 
 /**
- * The /api/apps/{appId}/certificates route family (PRODUCT.md §5): generate and list, then download
+ * The /api/apps/{appId}/certificates route family (docs/http-api.md): generate and list, then download
  * and delete one. Handlers parse the URL with the schemas the OpenAPI document is built from, call
  * one use case, and shape the response; statuses for errors come from src/lib/http/problem.ts.
  */

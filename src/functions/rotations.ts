@@ -12,7 +12,7 @@ import { queryParameters } from '../lib/http/queryParameters.js';
 import { createRoute } from '../lib/http/route.js';
 import type { RotationService } from '../lib/rotations/rotationService.js';
 
-/** The /api/rotations route family (PRODUCT.md §10): start a bulk rotation, follow it, list them. */
+/** The /api/rotations route family (docs/http-api.md): start a bulk rotation, follow it, list them. */
 
 export interface RotationsApiDependencies {
   readonly rotations: RotationService;

@@ -50,7 +50,7 @@ let azureCredential: TokenCredential | undefined;
 /**
  * The rotator's own identity for every Azure client: managed identity in Azure, whatever
  * DefaultAzureCredential finds locally. Instance discovery is disabled for any authority but the
- * Azure clouds' (PRODUCT.md §7), so a private cloud or the loopback emulator works.
+ * Azure clouds' (docs/configuration.md), so a private cloud or the loopback emulator works.
  */
 export function getAzureCredential(): TokenCredential {
   const settings = getSettings();
@@ -172,7 +172,7 @@ export function getAppRegistrationDirectory(): AppRegistrationDirectory & Servic
 const authorizationClients = new Map<string, AuthorizationManagementClient>();
 let vaultAccessService: VaultAccessService | undefined;
 
-/** Grants read access to each app's certificate (§9) through ARM_BASE_URL, as the rotator's identity. */
+/** Grants read access to each app's certificate (docs/consumers.md) through ARM_BASE_URL, as the rotator's identity. */
 export function getVaultAccessService(): VaultAccessService {
   const { armBaseUrl } = getSettings();
   vaultAccessService ??= new VaultAccessService({
@@ -212,7 +212,7 @@ export function getCertificateVaultClient(vaultUrl?: string): CertificateVaultCl
 
 let mailer: NotificationMailer | null | undefined;
 
-/** The email adapter, or undefined when email is not configured (§7: no email without the settings). */
+/** The email adapter, or undefined when email is not configured (docs/configuration.md: no email without the settings). */
 export function getNotificationMailer(): NotificationMailer | undefined {
   if (mailer === undefined) {
     const email = getSettings().email;
@@ -333,7 +333,7 @@ export function getRotationService(): RotationService {
   return rotationService;
 }
 
-/** The /api/rotations handlers' dependencies (§10). */
+/** The /api/rotations handlers' dependencies (docs/http-api.md). */
 export function getRotationApi(): { rotations: RotationService; authenticator: BearerAuthenticator } {
   return { rotations: getRotationService(), authenticator: getApi().authenticator };
 }

@@ -16,7 +16,7 @@ export { DEFAULT_RENEWAL_SCHEDULE };
 export type { StorageConnection };
 
 /**
- * The application settings of PRODUCT.md §7, read from the environment once, validated, with
+ * The application settings of docs/configuration.md, read from the environment once, validated, with
  * defaults applied. Nothing else in the app reads process.env: the composition root calls
  * `loadSettings()` and hands the result to whoever needs a piece of it.
  */
@@ -46,7 +46,7 @@ export interface Settings {
   readonly confirmDelaySeconds: number;
   /** No trailing slash. */
   readonly graphBaseUrl: string;
-  /** Azure Resource Manager (`ARM_BASE_URL`), for Key Vault access grants (§9). No trailing slash. */
+  /** Azure Resource Manager (`ARM_BASE_URL`), for Key Vault access grants (docs/consumers.md). No trailing slash. */
   readonly armBaseUrl: string;
   /** No trailing slash. */
   readonly authorityHost: string;
@@ -61,7 +61,7 @@ export interface Settings {
   readonly defaultKeyVaultUrl: string;
   /**
    * The default vault's Azure Resource Manager id (`DEFAULT_KEYVAULT_RESOURCE_ID`): the scope of the
-   * read grants of PRODUCT.md §9 for apps that name no vault of their own. Absent: not configured.
+   * read grants of docs/consumers.md for apps that name no vault of their own. Absent: not configured.
    */
   readonly defaultKeyVaultResourceId: string | undefined;
   readonly email: EmailSettings | undefined;

@@ -1,10 +1,10 @@
-/** The scheduler's default NCRONTAB (PRODUCT.md §7): every 15 minutes. */
+/** The scheduler's default NCRONTAB (docs/configuration.md): every 15 minutes. */
 export const DEFAULT_RENEWAL_SCHEDULE = '0 */15 * * * *';
 
 /**
  * The timer binding's schedule. With RENEWAL_SCHEDULE set, the binding names it (`%RENEWAL_SCHEDULE%`,
  * resolved by the Functions host, so a change needs no redeploy); without it, the documented default
- * itself, so that the setting stays optional (§7): a `%…%` naming an unset setting stops the host.
+ * itself, so that the setting stays optional (docs/configuration.md): a `%…%` naming an unset setting stops the host.
  * A module of its own, importing nothing, because registration must stay light (cold start).
  */
 export function renewalScheduleBinding(env: Readonly<Record<string, string | undefined>>): string {

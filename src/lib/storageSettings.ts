@@ -1,7 +1,7 @@
 import type { FieldIssue } from './errors.js';
 
 /**
- * The storage settings of PRODUCT.md §7: the Functions host's `AzureWebJobsStorage` (a connection
+ * The storage settings of docs/configuration.md: the Functions host's `AzureWebJobsStorage` (a connection
  * string, or identity-based `__accountName` / `__…ServiceUri`) and `CONFIG_STORAGE` for the tables,
  * resolved the way the Functions host resolves its own connection. config.ts parses the raw values.
  */

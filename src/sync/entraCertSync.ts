@@ -18,7 +18,7 @@ export interface SyncIo {
 }
 
 /**
- * `entra-cert-sync` (PRODUCT.md §9), the composition root of the command: parses the command line,
+ * `entra-cert-sync` (docs/consumers.md), the composition root of the command: parses the command line,
  * then runs one cycle or a loop of them. Returns the exit status (EXIT; documented in SYNC_HELP).
  */
 export async function entraCertSync(argv: readonly string[], io: SyncIo): Promise<number> {

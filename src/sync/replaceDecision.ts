@@ -27,7 +27,7 @@ export function factsOf(certificate: CertificateWithKey): CertificateFacts {
 }
 
 /**
- * Whether the vault's latest version may replace the file (PRODUCT.md §9): only a certificate whose
+ * Whether the vault's latest version may replace the file (docs/consumers.md): only a certificate whose
  * key is its own, valid now (X.509 validity is inclusive at both ends) and expiring later than the
  * file's. `current` is undefined only when there is no file yet (the default credential's first run).
  * The same certificate is "unchanged" before anything else, so a file is never rewritten with itself.

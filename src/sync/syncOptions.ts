@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { certificateNameSchema } from '../lib/keyvault/certificateVaultClient.js';
 
-/** The options of `entra-cert-sync`, validated once at start (PRODUCT.md §9). */
+/** The options of `entra-cert-sync`, validated once at start (docs/consumers.md). */
 export interface SyncOptions {
   readonly vaultUrl: string;
   /** The Key Vault certificate's name; its secret `secrets/{name}` holds the certificate and key. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,5 +63,23 @@ describe('the documentation', () => {
     expect(anchorOf('Five-minute walk-through')).toBe('five-minute-walk-through');
     expect(anchorOf('Command line: `entra-cert-rotator`')).toBe('command-line-entra-cert-rotator');
     expect(anchorOf('The tour continues')).toBe('the-tour-continues');
+  });
+});
+
+describe('pointers in the code', () => {
+  it('name no file outside the repository, and every docs/ guide they name exists', () => {
+    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => /\.(ts|mjs|js|bicep|sh|json|yaml|md)$/.test(f) && !f.startsWith('node_modules/') && f !== 'package-lock.json');
+    const outside: string[] = [];
+    const missing: string[] = [];
+    for (const file of files) {
+      if (!existsSync(join(ROOT, file))) continue;
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      if (/\.\.\/shared\/|PRODUCT\.md/.test(text)) outside.push(file);
+      for (const [guide] of text.matchAll(/docs\/[a-z-]+\.md/g)) if (!existsSync(join(ROOT, guide))) missing.push(`${file}: ${guide}`);
+    }
+    expect(outside).toEqual([]);
+    expect([...new Set(missing)]).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ import { AppStore } from '../../src/lib/tables/appStore.js';
 import { sandboxEnvironment, startSandboxProcess, type SandboxProcess } from '../support/sandboxProcess.js';
 
 /**
- * The loop of PRODUCT.md §9 closed with no person in it: the sandbox (the product on its local host,
+ * The loop of docs/consumers.md closed with no person in it: the sandbox (the product on its local host,
  * every emulator, Azurite), an app managed with `grantAppRead`, a consumer signing in with its
  * certificate as Azure Identity documents it (DefaultAzureCredential, AZURE_CLIENT_CERTIFICATE_PATH)
  * every second, and `entra-cert-sync --interval` keeping that file fresh. Scheduled renewals happen

@@ -5,7 +5,7 @@ import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Emula
 
 /**
  * A loopback Azure Resource Manager serving role assignments (Microsoft.Authorization, api-version
- * 2022-04-01) at any scope: what the rotator's access grants (PRODUCT.md §9) talk to through
+ * 2022-04-01) at any scope: what the rotator's access grants (docs/consumers.md) talk to through
  * @azure/arm-authorization.
  *
  * Follows:

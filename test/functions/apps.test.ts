@@ -61,7 +61,7 @@ async function expectRejected(options: Parameters<typeof call>[0], status: numbe
 
 const pfxByEmail = { enabled: true, recipients: ['ops@contoso.com'], includeCertificate: true, attachmentFormat: 'pfx' };
 
-/** One case per §2 rule: the body, and the field path the 400 must name. */
+/** One case per docs/configuration.md rule: the body, and the field path the 400 must name. */
 const invalidConfigs: { rule: string; body: unknown; path: string }[] = [
   {
     rule: 'a recipient over 254 characters',
@@ -186,7 +186,7 @@ const invalidConfigs: { rule: string; body: unknown; path: string }[] = [
   { rule: 'a body that is not an object', body: [1, 2], path: '' },
 ];
 
-describe('validation (§2): every rule is a 400 naming the field, and nothing is stored', () => {
+describe('validation (docs/configuration.md): every rule is a 400 naming the field, and nothing is stored', () => {
   it.each(invalidConfigs)('PUT (create) rejects $rule at "$path"', async ({ body, path }) => {
     const appId = newRegistration();
     const problem = await expectRejected({ method: 'PUT', path: `/api/apps/${appId}`, body }, 400);
@@ -480,7 +480,7 @@ describe('create, read, replace, patch, delete', () => {
     });
   });
 
-  it('access settings (§9): readers kept lower-case, the default vault gets its resource id, another vault only the one given', async () => {
+  it('access settings (docs/consumers.md): readers kept lower-case, the default vault gets its resource id, another vault only the one given', async () => {
     const reader = '5E5E5E5E-1111-4222-8333-444455556666';
     const { appId, response } = await createApp({ keyVault: { grantAppRead: false, readers: [reader] } });
     expect((response.json as { config: unknown }).config).toMatchObject({

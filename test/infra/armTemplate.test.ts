@@ -108,7 +108,7 @@ describe('the compiled ARM template', () => {
   });
 });
 
-describe('the alerts (PRODUCT.md §8, §12)', () => {
+describe('the alerts (docs/deployment.md, docs/operations.md)', () => {
   skipAllWhen(skip);
   const monitoring = () => deployMain().resource('monitoring').module();
   const rule = (suffix: string) =>

@@ -114,7 +114,7 @@ describe('the role assignments', () => {
     expect(storage.resource('storageAccount').properties()).toMatchObject({ allowSharedKeyAccess: false });
   });
 
-  it('let the app assign only Key Vault Secrets User and Certificate User on the vault, to service principals and groups (PRODUCT.md §9)', () => {
+  it('let the app assign only Key Vault Secrets User and Certificate User on the vault, to service principals and groups (docs/consumers.md)', () => {
     const admin = assignments.find((a) => a.symbolicName === 'rbacAdministrator')!;
     expect(admin.scope).toBe(outputs.keyVault!.resourceId);
     const { condition, conditionVersion } = admin.properties() as { condition: string; conditionVersion: string };

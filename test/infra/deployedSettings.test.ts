@@ -141,7 +141,7 @@ describe("the Function App's settings as the compiled template deploys them", ()
     expect(settings.configStorage).toMatchObject({ tableServiceUri: 'https://stabcdefghijklm.table.core.chinacloudapi.cn' });
     expect(settings.defaultKeyVaultUrl).toBe('https://kv-abcdefghijklm.vault.azure.cn/');
     expect(settings.authorityHost).toBe('https://login.chinacloudapi.cn');
-    // The access grants of §9 go to the cloud's own Resource Manager.
+    // The access grants of docs/consumers.md go to the cloud's own Resource Manager.
     expect(settings.armBaseUrl).toBe('https://management.chinacloudapi.cn');
     expect(loadSettings(appSettingsOf(deployMain({}))).armBaseUrl).toBe('https://management.azure.com');
   });

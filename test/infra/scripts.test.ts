@@ -82,7 +82,7 @@ describe('register-api-app.sh', () => {
   const script = 'scripts/register-api-app.sh';
   const text = readRepoFile(script);
 
-  it('defines the three API roles of PRODUCT.md §5 and prints API_AUDIENCE as App ID URI and client id', () => {
+  it('defines the three API roles of docs/http-api.md and prints API_AUDIENCE as App ID URI and client id', () => {
     for (const role of ['CertRotator.Reader', 'CertRotator.Operator', 'CertRotator.Admin']) expect(text).toContain(role);
     for (const id of [...text.matchAll(/_ROLE_ID='([^']+)'/g)].map((m) => m[1]!)) {
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);

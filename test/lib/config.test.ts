@@ -30,7 +30,7 @@ function failures(env: Record<string, string | undefined>): Record<string, strin
 }
 
 describe('loadSettings', () => {
-  it('applies the defaults of PRODUCT.md §7 to a minimal environment', () => {
+  it('applies the defaults of docs/configuration.md to a minimal environment', () => {
     const settings = loadSettings(minimal);
     expect(settings).toMatchObject({
       renewalSchedule: DEFAULT_RENEWAL_SCHEDULE,

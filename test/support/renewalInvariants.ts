@@ -7,7 +7,7 @@ import type { GraphKeyCredential } from '../emulators/graph.js';
 import { peekAll, type RenewalWorld } from './renewalWorld.js';
 
 /**
- * The invariants of PRODUCT.md §4 that every renewal test checks after its scenario, in one place:
+ * The invariants of docs/renewal.md that every renewal test checks after its scenario, in one place:
  *  1. one new certificate per renewal id in Entra (and at most one Key Vault version per renewal id);
  *  2. every credential that existed before is still there, unless it expired and the rotator made it;
  *  3. Key Vault's latest version, the stored state and Entra's newest managed certificate agree;

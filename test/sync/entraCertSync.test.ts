@@ -21,7 +21,7 @@ import { loadOrCreateEmulatorTls } from '../emulators/tls.js';
 import { FAST_RETRIES, startTestIdentity, type TestIdentity } from '../support/identity.js';
 
 /**
- * entra-cert-sync (PRODUCT.md §9) against the Entra authority, Graph and Key Vault emulators: the
+ * entra-cert-sync (docs/consumers.md) against the Entra authority, Graph and Key Vault emulators: the
  * command signs in as the app with the PEM file it keeps, reads the vault's latest version with the
  * real SecretClient, and replaces the file only with a certificate fit to replace it.
  */

@@ -3,7 +3,7 @@ import { guidFromText } from '../domain/identifiers.js';
 import type { VaultReadRole, VaultRoleAssignment } from '../domain/ports.js';
 
 /**
- * The pure half of Key Vault access grants (PRODUCT.md §9): which role assignments an app's config
+ * The pure half of Key Vault access grants (docs/consumers.md): which role assignments an app's config
  * asks for, their names, which recorded ones to remove, and the status a round of grants adds up to.
  */
 

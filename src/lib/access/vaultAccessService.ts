@@ -4,7 +4,7 @@ import { AccessDeniedError, errorText, ValidationError } from '../errors.js';
 import { accessStatusOf, assignmentsFor, certificateIsInVault, grantsToRevoke, needsAdmin, wantsGrants } from './accessPlan.js';
 
 /**
- * Key Vault read access for the services that use an app's certificate (PRODUCT.md §9): grants
+ * Key Vault read access for the services that use an app's certificate (docs/consumers.md): grants
  * `Key Vault Secrets User` and `Key Vault Certificate User` on the certificate's secret and
  * certificate to the app's service principal (`grantAppRead`) and to each reader, removes the grants
  * it made for readers that left, and says how it went in `state.access`. It never throws for a

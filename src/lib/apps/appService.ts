@@ -49,7 +49,7 @@ export interface AppServiceOptions {
   readonly directory: AppRegistrationDirectory;
   /** `DEFAULT_KEYVAULT_URL`, used when an app enables Key Vault without a URL. */
   readonly defaultKeyVaultUrl: string;
-  /** `DEFAULT_KEYVAULT_RESOURCE_ID`: the default vault's resource id, for access grants (§9). */
+  /** `DEFAULT_KEYVAULT_RESOURCE_ID`: the default vault's resource id, for access grants (docs/consumers.md). */
   readonly defaultKeyVaultResourceId?: string;
   /** Attempts of a read-merge-write when another writer got in between (no If-Match sent). */
   readonly maxAttempts?: number;
@@ -59,13 +59,13 @@ export interface AppServiceOptions {
    */
   readonly allowLoopbackVaultUrls?: boolean;
   /**
-   * Queues the first certificate of an app created with `bootstrap: true` (§2), under the renewal
+   * Queues the first certificate of an app created with `bootstrap: true` (docs/configuration.md), under the renewal
    * id the create recorded as queued (so the scheduler re-sends that same id if the message is lost).
    */
   readonly requestBootstrap?: (appId: string, renewalId: string) => Promise<unknown>;
   /** The clock of the `expiringWithinDays` filter. */
   readonly now?: () => Date;
-  /** Key Vault read access (§9): granted on create and update, removed on delete. Absent: not managed. */
+  /** Key Vault read access (docs/consumers.md): granted on create and update, removed on delete. Absent: not managed. */
   readonly access?: AccessReviewer;
   /** Tells the admins (email, event) that `state.access` changed to a status that needs them. */
   readonly notifyAccess?: (app: StoredApp) => Promise<StoredApp>;
@@ -328,7 +328,7 @@ export class AppService {
   }
 
   /**
-   * The stored keyVault settings. The resource id (the scope of access grants, §9) defaults to
+   * The stored keyVault settings. The resource id (the scope of access grants, docs/consumers.md) defaults to
    * DEFAULT_KEYVAULT_RESOURCE_ID for the default vault only; one given must name the vault of vaultUrl.
    */
   #keyVault(input: AppSettingsInput, vaultUrl: string, certificateName: string, resourceId: string | undefined): AppConfig['keyVault'] {

@@ -25,7 +25,7 @@ import { notificationId } from '../renewal/notifications.js';
 import type { AppCertificateView, CertificateList, GeneratedCertificate, privateKeyPlacementSchema } from './certificateViews.js';
 
 /**
- * The certificate use cases of the HTTP API (PRODUCT.md §5): generate one now, list what the app
+ * The certificate use cases of the HTTP API (docs/http-api.md): generate one now, list what the app
  * registration holds, download one (the public certificate from Graph, the key from Key Vault), and
  * remove one. Private keys pass through here in memory only, to the one response that asked for
  * them; nothing here logs, stores or emits them (history rows carry the thumbprint and the caller).
@@ -368,7 +368,7 @@ function toView(certificate: AppCertificate): AppCertificateView {
   };
 }
 
-/** Where the new key lives, in words a person cannot misread (PRODUCT.md §3: no copy is kept elsewhere). */
+/** Where the new key lives, in words a person cannot misread (docs/renewal.md: no copy is kept elsewhere). */
 function placementOf(app: StoredApp, deployed: DeployedCertificate, inResponse: boolean): z.output<typeof privateKeyPlacementSchema> {
   const here = inResponse ? 'this response and ' : '';
   if (deployed.keyVault) {

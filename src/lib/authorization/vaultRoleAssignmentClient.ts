@@ -9,7 +9,7 @@ export const VAULT_READ_ROLE_IDS: Readonly<Record<VaultReadRole, string>> = {
   'Key Vault Certificate User': 'db79e9a7-68ee-4b58-9aeb-b90e7c24fcba',
 };
 
-/** What the rotator's identity needs to make these grants, as the Bicep assigns it (PRODUCT.md §9). */
+/** What the rotator's identity needs to make these grants, as the Bicep assigns it (docs/consumers.md). */
 const ROLE_TO_GRANT = 'Role Based Access Control Administrator';
 const CONDITION =
   '(it may be constrained by an ABAC condition to assigning Key Vault Secrets User and Key Vault Certificate User to service principals and groups, as infra/main.bicep does)';

@@ -4,7 +4,7 @@ import forge from 'node-forge';
 import { ValidationError, type FieldIssue } from '../errors.js';
 import { thumbprintsOf, type Thumbprints } from './thumbprints.js';
 
-/** RSA modulus sizes PRODUCT.md §3 allows; 2048 is the default. */
+/** RSA modulus sizes docs/renewal.md allows; 2048 is the default. */
 export const KEY_SIZES = [2048, 3072, 4096] as const;
 export type KeySize = (typeof KEY_SIZES)[number];
 export const DEFAULT_KEY_SIZE: KeySize = 2048;
@@ -55,7 +55,7 @@ export async function generateRsaKeyPair(keySize: number = DEFAULT_KEY_SIZE): Pr
   return generateKeyPairAsync('rsa', { modulusLength: size, publicExponent: 0x10001 });
 }
 
-/** Generates a new key and a certificate for it (PRODUCT.md §3). The key is never reused. */
+/** Generates a new key and a certificate for it (docs/renewal.md). The key is never reused. */
 export async function generateCertificate(request: CertificateRequest): Promise<GeneratedCertificate> {
   const issues = validateRequest(request);
   if (issues.length > 0) throw new ValidationError(issues);

@@ -23,7 +23,7 @@ export const PFX_ITERATIONS = 2048;
  * its password. Iterations slow down guessing a weak password; this one is 192 random bits that
  * travel beside the file, so the 2 x 2048 rounds would buy nothing and cost each renewal ~1 ms of CPU
  * (and the vault as much again to open it). 1 is what `openssl pkcs12 -noiter -nomaciter` writes.
- * Files for people and hosts keep OpenSSL's 2048 (PRODUCT.md §3).
+ * Files for people and hosts keep OpenSSL's 2048 (docs/renewal.md).
  */
 export const IMPORT_PFX_ITERATIONS = 1;
 /** A PFX password carries at least 128 bits; a generated one carries 192 (24 random bytes). */

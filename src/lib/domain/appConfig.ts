@@ -4,7 +4,7 @@ import { isGuid, isKeyVaultResourceId, parseKeyVaultUrl } from './identifiers.js
 import type { FieldIssue } from '../errors.js';
 
 /**
- * The per-application configuration of PRODUCT.md §2, its renewal state and its history, as zod
+ * The per-application configuration of docs/configuration.md, its renewal state and its history, as zod
  * schemas. This module is the single definition: the store validates what it reads back, the
  * use cases validate what callers send, and the OpenAPI document is generated from the same
  * schemas. Every object is `.strict()` so that an unknown field is an error, never silently kept.
@@ -58,7 +58,7 @@ const objectIdSchema = z
   .toLowerCase()
   .refine(isGuid, "must be a principal's object id (a managed identity, service principal or group), a GUID");
 
-/** Who else may read the certificate (§9): distinct object ids, so each grant is made once. */
+/** Who else may read the certificate (docs/consumers.md): distinct object ids, so each grant is made once. */
 export const vaultReadersSchema = z
   .array(objectIdSchema)
   .max(MAX_VAULT_READERS, `must list at most ${MAX_VAULT_READERS} object ids`)
@@ -119,7 +119,7 @@ type Loose = Record<string, unknown>;
 const isObject = (value: unknown): value is Loose => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * The rules of §2 that tie fields together; each issue names the field a caller should change.
+ * The rules of docs/configuration.md that tie fields together; each issue names the field a caller should change.
  * They run even when some field failed its own check (`when` below), so that one 400 names every
  * bad field; a rule is only judged on fields that are themselves of the right type.
  */
@@ -233,15 +233,15 @@ export type AppConfig = z.output<typeof appConfigSchema>;
 
 const isoDateTime = z.iso.datetime({ offset: true });
 
-/** What started a renewal: the scheduler, an admin's generation, bootstrap, a drift check, or a bulk rotation (§10). */
+/** What started a renewal: the scheduler, an admin's generation, bootstrap, a drift check, or a bulk rotation (docs/http-api.md). */
 export const RENEWAL_TRIGGERS = ['scheduled', 'manual', 'bootstrap', 'drift', 'rotation'] as const;
 
-/** Where one renewal is: the two stages of §4, and its end. */
+/** Where one renewal is: the two stages of docs/renewal.md, and its end. */
 export const renewalProgressSchema = z
   .object({
     id: z.string(),
     trigger: z.enum(RENEWAL_TRIGGERS),
-    /** The bulk rotation it was made for (§10). */
+    /** The bulk rotation it was made for (docs/http-api.md). */
     rotationId: z.string().optional(),
     stage: z.enum(['deployed', 'completed', 'failed']),
     deployedAt: isoDateTime.optional(),
@@ -271,7 +271,7 @@ export const pendingNotificationSchema = z
 
 export type PendingNotification = z.output<typeof pendingNotificationSchema>;
 
-/** A role assignment the rotator made (§9): the ones it may remove, and no others. */
+/** A role assignment the rotator made (docs/consumers.md): the ones it may remove, and no others. */
 export const vaultGrantSchema = z
   .object({
     name: z.string(),
@@ -286,7 +286,7 @@ export type VaultGrant = z.output<typeof vaultGrantSchema>;
 export const ACCESS_STATUSES = ['granted', 'pending', 'missing-permission', 'not-configured'] as const;
 export type AccessStatus = (typeof ACCESS_STATUSES)[number];
 
-/** Whether the services that use the certificate may read it from Key Vault (§9). */
+/** Whether the services that use the certificate may read it from Key Vault (docs/consumers.md). */
 export const accessStateSchema = z
   .object({
     status: z.enum(ACCESS_STATUSES),
@@ -300,7 +300,7 @@ export const accessStateSchema = z
 
 export type AccessState = z.output<typeof accessStateSchema>;
 
-/** Renewal state per app (§2); read-only over the API, written by the renewal use cases. */
+/** Renewal state per app (docs/configuration.md); read-only over the API, written by the renewal use cases. */
 export const renewalStateSchema = z
   .object({
     currentThumbprint: z.string().optional(),
@@ -322,7 +322,7 @@ export const renewalStateSchema = z
     keyVaultId: z.string().optional(),
     /** The renewal that made (or is making) the current certificate. */
     renewal: renewalProgressSchema.optional(),
-    /** Held while a renewal stage runs, so that two renewals of one app never interleave (§4). */
+    /** Held while a renewal stage runs, so that two renewals of one app never interleave (docs/renewal.md). */
     lease: z.object({ owner: z.string(), renewalId: z.string(), until: isoDateTime }).strict().optional(),
     /** Set by the scheduler when it enqueues: a due app is enqueued once per due period. */
     queued: z.object({ renewalId: z.string(), forDueAt: isoDateTime, at: isoDateTime }).strict().optional(),
@@ -336,7 +336,7 @@ export const renewalStateSchema = z
      * whether a newer renewal has been recorded since.
      */
     deployAttempts: z.array(z.string()).max(20).default([]),
-    /** Key Vault read access of the app and its readers (§9); absent while Key Vault is off. */
+    /** Key Vault read access of the app and its readers (docs/consumers.md); absent while Key Vault is off. */
     access: accessStateSchema.optional(),
   })
   .strict();
@@ -347,7 +347,7 @@ export type RenewalStateInput = z.input<typeof renewalStateSchema>;
 export const actorSchema = z.object({ oid: z.string(), name: z.string() }).strict();
 export type Actor = z.output<typeof actorSchema>;
 
-/** One row of an app's history: a renewal attempt or an admin action (§2). */
+/** One row of an app's history: a renewal attempt or an admin action (docs/configuration.md). */
 export const historyEntrySchema = z
   .object({
     at: isoDateTime,
@@ -362,7 +362,7 @@ export const historyEntrySchema = z
     error: z.string().optional(),
     /** Field paths a config write changed, so "who changed lifetimeDays" is answerable. */
     changes: z.array(z.string()).optional(),
-    /** The bulk rotation (§10) a renewal was for, and why it was asked for. */
+    /** The bulk rotation (docs/http-api.md) a renewal was for, and why it was asked for. */
     rotationId: z.string().optional(),
     reason: z.string().optional(),
   })

@@ -107,7 +107,7 @@ export interface AppRegistrationDirectory {
   assertManageable(appId: string, graphMode: GraphMode): Promise<void>;
 }
 
-/** The app's own service principal, whose object id is what role assignments name (§9). */
+/** The app's own service principal, whose object id is what role assignments name (docs/consumers.md). */
 export interface ServicePrincipalDirectory {
   /** The object id of the app's service principal in the managed tenant; undefined when it has none. */
   servicePrincipalIdOf(appId: string): Promise<string | undefined>;
@@ -118,7 +118,7 @@ export interface SignInVerifier {
   verify(appId: string, signer: CertificateSigner): Promise<void>;
 }
 
-// --- Key Vault access grants (Azure RBAC through Resource Manager, §9) ------------------------
+// --- Key Vault access grants (Azure RBAC through Resource Manager, docs/consumers.md) ------------------------
 
 /** The two roles the rotator hands out; nothing else (the ABAC condition on its own role agrees). */
 export type VaultReadRole = 'Key Vault Secrets User' | 'Key Vault Certificate User';
@@ -176,7 +176,7 @@ export interface RenewalMessage {
   readonly throttled?: number;
 }
 
-/** Where the queue worker reports a rotation's renewal after each delivery (§10); never throws. */
+/** Where the queue worker reports a rotation's renewal after each delivery (docs/http-api.md); never throws. */
 export interface RotationTracker {
   track(message: RenewalMessage): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { isGuid } from './identifiers.js';
 export const MAX_THROTTLED_COUNT = 1000;
 
 /**
- * What a renewal request carries: ids and the reason, never certificate or key material (§3).
+ * What a renewal request carries: ids and the reason, never certificate or key material (docs/renewal.md).
  * Parsed strictly on the way in, so a malformed message fails loudly (and ends in the poison queue)
  * rather than renewing the wrong thing.
  */
@@ -17,7 +17,7 @@ export const renewalMessageSchema = z
     stage: z.enum(['deploy', 'confirm']),
     trigger: z.enum(RENEWAL_TRIGGERS),
     reason: z.string().max(500).optional(),
-    /** The bulk rotation this renewal is for (§10): its progress is reported there. */
+    /** The bulk rotation this renewal is for (docs/renewal.md): its progress is reported there. */
     rotationId: z.string().refine(isGuid, 'must be a GUID').optional(),
     /** When the need was seen (drift) or asked for (a rotation): a renewal deployed after it has already answered it. */
     requestedAt: z.iso.datetime({ offset: true }).optional(),
@@ -47,7 +47,7 @@ export const QUEUE_VISIBILITY_TIMEOUT_SECONDS = 30;
  */
 export const FUNCTION_TIMEOUT_SECONDS = 540;
 
-/** What a rotation's renewal adds to its history rows (§10): the rotation, and why it was asked for. */
+/** What a rotation's renewal adds to its history rows (docs/renewal.md): the rotation, and why it was asked for. */
 export function rotationFieldsOf(message: { readonly rotationId?: string; readonly reason?: string }): {
   rotationId?: string;
   reason?: string;

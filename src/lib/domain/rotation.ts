@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { actorSchema, appIdSchema, type Actor } from './appConfig.js';
 
 /**
- * A bulk rotation (§10): which apps an admin asked to renew at once and why, and where each app's
+ * A bulk rotation (docs/http-api.md): which apps an admin asked to renew at once and why, and where each app's
  * renewal for it stands. The schemas are the one definition: the API parses requests with them, the
  * store validates what it reads back, and the OpenAPI document is generated from them.
  */
@@ -70,7 +70,7 @@ export const rotationAppSchema = z
     appId: appIdSchema,
     displayName: z.string(),
     stage: z.enum(ROTATION_APP_STAGES),
-    /** The renewal that answers the rotation for this app: its own, or another that began after it (§10). */
+    /** The renewal that answers the rotation for this app: its own, or another that began after it (docs/http-api.md). */
     renewalId: z.string().optional(),
     /** Why it was skipped or failed. */
     detail: z.string().optional(),

@@ -7,7 +7,7 @@ import type { RotatorEvent } from '../domain/ports.js';
 /**
  * The Event Grid adapter: publishes CloudEvents 1.0 to the topic. Each event carries an id the caller
  * chose (stable per renewal and event type), so a retried publish is recognisable downstream as a
- * duplicate, as PRODUCT.md §6 asks.
+ * duplicate, as docs/operations.md asks.
  */
 
 export type { RotatorEvent } from '../domain/ports.js';

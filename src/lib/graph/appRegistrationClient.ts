@@ -77,7 +77,7 @@ export function managedDisplayName(certificate: NewCertificate): string {
  * collection (owner mode) or by addKey/removeKey signed in as the app itself (self mode).
  *
  * Graph has no ETag on applications, so a PATCH is a read-modify-write; the renewal lease on the app
- * (PRODUCT.md §4) is what keeps two rotator writers apart.
+ * (docs/renewal.md) is what keeps two rotator writers apart.
  */
 export class AppRegistrationClient {
   readonly #graph: Client;
@@ -299,7 +299,7 @@ export class AppRegistrationClient {
 
   /**
    * Signs in as the app with the certificate from Key Vault. It must be on the app registration and
-   * valid now: self mode has no PATCH fallback, by design (PRODUCT.md §2).
+   * valid now: self mode has no PATCH fallback, by design (docs/configuration.md).
    */
   async #selfSession(app: Application, signer: SigningCertificate): Promise<AppSession> {
     if (!this.#signInAsApp) throw new Error('Self mode is not configured: the AppRegistrationClient was built without signInAsApp.');

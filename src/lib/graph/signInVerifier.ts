@@ -28,7 +28,7 @@ const tokenResponseSchema = z.object({ access_token: z.string().min(1) });
 const errorResponseSchema = z.object({ error: z.string().optional(), error_description: z.string().optional() });
 
 /**
- * Proof before trust (§4): signs in as the app with the new certificate, through the client
+ * Proof before trust (docs/renewal.md): signs in as the app with the new certificate, through the client
  * credentials flow with a client assertion (PS256 with `x5t#S256`, the pairing msal-node uses and
  * Entra documents: https://learn.microsoft.com/entra/identity-platform/certificate-credentials).
  * A token means Entra knows the certificate. A refusal right after the certificate was added is

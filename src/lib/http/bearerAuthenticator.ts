@@ -5,7 +5,7 @@ import { RetriableError } from '../errors.js';
 import { AuthenticationError, ForbiddenError } from './httpErrors.js';
 
 /**
- * Validates Entra ID access tokens for the API (PRODUCT.md §5) with jose: signature against the
+ * Validates Entra ID access tokens for the API (docs/http-api.md) with jose: signature against the
  * JWKS named by the tenant's v2.0 OpenID metadata, issuer (v2 from that metadata, v1
  * `https://sts.windows.net/{tenant}/`), one of the API's audiences, lifetime with 5 minutes of
  * skew, RS256 only (so `alg: none` and HMAC tricks fail), then the app roles.

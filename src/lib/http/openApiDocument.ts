@@ -29,7 +29,7 @@ import { ROLES, type Role } from './bearerAuthenticator.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemSchema } from './problem.js';
 
 /**
- * The OpenAPI 3.1 document of the HTTP API (PRODUCT.md §5), generated from the zod schemas the
+ * The OpenAPI 3.1 document of the HTTP API (docs/http-api.md), generated from the zod schemas the
  * handlers parse and answer with (zod 4's own JSON Schema output, whose 2020-12 dialect is OpenAPI
  * 3.1's). The operation list below is checked against the routes registered in src/index.ts by
  * test/functions/openApi.test.ts, and the route tests validate real responses against it. It stays
@@ -240,7 +240,7 @@ export const OPERATIONS: readonly OperationSpec[] = [
     tag: 'apps',
     summary: 'Create or replace an app config',
     description:
-      'Validates the whole config (PRODUCT.md §2); unknown fields are rejected. Creating reads the display name from Entra. `If-None-Match: *` creates only.',
+      'Validates the whole config (docs/configuration.md); unknown fields are rejected. Creating reads the display name from Entra. `If-None-Match: *` creates only.',
     role: 'CertRotator.Admin',
     parameters: [
       appIdParameter,

@@ -3,7 +3,7 @@ import { guidFromText } from '../domain/identifiers.js';
 import type { EmailMessage, RotatorEvent } from '../domain/ports.js';
 
 /**
- * The content of every lifecycle notification (§6): the CloudEvent and the email, built from the
+ * The content of every lifecycle notification (docs/operations.md): the CloudEvent and the email, built from the
  * facts only (never key material; an attachment is added by the caller when the config asks).
  */
 
@@ -32,7 +32,7 @@ export interface NotificationFacts {
   readonly keyVaultVersion?: string;
   readonly trigger?: string;
   readonly error?: string;
-  /** The bulk rotation (§10) the renewal was for, and its reason. */
+  /** The bulk rotation (docs/renewal.md) the renewal was for, and its reason. */
   readonly rotationId?: string;
   readonly reason?: string;
 }

@@ -36,9 +36,9 @@ export interface RenewalDependencies {
   readonly queue: RenewalQueue;
   readonly mailer?: Mailer;
   readonly events?: EventSink;
-  /** Key Vault read access of the app and its readers (§9), re-checked as each renewal completes. */
+  /** Key Vault read access of the app and its readers (docs/consumers.md), re-checked as each renewal completes. */
   readonly access?: AccessReviewer;
-  /** Bulk rotations (§10): told after each delivery of a rotation's renewal, whatever its outcome. */
+  /** Bulk rotations (docs/renewal.md): told after each delivery of a rotation's renewal, whatever its outcome. */
   readonly rotations?: RotationTracker;
   readonly settings: RenewalSettings;
   readonly now?: () => Date;

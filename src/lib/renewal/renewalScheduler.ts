@@ -18,7 +18,7 @@ import type { RenewalService } from './renewalService.js';
  *  1. due renewals: a range read of the due index, one queue message per due app, marked `queued`
  *     with the app's ETag so that it is enqueued once per due period however often the timer fires;
  *     a due app whose certificate has less than half its renewal window left is logged as at risk
- *     (every such app is due, so the due read finds them all: the alert of PRODUCT.md §12);
+ *     (every such app is due, so the due read finds them all: the alert of docs/operations.md);
  *  2. pending notifications: a range read of the apps marked as having some, each retried;
  *  3. a slice of all apps (sized so each app comes up about once a day) checked for drift against
  *     Entra and Key Vault, and for the near-expiry warning.
@@ -35,7 +35,7 @@ export interface SchedulerDependencies {
   readonly now?: () => Date;
   /** The process's own log; a tick also logs through the logger it is given (the invocation's). */
   readonly log?: RenewalLog;
-  /** Bulk rotations (§10): each tick finishes a start that died, finds lost progress, sends a missed RotationCompleted. */
+  /** Bulk rotations (docs/renewal.md): each tick finishes a start that died, finds lost progress, sends a missed RotationCompleted. */
   readonly rotations?: { reconcile(): Promise<void> };
 }
 

@@ -237,7 +237,7 @@ export class RenewalService implements CertificateGenerator {
 
   /**
    * Tells the app's admins (email, and the AccessGrantFailed event) that its Key Vault access
-   * status changed to one that needs them (§9); a send that fails is left pending for the scheduler.
+   * status changed to one that needs them (docs/consumers.md); a send that fails is left pending for the scheduler.
    */
   async announceAccess(app: StoredApp): Promise<StoredApp> {
     const access = app.state.access;

@@ -3,7 +3,7 @@ import type { RotationApp, RotationAppStage, RotationSelector } from '../domain/
 import type { StoredApp } from '../domain/storedApp.js';
 
 /**
- * The pure rules of a bulk rotation (§10): which managed apps a selector takes, how each starts,
+ * The pure rules of a bulk rotation (docs/http-api.md): which managed apps a selector takes, how each starts,
  * and where an app's renewal for the rotation stands given the app's stored state. The rotation
  * service gathers the state; these decide.
  */

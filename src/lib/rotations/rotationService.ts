@@ -48,7 +48,7 @@ export function rotationRenewalId(rotationId: string, appId: string): string {
 }
 
 /**
- * Bulk rotation (§10): start one (select the apps, record them, queue one renewal each), show its
+ * Bulk rotation (docs/http-api.md): start one (select the apps, record them, queue one renewal each), show its
  * progress, follow each renewal as the queue worker reports it, and announce RotationCompleted
  * once every app is settled. Progress is read from the apps' own renewal state (rotationPlan.ts),
  * so a report lost to a crash is found again by the scheduler's reconcile().

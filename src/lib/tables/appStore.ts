@@ -185,7 +185,7 @@ export class AppStore implements AppRepository {
   }
 
   /**
-   * Stops managing an app, on the version it was read at (PRODUCT.md §2: ETags, never last writer
+   * Stops managing an app, on the version it was read at (docs/configuration.md: ETags, never last writer
    * wins); its history stays and records the deletion. Two steps, because a delete inside a
    * transaction cannot carry the ETag here: Table Storage takes If-Match on it, but @azure/data-tables
    * (13.3.2) always sends `If-Match: *` there (`submitTransaction` passes no options to a delete

@@ -13,7 +13,7 @@ import { prefixEnd } from './appRows.js';
 import { isRestError, translateStorageError } from './tableErrors.js';
 
 /**
- * The Table Storage rows of bulk rotations (§10), in a table of their own:
+ * The Table Storage rows of bulk rotations (docs/http-api.md), in a table of their own:
  *   PartitionKey `rotations`, RowKey {id}            the rotation's record (JSON, validated on read)
  *   PartitionKey `rotation_{id}`, RowKey app_{appId}  where that app's renewal for it stands
  *   PartitionKey `rotation_{id}`, RowKey open_{appId} present while that app is not settled

@@ -37,7 +37,7 @@ import { FAST_RETRIES, startTestIdentity, type TestIdentity } from '../../suppor
 import { storedAppFixture } from '../../support/storedAppFixture.js';
 
 /**
- * Access grants (PRODUCT.md §9) end to end below and through the HTTP API: the VaultAccessService
+ * Access grants (docs/consumers.md) end to end below and through the HTTP API: the VaultAccessService
  * with the real ARM adapter (@azure/arm-authorization) against the Resource Manager emulator and
  * the real Graph adapter (the app's service principal) against the Graph emulator, and the grant's
  * effect checked where it matters: the app signing in with its certificate and reading its secret

@@ -33,7 +33,7 @@ async function asyncFieldsOf(promise: Promise<unknown>): Promise<string[]> {
 }
 
 describe('generateCertificate', () => {
-  it('makes a self-signed v3 certificate with the fields of PRODUCT.md §3', async () => {
+  it('makes a self-signed v3 certificate with the fields of docs/renewal.md', async () => {
     const cert = await generateCertificate({ displayName: 'Payroll API', lifetimeDays: 365, now: NOW });
     const parsed = forge.pki.certificateFromAsn1(forge.asn1.fromDer(cert.der.toString('binary')));
 

@@ -37,7 +37,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('openssl x509', () => {
-  it('reads the CER and shows the exact fields of PRODUCT.md §3', () => {
+  it('reads the CER and shows the exact fields of docs/renewal.md', () => {
     const file = join(dir, 'cert.cer');
     writeFileSync(file, encodeCer(cert.der));
     const text = openssl(['x509', '-inform', 'der', '-in', file, '-noout', '-text', '-nameopt', 'utf8,sep_comma_plus']);

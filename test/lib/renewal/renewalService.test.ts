@@ -635,7 +635,7 @@ describe('failures', () => {
     expect(typeof batchSize).toBe('number');
     expect(MAX_DEQUEUE_COUNT).toBe(raw.extensions.queues.maxDequeueCount);
     expect(readHostJson(root).queues.visibilityTimeoutMs).toBe(QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000);
-    // The lease must outlast one attempt (§4): the function timeout is shorter than the default lease.
+    // The lease must outlast one attempt (docs/renewal.md): the function timeout is shorter than the default lease.
     expect(timeSpanMs((raw as { functionTimeout?: string }).functionTimeout, Infinity)).toBeLessThan(600_000);
     expect(timeSpanMs((raw as { functionTimeout?: string }).functionTimeout, Infinity)).toBe(FUNCTION_TIMEOUT_SECONDS * 1000);
     expect(readHostJson(root).queues.maxDequeueCount).toBe(MAX_DEQUEUE_COUNT);

@@ -8,7 +8,7 @@ import { makeDue, startRenewalWorld, type RenewalWorld } from '../../support/ren
 import { createTestTableClient, snapshotTable } from '../../support/tables.js';
 
 /**
- * Bulk rotation (issue 19.1, PRODUCT.md §10) over the real renewal pipeline: Azurite for the store,
+ * Bulk rotation (issue 19.1, docs/http-api.md) over the real renewal pipeline: Azurite for the store,
  * the rotation table and the queue, the Graph, Key Vault, email and Event Grid emulators.
  */
 

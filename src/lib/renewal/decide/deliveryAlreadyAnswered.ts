@@ -35,7 +35,7 @@ export function deliveryAlreadyAnswered(app: StoredApp, message: RenewalMessage,
       return `a renewal deployed at ${renewal.deployedAt} replaced the drifted certificate`;
   }
   // A rotation asks for a certificate made after it was asked for; one deployed since (a scheduled
-  // renewal that ran at the same moment, say) is that, so a second would be a duplicate (§10).
+  // renewal that ran at the same moment, say) is that, so a second would be a duplicate (docs/renewal.md).
   if (
     message.trigger === 'rotation' &&
     message.requestedAt !== undefined &&

@@ -14,7 +14,7 @@ export interface ExpiryRisk {
 }
 
 /**
- * PRODUCT.md §12's safety net: a managed app whose current certificate is closer to expiry than half
+ * docs/operations.md's safety net: a managed app whose current certificate is closer to expiry than half
  * its renewal window. Its renewal fell due renewBeforeDays/2 ago and has not replaced it, whatever
  * the pipeline's own state says. A disabled app is the admin's choice, not a risk to report.
  */

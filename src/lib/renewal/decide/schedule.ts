@@ -31,7 +31,7 @@ export function renewalSpreadMs(timing: Omit<RenewalTiming, 'appId'>): number {
 
 /**
  * How much earlier than notAfter − renewBeforeDays the app's renewal falls due: its place, fixed by
- * its appId, in a spread of a day at most (issue 19, PRODUCT.md §10). A fleet created on one day, whose
+ * its appId, in a spread of a day at most (issue 19, docs/renewal.md). A fleet created on one day, whose
  * certificates all expire on one day, then falls due across the spread instead of in one timer tick
  * (one burst of Graph writes), and each app keeps its place renewal after renewal. Earlier, never
  * later: renewBeforeDays stays the latest an app is renewed, which the near-expiry warning, the

@@ -14,7 +14,7 @@ const config: PolicyConfig = {
   keySize: 2048,
   keyVault: { enabled: true },
 };
-/** notAfter − renewBeforeDays: what PRODUCT.md §4 calls due; an app falls due up to a day before it. */
+/** notAfter − renewBeforeDays: what docs/renewal.md calls due; an app falls due up to a day before it. */
 const latestDue = (notAfter: Date) => new Date(notAfter.getTime() - 30 * DAY);
 /** A certificate issued 100 days ago for 365 days: renewal due in 235 days. */
 const current = {
