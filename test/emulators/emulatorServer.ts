@@ -5,8 +5,9 @@ import type { AddressInfo, Socket } from 'node:net';
 /**
  * The shared base of every loopback emulator: an http(s) server on 127.0.0.1 with named routes,
  * request counters and a log per route, and per-route fault injection (a status with Retry-After,
- * a delay, a dropped connection, N failures then success). Each service emulator adds its routes
- * and its state; tests and the sandbox inspect both.
+ * a delay, a dropped connection, N failures then success), or random faults at a seeded rate
+ * (`chaos`, for soaks). Each service emulator adds its routes and its state; tests and the
+ * sandbox inspect both.
  */
 
 export interface EmulatorRequest {
@@ -41,6 +42,17 @@ export interface Fault {
   readonly drop?: boolean;
   /** Apply to the next N matching requests, then serve normally; default: until cleared. */
   readonly times?: number;
+}
+
+/** One kind of fault chaos may answer with (`kind` names it in the counts), e.g. 429, 503, a stall. */
+export type ChaosFault = Omit<Fault, 'times'> & { readonly kind: string };
+
+export interface ChaosOptions {
+  /** The chance, per request, that one of `faults` answers it instead of the route. */
+  readonly rate: number;
+  /** Uniform in [0, 1): seeded by the caller, so a run can be replayed. */
+  readonly random: () => number;
+  readonly faults: readonly ChaosFault[];
 }
 
 /** What `inject` returns: how many requests the fault has answered so far. */
@@ -96,6 +108,8 @@ export class EmulatorServer {
   readonly #faults = new Map<string, { fault: Fault; remaining: number; handle: { route: string; served: number } }>();
   readonly #counts = new Map<string, number>();
   readonly #faultsServed = new Map<string, number>();
+  #chaos: ChaosOptions | undefined;
+  readonly #chaosServed = new Map<string, number>();
   readonly #log: RecordedRequest[] = [];
   readonly #sockets = new Set<Socket>();
   #connectionsAccepted = 0;
@@ -137,6 +151,19 @@ export class EmulatorServer {
     return this.#faultsServed.get(routeName) ?? 0;
   }
 
+  /**
+   * Random faults on every route (a soak): each request, with probability `rate`, is answered by one
+   * of `faults` picked at random; an injected fault on the route goes first. `undefined` turns it off.
+   */
+  chaos(options: ChaosOptions | undefined): void {
+    this.#chaos = options;
+  }
+
+  /** Requests chaos answered, per fault kind, since start or the last reset. */
+  chaosServed(): Record<string, number> {
+    return Object.fromEntries(this.#chaosServed);
+  }
+
   clearFaults(routeName?: string): void {
     if (routeName === undefined) this.#faults.clear();
     else this.#faults.delete(routeName);
@@ -163,6 +190,7 @@ export class EmulatorServer {
   resetCounters(): void {
     this.#counts.clear();
     this.#faultsServed.clear();
+    this.#chaosServed.clear();
     this.#log.length = 0;
     this.#connectionsAccepted = 0;
   }
@@ -212,7 +240,16 @@ export class EmulatorServer {
       this.#faultsServed.set(routeName, (this.#faultsServed.get(routeName) ?? 0) + 1);
       return entry.fault;
     }
-    return undefined;
+    return this.#takeChaos(routeName);
+  }
+
+  #takeChaos(routeName: string): Fault | undefined {
+    const chaos = this.#chaos;
+    if (!chaos || chaos.faults.length === 0 || chaos.random() >= chaos.rate) return undefined;
+    const fault = chaos.faults[Math.min(chaos.faults.length - 1, Math.floor(chaos.random() * chaos.faults.length))]!;
+    this.#chaosServed.set(fault.kind, (this.#chaosServed.get(fault.kind) ?? 0) + 1);
+    this.#faultsServed.set(routeName, (this.#faultsServed.get(routeName) ?? 0) + 1);
+    return fault;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
