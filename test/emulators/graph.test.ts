@@ -196,6 +196,15 @@ describe('PATCH keyCredentials', () => {
       body: { keyCredentials: [asKeyCredential(next, { keyId })] },
     });
     expect(graph.application(app.id)!.keyCredentials.map((c) => c.keyId)).toEqual([keyId]);
+    // The ledger saw each change, and the unexpired credential left out counts as lost.
+    const changes = graph.ledger.changes().filter((c) => c.appId === app.appId);
+    expect(changes.map((c) => `${c.change} ${c.keyId}`)).toEqual([`added ${before.keyId}`, `added ${keyId}`, `removed ${before.keyId}`]);
+    expect(
+      graph.ledger
+        .lost()
+        .filter((c) => c.appId === app.appId)
+        .map((c) => c.keyId),
+    ).toEqual([before.keyId]);
   });
 
   it('rejects a credential whose key is null (an existing one resent without its key) and changes nothing', async () => {
@@ -288,6 +297,7 @@ describe('PATCH keyCredentials', () => {
 describe('addKey and removeKey', () => {
   it('lets the app roll its own key with a valid proof, without any Graph permission', async () => {
     const app = ownedApp();
+    const first = app.keyCredentials[0]!.keyId;
     const self = await token([], { oid: app.servicePrincipalId, appId: app.appId });
     const added = await call('POST', `/applications/${app.id}/addKey`, {
       token: self,
@@ -303,6 +313,12 @@ describe('addKey and removeKey', () => {
     });
     expect(removed.status).toBe(204);
     expect(graph.application(app.id)!.keyCredentials.map((c) => c.keyId)).toEqual([added.body.keyId]);
+    expect(
+      graph.ledger
+        .changes()
+        .filter((c) => c.appId === app.appId)
+        .map((c) => `${c.change} ${c.keyId}`),
+    ).toEqual([`added ${first}`, `added ${added.body.keyId}`, `removed ${first}`]);
   });
 
   it.each<[string, { aud?: string; iss?: string; lifetimeSeconds?: number }]>([

@@ -1,5 +1,6 @@
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { CredentialLedger } from './credentialLedger.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Fault, type InjectedFault } from './emulatorServer.js';
 import type { CertificateDirectory, DirectoryApplication, EntraAuthority } from './entraAuthority.js';
 import { GRAPH_WRITE_LIMITS, GraphWriteThrottle, type GraphWriteLimits, type WriteVerdict } from './graphThrottle.js';
@@ -159,6 +160,8 @@ export class GraphEmulator implements CertificateDirectory {
   credentialLifetimePolicy: CredentialLifetimePolicy | undefined;
   /** Graph's write limits; `configure` them per test. */
   readonly writeThrottle: GraphWriteThrottle;
+  /** Every credential added and removed, in order. */
+  readonly ledger = new CredentialLedger();
   readonly #applications = new Map<string, GraphApplication>();
 
   constructor(options: GraphEmulatorOptions) {
@@ -285,6 +288,7 @@ export class GraphEmulator implements CertificateDirectory {
       addedAt: options.addedAt ?? new Date(Date.now() - 24 * 3600 * 1000),
     };
     app.keyCredentials.push(credential);
+    this.ledger.added(app, credential);
     return credential;
   }
 
@@ -623,7 +627,10 @@ export class GraphEmulator implements CertificateDirectory {
       this.#checkLimits(app, next);
     }
     if (typeof patch.displayName === 'string') app.displayName = patch.displayName;
-    if (next) app.keyCredentials = next;
+    if (next) {
+      this.ledger.replaced(app, app.keyCredentials, next);
+      app.keyCredentials = next;
+    }
     return { status: 204 };
   }
 
@@ -693,6 +700,7 @@ export class GraphEmulator implements CertificateDirectory {
       throw badRequest('A key credential with the same key already exists on the application.');
     this.#checkLimits(app, [...app.keyCredentials, credential]);
     app.keyCredentials.push(credential);
+    this.ledger.added(app, credential);
     return {
       status: 200,
       body: {
@@ -717,7 +725,9 @@ export class GraphEmulator implements CertificateDirectory {
     await this.#verifyProof(app, body.proof);
     const keyId = body.keyId.toLowerCase();
     if (!app.keyCredentials.some((c) => c.keyId === keyId)) throw notFound(keyId);
-    app.keyCredentials = app.keyCredentials.filter((c) => c.keyId !== keyId);
+    const remaining = app.keyCredentials.filter((c) => c.keyId !== keyId);
+    this.ledger.replaced(app, app.keyCredentials, remaining);
+    app.keyCredentials = remaining;
     return { status: 204 };
   }
 }
