@@ -6,7 +6,7 @@
  *   policy      renewal/decide/ (pure renewal decisions)
  *   adapters    tables/, graph/, keyvault/, authorization/, email/, eventgrid/, queue/, azureErrors.ts: one per service,
  *               the only importers (with the root) of the Azure service SDKs
- *   use cases   renewal/ (outside decide/), apps/, access/, rotations/: depend on ports, never on an adapter
+ *   use cases   renewal/ (outside decide/), apps/, access/, rotations/, inventory/: depend on ports, never on an adapter
  *   interface   http/, then functions/ (one file per trigger), composition.ts and config.ts (the root)
  *   entry       index.ts (registration only)
  *   sync        sync/: the entra-cert-sync command, its own composition root (cli.ts) with its one
@@ -15,7 +15,7 @@
  *               with its one adapter (cliCredential.ts, @azure/identity); nothing else imports it
  */
 const ADAPTERS = '^src/lib/(tables|graph|keyvault|authorization|email|eventgrid|queue)/|^src/lib/azureErrors\\.ts$';
-const USE_CASES = '^src/lib/(apps/|access/|rotations/|renewal/(?!decide/))';
+const USE_CASES = '^src/lib/(apps/|access/|rotations/|inventory/|renewal/(?!decide/))';
 const ROOT = '^src/lib/(composition|config)\\.ts$';
 const SYNC_ADAPTER = '^src/sync/vaultCertificateSource\\.ts$';
 const CLI_ADAPTER = '^src/cli/cliCredential\\.ts$';

@@ -4,6 +4,7 @@
  */
 import { benchCertificates } from './certificates.js';
 import { benchColdstart } from './coldstart.js';
+import { benchInventory } from './inventory.js';
 import { benchRenew } from './renew.js';
 import { benchScan } from './scan.js';
 
@@ -12,6 +13,7 @@ const benchmarks: Record<string, () => Promise<void>> = {
   coldstart: benchColdstart,
   scan: benchScan,
   renew: benchRenew,
+  inventory: benchInventory,
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));

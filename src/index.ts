@@ -83,6 +83,13 @@ app.http('rotation', {
   route: 'rotations/{rotationId}',
   handler: loadOnFirstCall(async () => (await import('./functions/rotations.js')).rotationItem),
 });
+// The tenant inventory: every app registration with its credentials summarised.
+app.http('inventory', {
+  methods: [...ALL_HTTP_METHODS],
+  authLevel: 'anonymous',
+  route: 'inventory',
+  handler: loadOnFirstCall(async () => (await import('./functions/inventory.js')).inventoryCollection),
+});
 app.http('openApiDocument', {
   methods: [...ALL_HTTP_METHODS],
   authLevel: 'anonymous',

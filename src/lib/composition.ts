@@ -15,6 +15,8 @@ import { isRestError } from './azureErrors.js';
 import { AppStore } from './tables/appStore.js';
 import { ROTATIONS_TABLE_NAME, RotationStore } from './tables/rotationStore.js';
 import { RotationService } from './rotations/rotationService.js';
+import { InventoryService } from './inventory/inventoryService.js';
+import { TenantApplicationsClient } from './graph/tenantApplicationsClient.js';
 import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
 import type { AppRegistrationDirectory, ServicePrincipalDirectory } from './domain/ports.js';
 import { NotificationMailer } from './email/notificationMailer.js';
@@ -331,6 +333,13 @@ export function getRotationService(): RotationService {
     log: processLog,
   });
   return rotationService;
+}
+
+let inventoryService: InventoryService | undefined;
+/** The /api/inventory handlers' dependencies (docs/http-api.md). */
+export function getInventoryApi(): { inventory: InventoryService; authenticator: BearerAuthenticator } {
+  inventoryService ??= new InventoryService({ store: getAppStore(), tenant: new TenantApplicationsClient({ graph: getGraphClient() }) });
+  return { inventory: inventoryService, authenticator: getApi().authenticator };
 }
 
 /** The /api/rotations handlers' dependencies (docs/http-api.md). */

@@ -4,6 +4,7 @@ import { CredentialLedger } from './credentialLedger.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Fault, type InjectedFault } from './emulatorServer.js';
 import type { CertificateDirectory, DirectoryApplication, EntraAuthority } from './entraAuthority.js';
 import { GRAPH_WRITE_LIMITS, GraphWriteThrottle, type GraphWriteLimits, type WriteVerdict } from './graphThrottle.js';
+import { expandedOwner, MAX_EXPANDED_ITEMS, pageOf, parseListingQuery } from './graphListing.js';
 
 /**
  * A loopback Microsoft Graph v1.0, the part of it that manages an application's certificates.
@@ -63,6 +64,16 @@ export interface GraphOwner {
   type: 'servicePrincipal' | 'user';
   displayName?: string;
   appId?: string;
+  userPrincipalName?: string;
+}
+
+/** A client secret as Graph lists it (the secret itself is only ever shown when it is made). */
+export interface GraphPasswordCredential {
+  keyId: string;
+  displayName: string | null;
+  hint: string | null;
+  startDateTime: Date;
+  endDateTime: Date;
 }
 
 export interface GraphApplication {
@@ -78,6 +89,7 @@ export interface GraphApplication {
   signInAudience?: string;
   owners: GraphOwner[];
   keyCredentials: GraphKeyCredential[];
+  passwordCredentials?: GraphPasswordCredential[];
 }
 
 export interface CredentialLifetimePolicy {
@@ -107,12 +119,18 @@ export interface CreateApplicationOptions {
   signInAudience?: string;
   /** Owner object ids (service principals) or full owner records. */
   owners?: Array<string | GraphOwner>;
+  /** Client secrets (for the inventory): only their metadata is kept. */
+  passwordCredentials?: GraphPasswordCredential[];
 }
 
 /** Every application as JSON (DER keys in base64, dates in ISO 8601): what the sandbox keeps across restarts. */
 export interface GraphEmulatorSnapshot {
-  readonly applications: readonly (Omit<GraphApplication, 'createdDateTime' | 'keyCredentials'> & {
+  readonly applications: readonly (Omit<GraphApplication, 'createdDateTime' | 'keyCredentials' | 'passwordCredentials'> & {
     readonly createdDateTime: string;
+    readonly passwordCredentials?: readonly (Omit<GraphPasswordCredential, 'startDateTime' | 'endDateTime'> & {
+      readonly startDateTime: string;
+      readonly endDateTime: string;
+    })[];
     readonly keyCredentials: readonly (Omit<GraphKeyCredential, 'key' | 'startDateTime' | 'endDateTime' | 'addedAt'> & {
       readonly key: string;
       readonly startDateTime: string;
@@ -213,6 +231,7 @@ export class GraphEmulator implements CertificateDirectory {
       signInAudience: options.signInAudience ?? 'AzureADMyOrg',
       owners: (options.owners ?? []).map((o) => (typeof o === 'string' ? { id: o, type: 'servicePrincipal' } : o)),
       keyCredentials: [],
+      passwordCredentials: options.passwordCredentials ?? [],
     };
     this.#applications.set(app.id, app);
     return app;
@@ -224,6 +243,11 @@ export class GraphEmulator implements CertificateDirectory {
         ...a,
         owners: a.owners.map((o) => ({ ...o })),
         createdDateTime: a.createdDateTime.toISOString(),
+        passwordCredentials: (a.passwordCredentials ?? []).map((c) => ({
+          ...c,
+          startDateTime: c.startDateTime.toISOString(),
+          endDateTime: c.endDateTime.toISOString(),
+        })),
         keyCredentials: a.keyCredentials.map((c) => ({
           ...c,
           key: c.key.toString('base64'),
@@ -243,6 +267,11 @@ export class GraphEmulator implements CertificateDirectory {
         ...a,
         owners: a.owners.map((o) => ({ ...o })),
         createdDateTime: new Date(a.createdDateTime),
+        passwordCredentials: (a.passwordCredentials ?? []).map((c) => ({
+          ...c,
+          startDateTime: new Date(c.startDateTime),
+          endDateTime: new Date(c.endDateTime),
+        })),
         keyCredentials: a.keyCredentials.map((c) => ({
           ...c,
           key: Buffer.from(c.key, 'base64'),
@@ -433,7 +462,15 @@ export class GraphEmulator implements CertificateDirectory {
       displayName: app.displayName,
       signInAudience: app.signInAudience ?? 'AzureADMyOrg',
       publisherDomain: 'contoso.onmicrosoft.com',
-      passwordCredentials: [],
+      passwordCredentials: (app.passwordCredentials ?? []).map((c) => ({
+        customKeyIdentifier: null,
+        displayName: c.displayName,
+        endDateTime: c.endDateTime.toISOString().replace(/\.\d+Z$/, 'Z'),
+        hint: c.hint,
+        keyId: c.keyId,
+        secretText: null,
+        startDateTime: c.startDateTime.toISOString().replace(/\.\d+Z$/, 'Z'),
+      })),
       keyCredentials: app.keyCredentials.map((c) => ({
         customKeyIdentifier: c.customKeyIdentifier,
         displayName: c.displayName,
@@ -486,18 +523,26 @@ export class GraphEmulator implements CertificateDirectory {
   }
 
   #listApplications(request: EmulatorRequest, caller: Caller): EmulatorResponse {
-    const filter = request.url.searchParams.get('$filter');
+    const query = parseListingQuery(request.url.searchParams);
+    if ('error' in query) throw badRequest(query.error);
     let apps = [...this.#applications.values()].filter((a) => a.tenantId === caller.tenantId && this.#canRead(a, caller));
-    if (filter !== null) {
-      const m = /^appId eq '([^']+)'$/i.exec(filter.trim());
-      if (!m) throw badRequest(`Unsupported or invalid query filter clause specified for property 'appId' of resource 'Application'.`);
-      apps = apps.filter((a) => a.appId === m[1]!.toLowerCase());
-    }
+    if (query.filterAppId !== undefined) apps = apps.filter((a) => a.appId === query.filterAppId);
     const select = this.#selected(request);
+    const page = pageOf(apps, query, request.url);
     // A collection read never returns `key`, whatever $select says.
+    const value = page.value.map((a) => ({
+      ...this.#present(a, select, false),
+      ...(query.expandOwners
+        ? { owners: a.owners.slice(0, MAX_EXPANDED_ITEMS).map((o) => expandedOwner(o, query.expandOwners!.select)) }
+        : {}),
+    }));
     return {
       status: 200,
-      body: { '@odata.context': `${this.url}/v1.0/$metadata#applications`, value: apps.map((a) => this.#present(a, select, false)) },
+      body: {
+        '@odata.context': `${this.url}/v1.0/$metadata#applications`,
+        value,
+        ...(page.nextLink ? { '@odata.nextLink': page.nextLink } : {}),
+      },
     };
   }
 

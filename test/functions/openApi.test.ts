@@ -78,6 +78,7 @@ describe('the OpenAPI document', () => {
       'POST /rotations': 'CertRotator.Admin',
       'GET /rotations': 'CertRotator.Reader',
       'GET /rotations/{rotationId}': 'CertRotator.Reader',
+      'GET /inventory': 'CertRotator.Reader',
     });
   });
 });

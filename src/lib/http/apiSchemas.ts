@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MIN_PFX_PASSWORD_LENGTH } from '../certificates/pfx.js';
 import { actorSchema, appIdSchema, appSettingsSchema, historyEntrySchema, renewalStateSchema } from '../domain/appConfig.js';
+import { inventoryItemSchema } from '../domain/inventory.js';
 import { ROTATION_STATUSES, rotationAppSchema, rotationCountsSchema, rotationSelectorSchema } from '../domain/rotation.js';
 
 /**
@@ -176,3 +177,17 @@ export const rotationViewSchema = z
   .strict();
 
 export const rotationListSchema = z.object({ items: z.array(rotationViewSchema) }).strict();
+
+/** GET /api/inventory: filters, and the previous page's token (CSV answers every page at once). */
+export const inventoryQuerySchema = z
+  .object({
+    credential: z.enum(['secret', 'certificate', 'none'], { error: 'must be "secret", "certificate" or "none"' }).optional(),
+    expiringWithinDays: appsQuerySchema.shape.expiringWithinDays,
+    managed: booleanQuery.optional(),
+    continuationToken: pageQuerySchema.shape.continuationToken,
+  })
+  .strict();
+
+export const inventoryPageSchema = z
+  .object({ items: z.array(inventoryItemSchema), continuationToken: z.string().optional(), nextLink: z.string().optional() })
+  .strict();

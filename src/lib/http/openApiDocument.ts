@@ -23,6 +23,8 @@ import {
   idempotencyKeySchema,
   rotationListSchema,
   rotationViewSchema,
+  inventoryPageSchema,
+  inventoryQuerySchema,
 } from './apiSchemas.js';
 import { rotationRequestSchema } from '../domain/rotation.js';
 import { ROLES, type Role } from './bearerAuthenticator.js';
@@ -67,7 +69,7 @@ export interface OperationSpec {
   readonly operationId: string;
   readonly summary: string;
   readonly description: string;
-  readonly tag: 'health' | 'apps' | 'certificates' | 'rotations' | 'meta';
+  readonly tag: 'health' | 'apps' | 'certificates' | 'rotations' | 'inventory' | 'meta';
   /** The least app role the operation needs; undefined: anonymous. */
   readonly role: Role | undefined;
   readonly parameters?: readonly ParameterSpec[];
@@ -91,6 +93,7 @@ const OUTPUT_COMPONENTS = {
   PfxDownload: pfxDownloadSchema,
   RotationView: rotationViewSchema,
   RotationList: rotationListSchema,
+  InventoryPage: inventoryPageSchema,
 } satisfies Record<string, z.ZodType>;
 const INPUT_COMPONENTS = {
   AppConfigInput: appConfigInputSchema,
@@ -136,6 +139,8 @@ const QUERY_DESCRIPTIONS: Record<string, string> = {
     '`cer`: the public certificate (Reader); `pem`: certificate and private key in PEM; `pfx`: PKCS#12 with a fresh password (both Admin, from Key Vault).',
   encoding: 'For `format=cer`: `der` (application/pkix-cert) or `pem`.',
   force: 'Remove the certificate even when it is the last valid one (the app can then no longer sign in with a certificate).',
+  credential: '`secret`: apps with a client secret; `certificate`: with a certificate; `none`: with neither.',
+  managed: '`true`: only the apps the rotator manages; `false`: only the others.',
 };
 
 function queryParameters(schema: z.ZodObject): ParameterSpec[] {
@@ -466,7 +471,7 @@ const rotationIdParameter: ParameterSpec = {
   schema: { type: 'string', format: 'uuid' },
 };
 
-export const ROTATION_OPERATIONS: readonly OperationSpec[] = [
+export const FLEET_OPERATIONS: readonly OperationSpec[] = [
   {
     method: 'post',
     path: '/rotations',
@@ -523,6 +528,29 @@ export const ROTATION_OPERATIONS: readonly OperationSpec[] = [
     role: 'CertRotator.Reader',
     parameters: [rotationIdParameter],
     responses: { 200: { description: 'The rotation.', json: 'RotationView' }, 400: standard[400], 404: standard[404], ...secured },
+  },
+  {
+    method: 'get',
+    path: '/inventory',
+    operationId: 'listInventory',
+    tag: 'inventory',
+    summary: 'Every app registration of the tenant',
+    description:
+      "The managed tenant's app registrations as Microsoft Graph lists them to the rotator (the whole tenant with Application.Read.All; only the apps it owns with Application.ReadWrite.OwnedBy), each with its certificates and client secrets summarised (count, expired, the soonest expiry of the valid ones), `runsOnClientSecret`, its owners (the first 20) and whether the rotator manages it. One Graph request per page of 100, none per app. JSON comes a page at a time (a filtered page may hold fewer items, even none, with a continuationToken); `Accept: text/csv` answers the whole tenant as one CSV file.",
+    role: 'CertRotator.Reader',
+    parameters: queryParameters(inventoryQuerySchema),
+    responses: {
+      200: {
+        description: 'One page (JSON), or every page (CSV).',
+        json: 'InventoryPage',
+        media: ['text/csv'],
+        headers: {
+          'Content-Disposition': { description: 'With CSV: `attachment; filename="inventory.csv"`.', schema: { type: 'string' } },
+        },
+      },
+      400: standard[400],
+      ...secured,
+    },
   },
 ];
 
@@ -626,7 +654,7 @@ let built: JsonSchema | undefined;
 export function buildOpenApiDocument(): JsonSchema {
   if (built) return built;
   const paths: Record<string, Record<string, JsonSchema>> = {};
-  for (const op of [...OPERATIONS, ...ROTATION_OPERATIONS]) (paths[op.path] ??= {})[op.method] = operationObject(op);
+  for (const op of [...OPERATIONS, ...FLEET_OPERATIONS]) (paths[op.path] ??= {})[op.method] = operationObject(op);
   built = {
     openapi: '3.1.1',
     info: {
@@ -641,6 +669,7 @@ export function buildOpenApiDocument(): JsonSchema {
       { name: 'apps', description: 'Managed apps: config, state, history.' },
       { name: 'certificates', description: 'Certificates on an app registration.' },
       { name: 'rotations', description: 'Bulk rotations of many apps at once.' },
+      { name: 'inventory', description: 'Every app registration of the managed tenant, with its credentials summarised.' },
       { name: 'health', description: 'Liveness.' },
       { name: 'meta', description: 'This document.' },
     ],
