@@ -30,6 +30,12 @@ export interface LocalHost {
   stop(): Promise<void>;
 }
 
+/** A whole number of seconds from the environment, or undefined (unset or not one). */
+function positiveSeconds(value: string | undefined): number | undefined {
+  const seconds = Number(value ?? NaN);
+  return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
+}
+
 const LEVELS: Record<string, string> = { information: 'info', warning: 'warn', critical: 'error' };
 
 function queueServiceFor(env: NodeJS.ProcessEnv): QueueServiceClient {
@@ -91,6 +97,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         resolveName: resolve,
         logHandler,
         library,
+        processingVisibilitySeconds: positiveSeconds(env.LOCAL_HOST_PROCESSING_VISIBILITY_SECONDS),
       })
     : undefined;
 

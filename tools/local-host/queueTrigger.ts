@@ -14,7 +14,12 @@ import type { QueueRules } from './hostSettings.js';
  * Polling backs off exponentially to `maxPollingInterval` while the queue is empty.
  */
 
-/** How long a message stays hidden while its function runs (the host renews a 10-minute lease). */
+/**
+ * How long a message stays hidden while its function runs: the Functions host's 10 minutes, renewed
+ * halfway to expiring for as long as the function runs (WebJobs QueueListener,
+ * CreateUpdateMessageVisibilityTimer), so only a host that died leaves a message hidden, for at most
+ * this long. LOCAL_HOST_PROCESSING_VISIBILITY_SECONDS shortens it (a soak that kills hosts).
+ */
 export const PROCESSING_VISIBILITY_SECONDS = 10 * 60;
 const MIN_POLL_MS = 100;
 
@@ -45,8 +50,23 @@ export async function deliverQueueMessage(options: {
   logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
   /** The app's @azure/functions (functionsCore.ts); default the host's own copy. */
   library?: FunctionsLibrary;
+  /** The message was received hidden for this long: keep it hidden while the function runs. */
+  processingVisibilitySeconds?: number;
 }): Promise<'completed' | 'retry' | 'poisoned'> {
   const { fn, queue, poison, message, rules } = options;
+  // Each visibility update gives a new pop receipt, which the delete or the update at the end needs.
+  let popReceipt = message.popReceipt;
+  let updating: Promise<unknown> = Promise.resolve();
+  const hidden = options.processingVisibilitySeconds;
+  const keepHidden =
+    hidden === undefined
+      ? undefined
+      : setInterval(() => {
+          updating = queue.updateMessage(message.messageId, popReceipt, undefined, hidden).then(
+            (updated) => (popReceipt = updated.popReceipt ?? popReceipt),
+            (error: unknown) => console.error(`[host] keeping a message of ${queue.name} hidden failed: ${(error as Error).message}`),
+          );
+        }, hidden * 500);
   const { InvocationContext } = options.library ?? functions; // default export: see httpTrigger.ts
   const invocationId = randomUUID();
   const context = new InvocationContext({
@@ -64,9 +84,12 @@ export async function deliverQueueMessage(options: {
     },
   });
   try {
-    await fn.handler(decode(message), context);
-    await queue.deleteMessage(message.messageId, message.popReceipt);
-    return 'completed';
+    try {
+      await fn.handler(decode(message), context);
+    } finally {
+      clearInterval(keepHidden);
+      await updating;
+    }
   } catch (error) {
     context.error(
       `Queue function ${fn.name} failed (dequeue ${message.dequeueCount} of ${rules.maxDequeueCount}): ${(error as Error).message}`,
@@ -74,14 +97,16 @@ export async function deliverQueueMessage(options: {
     if (message.dequeueCount >= rules.maxDequeueCount) {
       await poison.createIfNotExists();
       await poison.sendMessage(message.messageText);
-      await queue.deleteMessage(message.messageId, message.popReceipt);
+      await queue.deleteMessage(message.messageId, popReceipt);
       // The Functions host's own words (WebJobs QueueProcessor), which the poison-queue alert matches.
       context.warn(`Message has reached MaxDequeueCount of ${rules.maxDequeueCount}. Moving message to queue '${poison.name}'.`);
       return 'poisoned';
     }
-    await queue.updateMessage(message.messageId, message.popReceipt, undefined, Math.round(rules.visibilityTimeoutMs / 1000));
+    await queue.updateMessage(message.messageId, popReceipt, undefined, Math.round(rules.visibilityTimeoutMs / 1000));
     return 'retry';
   }
+  await queue.deleteMessage(message.messageId, popReceipt);
+  return 'completed';
 }
 
 export function startQueueTriggers(options: {
@@ -91,7 +116,10 @@ export function startQueueTriggers(options: {
   resolveName: (expression: string) => string;
   logHandler: (functionName: string, invocationId: string) => (level: string, ...args: unknown[]) => void;
   library?: FunctionsLibrary;
+  /** Default PROCESSING_VISIBILITY_SECONDS. */
+  processingVisibilitySeconds?: number;
 }): QueueTriggerHost {
+  const processingVisibilitySeconds = options.processingVisibilitySeconds ?? PROCESSING_VISIBILITY_SECONDS;
   let stopped = false;
   const loops: Promise<void>[] = [];
   const wakeups = new Set<() => void>();
@@ -128,7 +156,7 @@ export function startQueueTriggers(options: {
           try {
             const response = await queue.receiveMessages({
               numberOfMessages: Math.min(32, options.rules.batchSize),
-              visibilityTimeout: PROCESSING_VISIBILITY_SECONDS,
+              visibilityTimeout: processingVisibilitySeconds,
             });
             messages = response.receivedMessageItems;
           } catch (error) {
@@ -149,6 +177,7 @@ export function startQueueTriggers(options: {
               rules: options.rules,
               logHandler: options.logHandler,
               library: options.library,
+              processingVisibilitySeconds,
             })
               .catch((error: unknown) => console.error(`[host] delivering a message of ${name} failed: ${(error as Error).message}`))
               .finally(() => inFlight.delete(delivery));

@@ -73,4 +73,43 @@ describe('queue trigger batches', () => {
       await host.stop();
     }
   });
+
+  it('keeps a running message hidden past its processing visibility, so no other host takes it, and deletes it with the last pop receipt', async () => {
+    const queueName = `hidden-${randomUUID().slice(0, 8)}`;
+    const service = QueueServiceClient.fromConnectionString(azurite.connectionString);
+    const queue = service.getQueueClient(queueName);
+    await queue.create();
+    await queue.sendMessage(Buffer.from(JSON.stringify('long')).toString('base64'));
+    const rules: QueueRules = { maxDequeueCount: 5, visibilityTimeoutMs: 0, batchSize: 1, newBatchThreshold: 0, maxPollingIntervalMs: 200 };
+    const invocations: string[] = [];
+    // Two hosts on one queue, each receiving with a 2 s visibility; the function runs 5 s.
+    const hosts = ['a', 'b'].map((hostName) =>
+      startQueueTriggers({
+        functions: [
+          {
+            name: 'worker',
+            trigger: { type: 'queueTrigger', direction: 'in', name: 'message', queueName },
+            bindings: {},
+            handler: async () => {
+              invocations.push(hostName);
+              await new Promise((resolve) => setTimeout(resolve, 5000));
+            },
+          },
+        ],
+        queueService: service,
+        rules,
+        resolveName: (name) => name,
+        logHandler: () => () => {},
+        processingVisibilitySeconds: 2,
+      }),
+    );
+    try {
+      await expect.poll(() => invocations.length).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 5500));
+      expect(invocations).toHaveLength(1);
+      expect((await queue.getProperties()).approximateMessagesCount).toBe(0);
+    } finally {
+      await Promise.all(hosts.map((h) => h.stop()));
+    }
+  });
 });
