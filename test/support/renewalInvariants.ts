@@ -3,7 +3,9 @@ import forge from 'node-forge';
 import { expect } from 'vitest';
 import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
 import { keyIdForRenewal } from '../../src/lib/renewal/deployStage.js';
-import type { GraphKeyCredential } from '../emulators/graph.js';
+import type { AppStore } from '../../src/lib/tables/appStore.js';
+import type { GraphEmulator, GraphKeyCredential } from '../emulators/graph.js';
+import type { KeyVaultEmulator } from '../emulators/keyVault.js';
 import { peekAll, type RenewalWorld } from './renewalWorld.js';
 
 /**
@@ -24,8 +26,8 @@ export interface CredentialBaseline {
 }
 
 /** The app registration's credentials before a scenario. */
-export function credentialBaseline(world: RenewalWorld, appId: string): CredentialBaseline {
-  const app = world.graph.application(appId);
+export function credentialBaseline(parts: Pick<RenewalParts, 'graph'>, appId: string): CredentialBaseline {
+  const app = parts.graph.application(appId);
   if (!app) throw new Error(`No app registration ${appId}`);
   return {
     appId,
@@ -44,44 +46,120 @@ export interface InvariantExpectations {
   readonly attachmentsAllowed?: boolean;
 }
 
-export async function assertRenewalInvariants(
-  world: RenewalWorld,
+/** What the checks below read: Entra, Key Vault and the stored state (a RenewalWorld, or a soak's services). */
+export interface RenewalParts {
+  readonly graph: Pick<GraphEmulator, 'application'>;
+  readonly keyVault: Pick<KeyVaultEmulator, 'versions'>;
+  readonly store: Pick<AppStore, 'getApp'>;
+}
+
+export type RenewalInvariant = 'one-certificate-per-renewal' | 'no-lost-credential' | 'agreement';
+
+export interface RenewalViolation {
+  readonly invariant: RenewalInvariant;
+  readonly appId: string;
+  readonly message: string;
+}
+
+/**
+ * Invariants 1 to 3 for one app, as a list of what is wrong (empty when all hold), so that a soak can
+ * count them over hundreds of apps; `newCertificates`, when given, is how many the scenario added.
+ */
+export async function renewalViolations(
+  parts: RenewalParts,
   before: CredentialBaseline,
-  expected: InvariantExpectations,
-): Promise<void> {
+  expected: { readonly newCertificates?: number } = {},
+): Promise<RenewalViolation[]> {
   const { appId } = before;
-  const registration = world.graph.application(appId)!;
-  const stored = (await world.store.getApp(appId))!;
+  const violations: RenewalViolation[] = [];
+  const fail = (invariant: RenewalInvariant, message: string) => violations.push({ invariant, appId, message });
+  const registration = parts.graph.application(appId);
+  const stored = await parts.store.getApp(appId);
+  if (!registration || !stored) {
+    fail('agreement', `app ${appId} is ${registration ? 'not stored' : 'not in Entra'}`);
+    return violations;
+  }
   const state = stored.state;
   const vaultName = stored.config.keyVault.certificateName;
-  const versions = stored.config.keyVault.enabled ? world.keyVault.versions(vaultName) : [];
-  if (!stored.config.keyVault.enabled)
-    expect(world.keyVault.versions(vaultName), 'no Key Vault version for a no-Key-Vault app').toEqual([]);
+  const versions = stored.config.keyVault.enabled ? parts.keyVault.versions(vaultName) : [];
+  if (!stored.config.keyVault.enabled && parts.keyVault.versions(vaultName).length > 0)
+    fail('one-certificate-per-renewal', 'a Key Vault version for a no-Key-Vault app');
   const now = Date.now();
 
   // 1. One new certificate per renewal id.
   const beforeIds = new Set(before.credentials.map((c) => c.keyId));
   const added = registration.keyCredentials.filter((c) => !beforeIds.has(c.keyId));
-  expect(added, 'new certificates in Entra').toHaveLength(expected.newCertificates);
+  if (expected.newCertificates !== undefined && added.length !== expected.newCertificates)
+    fail('one-certificate-per-renewal', `${added.length} new certificates in Entra, expected ${expected.newCertificates}`);
   const renewalIds = new Set([...state.deployAttempts, ...versions.map((v) => v.tags.renewalId).filter((id) => id !== undefined)]);
   const keyIdOwners = new Map([...renewalIds].map((id) => [keyIdForRenewal(id), id]));
   for (const credential of added) {
-    expect(isManaged(credential), `credential ${credential.keyId} is marked as the rotator's`).toBe(true);
-    if (stored.config.graphMode === 'owner') {
-      expect(keyIdOwners.has(credential.keyId), `credential ${credential.keyId} belongs to a renewal id`).toBe(true);
-    }
+    if (!isManaged(credential)) fail('one-certificate-per-renewal', `credential ${credential.keyId} is not marked as the rotator's`);
+    if (stored.config.graphMode === 'owner' && !keyIdOwners.has(credential.keyId))
+      fail('one-certificate-per-renewal', `credential ${credential.keyId} belongs to no renewal id`);
   }
   if (stored.config.keyVault.enabled) {
     // Whatever assigned the keyId (owner mode derives it, self mode's addKey lets Graph pick it), each
     // new certificate is the tagged version of one renewal of this app, and no renewal has two.
-    const owners = added.map((credential) => {
+    const owners = added.flatMap((credential) => {
       const thumbprint = thumbprintOf(credential);
       const tagged = versions.filter((v) => v.thumbprint === thumbprint && v.tags.renewalId !== undefined);
-      expect(tagged, `credential ${credential.keyId} is one renewal's Key Vault version`).toHaveLength(1);
-      return tagged[0]!.tags.renewalId!;
+      if (tagged.length !== 1)
+        fail('one-certificate-per-renewal', `credential ${credential.keyId} is ${tagged.length} renewals' Key Vault versions, not one`);
+      return tagged.slice(0, 1).map((v) => v.tags.renewalId!);
     });
-    expect(new Set(owners).size, 'one new certificate per renewal id').toBe(owners.length);
-  } else {
+    if (new Set(owners).size !== owners.length) fail('one-certificate-per-renewal', 'two new certificates for one renewal id');
+  }
+  const perRenewal = new Map<string, number>();
+  for (const v of versions) perRenewal.set(v.tags.renewalId ?? '', (perRenewal.get(v.tags.renewalId ?? '') ?? 0) + 1);
+  for (const [renewalId, count] of perRenewal)
+    if (count !== 1) fail('one-certificate-per-renewal', `${count} Key Vault versions tagged ${renewalId}`);
+
+  // 2. No credential lost.
+  const nowIds = new Set(registration.keyCredentials.map((c) => c.keyId));
+  for (const c of before.credentials) {
+    const mayGo = c.managed && c.endDateTime.getTime() <= now;
+    if (!mayGo && !nowIds.has(c.keyId)) fail('no-lost-credential', `credential ${c.keyId} that existed before is gone`);
+  }
+
+  // 3. Entra, Key Vault and the state agree on the current certificate.
+  const managed = registration.keyCredentials
+    .map((c, index) => ({ c, index }))
+    .filter(({ c }) => isManaged(c))
+    .sort((a, b) => a.c.addedAt.getTime() - b.c.addedAt.getTime() || a.index - b.index);
+  const newest = managed.at(-1)?.c;
+  if (!newest) {
+    fail('agreement', 'no managed certificate in Entra');
+    return violations;
+  }
+  const newestThumbprint = thumbprintOf(newest);
+  if (state.currentThumbprint !== newestThumbprint)
+    fail('agreement', `state names ${state.currentThumbprint}, Entra's newest managed certificate is ${newestThumbprint}`);
+  if (state.keyId !== newest.keyId) fail('agreement', `state's keyId ${state.keyId} is not Entra's newest ${newest.keyId}`);
+  if (state.lease !== undefined) fail('agreement', 'a lease left behind');
+  if (stored.config.keyVault.enabled) {
+    if (versions.at(-1)?.thumbprint !== state.currentThumbprint)
+      fail('agreement', `Key Vault's latest version is ${versions.at(-1)?.thumbprint}, state names ${state.currentThumbprint}`);
+    if (state.keyVaultVersion !== versions.at(-1)?.version)
+      fail('agreement', `state's Key Vault version ${state.keyVaultVersion} is not the latest ${versions.at(-1)?.version}`);
+  }
+  return violations;
+}
+
+export async function assertRenewalInvariants(
+  world: RenewalWorld,
+  before: CredentialBaseline,
+  expected: InvariantExpectations,
+): Promise<void> {
+  // 1 to 3.
+  const violations = await renewalViolations(world, before, expected);
+  expect(violations.map((v) => `${v.invariant}: ${v.message}`)).toEqual([]);
+
+  const stored = (await world.store.getApp(before.appId))!;
+  if (!stored.config.keyVault.enabled) {
+    // 1, without Key Vault: the email is the key's only copy.
+    const registration = world.graph.application(before.appId)!;
+    const now = Date.now();
     const emailed = emailedPfxs(world);
     // Which certificate a PFX holds shows only once it opens; one with a password that does not open it is never right.
     for (const pfx of emailed)
@@ -89,8 +167,8 @@ export async function assertRenewalInvariants(
     for (const credential of registration.keyCredentials.filter(isManaged)) {
       const thumbprint = thumbprintOf(credential);
       const copies = emailed.filter((p) => p.thumbprint === thumbprint);
-      // The email is the key's only copy: a certificate in use whose key never went out locks the app's
-      // owners out of it (an expired one is past use, and may predate the rotator's emails).
+      // A certificate in use whose key never went out locks the app's owners out of it (an expired one
+      // is past use, and may predate the rotator's emails).
       if (credential.endDateTime.getTime() > now) {
         expect(copies.length, `the key of certificate ${thumbprint} on the app registration was emailed`).toBeGreaterThan(0);
       }
@@ -100,32 +178,6 @@ export async function assertRenewalInvariants(
         expect(copy.keyMatches, `the PFX of ${thumbprint} holds that certificate's key`).toBe(true);
       }
     }
-  }
-  const perRenewal = new Map<string, number>();
-  for (const v of versions) perRenewal.set(v.tags.renewalId ?? '', (perRenewal.get(v.tags.renewalId ?? '') ?? 0) + 1);
-  for (const [renewalId, count] of perRenewal) expect(count, `Key Vault versions tagged ${renewalId}`).toBe(1);
-
-  // 2. No credential lost.
-  const nowIds = new Set(registration.keyCredentials.map((c) => c.keyId));
-  for (const c of before.credentials) {
-    const mayGo = c.managed && c.endDateTime.getTime() <= now;
-    if (!mayGo) expect(nowIds.has(c.keyId), `credential ${c.keyId} that existed before is still there`).toBe(true);
-  }
-
-  // 3. Entra, Key Vault and the state agree on the current certificate.
-  const managed = registration.keyCredentials
-    .map((c, index) => ({ c, index }))
-    .filter(({ c }) => isManaged(c))
-    .sort((a, b) => a.c.addedAt.getTime() - b.c.addedAt.getTime() || a.index - b.index);
-  const newest = managed.at(-1)?.c;
-  expect(newest, 'a managed certificate in Entra').toBeDefined();
-  const newestThumbprint = thumbprintOf(newest!);
-  expect(state.currentThumbprint, 'state names Entra’s newest managed certificate').toBe(newestThumbprint);
-  expect(state.keyId).toBe(newest!.keyId);
-  expect(state.lease, 'no lease left behind').toBeUndefined();
-  if (stored.config.keyVault.enabled) {
-    expect(versions.at(-1)?.thumbprint, 'Key Vault’s latest version is the current certificate').toBe(state.currentThumbprint);
-    expect(state.keyVaultVersion).toBe(versions.at(-1)?.version);
   }
 
   // 4. No private key material outside its allowed places.
