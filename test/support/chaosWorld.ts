@@ -1,0 +1,234 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { copyFileSync, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TableClient } from '@azure/data-tables';
+import { QueueClient } from '@azure/storage-queue';
+import { APPS_TABLE_NAME } from '../../src/lib/composition.js';
+import type { AppConfig } from '../../src/lib/domain/appConfig.js';
+import { RENEWAL_QUEUE_NAME } from '../../src/lib/domain/renewalQueueName.js';
+import type { StoredApp } from '../../src/lib/domain/storedApp.js';
+import { AppStore } from '../../src/lib/tables/appStore.js';
+import { startAzurite, type RunningAzurite } from '../emulators/azurite.js';
+import { EmailEmulator } from '../emulators/email.js';
+import { EntraAuthority } from '../emulators/entraAuthority.js';
+import { EventGridEmulator } from '../emulators/eventGrid.js';
+import { GraphEmulator } from '../emulators/graph.js';
+import { KeyVaultEmulator } from '../emulators/keyVault.js';
+import { loadOrCreateEmulatorTls } from '../emulators/tls.js';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * What the chaos soak (issue 20) runs against: Azurite as a child process keeping its data on disk
+ * at fixed ports (so it can be restarted under the hosts), every emulator in this process, `apps`
+ * app registrations owned by the rotator's managed identity with their configs in the table, and
+ * local hosts started as `npm run host` starts them (node --import tsx tools/local-host/main.ts),
+ * each a process that can be SIGKILLed.
+ */
+export interface ChaosWorld {
+  readonly dir: string;
+  readonly appIds: readonly string[];
+  readonly tenantId: string;
+  readonly authority: EntraAuthority;
+  readonly graph: GraphEmulator;
+  readonly keyVault: KeyVaultEmulator;
+  readonly email: EmailEmulator;
+  readonly eventGrid: EventGridEmulator;
+  readonly store: AppStore;
+  readonly queue: QueueClient;
+  readonly poisonQueue: QueueClient;
+  /** Every app, read from the table. */
+  apps(): Promise<StoredApp[]>;
+  /** A local host with the soak's environment plus `env`; its output goes to `<dir>/<name>.log`. */
+  startHost(name: string, env?: NodeJS.ProcessEnv): Promise<ChaosHost>;
+  /** Azurite stopped (SIGTERM, so it writes its data) and started again on the same ports and data. */
+  restartAzurite(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ChaosHost {
+  readonly name: string;
+  readonly pid: number;
+  readonly url: string;
+  /** SIGKILL: no invocation finishes, no message is released. */
+  readonly kill: () => Promise<void>;
+  /** SIGTERM: running invocations finish (main.ts). */
+  readonly stop: () => Promise<void>;
+}
+
+export interface ChaosWorldOptions {
+  readonly apps: number;
+  /** A scratch folder, emptied first: Azurite's data, the TLS files and the hosts' logs. */
+  readonly dir: string;
+  /** Host settings for every host (RENEWAL_SCHEDULE, RENEWAL_LEASE_SECONDS, …). */
+  readonly hostEnv?: NodeJS.ProcessEnv;
+}
+
+export async function startChaosWorld(options: ChaosWorldOptions): Promise<ChaosWorld> {
+  const { dir } = options;
+  rmSync(dir, { recursive: true, force: true });
+  const appRoot = join(dir, 'app');
+  mkdirSync(appRoot, { recursive: true });
+  // Only host.json: a developer's local.settings.json must not reach the soak's hosts.
+  copyFileSync(join(PROJECT_ROOT, 'host.json'), join(appRoot, 'host.json'));
+  const tls = loadOrCreateEmulatorTls(join(dir, 'tls'));
+  const azuriteData = join(dir, 'azurite');
+  let azurite: RunningAzurite = await startAzurite({ location: azuriteData });
+  const ports = {
+    blob: Number(new URL(azurite.blobEndpoint).port),
+    queue: Number(new URL(azurite.queueEndpoint).port),
+    table: Number(new URL(azurite.tableEndpoint).port),
+  };
+  const hosts = new Set<ChaosHost>();
+  const closers: (() => Promise<unknown>)[] = [() => azurite.stop()];
+  const close = async () => {
+    for (const host of [...hosts]) await host.kill();
+    for (const step of closers.reverse()) await step().catch(() => {});
+  };
+  try {
+    const tenantId = randomUUID();
+    const identity = { tenantId, clientId: randomUUID(), principalId: randomUUID(), roles: ['Application.ReadWrite.OwnedBy'] };
+    const authority = new EntraAuthority({ tls });
+    const graph = new GraphEmulator({ tls, authority });
+    await Promise.all([authority.start(), graph.start()]);
+    const verifyToken = (token: string, audiences: string[]) => authority.verifyAccessToken(token, audiences);
+    const keyVault = new KeyVaultEmulator({ tls, tenantId, authorityHost: authority.url, verifyToken });
+    const email = new EmailEmulator({ tls, accessKey: randomBytes(32).toString('base64'), verifyToken, runningPolls: 0 });
+    const eventGrid = new EventGridEmulator({ tls, keys: [randomBytes(16).toString('hex')], verifyToken });
+    await Promise.all([keyVault.start(), email.start(), eventGrid.start()]);
+    closers.push(() => Promise.all([authority.close(), graph.close(), keyVault.close(), email.close(), eventGrid.close()]));
+    const managedIdentity = authority.enableManagedIdentity(identity);
+
+    const store = new AppStore(
+      TableClient.fromConnectionString(azurite.connectionString, APPS_TABLE_NAME, { allowInsecureConnection: true }),
+    );
+    const appIds: string[] = [];
+    const configs: { config: AppConfig }[] = [];
+    for (let n = 0; n < options.apps; n++) {
+      const displayName = `Chaos app ${n}`;
+      const registration = graph.createApplication({ tenantId, displayName, owners: [identity.principalId] });
+      appIds.push(registration.appId);
+      configs.push({ config: chaosAppConfig(registration.appId, displayName, keyVault.vaultUrl, n) });
+    }
+    await store.importApps(configs);
+
+    const baseEnv: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      FUNCTIONS_APP_ROOT: appRoot,
+      NODE_EXTRA_CA_CERTS: tls.caPath,
+      IDENTITY_ENDPOINT: managedIdentity.endpoint,
+      IDENTITY_HEADER: managedIdentity.header,
+      AzureWebJobsStorage: azurite.connectionString,
+      MANAGED_TENANT_ID: tenantId,
+      GRAPH_BASE_URL: graph.url,
+      AZURE_AUTHORITY_HOST: authority.url,
+      DEFAULT_KEYVAULT_URL: keyVault.vaultUrl,
+      EMAIL_ENDPOINT: email.server.url,
+      EMAIL_SENDER: 'DoNotReply@rotator.example',
+      EVENTGRID_TOPIC_ENDPOINT: eventGrid.topicEndpoint,
+      API_AUDIENCE: 'api://entra-cert-rotator-chaos',
+      API_TENANT_ID: tenantId,
+      ...options.hostEnv,
+    };
+
+    const queue = new QueueClient(azurite.connectionString, RENEWAL_QUEUE_NAME);
+    const poisonQueue = new QueueClient(azurite.connectionString, `${RENEWAL_QUEUE_NAME}-poison`);
+    await queue.createIfNotExists();
+    return {
+      dir,
+      appIds,
+      tenantId,
+      authority,
+      graph,
+      keyVault,
+      email,
+      eventGrid,
+      store,
+      queue,
+      poisonQueue,
+      async apps() {
+        const all: StoredApp[] = [];
+        let continuationToken: string | undefined;
+        do {
+          const page = await store.listApps({ maxPageSize: 500, continuationToken });
+          all.push(...page.items);
+          continuationToken = page.continuationToken;
+        } while (continuationToken !== undefined);
+        return all;
+      },
+      async startHost(name, env = {}) {
+        const host = await spawnHost(name, { ...baseEnv, ...env }, join(dir, `${name}.log`));
+        hosts.add(host);
+        const forget =
+          <T>(step: () => Promise<T>) =>
+          () =>
+            step().finally(() => hosts.delete(host));
+        return { ...host, kill: forget(host.kill), stop: forget(host.stop) };
+      },
+      async restartAzurite() {
+        await azurite.stop();
+        azurite = await startAzurite({ location: azuriteData, ports });
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The renewal bench's app settings (bench/renewWorld.ts): Key Vault, notifications on, owner mode. */
+function chaosAppConfig(appId: string, displayName: string, vaultUrl: string, n: number): AppConfig {
+  return {
+    appId,
+    displayName,
+    enabled: true,
+    lifetimeDays: 30,
+    renewBeforeDays: 20,
+    notifications: {
+      enabled: true,
+      recipients: ['platform-admins@contoso.example'],
+      thresholdDays: 14,
+      includeCertificate: false,
+      attachmentFormat: 'cer',
+    },
+    keySize: 2048,
+    graphMode: 'owner',
+    bootstrap: false,
+    keyVault: { enabled: true, vaultUrl, certificateName: `chaos-app-${n}`, grantAppRead: false, readers: [] },
+  };
+}
+
+async function spawnHost(name: string, env: NodeJS.ProcessEnv, logPath: string): Promise<ChaosHost> {
+  // What `npm run host` runs (package.json), on a free port; node itself, so the pid is the host's.
+  const child: ChildProcess = spawn(process.execPath, ['--max-old-space-size=128', '--import', 'tsx', 'tools/local-host/main.ts'], {
+    cwd: PROJECT_ROOT,
+    env: { ...env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = createWriteStream(logPath, { flags: 'a' });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const match = /Local host listening on (\S+)/.exec(buffered);
+      if (match) {
+        child.stdout!.off('data', onData);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then(() => reject(new Error(`Local host ${name} exited before listening; see ${logPath}`)));
+  });
+  const signal = async (which: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(which);
+    await exited;
+  };
+  return { name, pid: child.pid!, url, kill: () => signal('SIGKILL'), stop: () => signal('SIGTERM') };
+}
