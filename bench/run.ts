@@ -3,6 +3,7 @@
  * and, as its last line, one JSON object.
  */
 import { benchCertificates } from './certificates.js';
+import { benchChaos } from './chaos.js';
 import { benchColdstart } from './coldstart.js';
 import { benchInventory } from './inventory.js';
 import { benchRenew } from './renew.js';
@@ -14,6 +15,7 @@ const benchmarks: Record<string, () => Promise<void>> = {
   scan: benchScan,
   renew: benchRenew,
   inventory: benchInventory,
+  chaos: benchChaos,
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));

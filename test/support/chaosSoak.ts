@@ -50,6 +50,8 @@ export interface SoakReport {
   readonly poisoned: number;
   readonly poisonedWithoutFailure: number;
   readonly lostCredentials: number;
+  /** Certificates the Graph emulator's ledger saw added from the start of the chaos. */
+  readonly certificatesAdded: number;
   readonly violations: Record<SoakInvariant, number>;
   /** The first few, to say what went wrong. */
   readonly examples: readonly string[];
@@ -94,6 +96,7 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
 
     const baselines = new Map(world.appIds.map((appId) => [appId, credentialBaseline(world, appId)]));
     const before = new Map((await world.apps()).map((app) => [app.config.appId, app.state.currentThumbprint]));
+    const ledgerMark = world.graph.ledger.changes().length;
     const servers = emulatorServers(world);
     for (const server of Object.values(servers)) server.resetCounters();
 
@@ -159,6 +162,10 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
       kills,
       hostStarts,
       azuriteRestarts: 1,
+      certificatesAdded: world.graph.ledger
+        .changes()
+        .slice(ledgerMark)
+        .filter((c) => c.change === 'added').length,
       faults: faultCounts,
       faultsTotal: Object.values(faultCounts).reduce((n, kinds) => n + Object.values(kinds).reduce((a, b) => a + b, 0), 0),
       warmUpMs,
