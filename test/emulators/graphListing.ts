@@ -2,7 +2,10 @@
  * GET /v1.0/applications as Graph pages it, for the Graph emulator (graph.ts keeps the routes):
  *  - `$top` 1 to 999, default 100; anything else is 400 ("application-list": "$top ... 999"; a
  *    page of the default size when absent, https://learn.microsoft.com/graph/paging);
- *  - `@odata.nextLink` with an opaque `$skiptoken` while more remain, carrying the query;
+ *  - `@odata.nextLink` while more remain: the request's query as sent, then a `$skiptoken` in the
+ *    shape Graph gives directory objects, `X'<hex>'` percent-encoded as `X%27…%27`
+ *    (https://learn.microsoft.com/graph/paging), so a client that decodes the token and checks it
+ *    for URL-safe characters meets the apostrophes a real tenant sends;
  *  - `$expand=owners` (optionally `owners($select=…)`): directory-object relationships expand to at
  *    most 20 items and, with `$expand`, a page holds at most 100 objects ("Some limitations apply
  *    to query parameters", Graph known issues; microsoft-graph-docs #21516) — the emulator caps
@@ -36,13 +39,10 @@ export function parseListingQuery(params: URLSearchParams): ListingQuery | { err
   const token = params.get('$skiptoken');
   let skip = 0;
   if (token !== null) {
-    const decoded = Number(
-      Buffer.from(token, 'base64url')
-        .toString('utf8')
-        .replace(/^skip:/, ''),
-    );
-    if (!Number.isInteger(decoded) || decoded < 0) return { error: 'Specified skip token is invalid.' };
-    skip = decoded;
+    const hex = /^X'([0-9A-F]+)'$/.exec(token)?.[1];
+    const position = hex === undefined ? null : /^skip:(\d+)$/.exec(Buffer.from(hex, 'hex').toString('utf8'));
+    if (!position) return { error: 'Specified skip token is invalid.' };
+    skip = Number(position[1]);
   }
   const filter = params.get('$filter');
   let filterAppId: string | undefined;
@@ -87,7 +87,11 @@ export function pageOf<T>(items: readonly T[], query: ListingQuery, requestUrl: 
   const value = items.slice(query.skip, query.skip + query.top);
   const next = query.skip + query.top;
   if (next >= items.length) return { value, nextLink: undefined };
-  const url = new URL(requestUrl);
-  url.searchParams.set('$skiptoken', Buffer.from(`skip:${next}`, 'utf8').toString('base64url'));
-  return { value, nextLink: url.toString() };
+  // Graph repeats the query as sent (not re-encoded) and appends its token.
+  const kept = requestUrl.search
+    .slice(1)
+    .split('&')
+    .filter((part) => part !== '' && !/^(\$|%24)skiptoken=/i.test(part));
+  const token = `$skiptoken=X%27${Buffer.from(`skip:${next}`, 'utf8').toString('hex').toUpperCase()}%27`;
+  return { value, nextLink: `${requestUrl.origin}${requestUrl.pathname}?${[...kept, token].join('&')}` };
 }

@@ -13,7 +13,13 @@ export interface TenantApplication {
   readonly signInAudience: string;
   readonly certificates: readonly { readonly endDateTime: string }[];
   readonly clientSecrets: readonly { readonly endDateTime: string }[];
-  readonly owners: readonly { readonly id: string; readonly type: string; readonly displayName: string | null }[];
+  readonly owners: readonly {
+    readonly id: string;
+    readonly type: string;
+    readonly displayName: string | null;
+    /** Users only. */
+    readonly userPrincipalName?: string;
+  }[];
 }
 
 export interface TenantApplicationPage {
@@ -52,7 +58,17 @@ export const inventoryItemSchema = z
     /** Still signs in with a client secret: one that has not expired. */
     runsOnClientSecret: z.boolean(),
     /** As the directory expands them: the first 20. */
-    owners: z.array(z.object({ id: z.string(), type: z.string(), displayName: z.string().nullable() }).strict()),
+    owners: z.array(
+      z
+        .object({
+          id: z.string(),
+          type: z.string(),
+          displayName: z.string().nullable(),
+          /** Users only: where to reach the owner. */
+          userPrincipalName: z.string().optional(),
+        })
+        .strict(),
+    ),
   })
   .strict();
 

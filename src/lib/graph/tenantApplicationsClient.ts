@@ -10,12 +10,17 @@ import { toRotatorError } from './graphErrors.js';
  * tenant costs one request per page and none per app. With `$expand` Graph pages directory objects
  * 100 at a time and expands at most 20 owners each (Graph known issues, "Some limitations apply to
  * query parameters"); the listing follows `@odata.nextLink`, carried between calls as its
- * `$skiptoken` only, so a continuation token can never point the rotator at another host.
+ * `$skiptoken` only, so a continuation token can never point the rotator at another host. The token
+ * is kept exactly as Graph wrote it, still percent-encoded (for directory objects `X%27…%27`,
+ * https://learn.microsoft.com/graph/paging), because the SDK appends query values unencoded.
  */
 
 const PAGE_SIZE = 100;
 const SELECT = 'id,appId,displayName,signInAudience,keyCredentials,passwordCredentials';
-const EXPAND = 'owners($select=id,displayName)';
+// owners "supports $expand … and $select nested in $expand" (application resource, v1.0).
+const EXPAND = 'owners($select=id,displayName,userPrincipalName)';
+// Characters of a raw query value that cannot end it or start another parameter (no & # ? or space).
+const SKIP_TOKEN = /^[A-Za-z0-9_.~%+/=!*'()-]{1,4096}$/;
 
 const credential = z.object({ endDateTime: z.string() }).loose();
 const listingSchema = z
@@ -31,7 +36,14 @@ const listingSchema = z
           passwordCredentials: z.array(credential).default([]),
           owners: z
             .array(
-              z.object({ '@odata.type': z.string().optional(), id: z.string(), displayName: z.string().nullable().optional() }).loose(),
+              z
+                .object({
+                  '@odata.type': z.string().optional(),
+                  id: z.string(),
+                  displayName: z.string().nullable().optional(),
+                  userPrincipalName: z.string().nullable().optional(),
+                })
+                .loose(),
             )
             .default([]),
         })
@@ -49,7 +61,7 @@ export class TenantApplicationsClient implements TenantApplications {
   }
 
   async listApplications(next?: string): Promise<TenantApplicationPage> {
-    if (next !== undefined && !/^[A-Za-z0-9_.~%+/=-]{1,4096}$/.test(next))
+    if (next !== undefined && !SKIP_TOKEN.test(next))
       throw ValidationError.forField('continuationToken', 'is not a continuation token of this API');
     let raw: unknown;
     try {
@@ -73,9 +85,19 @@ export class TenantApplicationsClient implements TenantApplications {
           id: o.id,
           type: (o['@odata.type'] ?? '#microsoft.graph.directoryObject').replace('#microsoft.graph.', ''),
           displayName: o.displayName ?? null,
+          ...(o.userPrincipalName ? { userPrincipalName: o.userPrincipalName } : {}),
         })),
       })),
-      next: nextLink === undefined ? undefined : (new URL(nextLink).searchParams.get('$skiptoken') ?? undefined),
+      next: nextLink === undefined ? undefined : skipTokenOf(nextLink),
     };
   }
+}
+
+/** The nextLink's `$skiptoken` as written (not decoded): what Graph reads back when it is sent unchanged. */
+function skipTokenOf(nextLink: string): string | undefined {
+  for (const part of new URL(nextLink).search.slice(1).split('&')) {
+    const [name, ...value] = part.split('=');
+    if (name === '$skiptoken' || name?.toLowerCase() === '%24skiptoken') return value.join('=');
+  }
+  return undefined;
 }

@@ -30,6 +30,12 @@ function field(value: string | number | boolean | undefined): string {
   return `"${text.replace(/"/g, '""')}"`;
 }
 
+/** A person to ask about the app: name and sign-in name for a user, the name (or id) otherwise. */
+function ownerCell(owner: InventoryItem['owners'][number]): string {
+  const name = owner.displayName ?? owner.id;
+  return owner.userPrincipalName ? `${name} <${owner.userPrincipalName}>` : name;
+}
+
 export function inventoryCsv(items: readonly InventoryItem[]): string {
   const rows = items.map((i) =>
     [
@@ -45,7 +51,7 @@ export function inventoryCsv(items: readonly InventoryItem[]): string {
       i.clientSecrets.count,
       i.clientSecrets.expired,
       i.clientSecrets.earliestExpiry,
-      i.owners.map((o) => o.displayName ?? o.id).join('; '),
+      i.owners.map(ownerCell).join('; '),
     ]
       .map(field)
       .join(','),

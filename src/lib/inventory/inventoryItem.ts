@@ -22,7 +22,12 @@ export function inventoryItemOf(app: TenantApplication, managed: boolean, now: D
     certificates: summarise(app.certificates, now),
     clientSecrets,
     runsOnClientSecret: clientSecrets.count > clientSecrets.expired,
-    owners: app.owners.map((o) => ({ id: o.id, type: o.type, displayName: o.displayName })),
+    owners: app.owners.map((o) => ({
+      id: o.id,
+      type: o.type,
+      displayName: o.displayName,
+      ...(o.userPrincipalName !== undefined ? { userPrincipalName: o.userPrincipalName } : {}),
+    })),
   };
 }
 

@@ -117,6 +117,7 @@ describe('GET /api/inventory over Graph and Azurite', () => {
         id: randomUUID(),
         type: 'user' as const,
         displayName: `Owner ${n}`,
+        userPrincipalName: `owner${n}.app${i}@contoso.example`,
       }));
       const app = graph.createApplication({
         tenantId,
@@ -212,6 +213,11 @@ describe('GET /api/inventory over Graph and Azurite', () => {
     const first = seen.find((i) => i.displayName === 'App 000')!;
     expect(first).toMatchObject({ managed: true, runsOnClientSecret: true, clientSecrets: { count: 1, expired: 0 } });
     expect(first.owners).toHaveLength(20);
+    expect(first.owners[3]).toMatchObject({
+      type: 'user',
+      displayName: 'Owner 3',
+      userPrincipalName: 'owner3.app0@contoso.example',
+    });
     expect(
       seen
         .filter((i) => i.managed)
@@ -231,6 +237,7 @@ describe('GET /api/inventory over Graph and Azurite', () => {
     expect(csv.headers.get('content-disposition')).toBe('attachment; filename="inventory.csv"');
     const rows = csv.text.trim().split('\r\n');
     expect(rows).toHaveLength(1 + 50);
+    expect(rows.find((r) => r.includes('"App 005"'))).toContain('"Owner 0 <owner0.app5@contoso.example>"');
     expect(graph.server.counters()).toEqual({ 'list-applications': 3 });
     const soon = await get('?expiringWithinDays=30');
     expect(soon.json!.items.length).toBeGreaterThan(0);
@@ -266,9 +273,12 @@ describe("the Graph emulator's application listing", () => {
       const call = (query: string) => fetch(`${graph.url}/v1.0/applications${query}`, { headers: { authorization: `Bearer ${token}` } });
       const tooMany = await call('?$top=1000');
       expect(tooMany.status).toBe(400);
-      const first = (await (await call('?$top=2')).json()) as { value: unknown[]; '@odata.nextLink': string };
+      const first = (await (await call('?$select=id,displayName&$top=2')).json()) as { value: unknown[]; '@odata.nextLink': string };
       expect(first.value).toHaveLength(2);
-      expect(new URL(first['@odata.nextLink']).searchParams.get('$skiptoken')).toBeTruthy();
+      // As Graph writes it for directory objects: the query as sent, then X'<hex>' percent-encoded.
+      expect(first['@odata.nextLink']).toMatch(/\/v1\.0\/applications\?\$select=id,displayName&\$top=2&\$skiptoken=X%27[0-9A-F]+%27$/);
+      expect(new URL(first['@odata.nextLink']).searchParams.get('$skiptoken')).toMatch(/^X'[0-9A-F]+'$/);
+      expect((await call(`?$top=2&$skiptoken=${encodeURIComponent('not-a-token')}`)).status).toBe(400);
       const second = (await (await fetch(first['@odata.nextLink'], { headers: { authorization: `Bearer ${token}` } })).json()) as {
         value: unknown[];
         '@odata.nextLink'?: string;
