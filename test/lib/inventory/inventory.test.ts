@@ -248,6 +248,25 @@ describe('GET /api/inventory over Graph and Azurite', () => {
     ).toBe(true);
   });
 
+  it('answers 401 without a token and 403 without the Reader role, reading nothing from Graph', async () => {
+    graph.server.resetCounters();
+    expect((await get('', { authorization: '' })).status).toBe(401);
+    const noRole = await authority.issueAccessToken({ tenantId, audience: API_AUDIENCE, roles: [], name: 'Nobody' });
+    expect((await get('', { authorization: `Bearer ${noRole}` })).status).toBe(403);
+    expect(graph.server.counters()).toEqual({});
+  });
+
+  it('refuses a continuation token that could add to the Graph query, and any token with the CSV', async () => {
+    graph.server.resetCounters();
+    const injected = await get(`?continuationToken=${encodeURIComponent("X%27AB%27&$filter=appId eq 'x'")}`);
+    expect(injected.status).toBe(400);
+    expect(injected.json!.errors!.map((e) => e.path)).toEqual(['continuationToken']);
+    const csv = await get('?continuationToken=X%2527AB%2527', { accept: 'text/csv' });
+    expect(csv.status).toBe(400);
+    expect(csv.json!.errors!.map((e) => e.path)).toEqual(['continuationToken']);
+    expect(graph.server.counters()).toEqual({});
+  });
+
   it('names each bad filter in a 400', async () => {
     const bad = await get('?credential=password&managed=maybe&expiringWithinDays=-1&top=5');
     expect(bad.status).toBe(400);
