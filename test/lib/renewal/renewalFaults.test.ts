@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../../src/lib/errors.js';
 import type { RenewalStep } from '../../../src/lib/renewal/renewalContext.js';
-import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
+import { assertRenewalInvariants, credentialBaseline, renewalViolations } from '../../support/renewalInvariants.js';
 import { makeDue, scheduleDueRenewal, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
 
 /**
@@ -129,6 +129,38 @@ describe('duplicates and races', () => {
 });
 
 describe('outages', () => {
+  it('a deploy refused for good (no room on the app registration): recorded at once, and Key Vault names the current certificate again at once', async () => {
+    // Found by the chaos soak (issue 20.6): the failure was recorded and emailed on the first
+    // delivery while Key Vault's latest version stayed the certificate Entra refused until the
+    // queue's last delivery, minutes later, for whatever reads the latest version.
+    const appId = await managedApp();
+    const { createSelfSignedCertificate, generateRsaKeyPair } = await import('../../../src/lib/certificates/generateCertificate.js');
+    const keyPair = await generateRsaKeyPair(2048);
+    // Full even once the rotator's expired certificate is removed.
+    while (world.graph.application(appId)!.keyCredentials.length <= world.graph.maxKeyCredentials) {
+      const foreign = createSelfSignedCertificate(keyPair, { displayName: 'Uploaded by an admin', lifetimeDays: 365 });
+      world.graph.seedCertificate(appId, foreign.der, { displayName: 'Uploaded by an admin' });
+    }
+    const before = credentialBaseline(world, appId);
+    const message = await scheduleDueRenewal(world, appId);
+    const service = world.service();
+    // One delivery (the queue would retry it).
+    await expect(world.drain(service, { maxDeliveries: 1 })).rejects.toThrow(/did not drain within 1 deliveries/);
+    const stored = (await world.store.getApp(appId))!;
+    expect(stored.state.renewal).toMatchObject({ id: message.renewalId, stage: 'failed' });
+    expect(stored.state.lastError).toMatch(/too many credentials/);
+    const versions = world.keyVault.versions(stored.config.keyVault.certificateName);
+    expect(
+      versions.some((v) => v.tags.renewalId === message.renewalId),
+      'the refused certificate went to Key Vault',
+    ).toBe(true);
+    expect(versions.at(-1)?.thumbprint, 'Key Vault’s latest version after the first delivery').toBe(stored.state.currentThumbprint);
+    expect(await renewalViolations(world, before)).toEqual([]);
+    // The queue's remaining deliveries change nothing.
+    await world.drain(service);
+    expect(await renewalViolations(world, before)).toEqual([]);
+  });
+
   it('a Graph 429 storm longer than one attempt’s retries', async () => {
     const appId = await managedApp();
     const before = credentialBaseline(world, appId);

@@ -70,7 +70,8 @@ export function failedDeliveryAction(
   // role assignment still applying, so it gets every delivery first.
   const final = (error instanceof PreconditionError && !(error instanceof AccessDeniedError)) || error instanceof ValidationError;
   const last = delivery.dequeueCount >= MAX_DEQUEUE_COUNT || deferrals >= MAX_DEQUEUE_COUNT;
-  // Key Vault is restored only once no attempt of this renewal can follow: a later success would
-  // make the imported version current after all.
-  return { action: 'fail', recordFailure: final || last, restoreKeyVault: last && message.stage === 'deploy' };
+  // Key Vault is restored once no attempt of this renewal can succeed (a later success would make the
+  // imported version current after all): on the last delivery, or at once for a failure no retry
+  // changes, which is recorded now and must not leave Key Vault naming a certificate Entra refused.
+  return { action: 'fail', recordFailure: final || last, restoreKeyVault: (final || last) && message.stage === 'deploy' };
 }

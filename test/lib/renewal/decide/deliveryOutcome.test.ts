@@ -117,16 +117,22 @@ describe('failedDeliveryAction', () => {
       { action: 'fail', recordFailure: true, restoreKeyVault: false },
     ],
     [
-      'a precondition no retry can change: recorded at once',
+      'a precondition no retry can change: recorded and Key Vault restored at once',
       new PreconditionError('no owner'),
       {},
+      { action: 'fail', recordFailure: true, restoreKeyVault: true },
+    ],
+    [
+      'a precondition no retry can change in a confirm: recorded at once, Key Vault left',
+      new PreconditionError('sign-in refused'),
+      { message: confirm },
       { action: 'fail', recordFailure: true, restoreKeyVault: false },
     ],
     [
-      'bad input: recorded at once',
+      'bad input: recorded and Key Vault restored at once',
       ValidationError.forField('appId', 'bad'),
       {},
-      { action: 'fail', recordFailure: true, restoreKeyVault: false },
+      { action: 'fail', recordFailure: true, restoreKeyVault: true },
     ],
     [
       'a refused identity gets every delivery first',
