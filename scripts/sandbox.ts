@@ -270,7 +270,7 @@ async function main(): Promise<void> {
       tenantId: DEMO.tenantId,
       clientId: DEMO.rotator.clientId,
       principalId: DEMO.rotator.principalId,
-      roles: ['Application.ReadWrite.OwnedBy'],
+      roles: ['Application.ReadWrite.OwnedBy', 'Policy.Read.All'],
     }));
     keyVault.assignRole(DEMO.rotator.principalId, 'Key Vault Certificates Officer');
     keyVault.assignRole(DEMO.rotator.principalId, 'Key Vault Secrets User');

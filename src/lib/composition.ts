@@ -17,6 +17,7 @@ import { ROTATIONS_TABLE_NAME, RotationStore } from './tables/rotationStore.js';
 import { RotationService } from './rotations/rotationService.js';
 import { InventoryService } from './inventory/inventoryService.js';
 import { TenantApplicationsClient } from './graph/tenantApplicationsClient.js';
+import { AppManagementPolicyClient } from './graph/appManagementPolicyClient.js';
 import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
 import type { AppRegistrationDirectory, ServicePrincipalDirectory } from './domain/ports.js';
 import { NotificationMailer } from './email/notificationMailer.js';
@@ -152,6 +153,13 @@ function appSignIn() {
     graphBaseUrl: settings.graphBaseUrl,
     writePacer: getGraphWritePacer(),
   });
+}
+
+let appManagementPolicyClient: AppManagementPolicyClient | undefined;
+/** The tenant's app management policies, read as the rotator (Policy.Read.All). */
+export function getAppManagementPolicyClient(): AppManagementPolicyClient {
+  appManagementPolicyClient ??= new AppManagementPolicyClient({ graph: getGraphClient() });
+  return appManagementPolicyClient;
 }
 
 export function getAppRegistrationClient(): AppRegistrationClient {
@@ -313,6 +321,7 @@ export function getRenewalService(): RenewalService {
     events: getEventPublisher(),
     access: getVaultAccessService(),
     rotations: getRotationService(),
+    policies: getAppManagementPolicyClient(),
     settings: {
       leaseSeconds: settings.renewalLeaseSeconds,
       verifyWindowMinutes: settings.verifyWindowMinutes,
@@ -382,6 +391,7 @@ export function getApi(): Api {
       requestBootstrap: (appId, renewalId) => getRenewalQueue().enqueue({ appId, renewalId, stage: 'deploy', trigger: 'bootstrap' }),
       access: getVaultAccessService(),
       notifyAccess: (app) => getRenewalService().announceAccess(app),
+      policies: getAppManagementPolicyClient(),
     }),
     certificates: new CertificateService({
       store: getAppStore(),

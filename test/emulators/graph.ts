@@ -5,6 +5,7 @@ import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Fault
 import type { CertificateDirectory, DirectoryApplication, EntraAuthority } from './entraAuthority.js';
 import { GRAPH_WRITE_LIMITS, GraphWriteThrottle, type GraphWriteLimits, type WriteVerdict } from './graphThrottle.js';
 import { expandedOwner, MAX_EXPANDED_ITEMS, pageOf, parseListingQuery } from './graphListing.js';
+import { AppManagementPolicies, POLICY_READ } from './graphPolicies.js';
 
 /**
  * A loopback Microsoft Graph v1.0, the part of it that manages an application's certificates.
@@ -180,6 +181,8 @@ export class GraphEmulator implements CertificateDirectory {
   readonly writeThrottle: GraphWriteThrottle;
   /** Every credential added and removed, in order. */
   readonly ledger = new CredentialLedger();
+  /** The tenant's and each app's app management policies (graphPolicies.ts). */
+  readonly policies = new AppManagementPolicies();
   readonly #applications = new Map<string, GraphApplication>();
 
   constructor(options: GraphEmulatorOptions) {
@@ -200,6 +203,19 @@ export class GraphEmulator implements CertificateDirectory {
       .route('POST', `${byAppId}/addKey`, 'add-key', (r) => this.#handle(r, (c) => this.#addKey(r, c)))
       .route('POST', '/v1.0/applications/:id/removeKey', 'remove-key', (r) => this.#handle(r, (c) => this.#removeKey(r, c)))
       .route('POST', `${byAppId}/removeKey`, 'remove-key', (r) => this.#handle(r, (c) => this.#removeKey(r, c)))
+      .route('GET', '/v1.0/policies/defaultAppManagementPolicy', 'get-default-app-management-policy', (r) =>
+        this.#handle(r, (c) => {
+          if (!c.roles.includes(POLICY_READ)) throw denied();
+          return { status: 200, body: this.policies.tenantBody(this.url) };
+        }),
+      )
+      .route('GET', '/v1.0/applications/:id/appManagementPolicies', 'list-app-management-policies', (r) =>
+        this.#handle(r, (c) => {
+          const app = this.#resolve(r, c);
+          if (!c.roles.includes(POLICY_READ) || !this.#canRead(app, c)) throw denied();
+          return { status: 200, body: this.policies.assignedBody(this.url, app.id) };
+        }),
+      )
       .route('GET', '/v1.0/applications/:id/owners', 'list-owners', (r) => this.#handle(r, (c) => this.#listOwners(r, c)))
       .route('GET', `${byAppId}/owners`, 'list-owners', (r) => this.#handle(r, (c) => this.#listOwners(r, c)))
       .route('GET', "/v1.0/servicePrincipals(appId=':appId')", 'get-service-principal', (r) =>
@@ -625,7 +641,14 @@ export class GraphEmulator implements CertificateDirectory {
 
   /** The tenant policy and the object size limit, checked on the collection a write would leave. */
   #checkLimits(app: GraphApplication, next: GraphKeyCredential[]): void {
-    const policy = this.credentialLifetimePolicy;
+    const assigned = this.policies.maxLifetimeDays(app.id, app.createdDateTime);
+    const policy =
+      assigned === undefined
+        ? this.credentialLifetimePolicy
+        : {
+            maxLifetimeDays: Math.min(assigned, this.credentialLifetimePolicy?.maxLifetimeDays ?? assigned),
+            policyId: this.policies.assignedTo(app.id)[0]?.id ?? this.policies.tenant.id,
+          };
     if (policy) {
       const policyId = policy.policyId ?? '00000000-0000-0000-0000-000000000000';
       // Credentials already on the app are grandfathered; only added ones are evaluated.

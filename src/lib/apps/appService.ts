@@ -3,7 +3,9 @@ import type { z } from 'zod';
 import { isLoopbackUrl, vaultNameOfResourceId, vaultNameOfUrl } from '../domain/identifiers.js';
 import { jsonShapeIssues } from '../domain/jsonShape.js';
 import type { AccessReviewer, AppRegistrationDirectory } from '../domain/ports.js';
-import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, ValidationError } from '../errors.js';
+import type { AppManagementPolicyReader } from '../domain/appManagementPolicy.js';
+import { preflightAppManagementPolicies, refusalText } from '../renewal/decide/appManagementPolicy.js';
 import { retryOnETagConflict } from '../domain/retryOnETagConflict.js';
 import type { AppRepository, Page, PageOptions, StoredApp } from '../domain/storedApp.js';
 import { BOOTSTRAP_DUE_AT } from '../renewal/decide/schedule.js';
@@ -69,6 +71,8 @@ export interface AppServiceOptions {
   readonly access?: AccessReviewer;
   /** Tells the admins (email, event) that `state.access` changed to a status that needs them. */
   readonly notifyAccess?: (app: StoredApp) => Promise<StoredApp>;
+  /** The tenant's app management policies, checked on create and update (docs/renewal.md, "Preflight"). Absent: not checked. */
+  readonly policies?: AppManagementPolicyReader;
 }
 
 export function toAppView(app: StoredApp): AppView {
@@ -162,8 +166,10 @@ export class AppService {
   readonly #access: AccessReviewer | undefined;
   readonly #notifyAccess: ((app: StoredApp) => Promise<StoredApp>) | undefined;
   readonly #now: () => Date;
+  readonly #policies: AppManagementPolicyReader | undefined;
 
   constructor(options: AppServiceOptions) {
+    this.#policies = options.policies;
     this.#access = options.access;
     this.#notifyAccess = options.notifyAccess;
     this.#allowLoopbackVaultUrls = options.allowLoopbackVaultUrls ?? false;
@@ -291,6 +297,7 @@ export class AppService {
     // scheduler re-sends the same renewal id once the mark is stale, so the first certificate is
     // made exactly once either way.
     const bootstrap = config.bootstrap && config.enabled ? randomUUID() : undefined;
+    const preflight = await this.#preflight(config);
     // No certificate is in the vault yet, so this only records what the grants wait for.
     const review = await this.#access?.review(config, renewalStateSchema.parse({}));
     const stored = await this.#store.createApp({
@@ -298,6 +305,7 @@ export class AppService {
       state: {
         ...(bootstrap ? { queued: { renewalId: bootstrap, forDueAt: BOOTSTRAP_DUE_AT.toISOString(), at: new Date().toISOString() } } : {}),
         ...(review?.access ? { access: review.access } : {}),
+        ...(preflight ? { preflight } : {}),
       },
       actor: caller,
       history: { action: 'config.created', trigger: 'api', outcome: 'succeeded', changes: changedPaths({}, this.#settingsOf(config)) },
@@ -378,15 +386,35 @@ export class AppService {
     const changes = changedPaths(this.#settingsOf(current.config), this.#settingsOf(config));
     // Nothing changed: no write, no new ETag, no history row.
     if (changes.length === 0) return current;
+    const preflight = await this.#preflight(config);
     // Grants follow the config in the same write; a refusal is recorded there, never a failed write.
     const review = await this.#access?.review(config, current.state);
     const stored = await this.#store.updateApp(current, {
       config,
-      ...(review ? { state: { ...current.state, access: review.access } } : {}),
+      ...(review || preflight
+        ? { state: { ...current.state, ...(review ? { access: review.access } : {}), ...(preflight ? { preflight } : {}) } }
+        : {}),
       actor: caller,
       history: { action, trigger: 'api', outcome: 'succeeded', changes },
     });
     return review?.notify ? this.#told(stored) : stored;
+  }
+
+  /**
+   * The config against the app management policies that bind the app: a lifetime above the policy's
+   * cap is a 400 on lifetimeDays, a trusted-CA rule a precondition error, both naming the policy;
+   * what only needs attention comes back as the state's warnings.
+   */
+  async #preflight(config: AppConfig): Promise<RenewalState['preflight']> {
+    if (!this.#policies) return undefined;
+    const facts = await this.#policies.policyFacts(config.appId);
+    const checkedAt = this.#now().toISOString();
+    if ('unreadable' in facts) return { checkedAt, warnings: [facts.unreadable] };
+    const outcome = preflightAppManagementPolicies(config, facts);
+    if (outcome.refusal?.kind === 'lifetime')
+      throw ValidationError.forField('lifetimeDays', refusalText(outcome.refusal, config.lifetimeDays));
+    if (outcome.refusal) throw new PreconditionError(refusalText(outcome.refusal, config.lifetimeDays));
+    return { checkedAt, warnings: [...outcome.warnings] };
   }
 
   /** Email and event about the new access status; a failure to send is recorded as pending, not thrown. */

@@ -338,6 +338,11 @@ export const renewalStateSchema = z
     deployAttempts: z.array(z.string()).max(20).default([]),
     /** Key Vault read access of the app and its readers (docs/consumers.md); absent while Key Vault is off. */
     access: accessStateSchema.optional(),
+    /** What the last preflight against the tenant's app management policies warned about (docs/renewal.md). */
+    preflight: z
+      .object({ checkedAt: isoDateTime, warnings: z.array(z.string()).max(10) })
+      .strict()
+      .optional(),
   })
   .strict();
 

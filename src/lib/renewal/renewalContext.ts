@@ -1,3 +1,4 @@
+import type { AppManagementPolicyReader } from '../domain/appManagementPolicy.js';
 import type { AppRepository } from '../domain/storedApp.js';
 import type { NotificationSender } from './notificationSender.js';
 import type {
@@ -38,8 +39,10 @@ export interface RenewalDependencies {
   readonly events?: EventSink;
   /** Key Vault read access of the app and its readers (docs/consumers.md), re-checked as each renewal completes. */
   readonly access?: AccessReviewer;
-  /** Bulk rotations (docs/renewal.md): told after each delivery of a rotation's renewal, whatever its outcome. */
+  /** Bulk rotations (docs/http-api.md): told after each delivery of a rotation's renewal, whatever its outcome. */
   readonly rotations?: RotationTracker;
+  /** The tenant's app management policies, checked before each deploy (docs/renewal.md, "Preflight"). */
+  readonly policies?: AppManagementPolicyReader;
   readonly settings: RenewalSettings;
   readonly now?: () => Date;
   readonly sleep?: (ms: number) => Promise<void>;
