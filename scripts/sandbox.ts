@@ -16,6 +16,7 @@ import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
 import { DEMO, issueRoleTokens, seedDemoTenant } from './sandbox/demoTenant.js';
 import { EmulatorState, readTenantRecord, writeTenantRecord, type TenantRecord } from './sandbox/emulatorState.js';
 import { sandboxLayout, type SandboxLayout } from './sandbox/sandboxLayout.js';
+import { busyPorts } from './sandbox/busyPorts.js';
 
 /**
  * `npm run sandbox` (`-- --reset` to start clean): the whole product on one machine with no Azure
@@ -68,7 +69,7 @@ function resetSandbox(layout: SandboxLayout): void {
   }
 }
 
-/** Kept state that does not hang together: said in one line, without a stack. */
+/** What the user must fix before a start (kept state that does not hang together, a busy port): one line, no stack. */
 class KeptStateError extends Error {}
 
 /** Anything in the data folder but the TLS material. */
@@ -185,6 +186,8 @@ async function waitForHost(child: ChildProcess, url: string): Promise<void> {
 
 async function main(): Promise<void> {
   const { paths, ports } = layout;
+  const busy = await busyPorts(ports);
+  if (busy.length > 0) throw new KeptStateError(`${busy.join('; ')}.`);
   const app = layout.app === undefined ? undefined : deployPackage(layout.app);
   if (reset) resetSandbox(layout);
   // tenant.json is written last, once the seed is complete: it is the commit of a first start. Data

@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
 import { health } from './functions/health.js';
-import { ALL_HTTP_METHODS } from './lib/http/httpMethods.js';
+import { ROUTE_METHODS } from './lib/http/httpMethods.js';
 import { RENEWAL_QUEUE_NAME } from './lib/domain/renewalQueueName.js';
 import { renewalScheduleBinding } from './lib/renewalScheduleBinding.js';
 
@@ -28,70 +28,70 @@ function loadOnFirstCall<A extends unknown[], R>(load: () => Promise<(...args: A
   };
 }
 
-app.http('health', { methods: [...ALL_HTTP_METHODS], authLevel: 'anonymous', route: 'health', handler: health });
-// Every method is registered so that a wrong one is answered 405 with Allow by the handler, not 404
-// by the host. authLevel anonymous: the handlers validate Entra bearer tokens themselves (docs/http-api.md).
+app.http('health', { methods: [...ROUTE_METHODS.health], authLevel: 'anonymous', route: 'health', handler: health });
+// Each route is registered for the methods it serves only (ROUTE_METHODS): the host refuses any
+// other before a handler loads. authLevel anonymous: the handlers validate Entra bearer tokens themselves (docs/http-api.md).
 app.http('apps', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.apps],
   authLevel: 'anonymous',
   route: 'apps',
   handler: loadOnFirstCall(async () => (await import('./functions/apps.js')).appsCollection),
 });
 app.http('app', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.app],
   authLevel: 'anonymous',
   route: 'apps/{appId}',
   handler: loadOnFirstCall(async () => (await import('./functions/apps.js')).appItem),
 });
 app.http('appHistory', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.appHistory],
   authLevel: 'anonymous',
   route: 'apps/{appId}/history',
   handler: loadOnFirstCall(async () => (await import('./functions/apps.js')).appHistory),
 });
 
 app.http('appCertificates', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.appCertificates],
   authLevel: 'anonymous',
   route: 'apps/{appId}/certificates',
   handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificates),
 });
 // {certificateId}: a thumbprint (GET) or a keyId (DELETE), either accepted by both (one template, one name).
 app.http('appCertificate', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.appCertificate],
   authLevel: 'anonymous',
   route: 'apps/{appId}/certificates/{certificateId}',
   handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificate),
 });
 // POST, not GET: the caller's PFX password travels in the body, never in a URL or a header.
 app.http('appCertificateExport', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.appCertificateExport],
   authLevel: 'anonymous',
   route: 'apps/{appId}/certificates/{certificateId}/export',
   handler: loadOnFirstCall(async () => (await import('./functions/certificates.js')).appCertificateExport),
 });
 // Bulk rotations (docs/http-api.md): start and list; one rotation's progress.
 app.http('rotations', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.rotations],
   authLevel: 'anonymous',
   route: 'rotations',
   handler: loadOnFirstCall(async () => (await import('./functions/rotations.js')).rotationsCollection),
 });
 app.http('rotation', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.rotation],
   authLevel: 'anonymous',
   route: 'rotations/{rotationId}',
   handler: loadOnFirstCall(async () => (await import('./functions/rotations.js')).rotationItem),
 });
 // The tenant inventory: every app registration with its credentials summarised.
 app.http('inventory', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.inventory],
   authLevel: 'anonymous',
   route: 'inventory',
   handler: loadOnFirstCall(async () => (await import('./functions/inventory.js')).inventoryCollection),
 });
 app.http('openApiDocument', {
-  methods: [...ALL_HTTP_METHODS],
+  methods: [...ROUTE_METHODS.openApiDocument],
   authLevel: 'anonymous',
   route: 'openapi.json',
   handler: loadOnFirstCall(async () => (await import('./functions/openApi.js')).openApiDocument),

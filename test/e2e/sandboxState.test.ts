@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,4 +86,25 @@ describe('the sandbox data folder', () => {
     );
     expect(broken.output).not.toMatch(/^\s+at /m);
   }, 400_000);
+});
+
+describe('a busy port', () => {
+  it('stops the start at once with one line naming the port and the setting to change, and writes nothing', async () => {
+    const data = join(dir, 'busy');
+    const env = await sandboxEnvironment(data);
+    const port = Number(env.SANDBOX_GRAPH_PORT);
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+    try {
+      const run = await runSandbox(data, env);
+      expect(run.code).not.toBe(0);
+      expect(run.output).toContain(
+        `The sandbox could not start: port ${port} is in use (SANDBOX_GRAPH_PORT): stop what holds it, or set SANDBOX_GRAPH_PORT to a free port.`,
+      );
+      expect(run.output).not.toContain('EADDRINUSE');
+      expect(existsSync(data)).toBe(false);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
 });

@@ -77,6 +77,8 @@ interface TokenCase {
   readonly token: () => Promise<string | undefined>;
   /** The role granted, for the role cases; undefined for the bad-token cases (always 401). */
   readonly role?: Role;
+  /** What the 401 says, in plain words (problem detail and the challenge's error_description). */
+  readonly says?: RegExp;
 }
 
 const now = () => Date.now();
@@ -84,6 +86,7 @@ const tokens: TokenCase[] = [
   { name: 'no token', token: () => Promise.resolve(undefined) },
   {
     name: 'expired (beyond the 5 minutes of skew)',
+    says: /^The token expired at \d{4}-\d\d-\d\dT[\d:.]+Z \(it is now \d{4}-[\d:.T-]+Z\): get a new one$/,
     token: () =>
       api.authority.issueAccessToken({
         tenantId: api.tenantId,
@@ -95,6 +98,7 @@ const tokens: TokenCase[] = [
   },
   {
     name: 'not yet valid (beyond the 5 minutes of skew)',
+    says: /^The token is not valid before \d{4}-[\d:.T-]+Z \(it is now /,
     token: () =>
       api.authority.issueAccessToken({
         tenantId: api.tenantId,
@@ -106,10 +110,12 @@ const tokens: TokenCase[] = [
   },
   {
     name: 'wrong audience',
+    says: /^The token is for audience api:\/\/someone-else; this API accepts api:\/\/entra-cert-rotator-test or /,
     token: () => api.authority.issueAccessToken({ tenantId: api.tenantId, audience: 'api://someone-else', roles: ['CertRotator.Admin'] }),
   },
   {
     name: 'wrong issuer',
+    says: /^The token was issued by https:\/\/login\.evil\.example\/.*; this API accepts tokens of tenant /,
     token: () =>
       api.authority.issueAccessToken({
         tenantId: api.tenantId,
@@ -120,10 +126,12 @@ const tokens: TokenCase[] = [
   },
   {
     name: 'wrong tenant',
+    says: /^The token (was issued by https:\/\/.*; this API accepts tokens of tenant |is signed with a key the issuer does not publish)/,
     token: () => api.authority.issueAccessToken({ tenantId: randomUUID(), audience: API_AUDIENCE, roles: ['CertRotator.Admin'] }),
   },
   {
     name: 'bad signature',
+    says: /^The token('s signature does not verify| is signed with a key the issuer does not publish)/,
     token: () =>
       api.authority.issueAccessToken({
         tenantId: api.tenantId,
@@ -134,6 +142,7 @@ const tokens: TokenCase[] = [
   },
   {
     name: 'alg none',
+    says: /^The token (is not a well-formed JWT|is signed with an algorithm this API does not accept)/,
     token: () =>
       api.authority.issueAccessToken({ tenantId: api.tenantId, audience: API_AUDIENCE, roles: ['CertRotator.Admin'], signWith: 'none' }),
   },
@@ -161,6 +170,13 @@ describe('authentication and authorization of every /api/apps route', () => {
       expect(challenge).toMatch(/^Bearer realm="entra-cert-rotator"/);
       if (token.name === 'no token') expect(challenge).not.toContain('error=');
       else expect(challenge).toContain('error="invalid_token"');
+      if (token.says) {
+        const detail = (response.json as { detail: string }).detail;
+        expect(detail).toMatch(token.says);
+        // The same words in the challenge, its quoted-string intact (RFC 6750: no " inside).
+        const description = /error_description="([^"]*)"/.exec(challenge)?.[1];
+        expect(description).toBe(detail.replace(/"/g, "'"));
+      }
     }
     if (expected >= 400) {
       expect(response.headers.get('content-type')).toBe('application/problem+json');

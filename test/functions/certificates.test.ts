@@ -205,6 +205,15 @@ describe('POST /api/apps/{appId}/certificates', () => {
     expect(everything).not.toContain(pfx.pfx!.base64.slice(100, 200));
   });
 
+  it("says in a generation's answer that a disabled app's scheduled renewals are off, and nothing for an enabled one", async () => {
+    const { app } = await api.createManagedApp({ config: { enabled: false } });
+    const body = (await generate(app.config.appId)) as Generated & { notices?: { code: string; detail: string }[] };
+    expect(body.notices?.map((n) => n.code)).toEqual(['scheduled-renewal-disabled']);
+    expect(body.notices![0]!.detail).toContain('the scheduler will not renew this certificate before it expires on');
+    const { app: enabled } = await api.createManagedApp();
+    expect(((await generate(enabled.config.appId)) as Generated & { notices?: unknown }).notices).toBeUndefined();
+  });
+
   it('says plainly that the key exists only in the response and the email when Key Vault is disabled', async () => {
     const { app } = await api.createManagedApp({
       config: {

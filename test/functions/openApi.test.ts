@@ -4,7 +4,10 @@ import functions, { type HttpResponseInit } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { health } from '../../src/functions/health.js';
 import { openApiDocument } from '../../src/functions/openApi.js';
+import { request as httpRequest } from 'node:http';
 import { installFunctionsCore, registeredFunctions, type RegisteredFunction } from '../../tools/local-host/functionsCore.js';
+import { startHttpTriggers } from '../../tools/local-host/httpTrigger.js';
+import { ALL_HTTP_METHODS } from '../../src/lib/http/httpMethods.js';
 import { buildOpenApiDocument } from '../../src/lib/http/openApiDocument.js';
 import { ApiHarness, type CallResult } from '../support/apiHarness.js';
 import { OpenApiContract } from '../support/openApiContract.js';
@@ -111,14 +114,26 @@ describe('the routes registered in src/index.ts', () => {
     expect(Object.keys(doc.paths as Json).sort()).toEqual(registered);
   });
 
+  it('are registered for exactly the documented methods, no other (the host refuses those before any handler)', () => {
+    const doc = buildOpenApiDocument();
+    for (const fn of http) {
+      const template = `/${String(fn.trigger.route)}`;
+      expect([...(fn.trigger.methods as string[])].sort(), template).toEqual([...documentedMethods(doc, template)].sort());
+    }
+  });
+
   it('answer exactly the documented methods: 401 without a token (200 if anonymous), 405 with Allow naming the documented ones otherwise', async () => {
     const doc = buildOpenApiDocument();
     const contract = new OpenApiContract();
     for (const fn of http) {
       const template = `/${String(fn.trigger.route)}`;
-      const path = template.replace('{appId}', randomUUID()).replace('{certificateId}', 'AB'.repeat(20));
+      const path = template
+        .replace('{appId}', randomUUID())
+        .replace('{certificateId}', 'AB'.repeat(20))
+        .replace('{rotationId}', randomUUID());
       const documented = documentedMethods(doc, template);
-      for (const method of (fn.trigger.methods as string[]).filter((m) => METHODS.includes(m.toLowerCase()))) {
+      // Every method, registered or not: a handler reached another way still refuses what it does not serve.
+      for (const method of ALL_HTTP_METHODS.filter((m) => METHODS.includes(m.toLowerCase()))) {
         const result = await invoke(fn.handler, method, path);
         if (documented.includes(method)) {
           const secured = ((contract.operation(method, template).security as unknown[]) ?? []).length > 0;
@@ -129,6 +144,29 @@ describe('the routes registered in src/index.ts', () => {
           expect(result.headers.get('allow')?.split(', ').sort(), `${method} ${template}`).toEqual([...documented].sort());
         }
       }
+    }
+  });
+
+  it('as the local host serves them: any other method is 405 with Allow and problem+json, never 500 or an empty body', async () => {
+    const host = await startHttpTriggers({ functions: http, routePrefix: 'api', port: 0, logHandler: () => () => {} });
+    try {
+      for (const method of ['TRACE', 'PROPFIND', 'DELETE', 'PUT']) {
+        const answer = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+          const request = httpRequest(new URL('/api/apps', host.url), { method }, (response) => {
+            let body = '';
+            response.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+          });
+          request.on('error', reject);
+          request.end();
+        });
+        expect(answer.status, method).toBe(405);
+        expect(answer.headers.allow, method).toBe('GET');
+        expect(answer.headers['content-type'], method).toBe('application/problem+json');
+        expect(JSON.parse(answer.body), method).toMatchObject({ status: 405, title: 'Method not allowed' });
+      }
+    } finally {
+      await host.close();
     }
   });
 

@@ -99,6 +99,17 @@ export class CertificateService {
       links: { app: base, history: `${base}/history`, certificate: `${base}/certificates/${deployed.thumbprint}?format=cer` },
       keyVault: deployed.keyVault ? { certificateId: deployed.keyVault.id, version: deployed.keyVault.version } : null,
       privateKey: placementOf(app, deployed, include !== undefined),
+      // The generation works on a disabled app (an admin's own request), but nothing renews this one.
+      ...(app.config.enabled
+        ? {}
+        : {
+            notices: [
+              {
+                code: 'scheduled-renewal-disabled' as const,
+                detail: `Certificate management is off for this app (enabled: false): the scheduler will not renew this certificate before it expires on ${deployed.notAfter.toISOString()}. Set enabled to true to have it renewed, or generate the next one by hand.`,
+              },
+            ],
+          }),
     };
     const certificate = deployed.certificate;
     if (include === undefined) return result;

@@ -73,6 +73,8 @@ export const generatedCertificateSchema = z
       .strict(),
     keyVault: z.object({ certificateId: z.string(), version: z.string() }).strict().nullable(),
     privateKey: privateKeyPlacementSchema,
+    /** What the caller should know besides: here, that the app's scheduled renewals are off. */
+    notices: z.array(z.object({ code: z.literal('scheduled-renewal-disabled'), detail: z.string() }).strict()).optional(),
     /** Only with ?include=pfx: shown once, never stored. */
     pfx: pfxMaterialSchema.optional(),
     /** Only with ?include=pem: certificate and PKCS#8 private key in one PEM file. */

@@ -116,7 +116,7 @@ export class BearerAuthenticator {
           retryAfterSeconds: 5,
         });
       }
-      throw new AuthenticationError(`The token is not valid: ${error.message}`, { tokenPresent: true });
+      throw new AuthenticationError(this.#inPlainWords(error), { tokenPresent: true });
     }
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success)
@@ -133,6 +133,32 @@ export class BearerAuthenticator {
       tenantId,
       roles: claimed.roles,
     };
+  }
+
+  /** What is wrong with a token, as a person can act on it (jose's own words name a claim check). */
+  #inPlainWords(error: InstanceType<typeof joseErrors.JOSEError>): string {
+    const at = (seconds: unknown) => (typeof seconds === 'number' ? new Date(seconds * 1000).toISOString() : 'an unknown time');
+    const now = new Date().toISOString();
+    if (error instanceof joseErrors.JWTExpired) return `The token expired at ${at(error.payload.exp)} (it is now ${now}): get a new one`;
+    if (error instanceof joseErrors.JWTClaimValidationFailed) {
+      const { claim, payload } = error;
+      if (claim === 'aud') {
+        const aud = Array.isArray(payload.aud) ? payload.aud.join(', ') : String(payload.aud ?? 'none');
+        return `The token is for audience ${aud}; this API accepts ${this.#options.audiences.join(' or ')}: ask for a token for the rotator's API`;
+      }
+      if (claim === 'iss')
+        return `The token was issued by ${String(payload.iss ?? 'no issuer')}; this API accepts tokens of tenant ${this.#options.tenantId} only`;
+      if (claim === 'nbf')
+        return `The token is not valid before ${at(payload.nbf)} (it is now ${now}): check the clock of the machine that made it`;
+      return `The token's ${claim} claim is missing or not acceptable (${error.reason})`;
+    }
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+      return "The token's signature does not verify with the issuer's signing keys";
+    if (error instanceof joseErrors.JWKSNoMatchingKey)
+      return 'The token is signed with a key the issuer does not publish (a token from another cloud or tenant?)';
+    if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'The token is signed with an algorithm this API does not accept (RS256 only)';
+    if (error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JWSInvalid) return 'The token is not a well-formed JWT';
+    return `The token is not valid (${error.message})`;
   }
 
   /** Authenticates, then requires the role (403 naming it when missing). */

@@ -7,3 +7,24 @@
  * `npm run bench -- coldstart`).
  */
 export const ALL_HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+
+/**
+ * The methods each HTTP function serves, by its registered name: src/index.ts registers exactly
+ * these, so the host refuses any other before a handler runs (the local host with 405, Allow and
+ * problem+json; Azure's host with 404). HEAD and OPTIONS are not served: the API is same-origin
+ * (no CORS preflight) and a HEAD would cost what a GET costs. test/functions/openApi.test.ts keeps
+ * this table, the handlers' own method tables and the OpenAPI document equal.
+ */
+export const ROUTE_METHODS = {
+  health: ['GET'],
+  apps: ['GET'],
+  app: ['GET', 'PUT', 'PATCH', 'DELETE'],
+  appHistory: ['GET'],
+  appCertificates: ['GET', 'POST'],
+  appCertificate: ['GET', 'DELETE'],
+  appCertificateExport: ['POST'],
+  rotations: ['GET', 'POST'],
+  rotation: ['GET'],
+  inventory: ['GET'],
+  openApiDocument: ['GET'],
+} as const satisfies Record<string, readonly (typeof ALL_HTTP_METHODS)[number][]>;

@@ -55,8 +55,11 @@ interface Mapped {
 }
 
 function quoted(value: string): string {
-  // RFC 6750 error_description: printable ASCII without `"` and `\`.
-  return value.replace(/[^\x20-\x7e]|["\\]/g, ' ');
+  // RFC 6750 error_description: printable ASCII without `"` and `\` (a quote becomes ', so it still reads as one).
+  return value
+    .replace(/"/g, "'")
+    .replace(/\\/g, '/')
+    .replace(/[^\x20-\x7e]/g, ' ');
 }
 
 export interface ProblemContext {
