@@ -13,6 +13,7 @@ import { machine, printResult, round } from './stats.js';
  */
 const APPS = Number(process.env.BENCH_CHAOS_APPS ?? 300);
 const KILLS = Number(process.env.BENCH_CHAOS_KILLS ?? 10);
+const DOOMED = Number(process.env.BENCH_CHAOS_DOOMED ?? 5);
 const SEED = Number(process.env.BENCH_CHAOS_SEED ?? Date.now() % 1_000_000);
 
 export async function benchChaos(): Promise<void> {
@@ -20,6 +21,7 @@ export async function benchChaos(): Promise<void> {
   const report = await runChaosSoak({
     apps: APPS,
     kills: KILLS,
+    doomed: DOOMED,
     seed: SEED,
     chaosMaxMs: 10 * 60_000,
     faultRate: 0.05,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { createSelfSignedCertificate, generateRsaKeyPair } from '../../src/lib/certificates/generateCertificate.js';
 import type { StoredApp } from '../../src/lib/domain/storedApp.js';
 import type { ChaosFault, EmulatorServer } from '../emulators/emulatorServer.js';
 import { credentialBaseline, renewalViolations, type CredentialBaseline, type RenewalInvariant } from './renewalInvariants.js';
@@ -18,11 +19,19 @@ import { startChaosWorld, type ChaosHost, type ChaosWorld } from './chaosWorld.j
  * The hosts run with short holds so that a kill is recovered from in seconds, not the production
  * defaults' minutes: RENEWAL_LEASE_SECONDS 60 (the least the product allows) and the local host's
  * processing visibility LOCAL_HOST_PROCESSING_VISIBILITY_SECONDS 10 (the Functions host's 10 minutes,
- * renewed while a function runs: only a killed host's messages wait it out).
+ * renewed while a function runs: only a killed host's messages wait it out), and host.json's queue
+ * visibilityTimeout 5 s instead of 30 s (a failed delivery's retry; a renewal failing for good takes
+ * five deliveries to reach the poison queue).
  */
 export interface SoakOptions {
   readonly apps: number;
   readonly kills: number;
+  /**
+   * Apps whose renewal must fail for good: after the warm-up their registrations are filled to
+   * Graph's credential limit with certificates the rotator did not make, so adding one more is
+   * Directory_ResourceSizeExceeded (a failure no retry changes), and the failure path is soaked too.
+   */
+  readonly doomed: number;
   readonly seed: number;
   /** The latest the kills, the second host and the Azurite restart happen (they follow the renewals' progress). */
   readonly chaosMaxMs: number;
@@ -42,6 +51,8 @@ export interface SoakReport {
   readonly apps: number;
   readonly renewed: number;
   readonly failedForGood: number;
+  /** Doomed apps (options.doomed) whose renewal did not end failed. */
+  readonly doomedNotFailed: number;
   readonly kills: number;
   readonly hostStarts: number;
   readonly azuriteRestarts: number;
@@ -71,6 +82,7 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
   const world = await startChaosWorld({
     apps: options.apps,
     dir: options.dir,
+    queueRetrySeconds: 5,
     hostEnv: {
       CONFIRM_DELAY_SECONDS: '0',
       RENEWAL_LEASE_SECONDS: '60',
@@ -94,6 +106,8 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
     const warmUpMs = Date.now() - t0;
     log(`warm-up: ${options.apps} first certificates in ${warmUpMs} ms`);
 
+    const doomed = world.appIds.slice(0, options.doomed);
+    await fillToTheLimit(world, doomed);
     const baselines = new Map(world.appIds.map((appId) => [appId, credentialBaseline(world, appId)]));
     const before = new Map((await world.apps()).map((app) => [app.config.appId, app.state.currentThumbprint]));
     const ledgerMark = world.graph.ledger.changes().length;
@@ -155,6 +169,7 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
     await primary.stop();
 
     const report = await check(world, { baselines, before });
+    const failed = new Set((await world.apps()).filter((a) => a.state.renewal?.stage === 'failed').map((a) => a.config.appId));
     return {
       seed: options.seed,
       apps: options.apps,
@@ -162,6 +177,7 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
       kills,
       hostStarts,
       azuriteRestarts: 1,
+      doomedNotFailed: doomed.filter((appId) => !failed.has(appId)).length,
       certificatesAdded: world.graph.ledger
         .changes()
         .slice(ledgerMark)
@@ -174,6 +190,19 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
     };
   } finally {
     await world.close();
+  }
+}
+
+/** Each app's registration filled to Graph's limit with certificates of someone else's. */
+async function fillToTheLimit(world: ChaosWorld, appIds: readonly string[]): Promise<void> {
+  const keyPair = await generateRsaKeyPair(2048);
+  for (const appId of appIds) {
+    while (world.graph.application(appId)!.keyCredentials.length < world.graph.maxKeyCredentials) {
+      world.graph.seedCertificate(
+        appId,
+        createSelfSignedCertificate(keyPair, { displayName: 'Uploaded by an admin', lifetimeDays: 365 }).der,
+      );
+    }
   }
 }
 
@@ -223,14 +252,21 @@ const isDone = (app: StoredApp, before: ReadonlyMap<string, string | undefined>)
     app.state.renewal?.stage === 'failed');
 
 async function settle(world: ChaosWorld, timeoutMs: number, before: ReadonlyMap<string, string | undefined>): Promise<void> {
-  await waitUntil('the soak to settle', timeoutMs, async () => {
-    const { approximateMessagesCount } = await world.queue.getProperties();
-    if ((approximateMessagesCount ?? 0) > 0) return false;
-    return (await world.apps()).every((app) => isDone(app, before));
-  });
+  let left = '';
+  await waitUntil(
+    'the soak to settle',
+    timeoutMs,
+    async () => {
+      const { approximateMessagesCount = 0 } = await world.queue.getProperties();
+      const undone = (await world.apps()).filter((app) => !isDone(app, before));
+      left = `${approximateMessagesCount} queued; ${undone.length} apps not done, e.g. ${JSON.stringify(undone[0]?.state)}`;
+      return approximateMessagesCount === 0 && undone.length === 0;
+    },
+    () => left,
+  );
 }
 
-async function waitUntil(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<void> {
+async function waitUntil(what: string, timeoutMs: number, done: () => Promise<boolean>, left: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -238,7 +274,7 @@ async function waitUntil(what: string, timeoutMs: number, done: () => Promise<bo
     } catch {
       // Azurite restarting: ask again.
     }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${left()}`);
     await sleep(1000);
   }
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { copyFileSync, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TableClient } from '@azure/data-tables';
@@ -62,6 +62,8 @@ export interface ChaosWorldOptions {
   readonly apps: number;
   /** A scratch folder, emptied first: Azurite's data, the TLS files and the hosts' logs. */
   readonly dir: string;
+  /** host.json's queue visibilityTimeout (the wait before a failed delivery's retry), under a minute; default host.json's. */
+  readonly queueRetrySeconds?: number;
   /** Host settings for every host (RENEWAL_SCHEDULE, RENEWAL_LEASE_SECONDS, …). */
   readonly hostEnv?: NodeJS.ProcessEnv;
 }
@@ -72,7 +74,10 @@ export async function startChaosWorld(options: ChaosWorldOptions): Promise<Chaos
   const appRoot = join(dir, 'app');
   mkdirSync(appRoot, { recursive: true });
   // Only host.json: a developer's local.settings.json must not reach the soak's hosts.
-  copyFileSync(join(PROJECT_ROOT, 'host.json'), join(appRoot, 'host.json'));
+  const hostJson = JSON.parse(readFileSync(join(PROJECT_ROOT, 'host.json'), 'utf8')) as { extensions: { queues: Record<string, unknown> } };
+  if (options.queueRetrySeconds !== undefined)
+    hostJson.extensions.queues.visibilityTimeout = `00:00:${String(options.queueRetrySeconds).padStart(2, '0')}`;
+  writeFileSync(join(appRoot, 'host.json'), JSON.stringify(hostJson, null, 2));
   const tls = loadOrCreateEmulatorTls(join(dir, 'tls'));
   const azuriteData = join(dir, 'azurite');
   let azurite: RunningAzurite = await startAzurite({ location: azuriteData });
