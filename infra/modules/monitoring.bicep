@@ -101,13 +101,18 @@ union isfuzzy=true
 | where text startswith "renewal failed" or outcome == "failed"
 '''
 
-// The scheduler's line for each managed app whose current certificate has less than half its
-// renewal window left (src/lib/renewal/decide/expiryRisk.ts): by then a renewal should long have
-// replaced it, whatever the pipeline says about itself.
+// The scheduler's `certificate days left` line for each app a tick reads, its fields as JSON after
+// the text (src/lib/logging/invocationLog.ts: context.log sets no custom dimensions in the Node.js
+// model). An enabled app with less than half its renewal window left (windowRemainingFraction,
+// src/lib/renewal/decide/certificateExpiry.ts) is always due, so every tick logs it: by then a
+// renewal should long have replaced its certificate, whatever the pipeline says about itself.
 var expiryAtRiskQuery = '''
 traces
-| where message startswith "certificate expiry at risk"
-| project timestamp, message, appId = tostring(customDimensions.appId), daysLeft = todouble(customDimensions.daysLeft)
+| where message startswith "certificate days left"
+| extend fields = parse_json(substring(message, indexof(message, "{")))
+| extend appId = tostring(fields.appId), outcome = tostring(fields.outcome), daysLeft = todouble(fields.daysLeft), renewBeforeDays = toint(fields.renewBeforeDays), windowRemainingFraction = todouble(fields.windowRemainingFraction)
+| where outcome != "disabled" and windowRemainingFraction < 0.5
+| summarize daysLeft = min(daysLeft), windowRemainingFraction = min(windowRemainingFraction), renewBeforeDays = max(renewBeforeDays) by appId
 '''
 
 // The timer's summary line, written at the end of every tick ("scheduler tick: {…}"). None for an
@@ -200,13 +205,25 @@ resource expiryAtRiskAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' =
       applicationInsights.id
     ]
     evaluationFrequency: 'PT15M'
-    windowSize: 'PT1H'
+    // A tick logs each such app; the window in which a tick must have run (the silence alert's)
+    // keeps the alert from resolving between two ticks of a sparse schedule.
+    windowSize: schedulerSilenceWindow
     autoMitigate: true
     criteria: {
       allOf: [
         {
           query: expiryAtRiskQuery
           timeAggregation: 'Count'
+          // One alert per app, resolved when its lines stop saying so.
+          dimensions: [
+            {
+              name: 'appId'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
           operator: 'GreaterThan'
           threshold: 0
           failingPeriods: {

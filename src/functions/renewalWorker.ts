@@ -1,5 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 import { getRenewalService } from '../lib/composition.js';
+import { invocationLog } from '../lib/logging/invocationLog.js';
 
 /**
  * Queue trigger on `renewal-requests`: one delivery of one renewal stage. A failure after the last
@@ -10,7 +11,8 @@ export async function renewalWorker(message: unknown, context: InvocationContext
   const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
   const outcome = await getRenewalService().processQueueMessage(message, {
     dequeueCount,
-    log: (line) => context.error(line),
+    // A failure an error with its fields (appId, renewalId, stage, outcome) as JSON; a postponement information.
+    log: invocationLog(context),
   });
   context.log(`renewal message ${outcome} (delivery ${dequeueCount})`);
 }

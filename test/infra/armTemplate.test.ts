@@ -138,15 +138,41 @@ describe('the alerts (docs/deployment.md, docs/operations.md)', () => {
   it('watch the poison queue the worker really uses, and the log lines the app really writes', () => {
     expect(queryOf('poison-queue').query).toContain(`Moving message to queue '${RENEWAL_QUEUE_NAME}-poison'`);
     expect(queryOf('renewal-failed').query).toMatch(/startswith "renewal failed"/);
-    // The scheduler's at-risk line and its per-tick summary line start with these words.
-    expect(queryOf('expiry-at-risk').query).toMatch(/startswith "certificate expiry at risk"/);
-    expect(readRepoFile('src/lib/renewal/renewalScheduler.ts')).toContain('`certificate expiry at risk: app ${appId}');
+    // The scheduler's days-left line and its per-tick summary line start with these words.
+    expect(queryOf('expiry-at-risk').query).toMatch(/startswith "certificate days left"/);
+    expect(readRepoFile('src/lib/renewal/renewalScheduler.ts')).toContain('`certificate days left: app ${appId}');
     expect(queryOf('scheduler-silent').query).toMatch(/startswith "scheduler tick"/);
     expect(readRepoFile('src/functions/renewalScheduler.ts')).toContain('context.log(`scheduler tick');
   });
 
-  it('fire the expiry alert on any at-risk line, and the silence alert when no tick was logged for the window', () => {
-    expect(queryOf('expiry-at-risk')).toMatchObject({ timeAggregation: 'Count', operator: 'GreaterThan', threshold: 0 });
+  it('fire the expiry alert, one per app, on a days-left line of an enabled app below half its renewal window', () => {
+    const { query } = queryOf('expiry-at-risk') as { query: string };
+    // The fields the scheduler writes as JSON after the text, read back with parse_json.
+    expect(query).toContain('parse_json(substring(message, indexof(message, "{")))');
+    for (const field of ['appId', 'outcome', 'daysLeft', 'renewBeforeDays', 'windowRemainingFraction'])
+      expect(query, field).toContain(`fields.${field})`);
+    expect(query).toMatch(/\| where outcome != "disabled" and windowRemainingFraction < 0\.5\n/);
+    expect(query).toMatch(/\| summarize .* by appId\s*$/);
+    expect(queryOf('expiry-at-risk')).toMatchObject({
+      timeAggregation: 'Count',
+      operator: 'GreaterThan',
+      threshold: 0,
+      dimensions: [{ name: 'appId', operator: 'Include', values: ['*'] }],
+    });
+    // Over the window in which a tick must have run, so a sparse schedule does not resolve it between ticks.
+    expect(rule('expiry-at-risk')!.properties()).toMatchObject({ windowSize: 'PT1H', evaluationFrequency: 'PT15M', autoMitigate: true });
+    const daily = deployMain({ renewal: { alertWhenSilentFor: 'P1D' } })
+      .resource('monitoring')
+      .module();
+    expect(
+      daily
+        .resources()
+        .find((r) => String(r.name).endsWith('-expiry-at-risk'))!
+        .properties().windowSize,
+    ).toBe('P1D');
+  });
+
+  it('fire the silence alert when no tick was logged for the window', () => {
     expect(queryOf('scheduler-silent')).toMatchObject({ timeAggregation: 'Count', operator: 'LessThan', threshold: 1 });
     expect(rule('scheduler-silent')!.properties().windowSize).toBe('PT1H');
     const daily = deployMain({ renewal: { alertWhenSilentFor: 'P1D' } })

@@ -16,6 +16,17 @@ export interface Page<T> {
   readonly continuationToken: string | undefined;
 }
 
+/** A row of the apps table that does not read as an app (a hand edit, a restore of another version). */
+export interface UnreadableApp {
+  readonly appId: string;
+  readonly cause: string;
+}
+
+/** A page of a scan that goes on past rows it cannot read; those come back in `unreadable`. */
+export interface AppScanPage extends Page<StoredApp> {
+  readonly unreadable: readonly UnreadableApp[];
+}
+
 export interface PageOptions {
   readonly maxPageSize?: number;
   readonly continuationToken?: string;
@@ -50,6 +61,8 @@ export interface AppChange {
 export interface AppRepository {
   getApp(appId: string): Promise<StoredApp | undefined>;
   listApps(options?: PageOptions): Promise<Page<StoredApp>>;
+  /** listApps for the scheduler's slice: one unreadable row is reported, not a failed page. */
+  scanApps(options?: PageOptions): Promise<AppScanPage>;
   /** ConflictError when the app exists already or its certificate name is taken in the vault. */
   createApp(input: { config: AppConfig; state?: RenewalStateInput; actor?: Actor; history: HistoryInput }): Promise<StoredApp>;
   updateApp(current: StoredApp, change: AppChange): Promise<StoredApp>;

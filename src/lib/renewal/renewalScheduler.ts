@@ -4,7 +4,7 @@ import type { AppCredentials, CertificateVault, RenewalQueue } from '../domain/p
 import type { AppRepository, StoredApp } from '../domain/storedApp.js';
 import { errorText, PreconditionFailedError } from '../errors.js';
 import { confirmIsStuck, driftCheckIsWanted, isDriftRenewal } from './decide/driftCheck.js';
-import { expiryRisk } from './decide/expiryRisk.js';
+import { certificateExpiry, type CertificateExpiry } from './decide/certificateExpiry.js';
 import { nearExpiryWarningIsDue } from './decide/nearExpiry.js';
 import { policyStateOf } from './decide/policyStateOf.js';
 import { decideRenewal, type ObservedFacts } from './decide/renewalPolicy.js';
@@ -17,11 +17,13 @@ import type { RenewalService } from './renewalService.js';
  * managed:
  *  1. due renewals: a range read of the due index, one queue message per due app, marked `queued`
  *     with the app's ETag so that it is enqueued once per due period however often the timer fires;
- *     a due app whose certificate has less than half its renewal window left is logged as at risk
- *     (every such app is due, so the due read finds them all: the alert of docs/operations.md);
  *  2. pending notifications: a range read of the apps marked as having some, each retried;
  *  3. a slice of all apps (sized so each app comes up about once a day) checked for drift against
  *     Entra and Key Vault, and for the near-expiry warning.
+ * Every app it reads (1 and 3) gets a `certificate days left` line: each managed app about once a
+ * day through the slice, each due app on every tick. An app with less than half its renewal window
+ * left is always due (its due time is notAfter − renewBeforeDays at the latest), so every tick
+ * measures each of those: the safety-net alert of docs/operations.md needs no read of the others.
  */
 
 export interface SchedulerDependencies {
@@ -48,8 +50,15 @@ export interface TickReport {
   readonly driftChecked: number;
   readonly driftRenewals: number;
   readonly nearExpiryWarnings: number;
-  /** Due apps whose certificate has less than half its renewal window left (each logged). */
+  /** Apps whose certificate's days left this tick logged (due apps and the slice; once each). */
+  readonly certificatesMeasured: number;
+  /** Of those, enabled apps whose certificate has less than half its renewal window left. */
   readonly expiryAtRisk: number;
+  /**
+   * The enabled app of those with the least of its renewal window left: the fleet's minimum
+   * whenever it is below 1, since every app inside its renewal window is due and read.
+   */
+  readonly soonestExpiry?: { readonly appId: string } & Pick<CertificateExpiry, 'daysLeft' | 'windowRemainingFraction'>;
   /** Per-app checks that failed in this tick (each logged with the app and the cause). */
   readonly failures: number;
 }
@@ -87,19 +96,19 @@ export class RenewalScheduler {
     const now = this.#now();
     const due = await store.listDueApps(now);
     let enqueued = 0;
-    let expiryAtRisk = 0;
     for (const { appId } of due.apps) {
-      await tick.each(appId, 'due renewal', async () => {
+      const ids: LogIds = { appId };
+      await tick.each(ids, 'due renewal', async () => {
         const app = await store.getApp(appId);
         if (!app) return;
-        if (tick.reportExpiryRisk(app, now)) expiryAtRisk += 1;
-        if (await this.#enqueueIfDue(app, now)) enqueued += 1;
+        tick.measure(app, now);
+        if (await this.#enqueueIfDue(app, now, ids)) enqueued += 1;
       });
     }
 
     const pending = await store.listAppsWithPendingNotifications();
     for (const appId of pending) {
-      await tick.each(appId, 'notification retry', () => this.#dependencies.renewals.retryPendingNotifications(appId));
+      await tick.each({ appId }, 'notification retry', () => this.#dependencies.renewals.retryPendingNotifications(appId));
     }
 
     const slice = await this.#slice(now, tick);
@@ -110,14 +119,14 @@ export class RenewalScheduler {
       enqueued,
       notificationAppsRetried: pending.length,
       ...slice,
-      expiryAtRisk,
+      ...tick.expirySummary(),
       failures: tick.failures,
     };
     return report;
   }
 
   /** Marks the app queued for its current due period (ETag) and enqueues it; false when not needed. */
-  async #enqueueIfDue(app: StoredApp, now: Date): Promise<boolean> {
+  async #enqueueIfDue(app: StoredApp, now: Date, ids: LogIds): Promise<boolean> {
     const { store, queue } = this.#dependencies;
     const appId = app.config.appId;
     const decision = decideRenewal({ config: app.config, state: policyStateOf(app), now });
@@ -125,6 +134,7 @@ export class RenewalScheduler {
     const forDueAt = (scheduledRenewalAt(app.config, app.state) ?? now).toISOString();
     const next = enqueueDecision(app.state, forDueAt, now, randomUUID);
     if (!next.enqueue) return false;
+    ids.renewalId = next.renewalId;
     try {
       await store.updateApp(app, { state: { ...app.state, queued: { renewalId: next.renewalId, forDueAt, at: now.toISOString() } } });
     } catch (error) {
@@ -144,20 +154,23 @@ export class RenewalScheduler {
     const perDay = firingsPerDay(this.#dependencies.schedule, now);
     const sliceSize =
       cursor.lastPassCount === undefined ? FIRST_PASS_SLICE : Math.min(MAX_SLICE, Math.max(1, Math.ceil(cursor.lastPassCount / perDay)));
-    const page = await store.listApps({ maxPageSize: sliceSize, continuationToken: cursor.continuationToken });
+    const page = await store.scanApps({ maxPageSize: sliceSize, continuationToken: cursor.continuationToken });
+    // A row that does not read as an app fails its own checks, not the slice: the cursor moves past it.
+    for (const { appId, cause } of page.unreadable) tick.failed({ appId }, 'read', cause);
     let driftRenewals = 0;
     let nearExpiryWarnings = 0;
     for (const app of page.items) {
-      const appId = app.config.appId;
-      await tick.each(appId, 'stuck confirm check', () => this.#requeueStuckConfirm(app, now));
-      await tick.each(appId, 'drift check', async () => {
+      const ids: LogIds = { appId: app.config.appId, renewalId: app.state.renewal?.id };
+      tick.measure(app, now);
+      await tick.each(ids, 'stuck confirm check', () => this.#requeueStuckConfirm(app, now));
+      await tick.each(ids, 'drift check', async () => {
         if (await this.#checkDrift(app, now)) driftRenewals += 1;
       });
-      await tick.each(appId, 'near-expiry check', async () => {
+      await tick.each(ids, 'near-expiry check', async () => {
         if (await this.#warnIfNearExpiry(app, now)) nearExpiryWarnings += 1;
       });
     }
-    const seen = cursor.seenInPass + page.items.length;
+    const seen = cursor.seenInPass + page.items.length + page.unreadable.length;
     const next: DriftCursor =
       page.continuationToken === undefined
         ? { seenInPass: 0, lastPassCount: seen }
@@ -228,45 +241,76 @@ export class RenewalScheduler {
   }
 }
 
-/** One tick's per-app work: one app's trouble is logged, with the app and the cause, and does not stop the others. */
+/** Who a per-app line is about; the renewal id once the tick knows it. */
+interface LogIds {
+  readonly appId: string;
+  renewalId?: string;
+}
+
+/**
+ * One tick's per-app work and what it logs, through the invocation's logger when the tick has one
+ * (Application Insights ties it to the timer run), else the process log: one app's trouble is
+ * logged with the app and the cause and does not stop the others.
+ */
 class Tick {
   failures = 0;
-  readonly #processLog: RenewalLog | undefined;
-  readonly #invocationLog: RenewalLog | undefined;
+  readonly #log: RenewalLog | undefined;
+  readonly #measured = new Map<string, CertificateExpiry>();
 
   constructor(processLog: RenewalLog | undefined, invocationLog: RenewalLog | undefined) {
-    this.#processLog = processLog;
-    this.#invocationLog = invocationLog;
+    this.#log = invocationLog ?? processLog;
   }
 
-  /** Logs the app when its certificate is closer to expiry than half its renewal window; true if so. */
-  reportExpiryRisk(app: StoredApp, now: Date): boolean {
-    const risk = expiryRisk({
-      enabled: app.config.enabled,
-      notAfter: app.state.notAfter === undefined ? undefined : new Date(app.state.notAfter),
-      renewBeforeDays: app.config.renewBeforeDays,
-      now,
+  /** Logs the days left on the app's current certificate, once per tick per app. */
+  measure(app: StoredApp, now: Date): void {
+    const { appId, enabled, renewBeforeDays } = app.config;
+    if (this.#measured.has(appId)) return;
+    const notAfter = app.state.notAfter;
+    const expiry = certificateExpiry({ enabled, notAfter: notAfter === undefined ? undefined : new Date(notAfter), renewBeforeDays, now });
+    if (!expiry) return;
+    this.#measured.set(appId, expiry);
+    const risk = expiry.outcome === 'at-risk' ? ', less than half: expiry at risk' : '';
+    // infra/modules/monitoring.bicep reads this line: keep its first words and its fields.
+    this.#log?.(`certificate days left: app ${appId} has ${expiry.daysLeft} of its ${renewBeforeDays}-day renewal window${risk}`, {
+      appId,
+      renewalId: app.state.renewal?.id,
+      stage: 'expiry check',
+      outcome: expiry.outcome,
+      daysLeft: expiry.daysLeft,
+      renewBeforeDays,
+      windowRemainingFraction: expiry.windowRemainingFraction,
+      notAfter,
     });
-    if (!risk) return false;
-    const appId = app.config.appId;
-    // infra/modules/monitoring.bicep alerts on this line's start: keep the words.
-    (this.#invocationLog ?? this.#processLog)?.(
-      `certificate expiry at risk: app ${appId} has ${risk.daysLeft} days left, less than half its ${risk.renewBeforeDays}-day renewal window`,
-      { appId, daysLeft: risk.daysLeft, renewBeforeDays: risk.renewBeforeDays, outcome: 'at-risk' },
-    );
-    return true;
   }
 
-  async each(appId: string, what: string, work: () => Promise<unknown>): Promise<void> {
+  expirySummary(): Pick<TickReport, 'certificatesMeasured' | 'expiryAtRisk' | 'soonestExpiry'> {
+    let expiryAtRisk = 0;
+    let soonestExpiry: TickReport['soonestExpiry'];
+    for (const [appId, { outcome, daysLeft, windowRemainingFraction }] of this.#measured) {
+      if (outcome === 'disabled') continue;
+      if (outcome === 'at-risk') expiryAtRisk += 1;
+      if (!soonestExpiry || windowRemainingFraction < soonestExpiry.windowRemainingFraction)
+        soonestExpiry = { appId, daysLeft, windowRemainingFraction };
+    }
+    return { certificatesMeasured: this.#measured.size, expiryAtRisk, ...(soonestExpiry ? { soonestExpiry } : {}) };
+  }
+
+  async each(ids: LogIds, stage: string, work: () => Promise<unknown>): Promise<void> {
     try {
       await work();
     } catch (error) {
-      this.failures += 1;
-      const cause = errorText(error);
-      // Once: through the invocation's logger when the tick has one (Application Insights ties it
-      // to the timer run), else through the process log.
-      const log = this.#invocationLog ?? this.#processLog;
-      log?.(`scheduler: ${what} failed for app ${appId}: ${cause}`, { appId, check: what, error: cause });
+      this.failed(ids, stage, errorText(error));
     }
+  }
+
+  failed(ids: LogIds, stage: string, cause: string): void {
+    this.failures += 1;
+    this.#log?.(`scheduler: ${stage} failed for app ${ids.appId}: ${cause}`, {
+      appId: ids.appId,
+      renewalId: ids.renewalId,
+      stage,
+      outcome: 'failed',
+      cause,
+    });
   }
 }

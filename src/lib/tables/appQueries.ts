@@ -1,6 +1,7 @@
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { historyEntrySchema, type HistoryEntry } from '../domain/appConfig.js';
-import type { DueAppsResult, Page, PageOptions, StoredApp } from '../domain/storedApp.js';
+import type { AppScanPage, DueAppsResult, Page, PageOptions, StoredApp, UnreadableApp } from '../domain/storedApp.js';
+import { errorText } from '../errors.js';
 import {
   APP_PREFIX,
   APPS_PARTITION,
@@ -51,6 +52,27 @@ export function listAppsPage(table: TableClient, options: PageOptions): Promise<
     { ...options, defaultPageSize: 100, what: 'Listing apps' },
     (rows) => rows.filter((entity) => !isTombstone(entity)).map(toStoredApp),
   );
+}
+
+/** listAppsPage that reads each row on its own: a row that does not parse is named, not thrown. */
+export async function scanAppsPage(table: TableClient, options: PageOptions): Promise<AppScanPage> {
+  const unreadable: UnreadableApp[] = [];
+  const page = await readPage<Record<string, unknown>, StoredApp>(
+    table,
+    APP_PREFIX,
+    { ...options, defaultPageSize: 100, what: 'Listing apps' },
+    (rows) =>
+      rows.flatMap((entity) => {
+        if (isTombstone(entity)) return [];
+        try {
+          return [toStoredApp(entity)];
+        } catch (error) {
+          unreadable.push({ appId: String(entity.rowKey ?? '').slice(APP_PREFIX.length), cause: errorText(error) });
+          return [];
+        }
+      }),
+  );
+  return { ...page, unreadable };
 }
 
 /** An app's history, newest first. */

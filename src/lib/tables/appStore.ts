@@ -8,7 +8,16 @@ import {
   type HistoryEntry,
   type RenewalStateInput,
 } from '../domain/appConfig.js';
-import type { AppChange, AppRepository, DueAppsResult, HistoryInput, Page, PageOptions, StoredApp } from '../domain/storedApp.js';
+import type {
+  AppChange,
+  AppRepository,
+  AppScanPage,
+  DueAppsResult,
+  HistoryInput,
+  Page,
+  PageOptions,
+  StoredApp,
+} from '../domain/storedApp.js';
 import {
   APPS_PARTITION,
   appEntityOf,
@@ -96,6 +105,11 @@ export class AppStore implements AppRepository {
   async listApps(options: PageOptions = {}): Promise<Page<StoredApp>> {
     await this.#ready();
     return appQueries.listAppsPage(this.#table, options);
+  }
+
+  async scanApps(options: PageOptions = {}): Promise<AppScanPage> {
+    await this.#ready();
+    return appQueries.scanAppsPage(this.#table, options);
   }
 
   async findCertificateNameOwner(vaultUrl: string, certificateName: string): Promise<string | undefined> {

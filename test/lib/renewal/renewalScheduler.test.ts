@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { format } from 'node:util';
+import functions from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../../src/lib/domain/appConfig.js';
 import { AppService } from '../../../src/lib/apps/appService.js';
 import type { AppRepository, StoredApp } from '../../../src/lib/domain/storedApp.js';
 import { RetriableError } from '../../../src/lib/errors.js';
+import { invocationLog } from '../../../src/lib/logging/invocationLog.js';
 import type { RenewalQueue } from '../../../src/lib/domain/ports.js';
 import { MAX_DEQUEUE_COUNT } from '../../../src/lib/domain/renewalMessage.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
@@ -46,6 +49,28 @@ async function restartDriftPass(): Promise<void> {
   const record = await world.store.getSchedulerRecord('drift-cursor');
   await world.store.putSchedulerRecord('drift-cursor', { seenInPass: 0 }, record?.etag);
 }
+
+type LogEntry = { line: string; properties: Record<string, unknown> | undefined };
+const failuresIn = (log: LogEntry[]) => log.filter((e) => e.properties?.outcome === 'failed');
+const daysLeftFor = (log: LogEntry[], appId: string) =>
+  log.filter((e) => e.properties?.stage === 'expiry check' && e.properties.appId === appId).map((e) => e.properties);
+
+/**
+ * The traces an invocation's logger really writes: @azure/functions' InvocationContext joins a log
+ * call's arguments with util.format into the trace's message (as its worker does), at the call's level.
+ */
+function invocationTraces(): { context: InstanceType<typeof functions.InvocationContext>; traces: { level: string; message: string }[] } {
+  const traces: { level: string; message: string }[] = [];
+  const context = new functions.InvocationContext({
+    invocationId: randomUUID(),
+    functionName: 'renewalScheduler',
+    logHandler: (level, ...args) => void traces.push({ level, message: format(...args) }),
+  });
+  return { context, traces };
+}
+
+/** What the alert's KQL reads back from a trace: the JSON object after the message text. */
+const fieldsOf = (message: string) => JSON.parse(message.slice(message.indexOf('{'))) as Record<string, unknown>;
 
 const messagesFor = (appId: string) => world.enqueued.filter((e) => e.message.appId === appId && e.message.stage === 'deploy');
 
@@ -90,41 +115,111 @@ describe('due renewals', () => {
           ? Promise.reject(new RetriableError('Queue Storage is unavailable (503)'))
           : world.renewalQueue.enqueue(message, options),
     };
-    const invocationLog: { line: string; properties: Record<string, unknown> | undefined }[] = [];
+    const log: LogEntry[] = [];
 
-    const report = await world
-      .scheduler(world.service(), { queue })
-      .tick({ log: (line, properties) => invocationLog.push({ line, properties }) });
+    const report = await world.scheduler(world.service(), { queue }).tick({ log: (line, properties) => log.push({ line, properties }) });
 
     expect(report).toMatchObject({ enqueued: 1, failures: 1 });
     expect(messagesFor(fine.config.appId)).toHaveLength(1);
-    expect(invocationLog).toHaveLength(1);
-    expect(invocationLog[0]!.line).toContain(`app ${failing.config.appId}: Queue Storage is unavailable (503)`);
-    expect(invocationLog[0]!.properties).toMatchObject({ appId: failing.config.appId, error: 'Queue Storage is unavailable (503)' });
-    // Its queued mark was written before the send failed: once stale, the same renewal is sent.
     const { queued } = (await world.store.getApp(failing.config.appId))!.state;
+    expect(failuresIn(log)).toEqual([
+      {
+        line: `scheduler: due renewal failed for app ${failing.config.appId}: Queue Storage is unavailable (503)`,
+        properties: {
+          appId: failing.config.appId,
+          renewalId: queued!.renewalId,
+          stage: 'due renewal',
+          outcome: 'failed',
+          cause: 'Queue Storage is unavailable (503)',
+        },
+      },
+    ]);
+    // Its queued mark was written before the send failed: once stale, the same renewal is sent.
     const later = new Date(Date.now() + 31 * 60_000);
     await world.scheduler(world.service(), { now: () => later }).tick();
     expect(messagesFor(failing.config.appId).map((m) => m.message.renewalId)).toEqual([queued!.renewalId]);
     await world.drain(world.service());
   });
 
-  it('logs each due app closer to expiry than half its renewal window, with its days left, and still enqueues it', async () => {
+  it("logs each due app's days left and share of its renewal window, a warning for one past half, and still enqueues it", async () => {
+    const now = new Date();
     const [atRisk, merelyDue] = [await managedApp(), await managedApp()];
-    await expiresIn(atRisk.config.appId, 14);
-    await expiresIn(merelyDue.config.appId, 16);
-    const invocationLog: { line: string; properties: Record<string, unknown> | undefined }[] = [];
+    await expiresIn(atRisk.config.appId, 14, now);
+    await expiresIn(merelyDue.config.appId, 16, now);
+    const { context, traces } = invocationTraces();
 
-    const report = await world.scheduler(world.service()).tick({ log: (line, properties) => invocationLog.push({ line, properties }) });
+    const report = await world.scheduler(world.service(), { now: () => now }).tick({ log: invocationLog(context) });
 
-    expect(report).toMatchObject({ enqueued: 2, expiryAtRisk: 1, failures: 0 });
-    expect(invocationLog).toEqual([
-      {
-        line: `certificate expiry at risk: app ${atRisk.config.appId} has 14 days left, less than half its 30-day renewal window`,
-        properties: { appId: atRisk.config.appId, daysLeft: 14, renewBeforeDays: 30, outcome: 'at-risk' },
-      },
-    ]);
+    expect(report).toMatchObject({
+      enqueued: 2,
+      expiryAtRisk: 1,
+      failures: 0,
+      soonestExpiry: { appId: atRisk.config.appId, daysLeft: 14, windowRemainingFraction: 0.466 },
+    });
+    const lineOf = (appId: string) => traces.find((t) => t.message.startsWith(`certificate days left: app ${appId} `));
+    expect(lineOf(atRisk.config.appId)!.level).toBe('warning');
+    expect(lineOf(atRisk.config.appId)!.message).toMatch(
+      /^certificate days left: .* has 14 of its 30-day renewal window, less than half: expiry at risk \{/,
+    );
+    expect(fieldsOf(lineOf(atRisk.config.appId)!.message)).toEqual({
+      appId: atRisk.config.appId,
+      renewalId: (await world.store.getApp(atRisk.config.appId))!.state.renewal!.id,
+      stage: 'expiry check',
+      outcome: 'at-risk',
+      daysLeft: 14,
+      renewBeforeDays: 30,
+      windowRemainingFraction: 0.466,
+      notAfter: new Date(now.getTime() + 14 * DAY).toISOString(),
+    });
+    expect(lineOf(merelyDue.config.appId)!.level).toBe('information');
+    expect(fieldsOf(lineOf(merelyDue.config.appId)!.message)).toMatchObject({
+      outcome: 'ok',
+      daysLeft: 16,
+      renewBeforeDays: 30,
+      windowRemainingFraction: 0.533,
+    });
+    // One line per app per tick, though the slice read both apps too.
+    expect(traces.filter((t) => t.message.includes(`app ${atRisk.config.appId} `))).toHaveLength(1);
     await world.drain(world.service());
+  });
+
+  it('goes on past an app whose checks fail, a Graph refusal or a stored row that does not read, logging each with its app, stage and cause', async () => {
+    const [refused, corrupt, fine] = [await managedApp(), await managedApp(), await managedApp()];
+    // An admin removes the rotator from the owners of one app: Graph refuses to read it (403).
+    const registration = world.graph.application(refused.config.appId)!;
+    const owners = registration.owners.splice(0);
+    // Another app's row was hand-edited in the table: its state is no longer JSON.
+    const row = await world.table.getEntity<Record<string, unknown>>('apps', `app_${corrupt.config.appId}`);
+    await world.table.updateEntity({ partitionKey: 'apps', rowKey: `app_${corrupt.config.appId}`, state: '{"notAfter":' }, 'Merge');
+    try {
+      await restartDriftPass();
+      const log: LogEntry[] = [];
+      const report = await world.scheduler(world.service()).tick({ log: (line, properties) => log.push({ line, properties }) });
+
+      const [unreadable, denied, ...others] = failuresIn(log).map((e) => e.properties!);
+      expect(others).toEqual([]);
+      expect(unreadable).toMatchObject({ appId: corrupt.config.appId, stage: 'read', outcome: 'failed' });
+      expect(unreadable!.cause).toMatch(/JSON/);
+      expect(denied).toMatchObject({
+        appId: refused.config.appId,
+        renewalId: refused.state.renewal!.id,
+        stage: 'drift check',
+        outcome: 'failed',
+      });
+      expect(denied!.cause).toMatch(/privileges/i);
+      expect(report.failures).toBe(2);
+      // The others were checked and measured; the cursor went past the unreadable row.
+      const measured = daysLeftFor(log, fine.config.appId);
+      expect(measured).toHaveLength(1);
+      expect(measured[0]).toMatchObject({ outcome: 'ok', renewBeforeDays: 30 });
+      expect(measured[0]!.windowRemainingFraction).toBeGreaterThan(2);
+      expect(report.driftChecked + 1).toBe(
+        ((await world.store.getSchedulerRecord('drift-cursor'))!.value as { lastPassCount: number }).lastPassCount,
+      );
+    } finally {
+      registration.owners.push(...owners);
+      await world.table.updateEntity({ partitionKey: 'apps', rowKey: `app_${corrupt.config.appId}`, state: row.state }, 'Merge');
+    }
   });
 
   it('re-sends a lost message under the same renewal id once the queued mark is stale', async () => {
@@ -409,12 +504,12 @@ describe('drift slice', () => {
         })),
       );
       let read = 0;
-      // The store itself, with its listApps counted: what the scheduler read is what it paid for.
+      // The store itself, with its scanApps counted: what the scheduler read is what it paid for.
       const counted = new Proxy(slicing.store, {
         get(target, property) {
-          if (property === 'listApps') {
+          if (property === 'scanApps') {
             return async (options?: { maxPageSize?: number; continuationToken?: string }) => {
-              const page = await target.listApps(options);
+              const page = await target.scanApps(options);
               read += page.items.length;
               return page;
             };
