@@ -36,12 +36,9 @@ describe('chaos soak', () => {
     // The chaos happened: every kill, faults of every kind.
     expect(report.kills, summary).toBe(3);
     expect(report.azuriteRestarts, summary).toBe(1);
-    for (const kind of ['429', '503', 'stall']) {
-      expect(
-        Object.values(report.faults).reduce((n, kinds) => n + (kinds[kind] ?? 0), 0),
-        `${kind} faults\n${summary}`,
-      ).toBeGreaterThan(0);
-    }
+    // Faults were served (each kind's share of a dozen or so is left to chance: emulatorServer.test.ts
+    // proves every kind is served).
+    expect(report.faultsTotal, summary).toBeGreaterThan(0);
     // And every app came through it: renewed, or (the two doomed ones at least) failed for good.
     expect(report.renewed + report.failedForGood, summary).toBe(30);
     expect(report.doomedNotFailed, summary).toBe(0);
