@@ -15,6 +15,7 @@ import { KEY_VAULT_GRANTS_CONDITION, ResourceManagerEmulator } from '../test/emu
 import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
 import { DEMO, issueRoleTokens, seedDemoTenant } from './sandbox/demoTenant.js';
 import { EmulatorState, readTenantRecord, writeTenantRecord, type TenantRecord } from './sandbox/emulatorState.js';
+import { AT_RISK_HORIZON_DAYS, expiryBannerLines, readExpiryFigures } from './sandbox/expiryFigures.js';
 import { sandboxLayout, type SandboxLayout } from './sandbox/sandboxLayout.js';
 import { busyPorts } from './sandbox/busyPorts.js';
 
@@ -374,6 +375,14 @@ async function main(): Promise<void> {
   writeFileSync(paths.sandboxJson, `${JSON.stringify(sandbox, null, 2)}\n`, { mode: 0o600 });
 
   const adminToken = display(join(paths.tokens, 'admin.jwt'));
+  // The safety net's figures, through the API as a user would ask: a failure to read them is said, not fatal.
+  const expiry = await readExpiryFigures(async (pathAndQuery) => {
+    const response = await fetch(`${apiBaseUrl}${pathAndQuery}`, { headers: { authorization: `Bearer ${tokens.Reader}` } });
+    if (!response.ok) throw new Error(`GET /api${pathAndQuery} answered ${response.status}`);
+    return response.json();
+  }).then(expiryBannerLines, (error: unknown) => [
+    `  Expiry     could not be read: ${error instanceof Error ? error.message : String(error)}`,
+  ]);
   const reporting = await store.getApp(DEMO.unmanagedApp.appId);
   const due = managed?.state.nextRenewalDueAt;
   console.log(
@@ -392,9 +401,11 @@ async function main(): Promise<void> {
       `  Emulators  authority ${authority.url}, Graph ${graph.url}, Key Vault ${keyVault.vaultUrl}, email ${email.server.url}, Event Grid ${eventGrid.server.url}, Resource Manager ${resourceManager.url}`,
       `  Storage    Azurite, tables ${azurite.tableEndpoint}, queues ${azurite.queueEndpoint}`,
       `  CA         ${display(tls.caPath)} (NODE_EXTRA_CA_CERTS for your own clients of the emulators)`,
+      ...expiry,
       '',
       'Try:',
       `  curl -s ${apiBaseUrl}/apps -H "Authorization: Bearer $(cat ${adminToken})"`,
+      `  curl -s "${apiBaseUrl}/apps?expiringWithinDays=${AT_RISK_HORIZON_DAYS}" -H "Authorization: Bearer $(cat ${adminToken})"`,
       '',
     ].join('\n'),
   );

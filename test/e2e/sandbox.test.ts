@@ -162,6 +162,9 @@ describe('npm run sandbox', () => {
     expect(curl).toContain(info.apiBaseUrl);
     const answer = execFileSync('sh', ['-c', curl], { cwd: projectRoot, encoding: 'utf8' });
     expect((JSON.parse(answer) as { items: { appId: string }[] }).items.map((a) => a.appId)).toEqual([info.apps.managed.appId]);
+    // The safety net's figure, read through the API: the demo app has just entered its renewal window.
+    expect(output).toContain('  Expiry     no managed certificate is closer to expiry than half its renewal window\n');
+    expect(output).toContain(`curl -s "${info.apiBaseUrl}/apps?expiringWithinDays=183"`);
   });
 
   it('runs the quick start: config, certificate, downloads, sign-in, scheduled renewal, delete, stop', async () => {
