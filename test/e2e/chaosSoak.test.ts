@@ -33,7 +33,7 @@ describe('chaos soak', () => {
     // The hosts' logs stay in DIR when the test fails.
     const summary = `CHAOS_SEED=${SEED} (logs in ${DIR})\n${lines.join('\n')}\n${JSON.stringify(report, null, 1)}`;
     if (process.env.CHAOS_VERBOSE) console.log(summary);
-    // The chaos happened: every kill, faults of every kind.
+    // The chaos happened: every kill, the restart.
     expect(report.kills, summary).toBe(3);
     expect(report.azuriteRestarts, summary).toBe(1);
     // Faults were served (each kind's share of a dozen or so is left to chance: emulatorServer.test.ts

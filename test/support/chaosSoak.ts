@@ -140,13 +140,21 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
       });
     }
     let secondary: ChaosHost | undefined;
+    let azuriteRestarts = 0;
     timeline.push({
       at: 0.05 + 0.2 * random(),
       what: 'second host up',
       run: async () => void (secondary = await start('secondary', secondaryEnv)),
     });
     timeline.push({ at: 0.6 + 0.2 * random(), what: 'second host killed', run: async () => secondary?.kill() });
-    timeline.push({ at: 0.3 + 0.4 * random(), what: 'Azurite restart', run: () => world.restartAzurite() });
+    timeline.push({
+      at: 0.3 + 0.4 * random(),
+      what: 'Azurite restart',
+      run: async () => {
+        await world.restartAzurite();
+        azuriteRestarts += 1;
+      },
+    });
     timeline.sort((a, b) => a.at - b.at);
     let kills = 0;
     const deadline = chaosStart + options.chaosMaxMs;
@@ -176,7 +184,7 @@ export async function runChaosSoak(options: SoakOptions): Promise<SoakReport> {
       ...report,
       kills,
       hostStarts,
-      azuriteRestarts: 1,
+      azuriteRestarts,
       doomedNotFailed: doomed.filter((appId) => !failed.has(appId)).length,
       certificatesAdded: world.graph.ledger
         .changes()
