@@ -1,5 +1,4 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { getReadinessProbes } from '../lib/composition.js';
 import { MethodNotAllowedError } from '../lib/http/httpErrors.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemResponse } from '../lib/http/problem.js';
 import { checkReadiness } from '../lib/http/readiness.js';
@@ -15,6 +14,9 @@ const NO_STORE = { 'Cache-Control': 'no-store', ...SECURITY_HEADERS };
 export async function health(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   if (request.method.toUpperCase() !== 'GET') return problemResponse(new MethodNotAllowedError(request.method, ['GET']), request, context);
   if (request.query.get('ready') !== 'true') return { status: 200, jsonBody: { status: 'ok' }, headers: NO_STORE };
+  // Loaded on a readiness check only: the composition root imports every Azure SDK, and health is
+  // registered eagerly, so a static import would make every cold start pay for all of them.
+  const { getReadinessProbes } = await import('../lib/composition.js');
   const report = await checkReadiness(getReadinessProbes());
   if (report.ready) return { status: 200, jsonBody: { status: 'ready', checks: report.checks }, headers: NO_STORE };
   const down = report.checks.filter((c) => c.status === 'down');
