@@ -50,7 +50,7 @@ const PUSH_VISIBILITY_DELAY_SECONDS = 5;
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** Keys per minute of bare RSA-2048 generation with `concurrency` generations in flight. */
-async function keygenPerMinute(samples: number, concurrency: number): Promise<number> {
+export async function keygenPerMinute(samples: number, concurrency: number): Promise<number> {
   await generateKeyPairAsync('rsa', { modulusLength: 2048 });
   let started = 0;
   const t0 = performance.now();

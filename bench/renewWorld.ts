@@ -34,6 +34,13 @@ export interface RenewWorld {
   readonly storage: AzuriteRequestLog;
   readonly emulators: Emulators;
   readonly azuritePid: number | undefined;
+  /** The emulators' objects (their state: applications, ledger, write limits, vault versions, tokens). */
+  readonly services: Services;
+  /** The host's app table. */
+  readonly store: AppStore;
+  /** The API's audience and tenant, for an access token from the authority emulator. */
+  readonly api: { readonly audience: string; readonly tenantId: string };
+  readonly storageConnectionString: string;
   readonly queue: StorageRenewalQueue;
   /** The current end of Azurite's request log (AzuriteRequestLog.mark). */
   readonly mark: () => Promise<number>;
@@ -47,10 +54,17 @@ export interface RenewWorld {
   readonly cleanup: () => Promise<void>;
 }
 
-type Services = Awaited<ReturnType<typeof startServices>>;
+export type Services = Awaited<ReturnType<typeof startServices>>;
 
-export async function startRenewWorld(renewals: number, confirmDelaySeconds: number): Promise<RenewWorld> {
-  const work = join(benchRoot, '.scratch', 'renew');
+const API_AUDIENCE = 'api://entra-cert-rotator-bench';
+
+/** `scratch`: the folder under .scratch/ (host build, log, TLS), so that two benchmarks do not share one. */
+export async function startRenewWorld(
+  renewals: number,
+  confirmDelaySeconds: number,
+  { scratch = 'renew' }: { scratch?: string } = {},
+): Promise<RenewWorld> {
+  const work = join(benchRoot, '.scratch', scratch);
   rmSync(work, { recursive: true, force: true });
   const appRoot = join(work, 'app');
   mkdirSync(appRoot, { recursive: true });
@@ -96,6 +110,10 @@ export async function startRenewWorld(renewals: number, confirmDelaySeconds: num
         eventGrid: services.eventGrid.server,
       },
       azuritePid: azurite.pid,
+      services,
+      store,
+      api: { audience: API_AUDIENCE, tenantId: services.tenantId },
+      storageConnectionString: azurite.connectionString,
       queue,
       mark: () => storage.mark(probe),
       push,
@@ -196,7 +214,7 @@ function hostEnvironment(
     EMAIL_ENDPOINT: email.server.url,
     EMAIL_SENDER: 'DoNotReply@rotator.example',
     EVENTGRID_TOPIC_ENDPOINT: eventGrid.topicEndpoint,
-    API_AUDIENCE: 'api://entra-cert-rotator-bench',
+    API_AUDIENCE,
     API_TENANT_ID: tenantId,
     CONFIRM_DELAY_SECONDS: String(confirmDelaySeconds),
   };

@@ -7,6 +7,7 @@ import { benchChaos } from './chaos.js';
 import { benchColdstart } from './coldstart.js';
 import { benchInventory } from './inventory.js';
 import { benchRenew } from './renew.js';
+import { benchRotate } from './rotate.js';
 import { benchScan } from './scan.js';
 
 const benchmarks: Record<string, () => Promise<void>> = {
@@ -16,6 +17,7 @@ const benchmarks: Record<string, () => Promise<void>> = {
   renew: benchRenew,
   inventory: benchInventory,
   chaos: benchChaos,
+  rotate: benchRotate,
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
