@@ -246,6 +246,9 @@ export class CertificateService {
    * writing at the same time could otherwise put the removed credential back or drop its new one.
    */
   async remove(appId: string, reference: CertificateReference, options: { force: boolean }, actor: Actor): Promise<AppCertificateView> {
+    // A certificate the app registration does not have is a 404 before the lease is taken: a refused
+    // request writes nothing, not even a lease taken and given back (found again under the lease).
+    await this.#find(await this.#requireApp(appId), reference);
     const held = await this.#acquire(appId, `delete:${randomUUID()}`);
     let removed: AppCertificate | undefined;
     let pending: PendingNotification[] = [];
