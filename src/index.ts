@@ -96,6 +96,13 @@ app.http('openApiDocument', {
   route: 'openapi.json',
   handler: loadOnFirstCall(async () => (await import('./functions/openApi.js')).openApiDocument),
 });
+// The dashboard (PRODUCT.md §11): static files under /api/ui/, the API's own origin (src/lib/ui/dashboardSite.ts says why there).
+app.http('dashboard', {
+  methods: [...ROUTE_METHODS.dashboard],
+  authLevel: 'anonymous',
+  route: 'ui/{*path}',
+  handler: loadOnFirstCall(async () => (await import('./functions/dashboard.js')).dashboard),
+});
 
 // The renewal pipeline (docs/renewal.md): the scheduler feeds the queue; the worker runs one stage per message.
 // Storage queue messages are base64 JSON (the default messageEncoding); host.json sets the retry rules.

@@ -29,6 +29,7 @@ import { createAppSignIn, createGraphClient, graphScopeFor } from './graph/graph
 import { GraphWritePacer } from './graph/graphWritePacer.js';
 import { AppSignInVerifier } from './graph/signInVerifier.js';
 import { BearerAuthenticator } from './http/bearerAuthenticator.js';
+import { DASHBOARD_ROOT, DashboardSite, dashboardSignIn } from './ui/dashboardSite.js';
 import { ReadinessFailure, type ReadinessProbe } from './http/readiness.js';
 import { CertificateVaultClient } from './keyvault/certificateVaultClient.js';
 import { RENEWAL_QUEUE_NAME, StorageRenewalQueue } from './queue/renewalQueue.js';
@@ -354,6 +355,13 @@ export function getInventoryApi(): { inventory: InventoryService; authenticator:
 /** The /api/rotations handlers' dependencies (docs/http-api.md). */
 export function getRotationApi(): { rotations: RotationService; authenticator: BearerAuthenticator } {
   return { rotations: getRotationService(), authenticator: getApi().authenticator };
+}
+
+let dashboardSite: DashboardSite | undefined;
+/** The dashboard's built files and sign-in settings, read once per process (src/lib/ui/dashboardSite.ts). */
+export function getDashboardSite(): DashboardSite {
+  dashboardSite ??= DashboardSite.load(DASHBOARD_ROOT, dashboardSignIn(getSettings()));
+  return dashboardSite;
 }
 
 let renewalScheduler: RenewalScheduler | undefined;

@@ -110,7 +110,17 @@ describe('the deploy package (scripts/package-function.sh)', () => {
 
     const app = filesUnder(pkg, (path) => path.startsWith('node_modules/'));
     expect(app.filter((path) => /\.[cm]?ts$|(^|\/)test\/|\.test\.|\.spec\./.test(path))).toEqual([]);
-    expect(app.filter((path) => !/^dist\/.+\.js(\.map)?$/.test(path)).sort()).toEqual(['host.json', 'package-lock.json', 'package.json']);
+    expect(app.filter((path) => !/^dist\/.+\.js(\.map)?$/.test(path) && !path.startsWith('dist/web/')).sort()).toEqual([
+      'host.json',
+      'package-lock.json',
+      'package.json',
+    ]);
+    // The dashboard's bundle (vite build): its entry page and hashed assets, no source and no source map.
+    const web = app.filter((path) => path.startsWith('dist/web/'));
+    expect(web).toContain('dist/web/index.html');
+    expect(web.filter((path) => path !== 'dist/web/index.html' && !/^dist\/web\/assets\/[\w-]+-[\w-]{8}\.(js|css)$/.test(path))).toEqual(
+      [],
+    );
     // Every source module compiled, so a lazily imported handler is there when first called.
     const sources = filesUnder(join(projectRoot, 'src')).filter((path) => path.endsWith('.ts') && !path.endsWith('.d.ts'));
     expect(sources.length).toBeGreaterThan(0);
@@ -161,6 +171,15 @@ describe('the deploy package (scripts/package-function.sh)', () => {
     const list = await api('GET', '/apps', 'Reader');
     expect(list.status).toBe(200);
     expect(((await list.json()) as { items: { appId: string }[] }).items.map((a) => a.appId)).toContain(appId);
+  });
+
+  it('serves the dashboard from the package: its entry page, whose assets are there too', async () => {
+    const page = await fetch(`${sandbox!.info.apiBaseUrl}/ui/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    const assets = [...(await page.text()).matchAll(/(?:src|href)="(\/api\/ui\/assets\/[^"]+)"/g)].map(([, path]) => path!);
+    expect(assets.length).toBeGreaterThanOrEqual(2);
+    for (const asset of assets) expect((await fetch(new URL(asset, sandbox!.info.apiBaseUrl))).status, asset).toBe(200);
   });
 
   it('runs the scheduler on its timer and the worker on its queue: the due app is renewed, emailed and announced', async () => {

@@ -27,4 +27,5 @@ export const ROUTE_METHODS = {
   rotation: ['GET'],
   inventory: ['GET'],
   openApiDocument: ['GET'],
+  dashboard: ['GET'],
 } as const satisfies Record<string, readonly (typeof ALL_HTTP_METHODS)[number][]>;
