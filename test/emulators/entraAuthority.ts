@@ -9,6 +9,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { base64url, createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
+import { UserSignIn } from './authorizeEndpoint.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse } from './emulatorServer.js';
 
 /**
@@ -114,6 +115,8 @@ const DEFAULT_TOKEN_VERSION = 1;
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const CLOCK_SKEW_SECONDS = 300;
 const TOKEN_LIFETIME_SECONDS = 3599;
+/** Metadata and keys are public and read by browsers (MSAL in a single-page app): Entra allows any origin. */
+const ANY_ORIGIN = { 'access-control-allow-origin': '*' } as const;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 class AadstsError extends Error {
@@ -163,6 +166,8 @@ export class EntraAuthority {
   readonly server: EmulatorServer;
   /** Set by the Graph emulator (or a test) so that client assertions are checked against keyCredentials. */
   directory: CertificateDirectory | undefined;
+  /** People signing in to single-page apps (authorization code with PKCE): authorizeEndpoint.ts. */
+  readonly signIn: UserSignIn = new UserSignIn(this);
   readonly #signingKeys: SigningKey[] = [newSigningKey()];
   /** jose imports a key set's JWKs on first use: one set per key list, not one per verification. */
   #keySet: ReturnType<typeof createLocalJWKSet> | undefined;
@@ -194,6 +199,7 @@ export class EntraAuthority {
       .route('GET', '/msi/token', 'managed-identity', (r) => this.#managedIdentityToken(r))
       // Not Entra's: the sign-in log of certificate sign-ins, for a test whose authority runs in another process (the sandbox).
       .route('GET', '/_emulator/certificate-sign-ins', 'certificate-sign-ins', () => ({ status: 200, body: this.certificateSignIns() }));
+    this.signIn.mount(this.server);
   }
 
   /** Each sign-in with a certificate: which app, for which resource, with which certificate, when. No token, no key. */
@@ -395,6 +401,7 @@ export class EntraAuthority {
     if (version === 1) {
       return {
         status: 200,
+        headers: ANY_ORIGIN,
         body: {
           token_endpoint: `${base}/oauth2/token`,
           token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -433,6 +440,7 @@ export class EntraAuthority {
     }
     return {
       status: 200,
+      headers: ANY_ORIGIN,
       body: {
         token_endpoint: `${base}/oauth2/v2.0/token`,
         token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -482,7 +490,7 @@ export class EntraAuthority {
   }
 
   #keysResponse(): EmulatorResponse {
-    return { status: 200, body: this.jwks };
+    return { status: 200, headers: ANY_ORIGIN, body: this.jwks };
   }
 
   #aadstsResponse(error: AadstsError): EmulatorResponse {
@@ -507,6 +515,7 @@ export class EntraAuthority {
   }
 
   async #token(request: EmulatorRequest): Promise<EmulatorResponse> {
+    if (this.signIn.handles(request)) return this.signIn.token(request);
     try {
       return await this.#clientCredentials(request);
     } catch (error) {
