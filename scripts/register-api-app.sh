@@ -7,6 +7,9 @@
 # role gets a token with `az account get-access-token --scope api://{appId}/user_impersonation`
 # (--no-azure-cli leaves the CLI out). Idempotent: finds the app by --app-id or display name,
 # keeps existing role and scope ids, and assigns roles only when missing.
+# --spa-redirect-uri adds the dashboard's address (https://{function app host}/api/ui/, PRODUCT.md
+# §11) to the app's single-page-app platform, keeping the ones there: the dashboard signs in as this
+# app with the authorization code flow and PKCE.
 #
 # Who can run it: anyone allowed to register applications (Application Developer) for the app;
 # assigning roles needs an owner of the app or Cloud Application Administrator.
@@ -14,7 +17,7 @@
 # Usage:
 #   scripts/register-api-app.sh [--display-name NAME | --app-id APP_ID]
 #       [--assign-admin OBJECT_ID]... [--assign-operator OBJECT_ID]... [--assign-reader OBJECT_ID]...
-#       [--assign-admin-self] [--no-azure-cli] [--azd]
+#       [--assign-admin-self] [--no-azure-cli] [--azd] [--spa-redirect-uri URL]...
 # OBJECT_ID is a user's, a group's or a service principal's object id; --assign-admin-self assigns
 # CertRotator.Admin to the signed-in user (nobody when signed in as a service principal).
 # --azd runs `azd env set` for API_AUDIENCE and API_TENANT_ID, and does nothing when API_AUDIENCE is
@@ -48,6 +51,7 @@ allow_azure_cli=true
 graph_url="${GRAPH_BASE_URL:-https://graph.microsoft.com}"
 assignments=()
 assign_self=false
+spa_redirect_uris=()
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
     --assign-admin-self) assign_self=true; shift ;;
     --azd) use_azd=true; shift ;;
     --no-azure-cli) allow_azure_cli=false; shift ;;
+    --spa-redirect-uri) spa_redirect_uris+=("${2:-}"); shift 2 ;;
     --graph-url) graph_url="${2:-}"; shift 2 ;;
     -h | --help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage 2 ;;
@@ -69,6 +74,11 @@ graph_url="${graph_url%/}/v1.0"
 guid_re='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 for assignment in "${assignments[@]+"${assignments[@]}"}"; do
   [[ "${assignment#*=}" =~ $guid_re ]] || die "role assignees are object ids (GUIDs); got '${assignment#*=}'"
+done
+# Entra takes https redirect URIs, and http for localhost only; a quote or backslash would break the JSON below.
+for uri in "${spa_redirect_uris[@]+"${spa_redirect_uris[@]}"}"; do
+  [[ "$uri" =~ ^(https://[^\"[:space:]]+|http://localhost(:[0-9]+)?(/[^\"[:space:]]*)?)$ ]] ||
+    die "--spa-redirect-uri must be an https URL (or http://localhost), such as https://{app}.azurewebsites.net/api/ui/; got '$uri'"
 done
 
 # azd hands its environment to hooks as variables. With API_AUDIENCE set (by an earlier run, or by
@@ -162,6 +172,21 @@ az rest --method PATCH --url "$graph_url/applications/$object_id" --headers 'Con
   --body "{\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[$scope_json],\"preAuthorizedApplications\":$pre_authorized}}" \
   --output none
 echo "ok       scope user_impersonation (v2 tokens)$([ "$allow_azure_cli" = true ] && echo ', Azure CLI pre-authorized')"
+
+if [ "${#spa_redirect_uris[@]}" -gt 0 ]; then
+  # Kept: the URIs already there (another deployment's dashboard, a developer's localhost).
+  mapfile -t existing_spa < <(az ad app show --id "$app_id" --query 'spa.redirectUris[]' --output tsv)
+  spa_json=''
+  declare -A seen_spa=()
+  for uri in "${existing_spa[@]+"${existing_spa[@]}"}" "${spa_redirect_uris[@]}"; do
+    if [ -z "$uri" ] || [ -n "${seen_spa[$uri]:-}" ]; then continue; fi
+    seen_spa[$uri]=1
+    spa_json="${spa_json:+$spa_json,}\"$uri\""
+  done
+  az rest --method PATCH --url "$graph_url/applications/$object_id" --headers 'Content-Type=application/json' \
+    --body "{\"spa\":{\"redirectUris\":[$spa_json]}}" --output none
+  echo "ok       single-page-app redirect URIs: ${spa_redirect_uris[*]} (the dashboard signs in with these)"
+fi
 
 sp_id="$(az ad sp list --filter "appId eq '$app_id'" --query '[0].id' --output tsv)"
 if [ -z "$sp_id" ]; then

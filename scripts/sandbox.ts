@@ -13,11 +13,12 @@ import { GraphEmulator } from '../test/emulators/graph.js';
 import { KeyVaultEmulator } from '../test/emulators/keyVault.js';
 import { KEY_VAULT_GRANTS_CONDITION, ResourceManagerEmulator } from '../test/emulators/resourceManager.js';
 import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
-import { DEMO, issueRoleTokens, seedDemoTenant } from './sandbox/demoTenant.js';
+import { DEMO, issueRoleTokens, registerDashboardSignIn, seedDemoTenant } from './sandbox/demoTenant.js';
 import { EmulatorState, readTenantRecord, writeTenantRecord, type TenantRecord } from './sandbox/emulatorState.js';
 import { AT_RISK_HORIZON_DAYS, expiryBannerLines, readExpiryFigures } from './sandbox/expiryFigures.js';
 import { sandboxLayout, type SandboxLayout } from './sandbox/sandboxLayout.js';
 import { busyPorts } from './sandbox/busyPorts.js';
+import { ensureWebBuild } from '../test/support/webBuild.js';
 
 /**
  * `npm run sandbox` (`-- --reset` to start clean): the whole product on one machine with no Azure
@@ -290,10 +291,15 @@ async function main(): Promise<void> {
   state.saveEvery(1000);
 
   const { tokens, expiresAt } = await issueRoleTokens(authority);
+  // The address the host serves the dashboard at is its redirect URI: registered on every start, as the port may change.
+  const dashboardUrl = `http://localhost:${ports.host}/api/ui/`;
+  registerDashboardSignIn(authority, dashboardUrl);
   for (const [role, token] of Object.entries(tokens)) {
     writeFileSync(join(paths.tokens, `${role.toLowerCase()}.jwt`), token, { mode: 0o600 });
   }
 
+  // The dashboard is served from dist/web (a package has its own): built when missing or older than web/.
+  if (!app) await ensureWebBuild();
   // The host reads host.json (and local.settings.json) from FUNCTIONS_APP_ROOT: a folder with the
   // project's host.json and no local.settings.json, so a developer's settings never mix in; or the
   // deploy package, which has its own host.json and none either.
@@ -349,6 +355,7 @@ async function main(): Promise<void> {
   const managed = await store.getApp(DEMO.managedApp.appId);
   const sandbox = {
     apiBaseUrl,
+    dashboardUrl,
     tenantId: DEMO.tenantId,
     apiAudience: DEMO.api.audience,
     apps: {
@@ -391,6 +398,7 @@ async function main(): Promise<void> {
       `Entra Cert Rotator sandbox is running${existing ? ' (state kept from the last run; --reset starts clean)' : ''}. Ctrl-C stops it.`,
       '',
       `  API        ${apiBaseUrl}`,
+      `  Dashboard  ${dashboardUrl} (sign in as Sandbox Reader, Operator or Admin; the browser must trust the CA below, or accept ${authority.url} once)`,
       `  Tenant     ${DEMO.tenantId}`,
       `  Demo apps  ${DEMO.managedApp.appId}  ${DEMO.managedApp.displayName}: ${managed ? `managed, renewal due ${due ?? '(not scheduled)'}` : 'in Entra, not managed'}`,
       `             ${DEMO.unmanagedApp.appId}  ${DEMO.unmanagedApp.displayName}: ${reporting ? `managed, renewal due ${reporting.state.nextRenewalDueAt ?? '(not scheduled)'}` : 'in Entra, not managed yet'}`,

@@ -155,3 +155,28 @@ export async function issueRoleTokens(authority: EntraAuthority): Promise<{ toke
   }
   return { tokens, expiresAt };
 }
+
+/**
+ * The dashboard's sign-in (PRODUCT.md §11): the API's app registration with the dashboard's address
+ * on its single-page-app platform (what scripts/register-api-app.sh --spa-redirect-uri does in Entra),
+ * and the three people behind the role tokens, one role each, for the authority's pick-a-user page.
+ */
+export function registerDashboardSignIn(authority: EntraAuthority, dashboardUrl: string): void {
+  authority.signIn.registerSinglePageApp({
+    tenantId: DEMO.tenantId,
+    clientId: DEMO.api.clientId,
+    appIdUri: DEMO.api.audience,
+    redirectUris: [dashboardUrl],
+    scopes: ['user_impersonation'],
+  });
+  for (const role of ROLES) {
+    const short = role.replace('CertRotator.', '');
+    authority.signIn.addUser({
+      tenantId: DEMO.tenantId,
+      oid: DEMO.users[role],
+      name: `Sandbox ${short}`,
+      username: `${short.toLowerCase()}@contoso.example`,
+      appRoles: [role],
+    });
+  }
+}

@@ -103,6 +103,20 @@ describe('register-api-app.sh', () => {
     expect(calls.some((call) => call.includes('--display-name') && call[2] === 'list')).toBe(false);
   });
 
+  it('adds the dashboard to the single-page-app platform with --spa-redirect-uri, and refuses an http address but localhost', () => {
+    const az = createFakeAz([]);
+    const uri = 'https://func-rotator.azurewebsites.net/api/ui/';
+    const result = run('bash', [script, '--spa-redirect-uri', uri, '--spa-redirect-uri', 'http://localhost:7071/api/ui/'], az.env);
+    expect(result.status, result.output).toBe(0);
+    const bodies = az.calls().flatMap((call) => (call[0] === 'rest' ? [call[call.indexOf('--body') + 1]!] : []));
+    expect(bodies.map((body) => JSON.parse(body) as { spa?: unknown })).toContainEqual({
+      spa: { redirectUris: [uri, 'http://localhost:7071/api/ui/'] },
+    });
+    const refused = run('bash', [script, '--spa-redirect-uri', 'http://rotator.example/api/ui/'], createFakeAz([]).env);
+    expect(refused.status).not.toBe(0);
+    expect(refused.output).toContain('--spa-redirect-uri must be an https URL');
+  });
+
   it('finds an existing app of exactly that name, a quote in the name escaped for OData', () => {
     const existing = { appId: '12121212-1111-4222-8333-444455556666', displayName: "O'Brien's Rotator API" };
     const az = createFakeAz([existing, { appId: '34343434-1111-4222-8333-444455556666', displayName: "O'Brien's Rotator API (old)" }]);
