@@ -4,6 +4,7 @@ import type { TableClient } from '@azure/data-tables';
 import { inject } from 'vitest';
 import { createAppsHandlers } from '../../src/functions/apps.js';
 import { AppService } from '../../src/lib/apps/appService.js';
+import type { AppManagementPolicyReader } from '../../src/lib/domain/appManagementPolicy.js';
 import { AppStore, type AppStoreHooks } from '../../src/lib/tables/appStore.js';
 import { BearerAuthenticator, type Role } from '../../src/lib/http/bearerAuthenticator.js';
 import { EntraAuthority } from '../emulators/entraAuthority.js';
@@ -42,7 +43,7 @@ export interface CallResult {
  * tokens, and a test double of the directory port: the same factory the registered handlers use.
  */
 export class ApiHarness {
-  readonly tenantId = randomUUID();
+  readonly tenantId: string;
   readonly directory = new AppRegistrationDirectoryDouble();
   readonly table: TableClient;
   readonly store: AppStore;
@@ -52,8 +53,9 @@ export class ApiHarness {
   /** What the handlers logged through their invocation context (kept here, not printed: the run stays quiet). */
   readonly logs: { level: string; text: string }[] = [];
 
-  private constructor(authority: EntraAuthority, hooks: AppStoreHooks) {
+  private constructor(authority: EntraAuthority, tenantId: string, hooks: AppStoreHooks, policies?: AppManagementPolicyReader) {
     this.authority = authority;
+    this.tenantId = tenantId;
     this.table = createTestTableClient();
     this.store = new AppStore(this.table, { hooks });
     this.service = new AppService({
@@ -61,6 +63,7 @@ export class ApiHarness {
       directory: this.directory,
       defaultKeyVaultUrl: DEFAULT_VAULT,
       defaultKeyVaultResourceId: DEFAULT_VAULT_RESOURCE_ID,
+      policies,
     });
     const authenticator = new BearerAuthenticator({
       authorityHost: authority.url,
@@ -70,11 +73,19 @@ export class ApiHarness {
     this.handlers = createAppsHandlers({ apps: this.service, authenticator });
   }
 
-  static async start(options: { hooks?: AppStoreHooks } = {}): Promise<ApiHarness> {
+  /** `policies` builds the app management policy reader (over the harness's authority and tenant); absent: not checked. */
+  static async start(
+    options: {
+      hooks?: AppStoreHooks;
+      policies?: (authority: EntraAuthority, tenantId: string) => Promise<AppManagementPolicyReader>;
+    } = {},
+  ): Promise<ApiHarness> {
     const tls = loadOrCreateEmulatorTls(inject('emulatorTlsDir'));
     const authority = new EntraAuthority({ tls: { certPem: tls.certPem, keyPem: tls.keyPem } });
     await authority.start();
-    const harness = new ApiHarness(authority, options.hooks ?? {});
+    const tenantId = randomUUID();
+    const policies = await options.policies?.(authority, tenantId);
+    const harness = new ApiHarness(authority, tenantId, options.hooks ?? {}, policies);
     // Created up front so that table snapshots work before the first write.
     await harness.table.createTable();
     return harness;

@@ -175,6 +175,11 @@ const standard = {
   404: problem('The app (or the certificate) is not found.'),
   503: problem('A dependency (Graph, Key Vault, storage, the token issuer) is throttling or unavailable.', { 'Retry-After': retryAfter }),
 };
+
+/** PUT and PATCH of a config: the preflight against app management policies (docs/renewal.md) adds a 400. */
+const policyCap = problem(
+  'The request is invalid; `errors` names each offending field. A `lifetimeDays` above the cap of the app management policy that binds the app is one, its message naming the policy and the cap.',
+);
 const secured = { 401: standard[401], 403: standard[403], 503: standard[503] };
 
 export const OPERATIONS: readonly OperationSpec[] = [
@@ -264,9 +269,11 @@ export const OPERATIONS: readonly OperationSpec[] = [
         json: 'AppView',
         headers: { ETag: etagHeader, Location: { description: 'The app.', schema: { type: 'string' } } },
       },
-      400: standard[400],
+      400: policyCap,
       404: problem('The app registration does not exist in the managed tenant.'),
-      409: problem('The Key Vault certificate name is taken, or the rotator cannot manage this app registration.'),
+      409: problem(
+        'The Key Vault certificate name is taken, the rotator cannot manage this app registration, or an app management policy accepts only certificates from trusted certificate authorities (`detail` names the policy).',
+      ),
       412: problem('If-Match (or If-None-Match) does not match the current version.'),
       413: problem('The body exceeds 64 KiB.'),
       415: problem('The body is not application/json.', unsupportedMedia),
@@ -289,9 +296,11 @@ export const OPERATIONS: readonly OperationSpec[] = [
     },
     responses: {
       200: { description: 'Updated.', json: 'AppView', headers: { ETag: etagHeader } },
-      400: standard[400],
+      400: policyCap,
       404: standard[404],
-      409: problem('The Key Vault certificate name is taken.'),
+      409: problem(
+        'The Key Vault certificate name is taken, or an app management policy accepts only certificates from trusted certificate authorities (`detail` names the policy).',
+      ),
       412: problem('If-Match does not match the current version.'),
       413: problem('The body exceeds 64 KiB.'),
       415: problem('The body is not a merge patch.', unsupportedMedia),
