@@ -641,6 +641,9 @@ export class GraphEmulator implements CertificateDirectory {
 
   /** The tenant policy and the object size limit, checked on the collection a write would leave. */
   #checkLimits(app: GraphApplication, next: GraphKeyCredential[]): void {
+    const fresh = next.filter((c) => !app.keyCredentials.some((e) => e.keyId === c.keyId && e.key.equals(c.key))).map((c) => c.key);
+    const untrusted = this.policies.trustedCertificateRefusal(app.id, app.createdDateTime, fresh);
+    if (untrusted) throw new GraphFailure(400, untrusted.code, untrusted.message);
     const assigned = this.policies.maxLifetimeDays(app.id, app.createdDateTime);
     const policy =
       assigned === undefined

@@ -10,8 +10,11 @@
  * maxLifetime, `trustedCertificateAuthority`), restrictForAppsCreatedAfterDateTime and state. A
  * policy assigned to an app replaces the tenant default for it. Writes are refused with
  * CredentialInvalidLifetimeAsPerAppPolicy when a new certificate outlives the lifetime in force
- * (graph.ts #checkLimits), as the real service answers (microsoft-graph-docs#21469).
+ * (graph.ts #checkLimits), as the real service answers (microsoft-graph-docs#21469), and a
+ * self-signed certificate under a trustedCertificateAuthority restriction with a 400 of the same
+ * family (trustedCertificateRefusal below).
  */
+import { X509Certificate } from 'node:crypto';
 
 export interface KeyCredentialConfiguration {
   restrictionType: 'asymmetricKeyLifetime' | 'trustedCertificateAuthority';
@@ -62,16 +65,54 @@ export class AppManagementPolicies {
     this.#assigned.clear();
   }
 
-  /** The longest certificate lifetime in force for an app created at `createdAt`, in days; undefined: no cap. */
-  maxLifetimeDays(applicationObjectId: string, createdAt: Date): number | undefined {
+  /** The enabled restrictions that bind an app created at `createdAt`, each with its policy. */
+  #inForce(applicationObjectId: string, createdAt: Date): { policy: EmulatedPolicy; restriction: KeyCredentialConfiguration }[] {
     const own = this.assignedTo(applicationObjectId).filter((p) => p.isEnabled);
     const policies = own.length > 0 ? own : this.tenant.isEnabled ? [this.tenant] : [];
-    const caps = policies
-      .flatMap((p) => p.keyCredentials)
-      .filter((r) => r.restrictionType === 'asymmetricKeyLifetime' && r.maxLifetime && r.state !== 'disabled')
-      .filter((r) => !r.restrictForAppsCreatedAfterDateTime || createdAt.getTime() > Date.parse(r.restrictForAppsCreatedAfterDateTime))
-      .map((r) => days(r.maxLifetime!));
+    return policies.flatMap((policy) =>
+      policy.keyCredentials
+        .filter((r) => r.state !== 'disabled')
+        .filter((r) => !r.restrictForAppsCreatedAfterDateTime || createdAt.getTime() > Date.parse(r.restrictForAppsCreatedAfterDateTime))
+        .map((restriction) => ({ policy, restriction })),
+    );
+  }
+
+  /** The longest certificate lifetime in force for an app created at `createdAt`, in days; undefined: no cap. */
+  maxLifetimeDays(applicationObjectId: string, createdAt: Date): number | undefined {
+    const caps = this.#inForce(applicationObjectId, createdAt)
+      .filter(({ restriction: r }) => r.restrictionType === 'asymmetricKeyLifetime' && r.maxLifetime)
+      .map(({ restriction: r }) => days(r.maxLifetime!));
     return caps.length > 0 ? Math.min(...caps) : undefined;
+  }
+
+  /**
+   * The refusal of added certificates under a trustedCertificateAuthority restriction: a self-signed
+   * one chains to no configured CA. Graph documents no error for this restriction (only the
+   * restriction, in beta's keyCredentialConfiguration), so the emulator answers a 400 of the family
+   * the real service uses for app management policy refusals, `…AsPerAppPolicy`
+   * (CredentialInvalidLifetimeAsPerAppPolicy, CredentialTypeNotAllowedAsPerAppPolicy); the product
+   * must match that family, not this exact code. The configured CAs themselves are not modelled.
+   */
+  trustedCertificateRefusal(
+    applicationObjectId: string,
+    createdAt: Date,
+    added: readonly Buffer[],
+  ): { code: string; message: string } | undefined {
+    const rule = this.#inForce(applicationObjectId, createdAt).find(
+      ({ restriction }) => restriction.restrictionType === 'trustedCertificateAuthority',
+    );
+    if (!rule) return undefined;
+    const selfSigned = added.some((der) => {
+      const x509 = new X509Certificate(der);
+      // Not checkIssued: OpenSSL's also wants keyCertSign, which a leaf (ours) does not carry.
+      return x509.issuer === x509.subject && x509.verify(x509.publicKey);
+    });
+    return selfSigned
+      ? {
+          code: 'CertificateIssuerNotTrustedAsPerAppPolicy',
+          message: `The certificate is not issued by a certificate authority trusted as per assigned policy '${rule.policy.id}'.`,
+        }
+      : undefined;
   }
 
   tenantBody(baseUrl: string): Record<string, unknown> {

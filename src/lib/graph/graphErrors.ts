@@ -77,6 +77,13 @@ export function toRotatorError(error: unknown, context: GraphErrorContext): Erro
       `The tenant's app management policy refuses a certificate this long for app ${context.appId} (${detail}). Lower the app's lifetimeDays to the policy's maximum, or ask an administrator to exempt the app from the policy's asymmetricKeyLifetime restriction.`,
     );
   }
+  // Every app management policy refusal Graph answers ends so (CredentialTypeNotAllowedAsPerAppPolicy,
+  // SignInAudienceNotAllowedAsPerAppPolicy…); the trusted-CA restriction's own code is not documented.
+  if (status === 400 && code.endsWith('AsPerAppPolicy')) {
+    return new PreconditionError(
+      `An app management policy of the tenant refuses this change to app ${context.appId} (${detail}). Ask an administrator to exempt the app from the policy's restriction.`,
+    );
+  }
   if (code === 'Directory_ResourceSizeExceeded') {
     return new PreconditionError(
       `App ${context.appId} holds too many credentials for Entra to add another (${detail}), even after removing the rotator's expired ones. Remove unused certificates or secrets from the app registration.`,

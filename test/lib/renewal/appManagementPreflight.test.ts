@@ -147,6 +147,27 @@ describe('before each renewal', () => {
     expect(failed).toHaveLength(1);
   });
 
+  it("a renewal without the preflight meets Graph's own refusal under a trusted-CA rule, and fails naming the policy", async () => {
+    const { registration, app } = await world.createManagedApp();
+    // No policy reader: only Graph stands between the renewal and the rule.
+    const service = world.service();
+    await service.generate(app.config.appId, admin);
+    await world.drain(service);
+    const before = credentialBaseline(world, app.config.appId);
+    world.graph.policies.assign(registration.id, {
+      id: 'ca-only',
+      displayName: 'Trusted CAs only',
+      isEnabled: true,
+      keyCredentials: [{ restrictionType: 'trustedCertificateAuthority' }],
+    });
+    const message = await scheduleDueRenewal(world, app.config.appId);
+    await world.drain(service);
+    const state = (await world.store.getApp(app.config.appId))!.state;
+    expect(state.renewal).toMatchObject({ id: message.renewalId, stage: 'failed' });
+    expect(state.lastError).toMatch(/app management policy.*AsPerAppPolicy.*'ca-only'/);
+    expect(credentialBaseline(world, app.config.appId)).toEqual(before);
+  });
+
   it('goes on when the policies cannot be read, and says what to grant', async () => {
     const { app } = await world.createManagedApp();
     // The world's own rotator holds Application.ReadWrite.OwnedBy only: no Policy.Read.All.
