@@ -108,13 +108,14 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function page(title: string, body: string): EmulatorResponse {
+/** `formTarget`: where the page's form may end up, since browsers apply form-action to the redirect after the POST too. */
+function page(title: string, body: string, formTarget?: string): EmulatorResponse {
   return {
     status: 200,
     headers: {
       'content-type': 'text/html; charset=utf-8',
       'cache-control': 'no-store',
-      'content-security-policy': "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+      'content-security-policy': `default-src 'none'; form-action 'self'${formTarget ? ` ${new URL(formTarget).origin}` : ''}; frame-ancestors 'none'`,
     },
     body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body>${body}</body></html>`,
   };
@@ -238,6 +239,7 @@ export class UserSignIn {
     return page(
       'Pick an account',
       `<main><h1>Pick an account</h1><p>The sandbox's authority signs in whoever you pick; no password.</p><ul>${choices}</ul></main>`,
+      redirectUri,
     );
   }
 

@@ -23,6 +23,7 @@ export const SANDBOX_PORT_NAMES = [
 /** What `npm run sandbox` writes to sandbox.json (the fields the tests read). */
 export interface SandboxJson {
   apiBaseUrl: string;
+  dashboardUrl: string;
   tenantId: string;
   apps: {
     managed: { appId: string; displayName: string; currentThumbprint: string };
@@ -32,7 +33,7 @@ export interface SandboxJson {
   outbox: string;
   events: string;
   caCertificate: string;
-  emulators: { authority: string };
+  emulators: { authority: string; graph: string };
   pids: { sandbox: number; host: number; azurite: number };
 }
 
