@@ -6,6 +6,7 @@ import type { CertificateDirectory, DirectoryApplication, EntraAuthority } from 
 import { GRAPH_WRITE_LIMITS, GraphWriteThrottle, type GraphWriteLimits, type WriteVerdict } from './graphThrottle.js';
 import { expandedOwner, MAX_EXPANDED_ITEMS, pageOf, parseListingQuery } from './graphListing.js';
 import { AppManagementPolicies, POLICY_READ } from './graphPolicies.js';
+import { presentCollections, type AppObjectCollections } from './graphAppObject.js';
 
 /**
  * A loopback Microsoft Graph v1.0, the part of it that manages an application's certificates.
@@ -91,6 +92,8 @@ export interface GraphApplication {
   owners: GraphOwner[];
   keyCredentials: GraphKeyCredential[];
   passwordCredentials?: GraphPasswordCredential[];
+  /** identifierUris, appRoles, redirect URIs… (graphAppObject.ts); empty unless a test sets them. */
+  collections?: AppObjectCollections;
 }
 
 export interface CredentialLifetimePolicy {
@@ -478,6 +481,7 @@ export class GraphEmulator implements CertificateDirectory {
       displayName: app.displayName,
       signInAudience: app.signInAudience ?? 'AzureADMyOrg',
       publisherDomain: 'contoso.onmicrosoft.com',
+      ...presentCollections(app.collections),
       passwordCredentials: (app.passwordCredentials ?? []).map((c) => ({
         customKeyIdentifier: null,
         displayName: c.displayName,

@@ -27,6 +27,8 @@ export interface PolicyFacts {
   readonly appCreatedAt: Date | undefined;
   /** Certificates on the app registration now (for the object's size headroom). */
   readonly keyCredentialCount: number;
+  /** Items across the app object's collection properties (credentials, identifierUris, appRoles, redirect URIs…). */
+  readonly collectionItems: number;
 }
 
 /** Reads the policies that bind an app; `unreadable` says why not (a missing Graph permission, say). */

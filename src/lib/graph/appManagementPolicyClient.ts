@@ -8,7 +8,7 @@ import { toRotatorError } from './graphErrors.js';
  * The app management policies that bind an app, through Microsoft Graph: the tenant default
  * (GET /policies/defaultAppManagementPolicy, Policy.Read.All), the app's own (GET
  * /applications/{id}/appManagementPolicies, Policy.Read.All and Application.Read.All), and the app's
- * creation time and certificate count. The tenant default is kept for five minutes per process: it
+ * creation time, certificate count and collection items. The tenant default is kept for five minutes per process: it
  * changes rarely, and a renewal burst would otherwise read it once per app.
  */
 
@@ -49,9 +49,60 @@ const appPoliciesSchema = z.object({
       .loose(),
   ),
 });
+const list = z.array(z.unknown()).nullable().optional();
+const redirects = z.object({ redirectUris: list }).loose().nullable().optional();
 const appSchema = z
-  .object({ id: z.string(), createdDateTime: z.string().nullable().optional(), keyCredentials: z.array(z.unknown()) })
+  .object({
+    id: z.string(),
+    createdDateTime: z.string().nullable().optional(),
+    keyCredentials: z.array(z.unknown()),
+    passwordCredentials: list,
+    identifierUris: list,
+    appRoles: list,
+    tags: list,
+    addIns: list,
+    requiredResourceAccess: z
+      .array(z.object({ resourceAccess: list }).loose())
+      .nullable()
+      .optional(),
+    api: z
+      .object({ oauth2PermissionScopes: list, preAuthorizedApplications: list, knownClientApplications: list })
+      .loose()
+      .nullable()
+      .optional(),
+    web: redirects,
+    spa: redirects,
+    publicClient: redirects,
+  })
   .loose();
+/** The app object's collection properties, which Entra limits to about 1,000 items in all (decide/appManagementPolicy.ts). */
+const APP_SELECT =
+  'id,createdDateTime,keyCredentials,passwordCredentials,identifierUris,appRoles,tags,addIns,requiredResourceAccess,api,web,spa,publicClient';
+/**
+ * Graph names enum members added after unknownFutureValue only to a client that asks
+ * (learn.microsoft.com/graph/best-practices-concept, evolvable enumerations): without it a newer
+ * restriction type reads as unknownFutureValue.
+ */
+const PREFER_ENUMS = 'include-unknown-enum-members';
+
+function collectionItems(app: z.output<typeof appSchema>): number {
+  const n = (items: readonly unknown[] | null | undefined) => items?.length ?? 0;
+  return (
+    app.keyCredentials.length +
+    n(app.passwordCredentials) +
+    n(app.identifierUris) +
+    n(app.appRoles) +
+    n(app.tags) +
+    n(app.addIns) +
+    (app.requiredResourceAccess ?? []).reduce((sum, r) => sum + 1 + n(r.resourceAccess), 0) +
+    n(app.api?.oauth2PermissionScopes) +
+    n(app.api?.preAuthorizedApplications) +
+    n(app.api?.knownClientApplications) +
+    n(app.web?.redirectUris) +
+    n(app.spa?.redirectUris) +
+    n(app.publicClient?.redirectUris)
+  );
+}
 
 export class AppManagementPolicyClient implements AppManagementPolicyReader {
   readonly #graph: Client;
@@ -65,12 +116,10 @@ export class AppManagementPolicyClient implements AppManagementPolicyReader {
 
   async policyFacts(appId: string): Promise<PolicyFacts | { readonly unreadable: string }> {
     try {
-      const app = appSchema.parse(
-        await this.#graph.api(`/applications(appId='${appId}')`).select('id,createdDateTime,keyCredentials').get(),
-      );
+      const app = appSchema.parse(await this.#graph.api(`/applications(appId='${appId}')`).select(APP_SELECT).get());
       const [tenant, own] = await Promise.all([
         this.#tenantPolicy(),
-        this.#graph.api(`/applications/${app.id}/appManagementPolicies`).get() as Promise<unknown>,
+        this.#graph.api(`/applications/${app.id}/appManagementPolicies`).header('Prefer', PREFER_ENUMS).get() as Promise<unknown>,
       ]);
       return {
         tenant,
@@ -82,6 +131,7 @@ export class AppManagementPolicyClient implements AppManagementPolicyReader {
         })),
         appCreatedAt: app.createdDateTime ? new Date(app.createdDateTime) : undefined,
         keyCredentialCount: app.keyCredentials.length,
+        collectionItems: collectionItems(app),
       };
     } catch (error) {
       const translated = toRotatorError(error, { appId, operation: 'read' });
@@ -97,7 +147,9 @@ export class AppManagementPolicyClient implements AppManagementPolicyReader {
 
   async #tenantPolicy(): Promise<PolicyOfApp | undefined> {
     if (this.#tenant && this.#now() - this.#tenant.at < TENANT_POLICY_CACHE_MS) return this.#tenant.policy;
-    const policy = tenantPolicySchema.parse(await this.#graph.api('/policies/defaultAppManagementPolicy').get());
+    const policy = tenantPolicySchema.parse(
+      await this.#graph.api('/policies/defaultAppManagementPolicy').header('Prefer', PREFER_ENUMS).get(),
+    );
     const parsed: PolicyOfApp = {
       id: policy.id,
       displayName: policy.displayName ?? null,

@@ -112,7 +112,7 @@ describe('the config API', () => {
     }
     directory.add(app.config.appId, app.config.displayName);
     const { app: stored } = await service.putApp(app.config.appId, { lifetimeDays: 90 }, { caller: admin });
-    expect(stored.state.preflight?.warnings).toEqual([expect.stringContaining('holds 15 certificates and is near')]);
+    expect(stored.state.preflight?.warnings).toEqual([expect.stringContaining('holds 15 certificates, which weigh on')]);
   });
 });
 

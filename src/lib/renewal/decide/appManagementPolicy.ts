@@ -21,12 +21,25 @@ export interface PreflightOutcome {
 }
 
 /**
- * Certificates on one app registration from which the rotator warns that its object is near
- * Directory_ResourceSizeExceeded. Graph documents no count (the limit is on the object's size), so
- * this is our margin: the rotator itself keeps two or three, and the size error has been reported
- * from about twenty certificates (microsoftgraph/microsoft-graph-docs#21469).
+ * Items across the app object's collection properties from which the rotator warns: Microsoft
+ * documents "a global limit of about 1000 items across all the collection properties on the app
+ * object" (learn.microsoft.com/entra/identity-platform/supported-accounts-validation); past it a
+ * write fails with Directory_ResourceSizeExceeded. 90 % of it leaves room for a rotation.
+ */
+export const NEAR_SIZE_LIMIT_ITEMS = 900;
+
+/**
+ * Certificates on one app registration from which the rotator warns as well. The object's size
+ * (Directory_ResourceSizeExceeded: "The size of the object has exceeded its limit") is what Graph
+ * limits, and it documents no certificate count: each certificate carries its DER (about 1 KB for
+ * RSA 2048, more for larger keys) where other items carry a URI or a GUID. This is our margin,
+ * five times the three the rotator keeps at most (current, next, one retiring); the Graph
+ * emulator refuses past 20 (graph.ts maxKeyCredentials).
  */
 export const NEAR_SIZE_LIMIT_CERTIFICATES = 15;
+
+/** The restriction types the preflight knows; any other enabled one is a warning, not a guess. */
+const KNOWN_RESTRICTIONS = new Set(['asymmetricKeyLifetime', 'trustedCertificateAuthority']);
 
 const DAY_MS = 86_400_000;
 
@@ -70,18 +83,32 @@ export function preflightAppManagementPolicies(config: { readonly lifetimeDays: 
     if (restriction.restrictionType === 'trustedCertificateAuthority') {
       // No lifetime helps a self-signed certificate: this refusal says what would.
       if (refusal?.kind !== 'trusted-ca') refusal = { kind: 'trusted-ca', policy };
+    } else if (!KNOWN_RESTRICTIONS.has(restriction.restrictionType)) {
+      warnings.push(
+        `${policy} has a certificate restriction of type ${restriction.restrictionType}, which the rotator does not check: Microsoft Graph may refuse a renewal under it`,
+      );
     } else if (restriction.restrictionType === 'asymmetricKeyLifetime' && restriction.maxLifetime) {
       const days = durationDays(restriction.maxLifetime);
       if (days === undefined)
         warnings.push(`${policy} caps certificate lifetime at ${restriction.maxLifetime}, which the rotator cannot read`);
       // The certificate's validity starts 5 minutes back (clock skew): a lifetime equal to the cap is still inside it.
-      else if (config.lifetimeDays * DAY_MS > days * DAY_MS && refusal?.kind !== 'trusted-ca')
+      // Of several caps the smallest is named, so that following the message clears them all.
+      else if (
+        config.lifetimeDays * DAY_MS > days * DAY_MS &&
+        refusal?.kind !== 'trusted-ca' &&
+        (refusal === undefined || Math.floor(days) < refusal.maxLifetimeDays)
+      )
         refusal = { kind: 'lifetime', policy, maxLifetimeDays: Math.floor(days) };
     }
   }
+  if (facts.collectionItems >= NEAR_SIZE_LIMIT_ITEMS) {
+    warnings.push(
+      `the app registration holds ${facts.collectionItems} items across its collection properties, near Entra's limit of about 1,000 (Directory_ResourceSizeExceeded): remove credentials, redirect URIs or roles nobody uses`,
+    );
+  }
   if (facts.keyCredentialCount >= NEAR_SIZE_LIMIT_CERTIFICATES) {
     warnings.push(
-      `the app registration holds ${facts.keyCredentialCount} certificates and is near Entra's object size limit (Directory_ResourceSizeExceeded): remove certificates nobody uses`,
+      `the app registration holds ${facts.keyCredentialCount} certificates, which weigh on Entra's object size limit (Directory_ResourceSizeExceeded): remove certificates nobody uses`,
     );
   }
   return { refusal, warnings };

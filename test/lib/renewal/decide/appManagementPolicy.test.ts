@@ -3,6 +3,7 @@ import type { PolicyFacts, PolicyOfApp } from '../../../../src/lib/domain/appMan
 import {
   durationDays,
   NEAR_SIZE_LIMIT_CERTIFICATES,
+  NEAR_SIZE_LIMIT_ITEMS,
   preflightAppManagementPolicies,
   refusalText,
 } from '../../../../src/lib/renewal/decide/appManagementPolicy.js';
@@ -28,6 +29,7 @@ const facts = (over: Partial<PolicyFacts>): PolicyFacts => ({
   app: [],
   appCreatedAt: CREATED,
   keyCredentialCount: 2,
+  collectionItems: 6,
   ...over,
 });
 
@@ -51,6 +53,34 @@ describe('preflightAppManagementPolicies', () => {
     ["the app's own cap refuses", 365, facts({ app: [policy([cap('P180D')], { id: 'own' })] }), 'lifetime 180'],
     ['a trusted-CA rule', 30, facts({ tenant: policy([trustedCa]) }), 'trusted-ca'],
     ['a trusted-CA rule before a cap', 365, facts({ tenant: policy([cap('P90D'), trustedCa]) }), 'trusted-ca'],
+    ['a disabled trusted-CA rule', 30, facts({ tenant: policy([{ ...trustedCa, state: 'disabled' }]) }), undefined],
+    [
+      "a trusted-CA rule of the tenant, replaced by the app's own policy",
+      30,
+      facts({ tenant: policy([trustedCa]), app: [policy([])] }),
+      undefined,
+    ],
+    [
+      "a disabled app policy leaves the tenant's in force",
+      365,
+      facts({ tenant: policy([cap('P90D')]), app: [policy([], { isEnabled: false })] }),
+      'lifetime 90',
+    ],
+    [
+      'of two caps, the smaller is named',
+      365,
+      facts({ app: [policy([cap('P180D')]), policy([cap('P90D')], { id: 'p-2' })] }),
+      'lifetime 90',
+    ],
+    ['a lifetime equal to the cap', 90, facts({ tenant: policy([cap('P90D')]) }), undefined],
+    ['a cap of fractional days, below the lifetime', 90, facts({ tenant: policy([cap('PT2159H')]) }), 'lifetime 89'],
+    [
+      'an app whose creation time is unknown is bound',
+      365,
+      facts({ appCreatedAt: undefined, tenant: policy([cap('P90D', '2026-09-01T00:00:00Z')]) }),
+      'lifetime 90',
+    ],
+    ['a restriction the rotator does not know', 365, facts({ tenant: policy([{ restrictionType: 'unknownFutureValue' }]) }), undefined],
   ])('%s', (_name, lifetimeDays, given, expected) => {
     const { refusal } = preflightAppManagementPolicies({ lifetimeDays }, given);
     const got = refusal === undefined ? undefined : refusal.kind === 'lifetime' ? `lifetime ${refusal.maxLifetimeDays}` : refusal.kind;
@@ -70,10 +100,26 @@ describe('preflightAppManagementPolicies', () => {
     ).toEqual([]);
     expect(
       preflightAppManagementPolicies({ lifetimeDays: 30 }, facts({ keyCredentialCount: NEAR_SIZE_LIMIT_CERTIFICATES })).warnings[0],
-    ).toMatch(/holds 15 certificates and is near Entra's object size limit \(Directory_ResourceSizeExceeded\)/);
+    ).toMatch(/holds 15 certificates, which weigh on Entra's object size limit \(Directory_ResourceSizeExceeded\)/);
     expect(preflightAppManagementPolicies({ lifetimeDays: 30 }, facts({ tenant: policy([cap('P1M2X')]) })).warnings[0]).toMatch(
       /cannot read/,
     );
+    expect(preflightAppManagementPolicies({ lifetimeDays: 30 }, facts({ collectionItems: NEAR_SIZE_LIMIT_ITEMS - 1 })).warnings).toEqual(
+      [],
+    );
+    expect(preflightAppManagementPolicies({ lifetimeDays: 30 }, facts({ collectionItems: NEAR_SIZE_LIMIT_ITEMS })).warnings).toEqual([
+      expect.stringMatching(/holds 900 items across its collection properties, near Entra's limit of about 1,000/),
+    ]);
+  });
+
+  it('warns about an enabled restriction it does not know, naming it, and not about a disabled one', () => {
+    const unknown = { restrictionType: 'unknownFutureValue' };
+    expect(preflightAppManagementPolicies({ lifetimeDays: 30 }, facts({ tenant: policy([unknown]) })).warnings).toEqual([
+      expect.stringMatching(/"Certificates at most 90 days" \(p-1\) has a certificate restriction of type unknownFutureValue/),
+    ]);
+    expect(
+      preflightAppManagementPolicies({ lifetimeDays: 30 }, facts({ tenant: policy([{ ...unknown, state: 'disabled' }]) })).warnings,
+    ).toEqual([]);
   });
 
   it.each([
