@@ -9,6 +9,10 @@
 #                         as the managed app with its current certificate from Key Vault, so the
 #                         identity holds no Graph write permission at all (docs/configuration.md graphMode).
 #   both                  both permissions (apps in either mode).
+#   every mode            Policy.Read.All as well: the preflight reads the tenant's app management
+#                         policies (docs/renewal.md, Preflight). Without it nothing is refused early:
+#                         each app's state.preflight.warnings asks for it, and Graph still refuses
+#                         what a policy forbids when a renewal writes.
 #
 # Who can run it: granting an application permission of Microsoft Graph needs Privileged Role
 # Administrator (or Global Administrator); adding an owner needs Cloud Application Administrator,
@@ -34,6 +38,7 @@ set -euo pipefail
 readonly GRAPH_APP_ID='00000003-0000-0000-c000-000000000000'
 readonly APPLICATION_READWRITE_OWNEDBY_ID='18a4783c-866b-4cc7-a460-3d5e5662c884'
 readonly APPLICATION_READ_ALL_ID='9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30'
+readonly POLICY_READ_ALL_ID='246dd0d5-5bd0-4def-940b-0421030a5b68'
 
 usage() {
   # The header comment above is the help text.
@@ -184,6 +189,7 @@ fi
 if [ "$mode" = self ] || [ "$mode" = both ]; then
   grant_app_role 'Application.Read.All' "$APPLICATION_READ_ALL_ID"
 fi
+grant_app_role 'Policy.Read.All' "$POLICY_READ_ALL_ID"
 for app in "${apps[@]+"${apps[@]}"}"; do
   add_owner "$app"
 done

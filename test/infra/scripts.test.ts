@@ -54,6 +54,7 @@ describe('grant-graph-permission.sh', () => {
     // Microsoft Graph permissions reference: application permission ids.
     expect(text).toContain("APPLICATION_READWRITE_OWNEDBY_ID='18a4783c-866b-4cc7-a460-3d5e5662c884'");
     expect(text).toContain("APPLICATION_READ_ALL_ID='9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30'");
+    expect(text).toContain("POLICY_READ_ALL_ID='246dd0d5-5bd0-4def-940b-0421030a5b68'");
     expect(text).toContain("GRAPH_APP_ID='00000003-0000-0000-c000-000000000000'");
     // The ids are cross-checked against the tenant's Graph service principal before use.
     expect(text).toMatch(/refusing to guess/);
@@ -152,6 +153,7 @@ describe('azure.yaml hooks', () => {
   const user = '7f7f7f7f-1111-4222-8333-444455556666';
   const ownedBy = '18a4783c-866b-4cc7-a460-3d5e5662c884';
   const readAll = '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30';
+  const policyRead = '246dd0d5-5bd0-4def-940b-0421030a5b68';
   const posts = (az: FakeAz) => az.calls().filter((call) => call[0] === 'rest' && call.includes('POST'));
 
   it('run the two scripts before and after provisioning, on POSIX and (through bash) on Windows', () => {
@@ -200,26 +202,30 @@ describe('azure.yaml hooks', () => {
     expect(az.azdCalls()).toEqual([]);
   });
 
-  it('postprovision grants the deployed identity Application.ReadWrite.OwnedBy on Graph when the deployer may', () => {
+  it('postprovision grants the deployed identity Application.ReadWrite.OwnedBy and Policy.Read.All on Graph when the deployer may', () => {
     const az = createFakeAz([]);
     const result = runHook('postprovision', az, { APP_PRINCIPAL_ID: principal });
     expect(result.status, result.output).toBe(0);
     expect(result.output).toContain(`granted  Application.ReadWrite.OwnedBy to ${principal}`);
-    const [grant, ...others] = posts(az);
-    expect(others).toEqual([]);
-    expect(grant![grant!.indexOf('--url') + 1]).toBe(`https://graph.microsoft.com/v1.0/servicePrincipals/${principal}/appRoleAssignments`);
-    expect(JSON.parse(grant![grant!.indexOf('--body') + 1]!)).toEqual({
-      principalId: principal,
-      resourceId: FAKE_IDS.graphServicePrincipalId,
-      appRoleId: ownedBy,
-    });
+    // The preflight's read of the tenant's app management policies (docs/renewal.md).
+    expect(result.output).toContain(`granted  Policy.Read.All to ${principal}`);
+    const grants = posts(az);
+    expect(grants).toHaveLength(2);
+    for (const grant of grants) {
+      expect(grant[grant.indexOf('--url') + 1]).toBe(`https://graph.microsoft.com/v1.0/servicePrincipals/${principal}/appRoleAssignments`);
+    }
+    expect(grants.map((grant) => JSON.parse(grant[grant.indexOf('--body') + 1]!) as unknown)).toEqual([
+      { principalId: principal, resourceId: FAKE_IDS.graphServicePrincipalId, appRoleId: ownedBy },
+      { principalId: principal, resourceId: FAKE_IDS.graphServicePrincipalId, appRoleId: policyRead },
+    ]);
   });
 
   it('postprovision is idempotent: a permission already granted is not granted again', () => {
-    const az = createFakeAz([], { grantedRoles: [ownedBy] });
+    const az = createFakeAz([], { grantedRoles: [ownedBy, policyRead] });
     const result = runHook('postprovision', az, { APP_PRINCIPAL_ID: principal });
     expect(result.status, result.output).toBe(0);
     expect(result.output).toContain(`ok       Application.ReadWrite.OwnedBy already granted to ${principal}`);
+    expect(result.output).toContain(`ok       Policy.Read.All already granted to ${principal}`);
     expect(posts(az)).toEqual([]);
   });
 
@@ -234,6 +240,7 @@ describe('azure.yaml hooks', () => {
     expect(result.status, result.output).toBe(0);
     const granted = posts(az).map((call) => call[call.indexOf('--url') + 1]!.replace('https://graph.microsoft.com/v1.0', ''));
     expect(granted).toEqual([
+      `/servicePrincipals/${principal}/appRoleAssignments`,
       `/servicePrincipals/${principal}/appRoleAssignments`,
       `/servicePrincipals/${principal}/appRoleAssignments`,
       `/applications/${FAKE_IDS.appObjectId}/owners/$ref`,
@@ -265,6 +272,7 @@ describe('azure.yaml hooks', () => {
     expect(result.status).toBe(1);
     expect(result.output).toContain(`  scripts/grant-graph-permission.sh --principal-id ${principal} --mode self\n`);
     expect(result.output).toContain(`"appRoleId":"${readAll}"`);
+    expect(result.output).toContain(`"appRoleId":"${policyRead}"`);
   });
 
   it('postprovision without the deployment outputs fails naming APP_PRINCIPAL_ID', () => {

@@ -42,6 +42,7 @@ export const FAKE_IDS = {
 const DOCUMENTED_GRAPH_ROLES = {
   'Application.ReadWrite.OwnedBy': '18a4783c-866b-4cc7-a460-3d5e5662c884',
   'Application.Read.All': '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30',
+  'Policy.Read.All': '246dd0d5-5bd0-4def-940b-0421030a5b68',
 };
 
 const AZ = String.raw`#!/usr/bin/env node
