@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 /**
- * The dashboard's bundle (PRODUCT.md §11): Preact through Vite's own JSX transform, built into
+ * The dashboard's bundle (README, Dashboard): Preact through Vite's own JSX transform, built into
  * dist/web, which the Function App serves under /api/ui/ (src/lib/ui/dashboardSite.ts). Nothing is
  * inlined into the page: the Content-Security-Policy allows no inline script or style.
  */

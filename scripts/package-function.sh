@@ -16,7 +16,7 @@ mkdir -p "$out"
 # Compiled straight into the package (the same tsc and tsconfig as `npm run build`), so packaging
 # leaves the developer's dist/ as it was.
 node_modules/.bin/tsc -p tsconfig.build.json --outDir "$out/dist"
-# The dashboard's bundle (PRODUCT.md §11), served from dist/web by the app itself.
+# The dashboard's bundle (README, Dashboard), served from dist/web by the app itself.
 node_modules/.bin/vite build --config vite.web.config.ts --outDir "$(cd "$out" && pwd)/dist/web" --logLevel warn
 cp host.json package-lock.json "$out"/
 # The deployed package.json keeps what the Functions host and npm need (type, main, engines,

@@ -7,8 +7,8 @@
 # role gets a token with `az account get-access-token --scope api://{appId}/user_impersonation`
 # (--no-azure-cli leaves the CLI out). Idempotent: finds the app by --app-id or display name,
 # keeps existing role and scope ids, and assigns roles only when missing.
-# --spa-redirect-uri adds the dashboard's address (https://{function app host}/api/ui/, PRODUCT.md
-# §11) to the app's single-page-app platform, keeping the ones there: the dashboard signs in as this
+# --spa-redirect-uri adds the dashboard's address (https://{function app host}/api/ui/, docs/
+# the README's Dashboard section) to the app's single-page-app platform, keeping the ones there: the dashboard signs in as this
 # app with the authorization code flow and PKCE.
 #
 # Who can run it: anyone allowed to register applications (Application Developer) for the app;

@@ -96,7 +96,7 @@ app.http('openApiDocument', {
   route: 'openapi.json',
   handler: loadOnFirstCall(async () => (await import('./functions/openApi.js')).openApiDocument),
 });
-// The dashboard (PRODUCT.md §11): static files under /api/ui/, the API's own origin (src/lib/ui/dashboardSite.ts says why there).
+// The dashboard (README, Dashboard): static files under /api/ui/, the API's own origin (src/lib/ui/dashboardSite.ts says why there).
 app.http('dashboard', {
   methods: [...ROUTE_METHODS.dashboard],
   authLevel: 'anonymous',

@@ -157,7 +157,7 @@ export async function issueRoleTokens(authority: EntraAuthority): Promise<{ toke
 }
 
 /**
- * The dashboard's sign-in (PRODUCT.md §11): the API's app registration with the dashboard's address
+ * The dashboard's sign-in (README, Dashboard): the API's app registration with the dashboard's address
  * on its single-page-app platform (what scripts/register-api-app.sh --spa-redirect-uri does in Entra),
  * and the three people behind the role tokens, one role each, for the authority's pick-a-user page.
  */

@@ -4,7 +4,7 @@ import type { IssueAccessTokenOptions } from './entraAuthority.js';
 
 /**
  * People signing in to a single-page app with the authorization code flow and PKCE, the part of the
- * loopback Entra authority that the dashboard (PRODUCT.md §11) uses; entraAuthority.ts mounts it.
+ * loopback Entra authority that the dashboard (README, Dashboard) uses; entraAuthority.ts mounts it.
  *
  * Follows https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow:
  * - GET /{tenant}/oauth2/v2.0/authorize: client_id, response_type=code, a redirect_uri registered

@@ -2,7 +2,7 @@ import { render } from 'preact';
 import { Auth, type SignInSettings } from './auth';
 import { App } from './App';
 
-/** The dashboard (PRODUCT.md §11): its sign-in settings from the server, MSAL, then the views. */
+/** The dashboard (README, Dashboard): its sign-in settings from the server, MSAL, then the views. */
 async function start(root: HTMLElement): Promise<void> {
   const response = await fetch('/api/ui/config.json', { cache: 'no-cache' });
   if (!response.ok) {

@@ -6,7 +6,7 @@ import type { HttpResponseInit } from '@azure/functions';
 import { isGuid } from '../domain/identifiers.js';
 
 /**
- * The dashboard's files (PRODUCT.md §11), served by the Function App under /api/ui/ so that page and
+ * The dashboard's files (README, Dashboard), served by the Function App under /api/ui/ so that page and
  * API share one origin (no CORS): the Functions host puts every HTTP trigger under host.json's
  * routePrefix, and moving the site to the root would move every API route with it. The files are
  * Vite's build (dist/web): hashed assets are cached for a year, the entry page and the sign-in
