@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Actor, RenewalProgress } from '../domain/appConfig.js';
 import type { CertificateGenerator, DeployedCertificate, RenewalMessage } from '../domain/ports.js';
 import type { StoredApp } from '../domain/storedApp.js';
-import { errorText, NotFoundError, PreconditionError, ValidationError } from '../errors.js';
-import { preflightAppManagementPolicies, refusalText } from './decide/appManagementPolicy.js';
+import { errorText, NotFoundError, ValidationError } from '../errors.js';
+import { preflightStage } from './preflightStage.js';
 import { confirmStage } from './confirmStage.js';
 import { deliveryAlreadyAnswered } from './decide/deliveryAlreadyAnswered.js';
 import { failedDeliveryAction, throttledAgain } from './decide/deliveryOutcome.js';
@@ -118,28 +118,6 @@ export class RenewalService implements CertificateGenerator {
   }
 
   /**
-   * Before anything is made: the app management policies that bind the app. A policy that would
-   * refuse the certificate fails the renewal at once, naming the policy (a PreconditionError, which
-   * is recorded and not retried into the same refusal); what only needs attention is kept in the
-   * state's preflight warnings.
-   */
-  async #preflight(held: LeasedApp): Promise<void> {
-    const { policies, store, now } = this.#context;
-    if (!policies) return;
-    const { config } = held.app;
-    const facts = await policies.policyFacts(config.appId);
-    const warnings = 'unreadable' in facts ? [facts.unreadable] : [];
-    if (!('unreadable' in facts)) {
-      const outcome = preflightAppManagementPolicies(config, facts);
-      if (outcome.refusal) throw new PreconditionError(refusalText(outcome.refusal, config.lifetimeDays));
-      warnings.push(...outcome.warnings);
-    }
-    if (JSON.stringify(held.app.state.preflight?.warnings ?? []) !== JSON.stringify(warnings)) {
-      held.app = await writeRenewalState(store, held.app, held.owner, () => ({ preflight: { checkedAt: now().toISOString(), warnings } }));
-    }
-  }
-
-  /**
    * Tells the rotation a delivery served, if any: the message's own, or (for a renewal that answered
    * a rotation in its place, see adoptForRotation) the one its state names. That one is followed
    * from the rotation's own start, not this message's requestedAt.
@@ -184,7 +162,7 @@ export class RenewalService implements CertificateGenerator {
         await this.#adoptForRotation(held);
         return undefined;
       }
-      await this.#preflight(held);
+      await preflightStage(this.#context, held);
       return await deployStage(this.#context, held, actor);
     } finally {
       await releaseLease(this.#context, held);

@@ -147,6 +147,41 @@ describe('before each renewal', () => {
     expect(failed).toHaveLength(1);
   });
 
+  it('a redelivery finishes the certificate its first attempt added, though a policy set in between would refuse a new one', async () => {
+    const { registration, app } = await world.createManagedApp();
+    const first = world.service({ policies: policyReader });
+    await first.generate(app.config.appId, admin);
+    await world.drain(first);
+    const message = await scheduleDueRenewal(world, app.config.appId);
+    let crashed = false;
+    // The first attempt's certificate is on the app registration when the process dies; a policy
+    // capping lifetimes below the app's 90 days is then assigned to the app (read on every preflight).
+    const service = world.service({
+      policies: policyReader,
+      afterStep: (step) => {
+        if (step !== 'added' || crashed) return;
+        crashed = true;
+        world.graph.policies.assign(registration.id, {
+          id: 'cap-30',
+          displayName: 'Thirty days',
+          isEnabled: true,
+          keyCredentials: [{ restrictionType: 'asymmetricKeyLifetime', maxLifetime: 'P30D' }],
+        });
+        throw new Error('the host died after adding the certificate');
+      },
+    });
+    await world.drain(service);
+    const { state } = (await world.store.getApp(app.config.appId))!;
+    expect(crashed).toBe(true);
+    // Finished, not refused: Entra, Key Vault and the state agree on the certificate the first attempt made.
+    expect(state.renewal).toMatchObject({ id: message.renewalId });
+    expect(state.renewal?.stage).not.toBe('failed');
+    const onEntra = world.graph.application(app.config.appId)!.keyCredentials.map((c) => c.customKeyIdentifier);
+    expect(onEntra).toHaveLength(2);
+    const latest = world.keyVault.latest(app.config.keyVault.certificateName);
+    expect(latest?.thumbprint).toBe(state.currentThumbprint);
+  });
+
   it("a renewal without the preflight meets Graph's own refusal under a trusted-CA rule, and fails naming the policy", async () => {
     const { registration, app } = await world.createManagedApp();
     // No policy reader: only Graph stands between the renewal and the rule.
