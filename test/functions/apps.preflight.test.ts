@@ -124,6 +124,27 @@ describe('PUT and PATCH /api/apps/{appId} against app management policies', () =
     expect(patched.errors?.[0]?.message).toContain('at most 180 days, and lifetimeDays is 181');
   });
 
+  it('an app a policy set since would refuse can still be switched off (a warning then), and switching it on is refused', async () => {
+    const { appId } = registration();
+    expect((await call({ method: 'PUT', path: `/api/apps/${appId}`, body: { lifetimeDays: 365 } })).status).toBe(201);
+    tenantCap('P90D');
+    readerClock += 5 * 60_000 + 1;
+    const patch = (body: unknown) =>
+      call({ method: 'PATCH', path: `/api/apps/${appId}`, body, headers: { 'content-type': 'application/merge-patch+json' } });
+    const off = await patch({ enabled: false });
+    expect(off.status, off.text).toBe(200);
+    expect((off.json as { state: { preflight?: { warnings: string[] } } }).state.preflight?.warnings).toEqual([
+      expect.stringMatching(/^when enabled: the tenant's default app management policy .* allows certificates valid at most 90 days/),
+    ]);
+    const on = await expectRefused(
+      { method: 'PATCH', path: `/api/apps/${appId}`, body: { enabled: true }, headers: { 'content-type': 'application/merge-patch+json' } },
+      400,
+    );
+    expect(on.errors?.map((e) => e.path)).toEqual(['lifetimeDays']);
+    // Both at once: on, within the cap.
+    expect((await patch({ enabled: true, lifetimeDays: 90 })).status).toBe(200);
+  });
+
   it("the app's own policy replaces the tenant's: a looser cap lets a longer lifetime through", async () => {
     tenantCap('P90D');
     const { appId, objectId } = registration();

@@ -403,7 +403,9 @@ export class AppService {
   /**
    * The config against the app management policies that bind the app: a lifetime above the policy's
    * cap is a 400 on lifetimeDays, a trusted-CA rule a precondition error, both naming the policy;
-   * what only needs attention comes back as the state's warnings.
+   * what only needs attention comes back as the state's warnings. A disabled config is never
+   * renewed, so what a policy would refuse is only a warning there: an admin can always switch an
+   * app off, and switching it on again is checked.
    */
   async #preflight(config: AppConfig): Promise<RenewalState['preflight']> {
     if (!this.#policies) return undefined;
@@ -411,6 +413,9 @@ export class AppService {
     const checkedAt = this.#now().toISOString();
     if ('unreadable' in facts) return { checkedAt, warnings: [facts.unreadable] };
     const outcome = preflightAppManagementPolicies(config, facts);
+    if (outcome.refusal && !config.enabled) {
+      return { checkedAt, warnings: [`when enabled: ${refusalText(outcome.refusal, config.lifetimeDays)}`, ...outcome.warnings] };
+    }
     if (outcome.refusal?.kind === 'lifetime')
       throw ValidationError.forField('lifetimeDays', refusalText(outcome.refusal, config.lifetimeDays));
     if (outcome.refusal) throw new PreconditionError(refusalText(outcome.refusal, config.lifetimeDays));
