@@ -23,8 +23,8 @@ export interface PreflightOutcome {
 /**
  * Items across the app object's collection properties from which the rotator warns: Microsoft
  * documents "a global limit of about 1000 items across all the collection properties on the app
- * object" (learn.microsoft.com/entra/identity-platform/supported-accounts-validation); past it a
- * write fails with Directory_ResourceSizeExceeded. 90 % of it leaves room for a rotation.
+ * object" (learn.microsoft.com/entra/identity-platform/supported-accounts-validation); a write past
+ * the object's limits fails (Directory_ResourceSizeExceeded). 90 % of it leaves room for a rotation.
  */
 export const NEAR_SIZE_LIMIT_ITEMS = 900;
 
