@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { isLoopbackUrl, vaultNameOfResourceId, vaultNameOfUrl } from '../domain/identifiers.js';
 import { jsonShapeIssues } from '../domain/jsonShape.js';
 import type { AccessReviewer, AppRegistrationDirectory } from '../domain/ports.js';
 import { ConflictError, NotFoundError, PreconditionError, PreconditionFailedError, ValidationError } from '../errors.js';
 import type { AppManagementPolicyReader } from '../domain/appManagementPolicy.js';
-import { preflightAppManagementPolicies, refusalText } from '../renewal/decide/appManagementPolicy.js';
+import { preflightOutcome } from '../renewal/preflightOutcome.js';
+import { changedPaths, isPlainObject, mergePatch } from './mergePatch.js';
+import { checkResourceId, KeyVaultPlacement } from './keyVaultPlacement.js';
 import { retryOnETagConflict } from '../domain/retryOnETagConflict.js';
 import type { AppRepository, Page, PageOptions, StoredApp } from '../domain/storedApp.js';
 import { BOOTSTRAP_DUE_AT } from '../renewal/decide/schedule.js';
 import {
   appConfigInputSchema,
-  deriveCertificateName,
   toFieldIssues,
   type Actor,
   type AppConfig,
@@ -89,33 +89,6 @@ export function toAppView(app: StoredApp): AppView {
   };
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * RFC 7396 JSON merge patch: objects merge, `null` removes (the default applies again), the rest
- * replaces. The patch must have passed jsonShapeIssues (its depth bounds the recursion).
- */
-export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (!isPlainObject(patch)) return patch;
-  const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete result[key];
-    else result[key] = mergePatch(result[key], value);
-  }
-  return result;
-}
-
-/** The field paths whose values differ, for the history's `changes`. */
-function changedPaths(before: unknown, after: unknown, prefix = ''): string[] {
-  if (isPlainObject(before) && isPlainObject(after)) {
-    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
-    return [...keys].sort().flatMap((key) => changedPaths(before[key], after[key], prefix === '' ? key : `${prefix}.${key}`));
-  }
-  return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix];
-}
-
 function parseInput(body: unknown): AppSettingsInput {
   if (!isPlainObject(body)) throw ValidationError.forField('', 'must be a JSON object with the app configuration');
   const result = appConfigInputSchema.safeParse(body);
@@ -139,17 +112,6 @@ function checkIfMatch(current: StoredApp | undefined, options: WriteOptions, app
   }
 }
 
-/** A resource id of another vault would grant readers the wrong vault. */
-function checkResourceId(vaultUrl: string, resourceId: string | undefined): void {
-  if (resourceId === undefined || isLoopbackUrl(vaultUrl) || vaultNameOfResourceId(resourceId) === vaultNameOfUrl(vaultUrl)) return;
-  throw new ValidationError([
-    {
-      path: 'keyVault.resourceId',
-      message: `names vault "${vaultNameOfResourceId(resourceId)}", but keyVault.vaultUrl is vault "${vaultNameOfUrl(vaultUrl)}": both must be the same vault`,
-    },
-  ]);
-}
-
 function required(app: StoredApp | undefined, appId: string): StoredApp {
   if (!app) throw new NotFoundError(`App ${appId} is not managed by the rotator`);
   return app;
@@ -158,11 +120,9 @@ function required(app: StoredApp | undefined, appId: string): StoredApp {
 export class AppService {
   readonly #store: AppRepository;
   readonly #directory: AppRegistrationDirectory;
-  readonly #defaultKeyVaultUrl: string;
-  readonly #defaultKeyVaultResourceId: string | undefined;
+  readonly #placement: KeyVaultPlacement;
   readonly #maxAttempts: number;
   readonly #requestBootstrap: ((appId: string, renewalId: string) => Promise<unknown>) | undefined;
-  readonly #allowLoopbackVaultUrls: boolean;
   readonly #access: AccessReviewer | undefined;
   readonly #notifyAccess: ((app: StoredApp) => Promise<StoredApp>) | undefined;
   readonly #now: () => Date;
@@ -172,12 +132,15 @@ export class AppService {
     this.#policies = options.policies;
     this.#access = options.access;
     this.#notifyAccess = options.notifyAccess;
-    this.#allowLoopbackVaultUrls = options.allowLoopbackVaultUrls ?? false;
     this.#requestBootstrap = options.requestBootstrap;
     this.#store = options.store;
     this.#directory = options.directory;
-    this.#defaultKeyVaultUrl = options.defaultKeyVaultUrl;
-    this.#defaultKeyVaultResourceId = options.defaultKeyVaultResourceId;
+    this.#placement = new KeyVaultPlacement({
+      store: options.store,
+      defaultKeyVaultUrl: options.defaultKeyVaultUrl,
+      defaultKeyVaultResourceId: options.defaultKeyVaultResourceId,
+      allowLoopbackVaultUrls: options.allowLoopbackVaultUrls ?? false,
+    });
     this.#maxAttempts = options.maxAttempts ?? 5;
     this.#now = options.now ?? (() => new Date());
   }
@@ -276,7 +239,7 @@ export class AppService {
 
   async #create(appId: string, input: AppSettingsInput, caller: Actor): Promise<StoredApp> {
     // Validated before the preflight: Entra is not asked about a body that cannot be stored.
-    const vaultUrl = this.#vaultUrl(input);
+    const vaultUrl = this.#placement.vaultUrl(input);
     checkResourceId(vaultUrl, input.keyVault.resourceId);
     const registration = await this.#directory.getAppRegistration(appId).catch((error: unknown) => {
       if (error instanceof NotFoundError) {
@@ -285,13 +248,8 @@ export class AppService {
       throw error;
     });
     await this.#directory.assertManageable(appId, input.graphMode);
-    const certificateName = await this.#certificateName(appId, registration.displayName, vaultUrl, input.keyVault.certificateName);
-    const config: AppConfig = {
-      ...input,
-      appId,
-      displayName: registration.displayName,
-      keyVault: this.#keyVault(input, vaultUrl, certificateName, input.keyVault.resourceId),
-    };
+    const keyVault = await this.#placement.forCreate(appId, registration.displayName, input, vaultUrl);
+    const config: AppConfig = { ...input, appId, displayName: registration.displayName, keyVault };
     // A bootstrap app is created already marked queued for its first certificate (it is due at
     // once in the due index), in the same write; the message follows. Should it be lost, the
     // scheduler re-sends the same renewal id once the mark is stale, so the first certificate is
@@ -314,67 +272,12 @@ export class AppService {
     return review?.notify ? this.#told(stored) : stored;
   }
 
-  /** Fills vaultUrl and certificateName of a replace/patch: the current name stays unless asked otherwise. */
+  /** The whole config of a replace/patch: the stored identity, Key Vault settings resolved. */
   async #resolve(input: AppSettingsInput, current: StoredApp): Promise<AppConfig> {
-    const appId = current.config.appId;
-    const vaultUrl = this.#vaultUrl(input);
-    const sameVault = vaultUrl === current.config.keyVault.vaultUrl;
-    const certificateName =
-      input.keyVault.certificateName ??
-      (sameVault
-        ? current.config.keyVault.certificateName
-        : await this.#certificateName(appId, current.config.displayName, vaultUrl, undefined));
+    const { appId, displayName } = current.config;
+    const keyVault = await this.#placement.forReplace(input, current.config);
     if (input.graphMode !== current.config.graphMode) await this.#directory.assertManageable(appId, input.graphMode);
-    // A patch carries the stored resource id along; once the vault changes it is the old vault's.
-    const carriedOver = !sameVault && input.keyVault.resourceId === current.config.keyVault.resourceId;
-    return {
-      ...input,
-      appId,
-      displayName: current.config.displayName,
-      keyVault: this.#keyVault(input, vaultUrl, certificateName, carriedOver ? undefined : input.keyVault.resourceId),
-    };
-  }
-
-  /**
-   * The stored keyVault settings. The resource id (the scope of access grants, docs/consumers.md) defaults to
-   * DEFAULT_KEYVAULT_RESOURCE_ID for the default vault only; one given must name the vault of vaultUrl.
-   */
-  #keyVault(input: AppSettingsInput, vaultUrl: string, certificateName: string, resourceId: string | undefined): AppConfig['keyVault'] {
-    checkResourceId(vaultUrl, resourceId);
-    const { enabled, grantAppRead, readers } = input.keyVault;
-    const resolved = resourceId ?? (vaultUrl === this.#defaultKeyVaultUrl ? this.#defaultKeyVaultResourceId : undefined);
-    return { enabled, vaultUrl, certificateName, ...(resolved === undefined ? {} : { resourceId: resolved }), grantAppRead, readers };
-  }
-
-  /**
-   * A name the caller chose must be free in the vault (409 otherwise). A derived one that collides
-   * gets the appId appended, so two apps with the same display name can both be added.
-   * The store's transaction enforces uniqueness again at write time; this read only words the error.
-   */
-  #vaultUrl(input: AppSettingsInput): string {
-    const requested = input.keyVault.vaultUrl;
-    if (requested !== undefined && !this.#allowLoopbackVaultUrls && isLoopbackUrl(requested)) {
-      throw new ValidationError([
-        {
-          path: 'keyVault.vaultUrl',
-          message:
-            'is a loopback URL, which this rotator accepts only when it runs against emulators; use https://{vault-name}.vault.azure.net/',
-        },
-      ]);
-    }
-    return requested ?? this.#defaultKeyVaultUrl;
-  }
-
-  async #certificateName(appId: string, displayName: string, vaultUrl: string, requested: string | undefined): Promise<string> {
-    const candidates = requested !== undefined ? [requested] : [deriveCertificateName(displayName, appId)];
-    if (requested === undefined) candidates.push(`${candidates[0]!.slice(0, 127 - appId.length - 1)}-${appId}`);
-    for (const name of candidates) {
-      const owner = await this.#store.findCertificateNameOwner(vaultUrl, name);
-      if (owner === undefined || owner === appId) return name;
-    }
-    throw new ConflictError(
-      `keyVault.certificateName "${candidates[0]}" is already used by another app in ${vaultUrl}; choose another name`,
-    );
+    return { ...input, appId, displayName, keyVault };
   }
 
   #settingsOf(config: AppConfig): z.output<typeof appConfigInputSchema> {
@@ -409,17 +312,12 @@ export class AppService {
    */
   async #preflight(config: AppConfig): Promise<RenewalState['preflight']> {
     if (!this.#policies) return undefined;
-    const facts = await this.#policies.policyFacts(config.appId);
+    const { refusal, warnings } = await preflightOutcome(this.#policies, config);
     const checkedAt = this.#now().toISOString();
-    if ('unreadable' in facts) return { checkedAt, warnings: [facts.unreadable] };
-    const outcome = preflightAppManagementPolicies(config, facts);
-    if (outcome.refusal && !config.enabled) {
-      return { checkedAt, warnings: [`when enabled: ${refusalText(outcome.refusal, config.lifetimeDays)}`, ...outcome.warnings] };
-    }
-    if (outcome.refusal?.kind === 'lifetime')
-      throw ValidationError.forField('lifetimeDays', refusalText(outcome.refusal, config.lifetimeDays));
-    if (outcome.refusal) throw new PreconditionError(refusalText(outcome.refusal, config.lifetimeDays));
-    return { checkedAt, warnings: [...outcome.warnings] };
+    if (refusal && !config.enabled) return { checkedAt, warnings: [`when enabled: ${refusal.message}`, ...warnings] };
+    if (refusal?.kind === 'lifetime') throw ValidationError.forField('lifetimeDays', refusal.message);
+    if (refusal) throw new PreconditionError(refusal.message);
+    return { checkedAt, warnings: [...warnings] };
   }
 
   /** Email and event about the new access status; a failure to send is recorded as pending, not thrown. */

@@ -1,7 +1,7 @@
 import { PreconditionError } from '../errors.js';
-import { preflightAppManagementPolicies, refusalText } from './decide/appManagementPolicy.js';
 import { keyIdForRenewal } from './deployStage.js';
 import type { LeasedApp } from './leasedApp.js';
+import { preflightOutcome } from './preflightOutcome.js';
 import type { RenewalContext } from './renewalContext.js';
 import { writeRenewalState } from './writeRenewalState.js';
 
@@ -21,17 +21,12 @@ export async function preflightStage(context: RenewalContext, held: LeasedApp): 
   const { policies, store, now } = context;
   if (!policies) return;
   const { config } = held.app;
-  const facts = await policies.policyFacts(config.appId);
-  const warnings = 'unreadable' in facts ? [facts.unreadable] : [];
-  if (!('unreadable' in facts)) {
-    const outcome = preflightAppManagementPolicies(config, facts);
-    if (outcome.refusal && !(await madeEarlier(context, held))) {
-      throw new PreconditionError(refusalText(outcome.refusal, config.lifetimeDays));
-    }
-    warnings.push(...outcome.warnings);
-  }
+  const { refusal, warnings } = await preflightOutcome(policies, config);
+  if (refusal && !(await madeEarlier(context, held))) throw new PreconditionError(refusal.message);
   if (JSON.stringify(held.app.state.preflight?.warnings ?? []) !== JSON.stringify(warnings)) {
-    held.app = await writeRenewalState(store, held.app, held.owner, () => ({ preflight: { checkedAt: now().toISOString(), warnings } }));
+    held.app = await writeRenewalState(store, held.app, held.owner, () => ({
+      preflight: { checkedAt: now().toISOString(), warnings: [...warnings] },
+    }));
   }
 }
 
