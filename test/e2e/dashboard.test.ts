@@ -1,14 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import axe from 'axe-core';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sandboxEnvironment, startSandboxProcess, type SandboxProcess } from '../support/sandboxProcess.js';
+import {
+  axeViolations,
+  chromiumMissing,
+  DASHBOARD_SCREENSHOTS as SHOTS,
+  startDashboardBrowser,
+  type DashboardBrowser,
+} from '../support/dashboardBrowser.js';
 import { skipAllWhen } from '../support/skipWithReason.js';
-import { ensureWebBuild } from '../support/webBuild.js';
 
 /**
  * The dashboard in a real browser (Debian's chromium driven by playwright-core, no browser download)
@@ -19,81 +20,21 @@ import { ensureWebBuild } from '../support/webBuild.js';
  * DASHBOARD_SCREENSHOTS (default .scratch/dashboard-screenshots).
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = resolve(process.env.DASHBOARD_SCREENSHOTS ?? '.scratch/dashboard-screenshots');
-const missing = !existsSync(CHROMIUM) && process.env.CI !== 'true';
-
-type Role = 'Reader' | 'Operator' | 'Admin';
-
+let world: DashboardBrowser;
+let sandbox: DashboardBrowser['sandbox'];
 let work: string;
-let sandbox: SandboxProcess;
-let browser: Browser;
-const requested = new Set<string>();
-const contexts: BrowserContext[] = [];
-
-/** An HTTPS call to one of the sandbox's emulators, trusting the sandbox's own CA. */
-function emulatorCall(
-  url: string,
-  options: { method: string; headers?: Record<string, string>; body?: string },
-): Promise<{ status: number; body: string }> {
-  return new Promise((done, fail) => {
-    const req = httpsRequest(
-      url,
-      { method: options.method, headers: options.headers, ca: readFileSync(sandbox.info.caCertificate) },
-      (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-        res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', fail);
-    req.end(options.body);
-  });
-}
-
-async function signIn(role: Role): Promise<Page> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-  contexts.push(context);
-  context.on('request', (r) => {
-    if (/^https?:/.test(r.url())) requested.add(new URL(r.url()).origin);
-  });
-  const page = await context.newPage();
-  await page.goto(sandbox.info.dashboardUrl);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: `Sandbox ${role}` }).click();
-  await page.getByRole('heading', { name: 'Managed apps' }).waitFor();
-  return page;
-}
-
-async function axeViolations(page: Page): Promise<string[]> {
-  // evaluate runs through the DevTools protocol, which the page's policy does not govern; the page's own scripts stay policed.
-  await page.evaluate(axe.source);
-  // Strings, not functions: this file is type-checked without the DOM library.
-  const result = await page.evaluate<axe.AxeResults>('axe.run(document)');
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
-}
+const signIn = (role: 'Reader' | 'Operator' | 'Admin') => world.signIn(role);
 
 describe('the dashboard in Chromium', () => {
-  // CI installs chromium (.ci/run): there a missing browser fails rather than skipping.
-  skipAllWhen(missing ? 'chromium is not installed (Debian: apt-get install chromium)' : undefined);
+  skipAllWhen(chromiumMissing);
   beforeAll(async () => {
-    if (missing) return;
-    mkdirSync(SHOTS, { recursive: true });
-    await ensureWebBuild();
-    work = mkdtempSync(join(tmpdir(), 'ecr-dashboard-e2e-'));
-    sandbox = await startSandboxProcess(work, await sandboxEnvironment(work));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    if (chromiumMissing) return;
+    world = await startDashboardBrowser({ prefix: 'ecr-dashboard-e2e-' });
+    sandbox = world.sandbox;
+    work = world.work;
   }, 240_000);
   afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    sandbox?.kill();
-    if (work) rmSync(work, { recursive: true, force: true });
+    await world?.close();
   });
 
   it('signs in each role through the authority and offers each only what it may do', async () => {
@@ -185,7 +126,7 @@ describe('the dashboard in Chromium', () => {
     // As someone with rights on the app registration would rename it in Entra: through Graph, with the rotator's identity.
     const tenant = JSON.parse(readFileSync(join(work, 'state', 'tenant.json'), 'utf8')) as { identityHeader: string };
     const graph = sandbox.info.emulators.graph;
-    const token = await emulatorCall(
+    const token = await world.emulatorCall(
       `${sandbox.info.emulators.authority}/msi/token?resource=${encodeURIComponent(graph)}&api-version=2019-08-01`,
       {
         method: 'GET',
@@ -193,7 +134,7 @@ describe('the dashboard in Chromium', () => {
       },
     );
     const accessToken = (JSON.parse(token.body) as { access_token: string }).access_token;
-    const renamed = await emulatorCall(`${graph}/v1.0/applications(appId='${appId}')`, {
+    const renamed = await world.emulatorCall(`${graph}/v1.0/applications(appId='${appId}')`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ displayName: hostile }),
@@ -235,7 +176,7 @@ describe('the dashboard in Chromium', () => {
   }, 120_000);
 
   it('sent no request to any origin but the page and the authority', () => {
-    expect(requested.size).toBeGreaterThan(0);
-    expect([...requested].sort()).toEqual([new URL(sandbox.info.dashboardUrl).origin, sandbox.info.emulators.authority].sort());
+    expect(world.requested.size).toBeGreaterThan(0);
+    expect([...world.requested].sort()).toEqual([new URL(sandbox.info.dashboardUrl).origin, sandbox.info.emulators.authority].sort());
   });
 });
