@@ -5,6 +5,7 @@
 import { benchCertificates } from './certificates.js';
 import { benchChaos } from './chaos.js';
 import { benchColdstart } from './coldstart.js';
+import { benchDashboard } from './dashboard.js';
 import { benchInventory } from './inventory.js';
 import { benchRenew } from './renew.js';
 import { benchRotate } from './rotate.js';
@@ -18,6 +19,7 @@ const benchmarks: Record<string, () => Promise<void>> = {
   inventory: benchInventory,
   chaos: benchChaos,
   rotate: benchRotate,
+  dashboard: benchDashboard,
 };
 
 const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,0 +1,77 @@
+/**
+ * What the dashboard benchmark installs in the page before its scripts run (an init script, through
+ * the DevTools protocol, so the page's Content Security Policy still governs the page's own code).
+ * A string: bench/ is type-checked without the DOM library.
+ *
+ * - `nextPaint()`: the time after the next frame is painted. A callback from requestAnimationFrame
+ *   runs just before the frame's paint and a task queued from it runs after, the usual way to time
+ *   "input to next paint" from script (web.dev/articles/inp's method, without DevTools).
+ * - `interactions`: each click, and each key press that changed a field, with its event's timestamp
+ *   (the input's time, before any handler) and the next paint after the handlers ran. Key presses
+ *   are timed from keydown to the paint after their `input` event, which Chromium dispatches in a
+ *   task of its own.
+ * - `events`: Event Timing entries of interactions (durationThreshold 16 ms, the smallest the API
+ *   allows), the browser's own INP-style figure for the same inputs.
+ * - `longTasks`: every task over 50 ms (Long Tasks API).
+ * - `waitFor(selector, count, since)`: the first time since `since` that `count` elements matched
+ *   (the overview's rows, the timeline's bars), with the paint after; watched from the document's
+ *   start, so a render that finished before the benchmark asked is still timed when it happened.
+ */
+export const DASHBOARD_PROBE = `(() => {
+  const probe = { longTasks: [], events: [], interactions: [], unsupported: [] };
+  Object.defineProperty(window, '__benchProbe', { value: probe });
+  const observe = (type, options, keep) => {
+    try {
+      new PerformanceObserver((list) => list.getEntries().forEach(keep)).observe({ type, buffered: true, ...options });
+    } catch {
+      probe.unsupported.push(type);
+    }
+  };
+  observe('longtask', {}, (e) => probe.longTasks.push({ start: e.startTime, duration: e.duration }));
+  observe('event', { durationThreshold: 16 }, (e) => {
+    if (e.interactionId) probe.events.push({ name: e.name, start: e.startTime, duration: e.duration });
+  });
+  probe.nextPaint = () => new Promise((done) => requestAnimationFrame(() => setTimeout(() => done(performance.now()), 0)));
+  let keydown;
+  addEventListener('keydown', (e) => (keydown = e.timeStamp), { capture: true });
+  addEventListener('input', () => {
+    const start = keydown;
+    probe.nextPaint().then((end) => probe.interactions.push({ type: 'key', start, end }));
+  }, { capture: true });
+  addEventListener('click', (e) => {
+    const start = e.timeStamp;
+    probe.nextPaint().then((end) => probe.interactions.push({ type: 'click', start, end }));
+  }, { capture: true });
+  probe.interactionsDone = (count) => new Promise((done) => {
+    const check = () => (probe.interactions.length >= count ? done(probe.interactions[count - 1]) : setTimeout(check, 5));
+    check();
+  });
+  // Every change in the number of overview rows and timeline bars, from the first script on.
+  const WATCHED = ['table.apps tbody tr', 'svg.timeline > g'];
+  const counts = new Map();
+  probe.changes = [];
+  const waiters = [];
+  const counted = () => {
+    for (const selector of WATCHED) {
+      const count = document.querySelectorAll(selector).length;
+      if (counts.get(selector) === count) continue;
+      counts.set(selector, count);
+      const change = { selector, count, dom: performance.now() };
+      probe.changes.push(change);
+      probe.nextPaint().then((paint) => {
+        change.paint = paint;
+        for (const w of waiters.filter((w) => w.selector === selector && w.count === count && change.dom >= w.since)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.done(change);
+        }
+      });
+    }
+  };
+  new MutationObserver(counted).observe(document, { childList: true, subtree: true });
+  // The first time since 'since' (ms after navigation) that 'count' elements matched, once painted.
+  probe.waitFor = (selector, count, since = 0) => new Promise((done) => {
+    const seen = probe.changes.find((c) => c.selector === selector && c.count === count && c.dom >= since && c.paint !== undefined);
+    if (seen) done(seen);
+    else waiters.push({ selector, count, since, done });
+  });
+})();`;
