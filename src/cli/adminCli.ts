@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
 import { ApiClient, ApiError } from './apiClient.js';
 import { EXIT, UsageError, type CliIo } from './cliIo.js';
-import { COMMANDS, type Command } from './commands.js';
+import { APP_COMMANDS } from './appCommands.js';
+import type { Command } from './command.js';
+import { FLEET_COMMANDS } from './fleetCommands.js';
 import { saveSession, sessionFile, sessionFromLogin, signedIn } from './cliSession.js';
 
 /**
@@ -51,6 +53,7 @@ const OPTIONS = {
   csv: { type: 'boolean' },
 } as const;
 
+const COMMANDS: readonly Command[] = [...APP_COMMANDS, ...FLEET_COMMANDS];
 const GLOBAL = ['json', 'api-url', 'help'];
 const LOGIN_OPTIONS = ['sandbox', 'sandbox-dir', 'role', 'api-url', 'scope', 'device-code', 'tenant-id', 'client-id'];
 
