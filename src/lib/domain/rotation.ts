@@ -129,6 +129,8 @@ export interface RotationView {
   /** The apps not yet verified, failed or skipped (the first OPEN_APPS_SHOWN). */
   readonly openApps: readonly RotationApp[];
   readonly failedApps: readonly RotationApp[];
+  /** The apps not renewed for it, each with why (the first OPEN_APPS_SHOWN). */
+  readonly skippedApps: readonly RotationApp[];
 }
 
 export function emptyCounts(): RotationCounts {

@@ -173,6 +173,7 @@ export const rotationViewSchema = z
     counts: rotationCountsSchema,
     openApps: z.array(rotationAppSchema),
     failedApps: z.array(rotationAppSchema),
+    skippedApps: z.array(rotationAppSchema),
   })
   .strict();
 

@@ -120,7 +120,12 @@ export class RotationService implements RotationTracker {
       if (record.status === 'completed' && record.counts) {
         views.push({ ...viewOf(record, []), total: record.total ?? 0, counts: record.counts });
       } else {
-        views.push({ ...viewOf(record, await this.#deps.rotations.listRotationApps(record.id)), openApps: [], failedApps: [] });
+        views.push({
+          ...viewOf(record, await this.#deps.rotations.listRotationApps(record.id)),
+          openApps: [],
+          failedApps: [],
+          skippedApps: [],
+        });
       }
     }
     return views;
@@ -332,6 +337,7 @@ function viewOf(record: RotationRecord, apps: readonly RotationApp[]): RotationV
     counts: countStages(apps),
     openApps: apps.filter((app) => !isSettled(app.stage)).slice(0, OPEN_APPS_SHOWN),
     failedApps: apps.filter((app) => app.stage === 'failed').slice(0, OPEN_APPS_SHOWN),
+    skippedApps: apps.filter((app) => app.stage === 'skipped').slice(0, OPEN_APPS_SHOWN),
   };
 }
 

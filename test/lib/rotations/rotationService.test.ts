@@ -69,6 +69,10 @@ describe('a bulk rotation', () => {
     expect(created).toBe(true);
     expect(view).toMatchObject({ status: 'running', total: 5, reason, counts: { queued: 3, skipped: 2, verified: 0 } });
     expect(view.openApps.map((x) => x.appId).sort()).toEqual([a, b, c].map((x) => x.appId).sort());
+    const skipped = new Map(view.skippedApps.map((x) => [x.appId, x.detail]));
+    expect([...skipped.keys()].sort()).toEqual([off.appId, fresh.config.appId].sort());
+    expect(skipped.get(off.appId)).toMatch(/enabled: false/);
+    expect(skipped.get(fresh.config.appId)).toMatch(/no managed certificate/);
     const messages = world.enqueued.slice(sent).map((e) => e.message);
     expect(messages).toHaveLength(3);
     for (const message of messages) {
