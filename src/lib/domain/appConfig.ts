@@ -264,6 +264,10 @@ export const pendingNotificationSchema = z
     keyId: z.string().optional(),
     notAfter: isoDateTime.optional(),
     error: z.string().optional(),
+    /** What started the renewal, and the bulk rotation it was for: the retried event says what the first one said. */
+    trigger: z.string().optional(),
+    rotationId: z.string().optional(),
+    reason: z.string().optional(),
     attempts: z.int().min(0),
     lastError: z.string().optional(),
   })

@@ -204,12 +204,18 @@ export function certificateFacts(
 
 /** The facts of a pending notification, for its retry. */
 export function factsFromPending(app: StoredApp, pending: PendingNotification): NotificationFacts {
+  // From the entry, not state.renewal: a later renewal may have replaced that since.
+  const told = {
+    ...(pending.trigger === undefined ? {} : { trigger: pending.trigger }),
+    ...(pending.rotationId === undefined ? {} : { rotationId: pending.rotationId, reason: pending.reason }),
+  };
   // A certificate a newer renewal has replaced since is told about from what was kept of it: the
   // app's current certificate is the newer one, not this renewal's.
   if ((pending.kind === 'renewed' || pending.kind === 'generated') && pending.renewalId !== undefined && !isSuperseded(app, pending)) {
     return {
       ...certificateFacts(app, pending.kind, { renewalId: pending.renewalId, trigger: app.state.renewal?.trigger ?? 'scheduled' }),
       id: pending.id,
+      ...told,
     };
   }
   return {
@@ -221,6 +227,7 @@ export function factsFromPending(app: StoredApp, pending: PendingNotification): 
     keyId: pending.keyId,
     notAfter: pending.notAfter,
     error: pending.error,
+    ...told,
   };
 }
 
@@ -246,6 +253,9 @@ export function withPending(
     keyId: facts.keyId,
     notAfter: facts.notAfter,
     error: facts.error,
+    trigger: facts.trigger,
+    rotationId: facts.rotationId,
+    reason: facts.reason,
     attempts: (retrying?.channel === channel ? retrying.attempts : 0) + 1,
     lastError: error,
   }));
