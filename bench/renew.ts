@@ -207,7 +207,7 @@ function countRoundTrips({ emulators, storage }: RenewWorld, storageMark: number
     Object.entries(emulators).map(([service, server]) => [service, round(server.connections() / RENEWALS, 2)]),
   );
   const isAppTable = (k: string) => k.startsWith('table ');
-  const isHostPolling = (k: string) => /^queue (receive|delete message|update message) renewal-requests$/.test(k);
+  const isHostPolling = (k: string) => /^queue (receive|delete message|update message) renewal-(requests|confirmations)$/.test(k);
   const perService = {
     graph: round(sum(counts.graph) / RENEWALS, 2),
     keyVault: round(sum(counts.keyVault) / RENEWALS, 2),

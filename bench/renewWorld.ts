@@ -7,7 +7,7 @@ import type { AppConfig } from '../src/lib/domain/appConfig.js';
 import { AppStore } from '../src/lib/tables/appStore.js';
 import { APPS_TABLE_NAME } from '../src/lib/composition.js';
 import { StorageRenewalQueue } from '../src/lib/queue/renewalQueue.js';
-import { RENEWAL_QUEUE_NAME } from '../src/lib/domain/renewalQueueName.js';
+import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME } from '../src/lib/domain/renewalQueueName.js';
 import type { RenewalMessage } from '../src/lib/domain/ports.js';
 import { AZURITE_ACCOUNT_NAME, startAzurite } from '../test/emulators/azurite.js';
 import { EmailEmulator } from '../test/emulators/email.js';
@@ -75,7 +75,10 @@ export async function startRenewWorld(
   const hostLog = join(work, 'host.log');
 
   const tls = loadOrCreateEmulatorTls(join(work, 'tls'));
-  const storage = new AzuriteRequestLog({ account: AZURITE_ACCOUNT_NAME, queues: [RENEWAL_QUEUE_NAME, `${RENEWAL_QUEUE_NAME}-poison`] });
+  const storage = new AzuriteRequestLog({
+    account: AZURITE_ACCOUNT_NAME,
+    queues: [RENEWAL_QUEUE_NAME, `${RENEWAL_QUEUE_NAME}-poison`, RENEWAL_CONFIRM_QUEUE_NAME, `${RENEWAL_CONFIRM_QUEUE_NAME}-poison`],
+  });
   const azurite = await startAzurite({ requestLog: true, onOutput: storage.onLine });
   const cleanups: (() => Promise<void>)[] = [() => azurite.stop()];
   const cleanup = async () => {
@@ -222,7 +225,10 @@ function hostEnvironment(
 
 /** The benchmark's hands on the apps: their deploy messages, and their windows in the table. */
 function appControls(storageConnectionString: string, store: AppStore, appIds: readonly string[]) {
-  const queue = new StorageRenewalQueue(new QueueClient(storageConnectionString, RENEWAL_QUEUE_NAME));
+  const queue = new StorageRenewalQueue({
+    deploy: new QueueClient(storageConnectionString, RENEWAL_QUEUE_NAME),
+    confirm: new QueueClient(storageConnectionString, RENEWAL_CONFIRM_QUEUE_NAME),
+  });
   const queueService = QueueServiceClient.fromConnectionString(storageConnectionString);
   const probe = (name: string) => queueService.getQueueClient(name).exists();
   const push = async (trigger: RenewalMessage['trigger'], visibilityDelaySeconds?: number) => {

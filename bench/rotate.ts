@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { QueueClient } from '@azure/storage-queue';
-import { RENEWAL_QUEUE_NAME } from '../src/lib/domain/renewalQueueName.js';
+import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME } from '../src/lib/domain/renewalQueueName.js';
 import type { RotationView } from '../src/lib/domain/rotation.js';
 import { ROTATION_COMPLETED_EVENT } from '../src/lib/rotations/rotationService.js';
 import type { RecordedRequest } from '../test/emulators/emulatorServer.js';
@@ -238,8 +238,11 @@ async function checkApps(world: RenewWorld, baselines: Baselines): Promise<AppCh
     const added = graph.application(before.appId)!.keyCredentials.filter((c) => !ids.has(c.keyId)).length;
     newCertificates[added] = (newCertificates[added] ?? 0) + 1;
   }
-  const poison = new QueueClient(world.storageConnectionString, `${RENEWAL_QUEUE_NAME}-poison`);
-  const poisoned = (await poison.exists()) ? ((await poison.getProperties()).approximateMessagesCount ?? 0) : 0;
+  let poisoned = 0;
+  for (const name of [RENEWAL_QUEUE_NAME, RENEWAL_CONFIRM_QUEUE_NAME]) {
+    const poison = new QueueClient(world.storageConnectionString, `${name}-poison`);
+    if (await poison.exists()) poisoned += (await poison.getProperties()).approximateMessagesCount ?? 0;
+  }
   return { violations, examples, newCertificates, lostInLedger: graph.ledger.lost().length, poisoned };
 }
 

@@ -116,7 +116,7 @@ export async function benchScan(): Promise<void> {
           retryPendingNotifications: () => Promise.reject(new Error('no app has pending notifications in this benchmark')),
           warnNearExpiry: () => Promise.reject(new Error('no app has notifications enabled in this benchmark')),
         },
-        queue: new StorageRenewalQueue(queueClient),
+        queue: new StorageRenewalQueue({ deploy: queueClient, confirm: queueClient }), // the tick sends deploys only
         credentials: {
           listCertificates: (appId) => {
             const state = seeded.get(appId)!.state;

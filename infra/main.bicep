@@ -130,6 +130,7 @@ var keyVaultName = empty(keyVaultNameSuffix) ? 'kv-${resourceToken}' : 'kv-${res
 // The names the code uses (src/lib/domain/renewalQueueName.ts, src/lib/composition.ts); the tests
 // compare them with the code's own constants.
 var renewalQueueName = 'renewal-requests'
+var renewalConfirmQueueName = 'renewal-confirmations'
 var appsTableName = 'CertRotatorApps'
 var effectiveApiTenantId = empty(apiTenantId) ? tenant().tenantId : apiTenantId
 var effectiveManagedTenantId = empty(managedTenantId) ? tenant().tenantId : managedTenantId
@@ -166,6 +167,8 @@ module storage 'modules/storage.bicep' = {
     queueNames: [
       renewalQueueName
       '${renewalQueueName}-poison'
+      renewalConfirmQueueName
+      '${renewalConfirmQueueName}-poison'
     ]
     tableNames: [
       appsTableName
@@ -242,7 +245,10 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: allTags
     alertEmailAddresses: alertEmails
-    poisonQueueName: '${renewalQueueName}-poison'
+    poisonQueueNames: [
+      '${renewalQueueName}-poison'
+      '${renewalConfirmQueueName}-poison'
+    ]
     schedulerSilenceWindow: renewal.?alertWhenSilentFor ?? 'PT1H'
   }
 }

@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import { health } from './functions/health.js';
 import { ROUTE_METHODS } from './lib/http/httpMethods.js';
-import { RENEWAL_QUEUE_NAME } from './lib/domain/renewalQueueName.js';
+import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME } from './lib/domain/renewalQueueName.js';
 import { renewalScheduleBinding } from './lib/renewalScheduleBinding.js';
 
 // Registration only: handlers live in src/functions/, one per trigger, and are exported by name so
@@ -114,6 +114,14 @@ app.timer('renewalScheduler', {
 });
 app.storageQueue('renewalWorker', {
   queueName: RENEWAL_QUEUE_NAME,
+  connection: 'AzureWebJobsStorage',
+  handler: loadOnFirstCall(async () => (await import('./functions/renewalWorker.js')).renewalWorker),
+});
+// The same worker on the confirm stages' queue (renewalQueueName.ts says why it is apart): its own
+// function, so the host gives it its own batch slots; a deploy queued before this split still runs its
+// confirm from `renewal-requests`, which the worker above handles as any stage.
+app.storageQueue('renewalConfirmer', {
+  queueName: RENEWAL_CONFIRM_QUEUE_NAME,
   connection: 'AzureWebJobsStorage',
   handler: loadOnFirstCall(async () => (await import('./functions/renewalWorker.js')).renewalWorker),
 });

@@ -23,8 +23,11 @@ param retentionInDays int = 30
 @description('Optional. Email addresses the alerts notify. Empty: the alerts fire in Azure Monitor without notifying anyone.')
 param alertEmailAddresses string[] = []
 
-@description('Optional. Name of the storage queue whose poison messages raise an alert.')
-param poisonQueueName string = 'renewal-requests-poison'
+@description('Optional. Names of the storage queues whose poison messages raise an alert (one per renewal stage).')
+param poisonQueueNames string[] = [
+  'renewal-requests-poison'
+  'renewal-confirmations-poison'
+]
 
 @description('Optional. Alert when no scheduler tick was logged for this long (ISO 8601 duration). Default PT1H.')
 param schedulerSilenceWindow string = 'PT1H'
@@ -86,9 +89,12 @@ var alertActions = empty(alertEmailAddresses)
 // 'renewal-requests-poison'." (Azure WebJobs SDK QueueProcessor), which lands in `traces`.
 var poisonQuery = '''
 traces
-| where message contains "Moving message to queue '{queue}'"
-| project timestamp, message, operation_Id
+| where message contains "Moving message to queue '"
+| extend queue = extract("Moving message to queue '([^']+)'", 1, message)
+| where queue in ({queues})
+| project timestamp, queue, message, operation_Id
 '''
+var poisonQueueList = join(map(poisonQueueNames, name => '"${name}"'), ', ')
 
 // Matches the renewal use case's failure log line: a trace (or custom event) whose message starts
 // with "renewal failed", or whose customDimensions carry outcome = "failed" (the property the
@@ -129,8 +135,8 @@ resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
   tags: tags
   kind: 'LogAlert'
   properties: {
-    displayName: 'Entra Cert Rotator: renewal request moved to ${poisonQueueName}'
-    description: 'A renewal request exhausted its queue retries and landed in ${poisonQueueName}. The renewal is recorded as failed; see the app\'s history and the traces around this message.'
+    displayName: 'Entra Cert Rotator: renewal request moved to a poison queue'
+    description: 'A renewal request exhausted its queue retries and landed in ${join(poisonQueueNames, ' or ')}. The renewal is recorded as failed; see the app\'s history and the traces around this message.'
     severity: 1
     enabled: true
     scopes: [
@@ -142,7 +148,7 @@ resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
     criteria: {
       allOf: [
         {
-          query: replace(poisonQuery, '{queue}', poisonQueueName)
+          query: replace(poisonQuery, '{queues}', poisonQueueList)
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

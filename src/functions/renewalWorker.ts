@@ -3,7 +3,8 @@ import { getRenewalService } from '../lib/composition.js';
 import { invocationLog } from '../lib/logging/invocationLog.js';
 
 /**
- * Queue trigger on `renewal-requests`: one delivery of one renewal stage. A failure after the last
+ * Queue trigger on `renewal-requests` (deploys) and `renewal-confirmations` (confirms): one delivery
+ * of one renewal stage. A failure after the last
  * delivery is logged through the invocation's logger (it reaches Application Insights as a trace,
  * which the renewal-failure alert matches) before the error goes back to the host.
  */

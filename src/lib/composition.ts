@@ -32,7 +32,7 @@ import { BearerAuthenticator } from './http/bearerAuthenticator.js';
 import { DASHBOARD_ROOT, DashboardSite, dashboardSignIn } from './ui/dashboardSite.js';
 import { ReadinessFailure, type ReadinessProbe } from './http/readiness.js';
 import { CertificateVaultClient } from './keyvault/certificateVaultClient.js';
-import { RENEWAL_QUEUE_NAME, StorageRenewalQueue } from './queue/renewalQueue.js';
+import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME, StorageRenewalQueue } from './queue/renewalQueue.js';
 import { RenewalScheduler } from './renewal/renewalScheduler.js';
 import { RenewalService } from './renewal/renewalService.js';
 
@@ -106,19 +106,23 @@ export function getAppStore(): AppStore {
 
 // --- Storage queue: renewal requests ------------------------------------------------------------
 
-export function createRenewalQueueClient(connection: StorageConnection): QueueClient {
-  if (connection.kind === 'connectionString') return new QueueClient(connection.connectionString, RENEWAL_QUEUE_NAME);
+export function createRenewalQueueClient(connection: StorageConnection, queueName: string): QueueClient {
+  if (connection.kind === 'connectionString') return new QueueClient(connection.connectionString, queueName);
   if (connection.queueServiceUri === undefined) {
     throw new ConfigurationError([
       { path: 'AzureWebJobsStorage__queueServiceUri', message: 'is required for identity-based queue access' },
     ]);
   }
-  return new QueueClient(`${connection.queueServiceUri}/${RENEWAL_QUEUE_NAME}`, storageCredential(connection.clientId));
+  return new QueueClient(`${connection.queueServiceUri}/${queueName}`, storageCredential(connection.clientId));
 }
 
 let renewalQueue: StorageRenewalQueue | undefined;
 export function getRenewalQueue(): StorageRenewalQueue {
-  renewalQueue ??= new StorageRenewalQueue(createRenewalQueueClient(getSettings().webJobsStorage));
+  const connection = getSettings().webJobsStorage;
+  renewalQueue ??= new StorageRenewalQueue({
+    deploy: createRenewalQueueClient(connection, RENEWAL_QUEUE_NAME),
+    confirm: createRenewalQueueClient(connection, RENEWAL_CONFIRM_QUEUE_NAME),
+  });
   return renewalQueue;
 }
 
@@ -465,7 +469,9 @@ export function getReadinessProbes(): ReadinessProbe[] {
     {
       name: 'queue-storage',
       check: (signal) =>
-        reachable('AzureWebJobsStorage', () => createRenewalQueueClient(settings().webJobsStorage).getProperties({ abortSignal: signal })),
+        reachable('AzureWebJobsStorage', () =>
+          createRenewalQueueClient(settings().webJobsStorage, RENEWAL_QUEUE_NAME).getProperties({ abortSignal: signal }),
+        ),
     },
   ];
 }

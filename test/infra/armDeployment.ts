@@ -300,6 +300,8 @@ function call(name: string, nodes: readonly ArmNode[], scope: Scope): unknown {
     }
     case 'split':
       return text(0).split(text(1));
+    case 'join':
+      return (arg(0) as unknown[]).map(String).join(text(1));
     case 'trim':
       return text(0).trim();
     case 'length': {

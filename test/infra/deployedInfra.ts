@@ -21,7 +21,7 @@ export function representativeOutputs(cloud: CloudEnvironment = PUBLIC_CLOUD): R
       blobEndpoint: `https://${storage}.blob.${cloud.suffixes.storage}/`,
       queueEndpoint: `https://${storage}.queue.${cloud.suffixes.storage}/`,
       tableEndpoint: `https://${storage}.table.${cloud.suffixes.storage}/`,
-      queueNames: ['renewal-requests', 'renewal-requests-poison'],
+      queueNames: ['renewal-requests', 'renewal-requests-poison', 'renewal-confirmations', 'renewal-confirmations-poison'],
       tableNames: ['CertRotatorApps'],
     },
     keyVault: {

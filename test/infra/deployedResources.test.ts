@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { skipAllWhen } from '../support/skipWithReason.js';
 import { APPS_TABLE_NAME } from '../../src/lib/composition.js';
-import { RENEWAL_QUEUE_NAME } from '../../src/lib/domain/renewalQueueName.js';
+import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME } from '../../src/lib/domain/renewalQueueName.js';
 import { deploy, type Deployment, type DeployedResource } from './armDeployment.js';
 import { parseArmExpression, skipWithoutBicep, type Json } from './armTemplate.js';
 import { deployMain, representativeOutputs } from './deployedInfra.js';
@@ -16,7 +16,7 @@ const skip = skipWithoutBicep();
 const outputs = representativeOutputs();
 const USER_ASSIGNED_PRINCIPAL = outputs.userAssignedIdentity!.principalId as string;
 const SYSTEM_ASSIGNED_PRINCIPAL = outputs.functionApp!.systemAssignedPrincipalId as string;
-const QUEUES = [RENEWAL_QUEUE_NAME, `${RENEWAL_QUEUE_NAME}-poison`];
+const QUEUES = [RENEWAL_QUEUE_NAME, `${RENEWAL_QUEUE_NAME}-poison`, RENEWAL_CONFIRM_QUEUE_NAME, `${RENEWAL_CONFIRM_QUEUE_NAME}-poison`];
 
 /** The built-in role each assignment (by its symbolic name in role-assignments.bicep) must grant. */
 const ROLE_OF: Readonly<Record<string, string>> = {

@@ -265,7 +265,8 @@ async function settle(world: ChaosWorld, timeoutMs: number, before: ReadonlyMap<
     'the soak to settle',
     timeoutMs,
     async () => {
-      const { approximateMessagesCount = 0 } = await world.queue.getProperties();
+      const counts = await Promise.all(world.queues.map(async (q) => (await q.getProperties()).approximateMessagesCount ?? 0));
+      const approximateMessagesCount = counts.reduce((a, b) => a + b, 0);
       const undone = (await world.apps()).filter((app) => !isDone(app, before));
       left = `${approximateMessagesCount} queued; ${undone.length} apps not done, e.g. ${JSON.stringify(undone[0]?.state)}`;
       return approximateMessagesCount === 0 && undone.length === 0;
@@ -361,13 +362,16 @@ async function failureInHistory(world: ChaosWorld, appId: string, renewalId: str
   return page.items.some((entry) => JSON.stringify(entry).includes(renewalId) && JSON.stringify(entry).includes('fail'));
 }
 
-/** Every poison message, decoded (taken: peeking stops at 32). */
+/** Every poison message of both stages' queues, decoded (taken: peeking stops at 32). */
 async function takeAll(world: ChaosWorld): Promise<string[]> {
-  if (!(await world.poisonQueue.exists())) return [];
   const texts: string[] = [];
-  for (;;) {
-    const { receivedMessageItems } = await world.poisonQueue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 600 });
-    if (receivedMessageItems.length === 0) return texts;
-    texts.push(...receivedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8')));
+  for (const poison of world.poisonQueues) {
+    if (!(await poison.exists())) continue;
+    for (;;) {
+      const { receivedMessageItems } = await poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 600 });
+      if (receivedMessageItems.length === 0) break;
+      texts.push(...receivedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8')));
+    }
   }
+  return texts;
 }

@@ -7,7 +7,7 @@ import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { APPS_TABLE_NAME } from '../../src/lib/composition.js';
 import type { AppConfig } from '../../src/lib/domain/appConfig.js';
-import { RENEWAL_QUEUE_NAME } from '../../src/lib/domain/renewalQueueName.js';
+import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME } from '../../src/lib/domain/renewalQueueName.js';
 import type { StoredApp } from '../../src/lib/domain/storedApp.js';
 import { AppStore } from '../../src/lib/tables/appStore.js';
 import { startAzurite, type RunningAzurite } from '../emulators/azurite.js';
@@ -37,8 +37,11 @@ export interface ChaosWorld {
   readonly email: EmailEmulator;
   readonly eventGrid: EventGridEmulator;
   readonly store: AppStore;
+  /** The deploy stages' queue, which the soak feeds. */
   readonly queue: QueueClient;
-  readonly poisonQueue: QueueClient;
+  /** Both stages' queues (docs/renewal.md) and their poison queues. */
+  readonly queues: readonly QueueClient[];
+  readonly poisonQueues: readonly QueueClient[];
   /** Every app, read from the table. */
   apps(): Promise<StoredApp[]>;
   /** A local host with the soak's environment plus `env`; its output goes to `<dir>/<name>.log`. */
@@ -139,9 +142,10 @@ export async function startChaosWorld(options: ChaosWorldOptions): Promise<Chaos
       ...options.hostEnv,
     };
 
-    const queue = new QueueClient(azurite.connectionString, RENEWAL_QUEUE_NAME);
-    const poisonQueue = new QueueClient(azurite.connectionString, `${RENEWAL_QUEUE_NAME}-poison`);
-    await queue.createIfNotExists();
+    const queues = [RENEWAL_QUEUE_NAME, RENEWAL_CONFIRM_QUEUE_NAME].map((name) => new QueueClient(azurite.connectionString, name));
+    const poisonQueues = queues.map((q) => new QueueClient(azurite.connectionString, `${q.name}-poison`));
+    const queue = queues[0]!;
+    await Promise.all(queues.map((q) => q.createIfNotExists()));
     return {
       dir,
       appIds,
@@ -153,7 +157,8 @@ export async function startChaosWorld(options: ChaosWorldOptions): Promise<Chaos
       eventGrid,
       store,
       queue,
-      poisonQueue,
+      queues,
+      poisonQueues,
       async apps() {
         const all: StoredApp[] = [];
         let continuationToken: string | undefined;

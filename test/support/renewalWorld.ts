@@ -158,7 +158,9 @@ export async function startRenewalWorld(options: RenewalWorldOptions = {}): Prom
   const queue = queueService.getQueueClient(queueName);
   const poisonQueue = queueService.getQueueClient(`${queueName}-poison`);
   await queue.createIfNotExists();
-  const storageQueue = new StorageRenewalQueue(queue);
+  // One queue for both stages, drained in order here; the production split is tested in
+  // test/lib/queue/renewalQueue.test.ts and through the local host.
+  const storageQueue = new StorageRenewalQueue({ deploy: queue, confirm: queue });
   const enqueued: RenewalWorld['enqueued'] = [];
   const renewalQueue: RenewalQueue = {
     async enqueue(message, options) {

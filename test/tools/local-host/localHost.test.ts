@@ -170,7 +170,7 @@ describe('the local host with the real entry point (src/index.ts)', () => {
       expect(health.status).toBe(200);
       expect(await health.json()).toEqual({ status: 'ok' });
       const listing = host.output();
-      for (const name of ['health', 'apps', 'app', 'appHistory', 'renewalScheduler', 'renewalWorker']) {
+      for (const name of ['health', 'apps', 'app', 'appHistory', 'renewalScheduler', 'renewalWorker', 'renewalConfirmer']) {
         expect(listing).toMatch(new RegExp(`^\\s+${name}: `, 'm'));
       }
       // An authenticated route is reached through the real handlers: no token, 401 with a challenge.
