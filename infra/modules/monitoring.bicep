@@ -32,6 +32,13 @@ param poisonQueueNames string[] = [
 @description('Optional. Alert when no scheduler tick was logged for this long (ISO 8601 duration). Default PT1H.')
 param schedulerSilenceWindow string = 'PT1H'
 
+@description('Optional. Alert when the scheduler\'s tick fails for the same app in this many ticks within tickFailureWindow. Default 3 (of the 4 ticks an hour of the default 15-minute schedule).')
+@minValue(1)
+param tickFailureCount int = 3
+
+@description('Optional. The window of tickFailureCount (ISO 8601 duration). Default PT1H.')
+param tickFailureWindow string = 'PT1H'
+
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: logAnalyticsName
   location: location
@@ -96,15 +103,28 @@ traces
 '''
 var poisonQueueList = join(map(poisonQueueNames, name => '"${name}"'), ', ')
 
-// Matches the renewal use case's failure log line: a trace (or custom event) whose message starts
-// with "renewal failed", or whose customDimensions carry outcome = "failed" (the property the
-// renewal code attaches to that line). Either is enough, so the alert does not depend on whether
-// the worker forwards custom dimensions.
+// The renewal use case's failure line (renewalService.ts recordFailure, once per renewal that
+// failed for good): "renewal failed: app …", its fields as JSON after the text (invocationLog.ts:
+// context.log sets no custom dimensions in the Node.js model). The JSON is found by its first key,
+// as the error text before it may hold braces of its own.
 var renewalFailedQuery = '''
-union isfuzzy=true
-  (traces | project timestamp, text = message, outcome = tostring(customDimensions.outcome), appId = tostring(customDimensions.appId)),
-  (customEvents | project timestamp, text = name, outcome = tostring(customDimensions.outcome), appId = tostring(customDimensions.appId))
-| where text startswith "renewal failed" or outcome == "failed"
+traces
+| where message startswith "renewal failed"
+| extend fields = parse_json(substring(message, indexof(message, '{"appId":')))
+| project timestamp, appId = tostring(fields.appId), renewalId = tostring(fields.renewalId), stage = tostring(fields.stage), error = tostring(fields.error), operation_Id
+'''
+
+// The scheduler's per-app failure line (renewalScheduler.ts Tick.failed): "scheduler: <stage>
+// failed for app <appId>: <cause>", fields as JSON after the text. Counted in distinct ticks (one
+// operation_Id per timer run), so an app whose checks fail tick after tick is told apart from one
+// bad tick, and from a tick that logged several stages for it.
+var tickFailuresQuery = '''
+traces
+| where message startswith "scheduler: " and message contains " failed for app "
+| extend fields = parse_json(substring(message, indexof(message, '{"appId":')))
+| where tostring(fields.outcome) == "failed"
+| extend appId = tostring(fields.appId), stage = tostring(fields.stage), cause = tostring(fields.cause)
+| summarize failedTicks = dcount(operation_Id), stages = make_set(stage), cause = take_any(cause) by appId
 '''
 
 // The scheduler's `certificate days left` line for each app a tick reads, its fields as JSON after
@@ -186,6 +206,51 @@ resource renewalFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' 
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+resource tickFailuresAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${applicationInsightsName}-tick-failures'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Entra Cert Rotator: the scheduler keeps failing for an app'
+    description: 'The scheduler\'s tick failed for the same app in ${tickFailureCount} or more ticks within ${tickFailureWindow} (a Graph or Key Vault refusal, a queue that does not answer, a stored row that does not read). Its renewals and checks are not happening; the traces "scheduler: <stage> failed for app <appId>: <cause>" say why.'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: tickFailureWindow
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: tickFailuresQuery
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'failedTicks'
+          // One alert per app, resolved once its ticks stop failing.
+          dimensions: [
+            {
+              name: 'appId'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThanOrEqual'
+          threshold: tickFailureCount
           failingPeriods: {
             numberOfEvaluationPeriods: 1
             minFailingPeriodsToAlert: 1
