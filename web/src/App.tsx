@@ -4,6 +4,7 @@ import type { Auth } from './auth';
 import { AppDetail } from './views/AppDetail';
 import { Inventory } from './views/Inventory';
 import { Overview } from './views/Overview';
+import { Rotations } from './views/Rotations';
 import { Timeline } from './views/Timeline';
 
 function useHash(): string {
@@ -45,6 +46,7 @@ export function App({ auth }: { auth: Auth }) {
           {nav('#/', 'Overview', route === '')}
           {nav('#/timeline', 'Timeline', route === 'timeline')}
           {nav('#/inventory', 'Inventory', route === 'inventory')}
+          {nav('#/rotations', 'Rotations', route === 'rotations' || route.startsWith('rotations/'))}
         </nav>
         <div class="user">
           <span>
@@ -65,6 +67,8 @@ export function App({ auth }: { auth: Auth }) {
           <AppDetail appId={appMatch[1]!} api={api} auth={auth} onChanged={reload} />
         ) : route === 'inventory' ? (
           <Inventory api={api} auth={auth} onChanged={reload} />
+        ) : route === 'rotations' || route.startsWith('rotations/') ? (
+          <Rotations rotationId={route.split('/')[1]} api={api} auth={auth} apps={apps} />
         ) : !apps ? (
           <p class="status">Loading…</p>
         ) : route === 'timeline' ? (

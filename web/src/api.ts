@@ -54,6 +54,40 @@ export interface Generated {
   readonly pem?: { readonly fileName: string; readonly bundle: string };
 }
 
+export type RotationStage = 'queued' | 'deployed' | 'verified' | 'failed' | 'skipped';
+
+export interface RotationSelector {
+  readonly all?: true;
+  readonly appIds?: readonly string[];
+  readonly issuedBefore?: string;
+  readonly thumbprints?: readonly string[];
+  readonly keySizeBelow?: number;
+}
+
+export interface RotationApp {
+  readonly appId: string;
+  readonly displayName: string;
+  readonly stage: RotationStage;
+  readonly detail?: string;
+  readonly updatedAt: string;
+}
+
+/** A bulk rotation as GET /api/rotations/{id} answers it (docs/http-api.md, Bulk rotation). */
+export interface Rotation {
+  readonly id: string;
+  readonly status: 'starting' | 'running' | 'completed';
+  readonly reason: string;
+  readonly selector: RotationSelector;
+  readonly requestedBy: { readonly name: string };
+  readonly createdAt: string;
+  readonly completedAt?: string;
+  readonly total: number;
+  readonly counts: Record<RotationStage, number>;
+  readonly openApps: readonly RotationApp[];
+  readonly failedApps: readonly RotationApp[];
+  readonly skippedApps: readonly RotationApp[];
+}
+
 /** An RFC 9457 problem the API answered, with one entry per bad field on a 400. */
 export class ApiProblem extends Error {
   constructor(
@@ -66,6 +100,12 @@ export class ApiProblem extends Error {
   }
 }
 
+export interface CallOptions {
+  readonly body?: unknown;
+  readonly ifMatch?: string;
+  readonly headers?: Record<string, string>;
+}
+
 /** Every call to the API: same origin, the bearer token, problem+json turned into ApiProblem. */
 export class Api {
   readonly #token: () => Promise<string>;
@@ -74,8 +114,12 @@ export class Api {
     this.#token = token;
   }
 
-  async call(method: string, path: string, options: { body?: unknown; ifMatch?: string } = {}): Promise<Response> {
-    const headers: Record<string, string> = { authorization: `Bearer ${await this.#token()}`, accept: 'application/json' };
+  async call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = {
+      ...options.headers,
+      authorization: `Bearer ${await this.#token()}`,
+      accept: 'application/json',
+    };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch;
     const response = await fetch(`/api${path}`, {
@@ -91,7 +135,7 @@ export class Api {
     return response;
   }
 
-  async json<T>(method: string, path: string, options: { body?: unknown; ifMatch?: string } = {}): Promise<T> {
+  async json<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
     return (await (await this.call(method, path, options)).json()) as T;
   }
 

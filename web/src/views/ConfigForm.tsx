@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ApiProblem, type Api, type AppView } from '../api';
+import { describedBy, Field, fieldErrorsOf } from './Field';
 
 interface FormValues {
   enabled: boolean;
@@ -80,7 +81,7 @@ export function ConfigForm({
           text: 'Someone changed this app since you opened it, so nothing was saved. Your edits are still here: take the newer version as the base and save again to apply them over it.',
         });
       } else {
-        setErrors(Object.fromEntries(error.errors.map((e) => [e.path, e.message])));
+        setErrors(fieldErrorsOf(error));
         setMessage({ kind: 'error', text: error.detail || error.title });
       }
     }
@@ -93,17 +94,11 @@ export function ConfigForm({
   };
 
   const field = (name: string, label: string, input: preact.JSX.Element) => (
-    <div class={`field${errors[name] ? ' invalid' : ''}`}>
-      <label for={`f-${name}`}>{label}</label>
+    <Field name={name} label={label} errors={errors}>
       {input}
-      {errors[name] && (
-        <span class="field-error" id={`e-${name}`} role="alert">
-          {errors[name]}
-        </span>
-      )}
-    </div>
+    </Field>
   );
-  const described = (name: string) => (errors[name] ? { 'aria-invalid': true, 'aria-describedby': `e-${name}` } : {});
+  const described = (name: string) => describedBy(errors, name);
 
   return (
     <form class="config" onSubmit={(e) => void save(e)} aria-labelledby="config-title">
