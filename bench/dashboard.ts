@@ -1,12 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import type { AppConfig, RenewalStateInput } from '../src/lib/domain/appConfig.js';
-import { APPS_TABLE_NAME, createTableClient } from '../src/lib/composition.js';
-import { AppStore } from '../src/lib/tables/appStore.js';
-import { sandboxEnvironment, startSandboxProcess, type SandboxProcess } from '../test/support/sandboxProcess.js';
+import { existsSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, startDashboardBrowser } from '../test/support/dashboardBrowser.js';
+import { importManagedFleet } from '../test/support/managedFleet.js';
+import type { SandboxProcess } from '../test/support/sandboxProcess.js';
 import { DASHBOARD_PROBE } from './dashboardProbe.js';
 import { machine, median, percentile, printResult, round } from './stats.js';
 
@@ -22,38 +18,20 @@ import { machine, median, percentile, printResult, round } from './stats.js';
  * Timed in the page (dashboardProbe.ts): the event's timestamp to the paint after the handlers;
  * Event Timing's INP-style duration for the same inputs and the Long Tasks API's tasks beside it.
  *
- * Goal: sort and filter under 100 ms at 1,000 apps (p95 of every interaction measured), RAIL's
- * response budget (web.dev/articles/rail: "process user input events within 50 ms" so that the
- * visible response is within 100 ms); web.dev's INP "good" threshold is 200 ms
- * (web.dev/articles/inp), so the goal keeps a margin for slower machines than this one. Initial
- * render under 1 s after the data arrives (RAIL's load goal is content within 1 s on a mid-range
- * device; the fetch itself is the API's and is reported beside it).
+ * Goal: sort and filter under 100 ms at 1,000 apps (p95 of every interaction measured): RAIL's
+ * response goal, "complete a transition initiated by user input within 100 ms" (web.dev/articles/rail);
+ * web.dev's INP "good" threshold is 200 ms at the 75th percentile (web.dev/articles/inp), so the goal
+ * keeps a margin for machines slower than this one. Initial render under 1 s after the data arrives:
+ * RAIL's 100-1000 ms, where "loading pages or changing views" still feels continuous and past which
+ * users lose focus; the fetch itself is the API's and is reported beside it.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const SIZES = (process.env.BENCH_DASHBOARD_SIZES ?? '10,1000').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_DASHBOARD_RUNS ?? 5);
 const GOAL = { interactionMs: 100, renderAfterDataMs: 1000 };
 const FILTER_WORD = 'payments';
 const SORT_LABELS = ['App', 'Days left', 'Next renewal', 'Last outcome', 'Verified', 'Days left'];
-const DAY_MS = 24 * 3600_000;
 /** Each key press waits for its paint, then this long, so that one measurement never overlaps the next. */
 const PAUSE_MS = 60;
-
-const ORGS = ['Contoso', 'Fabrikam', 'Northwind', 'Tailspin', 'Woodgrove', 'Litware', 'Adatum'];
-const AREAS = [
-  'Payments',
-  'Billing',
-  'Reporting',
-  'Identity',
-  'Orders',
-  'Inventory',
-  'Shipping',
-  'Search',
-  'Telemetry',
-  'Support',
-  'Pricing',
-];
-const KINDS = ['API', 'Worker', 'Portal', 'Sync', 'Gateway'];
 
 interface Timed {
   readonly type: string;
@@ -79,56 +57,6 @@ interface Measured {
 
 const phase = (): Measured => ({ ms: [], eventTimingMs: [], longTasks: [] });
 
-/** A managed app as a renewal would have left it: days left spread from expired to a fresh year, some failed, some unverified. */
-function seedRecord(index: number, now: number, vaultUrl: string): { config: AppConfig; state: RenewalStateInput } {
-  const appId = randomUUID();
-  const lifetimeDays = [90, 180, 365][index % 3]!;
-  const daysLeft = ((index * 37) % (lifetimeDays + 10)) - 10;
-  const notAfter = now + daysLeft * DAY_MS + (index % 24) * 3600_000;
-  const outcome = index % 17 === 0 ? 'failed' : index % 11 === 0 ? 'deployed' : 'verified';
-  const outcomeAt = new Date(now - (index % 30) * DAY_MS).toISOString();
-  const displayName = `${ORGS[index % ORGS.length]} ${AREAS[index % AREAS.length]} ${KINDS[index % KINDS.length]} ${index}`;
-  return {
-    config: {
-      appId,
-      displayName,
-      enabled: index % 29 !== 0,
-      lifetimeDays,
-      renewBeforeDays: 30,
-      notifications: { enabled: false, recipients: [], thresholdDays: 14, includeCertificate: false, attachmentFormat: 'cer' },
-      keySize: 2048,
-      graphMode: 'owner',
-      bootstrap: false,
-      keyVault: { enabled: true, vaultUrl, certificateName: `bench-app-${index}`, grantAppRead: false, readers: [] },
-    },
-    state: {
-      currentThumbprint: appId.replaceAll('-', '').padEnd(40, '0').toUpperCase(),
-      keyId: appId,
-      notBefore: new Date(notAfter - lifetimeDays * DAY_MS).toISOString(),
-      notAfter: new Date(notAfter).toISOString(),
-      // A failed renewal leaves the previous certificate, verified when it was deployed.
-      ...(outcome === 'deployed' ? {} : { verifiedAt: outcomeAt }),
-      lastOutcome: outcome,
-      lastOutcomeAt: outcomeAt,
-      ...(outcome === 'failed'
-        ? {
-            lastError: 'Graph answered 403 Authorization_RequestDenied: the rotator no longer owns the app',
-            consecutiveFailures: 1 + (index % 3),
-          }
-        : {}),
-      keySize: 2048,
-      keyVaultVersion: `v${index}`,
-    },
-  };
-}
-
-async function seed(store: AppStore, from: number, count: number, vaultUrl: string): Promise<void> {
-  const now = Date.now();
-  const records = Array.from({ length: count }, (_, i) => seedRecord(from + i, now, vaultUrl));
-  // 33 apps (3 rows each) fill one 100-row transaction.
-  for (let i = 0; i < records.length; i += 33) await store.importApps(records.slice(i, i + 33));
-}
-
 /** Managed apps as the API lists them to a Reader. */
 async function countApps(sandbox: SandboxProcess): Promise<number> {
   let count = 0;
@@ -144,17 +72,6 @@ async function countApps(sandbox: SandboxProcess): Promise<number> {
   return count;
 }
 
-async function signInAsReader(browser: Browser, dashboardUrl: string): Promise<Page> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
-  await context.addInitScript(DASHBOARD_PROBE);
-  const page = await context.newPage();
-  await page.goto(dashboardUrl);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'Sandbox Reader' }).click();
-  await page.getByRole('heading', { name: 'Managed apps' }).waitFor();
-  return page;
-}
-
 const probe = <T>(page: Page, expression: string): Promise<T> => page.evaluate<T>(`window.__benchProbe.${expression}`);
 const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
@@ -162,7 +79,7 @@ const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
 async function oneRun(page: Page, dashboardUrl: string, apps: number, into: Record<string, Measured>): Promise<void> {
   const windows: [string, number, number][] = [];
   await page.goto(dashboardUrl);
-  const loaded = await probe<Change>(page, `waitFor('table.apps tbody tr', ${apps})`);
+  const loaded = await probe<Change>(page, `waitFor('overview', '${apps} of ${apps} apps')`);
   const dataEnd = await page.evaluate<number>(
     `Math.max(...performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname === '/api/apps').map((e) => e.responseEnd))`,
   );
@@ -185,18 +102,19 @@ async function oneRun(page: Page, dashboardUrl: string, apps: number, into: Reco
 
   const filter = page.getByRole('searchbox');
   await filter.focus();
+  let lastKey: Timed | undefined;
   for (const key of [...FILTER_WORD, ...Array<string>(FILTER_WORD.length).fill('Backspace')]) {
-    await interact('filter', () => page.keyboard.press(key));
+    lastKey = await interact('filter', () => page.keyboard.press(key));
   }
-  await probe(page, `waitFor('table.apps tbody tr', ${apps})`);
+  await probe(page, `waitFor('overview', '${apps} of ${apps} apps', ${lastKey!.start})`);
 
   const nav = page.getByRole('navigation', { name: 'Views' });
   const toTimeline = await interact('timelineClick', () => nav.getByRole('link', { name: 'Timeline' }).click());
-  const bars = await probe<Change>(page, `waitFor('svg.timeline > g', ${apps}, ${toTimeline.start})`);
+  const bars = await probe<Change>(page, `waitFor('timeline', '${apps}', ${toTimeline.start})`);
   into.timeline!.ms.push(bars.paint - toTimeline.start);
   windows.push(['timeline', toTimeline.start, bars.paint]);
   const toOverview = await interact('overviewClick', () => nav.getByRole('link', { name: 'Overview' }).click());
-  const rows = await probe<Change>(page, `waitFor('table.apps tbody tr', ${apps}, ${toOverview.start})`);
+  const rows = await probe<Change>(page, `waitFor('overview', '${apps} of ${apps} apps', ${toOverview.start})`);
   into.overviewFromMemory!.ms.push(rows.paint - toOverview.start);
   windows.push(['overviewFromMemory', toOverview.start, rows.paint]);
 
@@ -243,7 +161,7 @@ async function measureSize(page: Page, dashboardUrl: string, apps: number) {
     overview: await page.evaluate<number>(`document.getElementsByTagName('*').length`),
     timeline: await (async () => {
       await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Timeline' }).click();
-      await probe(page, `waitFor('svg.timeline > g', ${apps})`);
+      await probe(page, `waitFor('timeline', '${apps}')`);
       return page.evaluate<number>(`document.getElementsByTagName('*').length`);
     })(),
   };
@@ -281,25 +199,18 @@ function report(result: SizeResult): void {
 
 export async function benchDashboard(): Promise<void> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (Debian: apt-get install chromium)`);
-  const work = mkdtempSync(join(tmpdir(), 'ecr-bench-dashboard-'));
   // Yearly: no renewal runs while the page is measured.
-  const sandbox = await startSandboxProcess(work, await sandboxEnvironment(work, { SANDBOX_RENEWAL_SCHEDULE: '0 0 0 1 1 *' }));
-  let browser: Browser | undefined;
+  const world = await startDashboardBrowser({ prefix: 'ecr-bench-dashboard-', env: { SANDBOX_RENEWAL_SCHEDULE: '0 0 0 1 1 *' } });
+  const { sandbox } = world;
   try {
-    const emulators = sandbox.info.emulators as unknown as { azuriteConnectionString?: string; keyVault?: string };
-    const store = new AppStore(
-      createTableClient({ kind: 'connectionString', connectionString: emulators.azuriteConnectionString! }, APPS_TABLE_NAME),
-    );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    const page = await signInAsReader(browser, sandbox.info.dashboardUrl);
+    const page = await world.signIn('Reader');
+    // From the next navigation on: every run starts on a fresh document.
+    await page.context().addInitScript(DASHBOARD_PROBE);
     const sizes: SizeResult[] = [];
     let managed = await countApps(sandbox);
     for (const size of [...SIZES].sort((a, b) => a - b)) {
       const started = Date.now();
-      await seed(store, managed, size - managed, emulators.keyVault!);
+      await importManagedFleet(sandbox, managed, size - managed);
       managed = await countApps(sandbox);
       if (managed !== size) throw new Error(`${managed} apps listed, ${size} expected`);
       console.log(`Seeded ${size} apps in ${Date.now() - started} ms; ${RUNS} runs after a warm-up run`);
@@ -334,8 +245,6 @@ export async function benchDashboard(): Promise<void> {
       ...machine(),
     });
   } finally {
-    await browser?.close();
-    sandbox.kill();
-    rmSync(work, { recursive: true, force: true });
+    await world.close();
   }
 }

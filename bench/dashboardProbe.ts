@@ -13,9 +13,11 @@
  * - `events`: Event Timing entries of interactions (durationThreshold 16 ms, the smallest the API
  *   allows), the browser's own INP-style figure for the same inputs.
  * - `longTasks`: every task over 50 ms (Long Tasks API).
- * - `waitFor(selector, count, since)`: the first time since `since` that `count` elements matched
- *   (the overview's rows, the timeline's bars), with the paint after; watched from the document's
- *   start, so a render that finished before the benchmark asked is still timed when it happened.
+ * - `waitFor(name, value, since)`: the first time since `since` that the overview read `value`
+ *   ("1000 of 1000 apps", with rows in its table) or the timeline had `value` bars, with the paint
+ *   after; watched from the document's start, so a render that finished before the benchmark
+ *   asked is still timed when it happened. Not the number of rows: the overview renders those near
+ *   the viewport only.
  */
 export const DASHBOARD_PROBE = `(() => {
   const probe = { longTasks: [], events: [], interactions: [], unsupported: [] };
@@ -46,32 +48,37 @@ export const DASHBOARD_PROBE = `(() => {
     const check = () => (probe.interactions.length >= count ? done(probe.interactions[count - 1]) : setTimeout(check, 5));
     check();
   });
-  // Every change in the number of overview rows and timeline bars, from the first script on.
-  const WATCHED = ['table.apps tbody tr', 'svg.timeline > g'];
-  const counts = new Map();
+  // Every change of the overview (its "N of M apps" once rows are in its table: the two render
+  // together) and of the number of timeline bars, from the first script on.
+  const WATCHED = {
+    overview: () =>
+      document.querySelector('table.apps tbody tr:not(.spacer)') ? document.querySelector('.toolbar .count')?.textContent : undefined,
+    timeline: () => String(document.querySelectorAll('svg.timeline > g').length),
+  };
+  const values = new Map();
   probe.changes = [];
   const waiters = [];
-  const counted = () => {
-    for (const selector of WATCHED) {
-      const count = document.querySelectorAll(selector).length;
-      if (counts.get(selector) === count) continue;
-      counts.set(selector, count);
-      const change = { selector, count, dom: performance.now() };
+  const watched = () => {
+    for (const [name, read] of Object.entries(WATCHED)) {
+      const value = read();
+      if (values.get(name) === value) continue;
+      values.set(name, value);
+      const change = { name, value, dom: performance.now() };
       probe.changes.push(change);
       probe.nextPaint().then((paint) => {
         change.paint = paint;
-        for (const w of waiters.filter((w) => w.selector === selector && w.count === count && change.dom >= w.since)) {
+        for (const w of waiters.filter((w) => w.name === name && w.value === value && change.dom >= w.since)) {
           waiters.splice(waiters.indexOf(w), 1);
           w.done(change);
         }
       });
     }
   };
-  new MutationObserver(counted).observe(document, { childList: true, subtree: true });
-  // The first time since 'since' (ms after navigation) that 'count' elements matched, once painted.
-  probe.waitFor = (selector, count, since = 0) => new Promise((done) => {
-    const seen = probe.changes.find((c) => c.selector === selector && c.count === count && c.dom >= since && c.paint !== undefined);
+  new MutationObserver(watched).observe(document, { childList: true, subtree: true, characterData: true });
+  // The first time since 'since' (ms after navigation) that 'name' read 'value', once painted.
+  probe.waitFor = (name, value, since = 0) => new Promise((done) => {
+    const seen = probe.changes.find((c) => c.name === name && c.value === value && c.dom >= since && c.paint !== undefined);
     if (seen) done(seen);
-    else waiters.push({ selector, count, since, done });
+    else waiters.push({ name, value, since, done });
   });
 })();`;
