@@ -15,6 +15,7 @@ import { GraphEmulator } from '../test/emulators/graph.js';
 import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
 import { benchRoot } from './compileApp.js';
 import { machine, printResult, round } from './stats.js';
+import { managedConfig } from '../test/support/storedAppFixture.js';
 
 /**
  * The tenant inventory (GET /api/inventory) over 20,000 emulated app registrations, 2,000 of them
@@ -78,24 +79,10 @@ export async function benchInventory(): Promise<void> {
       });
       if (i < MANAGED) {
         managed.push({
-          config: {
-            appId: app.appId,
-            displayName: app.displayName,
-            enabled: true,
-            lifetimeDays: 90,
-            renewBeforeDays: 30,
-            keySize: 2048,
-            graphMode: 'owner',
-            bootstrap: false,
-            notifications: { enabled: false, recipients: [], thresholdDays: 14, includeCertificate: false, attachmentFormat: 'cer' },
-            keyVault: {
-              enabled: true,
-              vaultUrl: 'https://bench-vault.vault.azure.net/',
-              certificateName: `tenant-app-${i}`,
-              grantAppRead: false,
-              readers: [],
-            },
-          },
+          config: managedConfig(app.appId, app.displayName, {
+            vaultUrl: 'https://bench-vault.vault.azure.net/',
+            certificateName: `tenant-app-${i}`,
+          }),
         });
       }
     }

@@ -1,22 +1,17 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
-import type { AppConfig } from '../src/lib/domain/appConfig.js';
 import { AppStore } from '../src/lib/tables/appStore.js';
 import { APPS_TABLE_NAME } from '../src/lib/composition.js';
 import { StorageRenewalQueue } from '../src/lib/queue/renewalQueue.js';
 import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME } from '../src/lib/domain/renewalQueueName.js';
 import type { RenewalMessage } from '../src/lib/domain/ports.js';
 import { AZURITE_ACCOUNT_NAME, startAzurite } from '../test/emulators/azurite.js';
-import { EmailEmulator } from '../test/emulators/email.js';
 import type { EmulatorServer } from '../test/emulators/emulatorServer.js';
-import { EntraAuthority } from '../test/emulators/entraAuthority.js';
-import { EventGridEmulator } from '../test/emulators/eventGrid.js';
-import { GraphEmulator } from '../test/emulators/graph.js';
-import { KeyVaultEmulator } from '../test/emulators/keyVault.js';
 import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
+import { hostEnvironment, seedRenewalApps, startEmulatedServices, type EmulatedServices } from '../test/support/emulatedServices.js';
 import { AzuriteRequestLog } from './azuriteRequestLog.js';
 import { benchRoot, compileLocalHost } from './compileApp.js';
 import { startHost, type HostProcess } from './hostProcess.js';
@@ -54,7 +49,7 @@ export interface RenewWorld {
   readonly cleanup: () => Promise<void>;
 }
 
-export type Services = Awaited<ReturnType<typeof startServices>>;
+export type Services = EmulatedServices;
 
 const API_AUDIENCE = 'api://entra-cert-rotator-bench';
 
@@ -85,16 +80,22 @@ export async function startRenewWorld(
     for (const step of cleanups) await step().catch(() => {});
   };
   try {
-    const services = await startServices(tls);
+    const services = await startEmulatedServices(tls);
     cleanups.push(services.close);
 
     // The apps: registrations owned by the rotator's identity, configs imported into its table.
     const store = new AppStore(
       TableClient.fromConnectionString(azurite.connectionString, APPS_TABLE_NAME, { allowInsecureConnection: true }),
     );
-    const appIds = await seedApps(store, services, renewals);
+    const appIds = await seedRenewalApps(store, services, renewals, { displayName: 'Benchmark app', certificateName: 'bench-app' });
 
-    const env = hostEnvironment(services, { appRoot, storageConnectionString: azurite.connectionString, confirmDelaySeconds });
+    const env: NodeJS.ProcessEnv = {
+      ...hostEnvironment(services, { appRoot, storageConnectionString: azurite.connectionString, apiAudience: API_AUDIENCE }),
+      PORT: '0',
+      // Yearly: the timer must not fire during the run (messages are pushed by the benchmark).
+      RENEWAL_SCHEDULE: '0 0 0 1 1 *',
+      CONFIRM_DELAY_SECONDS: String(confirmDelaySeconds),
+    };
     const host = await startHost(distDir, appRoot, env, hostLog);
     cleanups.unshift(() => host.stop());
 
@@ -129,98 +130,6 @@ export async function startRenewWorld(
     await cleanup();
     throw error;
   }
-}
-
-/** The authority (with the rotator's managed identity), Graph, Key Vault, email and Event Grid emulators. */
-async function startServices(tls: ReturnType<typeof loadOrCreateEmulatorTls>) {
-  const tenantId = randomUUID();
-  const identity = { tenantId, clientId: randomUUID(), principalId: randomUUID(), roles: ['Application.ReadWrite.OwnedBy'] };
-  const authority = new EntraAuthority({ tls });
-  const graph = new GraphEmulator({ tls, authority });
-  await Promise.all([authority.start(), graph.start()]);
-  const verifyToken = (token: string, audiences: string[]) => authority.verifyAccessToken(token, audiences);
-  const keyVault = new KeyVaultEmulator({ tls, tenantId, authorityHost: authority.url, verifyToken });
-  // runningPolls 0: the operation has succeeded by the first status poll (how many polls the real
-  // service needs depends on its delivery time; the adapter's share is not to poll more than that).
-  const email = new EmailEmulator({ tls, accessKey: randomBytes(32).toString('base64'), verifyToken, runningPolls: 0 });
-  const eventGrid = new EventGridEmulator({ tls, keys: [randomBytes(16).toString('hex')], verifyToken });
-  await Promise.all([keyVault.start(), email.start(), eventGrid.start()]);
-  const close = () => Promise.all([authority.close(), graph.close(), keyVault.close(), email.close(), eventGrid.close()]).then(() => {});
-  const managedIdentity = authority.enableManagedIdentity(identity);
-  return { tls, tenantId, identity, managedIdentity, authority, graph, keyVault, email, eventGrid, close };
-}
-
-/** `renewals` app registrations in the Graph emulator, their configs imported into the table; their app ids. */
-async function seedApps(store: AppStore, { tenantId, identity, graph, keyVault }: Services, renewals: number): Promise<string[]> {
-  const appIds: string[] = [];
-  const configs: { config: AppConfig }[] = [];
-  for (let appNumber = 0; appNumber < renewals; appNumber++) {
-    const displayName = `Benchmark app ${appNumber}`;
-    const registration = graph.createApplication({ tenantId, displayName, owners: [identity.principalId] });
-    appIds.push(registration.appId);
-    configs.push({
-      config: {
-        appId: registration.appId,
-        displayName,
-        enabled: true,
-        lifetimeDays: 30,
-        renewBeforeDays: 20,
-        notifications: {
-          enabled: true,
-          recipients: ['platform-admins@contoso.example'],
-          thresholdDays: 14,
-          includeCertificate: false,
-          attachmentFormat: 'cer',
-        },
-        keySize: 2048,
-        graphMode: 'owner',
-        bootstrap: false,
-        keyVault: {
-          enabled: true,
-          vaultUrl: keyVault.vaultUrl,
-          certificateName: `bench-app-${appNumber}`,
-          grantAppRead: false,
-          readers: [],
-        },
-      },
-    });
-  }
-  await store.importApps(configs);
-  return appIds;
-}
-
-/** The host's environment: nothing but what a Function App would have, pointed at the emulators. */
-function hostEnvironment(
-  services: Services,
-  {
-    appRoot,
-    storageConnectionString,
-    confirmDelaySeconds,
-  }: { appRoot: string; storageConnectionString: string; confirmDelaySeconds: number },
-): NodeJS.ProcessEnv {
-  const { tls, tenantId, managedIdentity, graph, authority, keyVault, email, eventGrid } = services;
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    PORT: '0',
-    FUNCTIONS_APP_ROOT: appRoot,
-    NODE_EXTRA_CA_CERTS: tls.caPath,
-    IDENTITY_ENDPOINT: managedIdentity.endpoint,
-    IDENTITY_HEADER: managedIdentity.header,
-    AzureWebJobsStorage: storageConnectionString,
-    MANAGED_TENANT_ID: tenantId,
-    // Yearly: the timer must not fire during the run (messages are pushed by the benchmark).
-    RENEWAL_SCHEDULE: '0 0 0 1 1 *',
-    GRAPH_BASE_URL: graph.url,
-    AZURE_AUTHORITY_HOST: authority.url,
-    DEFAULT_KEYVAULT_URL: keyVault.vaultUrl,
-    EMAIL_ENDPOINT: email.server.url,
-    EMAIL_SENDER: 'DoNotReply@rotator.example',
-    EVENTGRID_TOPIC_ENDPOINT: eventGrid.topicEndpoint,
-    API_AUDIENCE,
-    API_TENANT_ID: tenantId,
-    CONFIRM_DELAY_SECONDS: String(confirmDelaySeconds),
-  };
 }
 
 /** The benchmark's hands on the apps: their deploy messages, and their windows in the table. */

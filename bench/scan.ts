@@ -7,6 +7,7 @@ import { StorageRenewalQueue } from '../src/lib/queue/renewalQueue.js';
 import { RenewalScheduler } from '../src/lib/renewal/renewalScheduler.js';
 import { startAzurite } from '../test/emulators/azurite.js';
 import { machine, median, printResult, round } from './stats.js';
+import { managedConfig } from '../test/support/storedAppFixture.js';
 
 /**
  * One scheduler scan at 1,000, 10,000 and 100,000 managed apps, of which the same 100 are due.
@@ -50,18 +51,12 @@ function seedRecord(index: number, due: boolean, now: number): Seeded {
   // days, months past any `now` this benchmark uses.
   const notAfter = now + (due ? 10 : 200 + (index % 165)) * DAY_MS;
   return {
-    config: {
+    config: managedConfig(
       appId,
-      displayName: `Benchmark app ${index}`,
-      enabled: true,
-      lifetimeDays,
-      renewBeforeDays: 30,
-      notifications: { enabled: false, recipients: [], thresholdDays: 14, includeCertificate: false, attachmentFormat: 'cer' },
-      keySize: 2048,
-      graphMode: 'owner',
-      bootstrap: false,
-      keyVault: { enabled: true, vaultUrl: VAULT_URL, certificateName: `bench-app-${index}`, grantAppRead: false, readers: [] },
-    },
+      `Benchmark app ${index}`,
+      { vaultUrl: VAULT_URL, certificateName: `bench-app-${index}` },
+      { lifetimeDays },
+    ),
     state: {
       currentThumbprint: appId.replaceAll('-', '').padEnd(40, '0').toUpperCase(),
       keyId: appId,

@@ -9,6 +9,7 @@ import { RotationStore } from '../../src/lib/tables/rotationStore.js';
 import { API_AUDIENCE, ApiHarness } from '../support/apiHarness.js';
 import { OpenApiContract } from '../support/openApiContract.js';
 import { createTestTableClient, snapshotTable } from '../support/tables.js';
+import { managedConfig } from '../support/storedAppFixture.js';
 
 /**
  * The /api/rotations routes (issue 19.1) over Azurite and the emulated authority's tokens: status
@@ -41,24 +42,7 @@ beforeAll(async () => {
     const appId = randomUUID();
     appIds.push(appId);
     await api.store.createApp({
-      config: {
-        appId,
-        displayName: `Rotated ${i}`,
-        enabled: true,
-        lifetimeDays: 90,
-        renewBeforeDays: 30,
-        keySize: 2048,
-        graphMode: 'owner',
-        bootstrap: false,
-        notifications: { enabled: false, recipients: [], thresholdDays: 14, includeCertificate: false, attachmentFormat: 'cer' },
-        keyVault: {
-          enabled: true,
-          vaultUrl: 'https://default-vault.vault.azure.net/',
-          certificateName: `rotated-${i}`,
-          grantAppRead: false,
-          readers: [],
-        },
-      },
+      config: managedConfig(appId, `Rotated ${i}`, { vaultUrl: 'https://default-vault.vault.azure.net/', certificateName: `rotated-${i}` }),
       state: {
         currentThumbprint: `${i}`.repeat(40),
         keyId: randomUUID(),

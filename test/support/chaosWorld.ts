@@ -1,22 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { APPS_TABLE_NAME } from '../../src/lib/composition.js';
-import type { AppConfig } from '../../src/lib/domain/appConfig.js';
 import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME } from '../../src/lib/domain/renewalQueueName.js';
 import type { StoredApp } from '../../src/lib/domain/storedApp.js';
 import { AppStore } from '../../src/lib/tables/appStore.js';
 import { startAzurite, type RunningAzurite } from '../emulators/azurite.js';
-import { EmailEmulator } from '../emulators/email.js';
-import { EntraAuthority } from '../emulators/entraAuthority.js';
-import { EventGridEmulator } from '../emulators/eventGrid.js';
-import { GraphEmulator } from '../emulators/graph.js';
-import { KeyVaultEmulator } from '../emulators/keyVault.js';
+import type { EmailEmulator } from '../emulators/email.js';
+import type { EntraAuthority } from '../emulators/entraAuthority.js';
+import type { EventGridEmulator } from '../emulators/eventGrid.js';
+import type { GraphEmulator } from '../emulators/graph.js';
+import type { KeyVaultEmulator } from '../emulators/keyVault.js';
 import { loadOrCreateEmulatorTls } from '../emulators/tls.js';
+import { hostEnvironment, seedRenewalApps, startEmulatedServices } from './emulatedServices.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -96,49 +95,19 @@ export async function startChaosWorld(options: ChaosWorldOptions): Promise<Chaos
     for (const step of closers.reverse()) await step().catch(() => {});
   };
   try {
-    const tenantId = randomUUID();
-    const identity = { tenantId, clientId: randomUUID(), principalId: randomUUID(), roles: ['Application.ReadWrite.OwnedBy'] };
-    const authority = new EntraAuthority({ tls });
-    const graph = new GraphEmulator({ tls, authority });
-    await Promise.all([authority.start(), graph.start()]);
-    const verifyToken = (token: string, audiences: string[]) => authority.verifyAccessToken(token, audiences);
-    const keyVault = new KeyVaultEmulator({ tls, tenantId, authorityHost: authority.url, verifyToken });
-    const email = new EmailEmulator({ tls, accessKey: randomBytes(32).toString('base64'), verifyToken, runningPolls: 0 });
-    const eventGrid = new EventGridEmulator({ tls, keys: [randomBytes(16).toString('hex')], verifyToken });
-    await Promise.all([keyVault.start(), email.start(), eventGrid.start()]);
-    closers.push(() => Promise.all([authority.close(), graph.close(), keyVault.close(), email.close(), eventGrid.close()]));
-    const managedIdentity = authority.enableManagedIdentity(identity);
-
+    const services = await startEmulatedServices(tls);
+    closers.push(services.close);
+    const { tenantId, authority, graph, keyVault, email, eventGrid } = services;
     const store = new AppStore(
       TableClient.fromConnectionString(azurite.connectionString, APPS_TABLE_NAME, { allowInsecureConnection: true }),
     );
-    const appIds: string[] = [];
-    const configs: { config: AppConfig }[] = [];
-    for (let n = 0; n < options.apps; n++) {
-      const displayName = `Chaos app ${n}`;
-      const registration = graph.createApplication({ tenantId, displayName, owners: [identity.principalId] });
-      appIds.push(registration.appId);
-      configs.push({ config: chaosAppConfig(registration.appId, displayName, keyVault.vaultUrl, n) });
-    }
-    await store.importApps(configs);
-
+    const appIds = await seedRenewalApps(store, services, options.apps, { displayName: 'Chaos app', certificateName: 'chaos-app' });
     const baseEnv: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      FUNCTIONS_APP_ROOT: appRoot,
-      NODE_EXTRA_CA_CERTS: tls.caPath,
-      IDENTITY_ENDPOINT: managedIdentity.endpoint,
-      IDENTITY_HEADER: managedIdentity.header,
-      AzureWebJobsStorage: azurite.connectionString,
-      MANAGED_TENANT_ID: tenantId,
-      GRAPH_BASE_URL: graph.url,
-      AZURE_AUTHORITY_HOST: authority.url,
-      DEFAULT_KEYVAULT_URL: keyVault.vaultUrl,
-      EMAIL_ENDPOINT: email.server.url,
-      EMAIL_SENDER: 'DoNotReply@rotator.example',
-      EVENTGRID_TOPIC_ENDPOINT: eventGrid.topicEndpoint,
-      API_AUDIENCE: 'api://entra-cert-rotator-chaos',
-      API_TENANT_ID: tenantId,
+      ...hostEnvironment(services, {
+        appRoot,
+        storageConnectionString: azurite.connectionString,
+        apiAudience: 'api://entra-cert-rotator-chaos',
+      }),
       ...options.hostEnv,
     };
 
@@ -188,28 +157,6 @@ export async function startChaosWorld(options: ChaosWorldOptions): Promise<Chaos
     await close();
     throw error;
   }
-}
-
-/** The renewal bench's app settings (bench/renewWorld.ts): Key Vault, notifications on, owner mode. */
-function chaosAppConfig(appId: string, displayName: string, vaultUrl: string, n: number): AppConfig {
-  return {
-    appId,
-    displayName,
-    enabled: true,
-    lifetimeDays: 30,
-    renewBeforeDays: 20,
-    notifications: {
-      enabled: true,
-      recipients: ['platform-admins@contoso.example'],
-      thresholdDays: 14,
-      includeCertificate: false,
-      attachmentFormat: 'cer',
-    },
-    keySize: 2048,
-    graphMode: 'owner',
-    bootstrap: false,
-    keyVault: { enabled: true, vaultUrl, certificateName: `chaos-app-${n}`, grantAppRead: false, readers: [] },
-  };
 }
 
 async function spawnHost(name: string, env: NodeJS.ProcessEnv, logPath: string): Promise<ChaosHost> {

@@ -1,4 +1,4 @@
-import { appConfigSchema, renewalStateSchema, type RenewalStateInput } from '../../src/lib/domain/appConfig.js';
+import { appConfigSchema, renewalStateSchema, type AppConfig, type RenewalStateInput } from '../../src/lib/domain/appConfig.js';
 import type { StoredApp } from '../../src/lib/domain/storedApp.js';
 
 export const FIXTURE_APP_ID = '11111111-2222-4333-8444-555555555555';
@@ -18,4 +18,24 @@ export function storedAppFixture(input: { config?: Record<string, unknown>; stat
     updatedAt: '2026-01-01T00:00:00.000Z',
     updatedBy: undefined,
   };
+}
+
+/**
+ * A managed app's config as the API would store it (parsed: every other setting at its default):
+ * Key Vault on without read grants, a 90-day lifetime unless `settings` says otherwise. The seed of
+ * the table-backed tests and benchmarks; `settings` replaces any top-level setting.
+ */
+export function managedConfig(
+  appId: string,
+  displayName: string,
+  keyVault: Pick<AppConfig['keyVault'], 'vaultUrl' | 'certificateName'> & Partial<AppConfig['keyVault']>,
+  settings: Record<string, unknown> = {},
+): AppConfig {
+  return appConfigSchema.parse({
+    appId,
+    displayName,
+    lifetimeDays: 90,
+    ...settings,
+    keyVault: { enabled: true, grantAppRead: false, ...keyVault },
+  });
 }

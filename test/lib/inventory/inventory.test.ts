@@ -16,6 +16,7 @@ import { GraphEmulator } from '../../emulators/graph.js';
 import { loadOrCreateEmulatorTls } from '../../emulators/tls.js';
 import { OpenApiContract } from '../../support/openApiContract.js';
 import { createTestTableClient } from '../../support/tables.js';
+import { managedConfig } from '../../support/storedAppFixture.js';
 
 /**
  * The tenant inventory (issue 19.6): the pure summary and filters, the CSV, and the whole route
@@ -140,24 +141,10 @@ describe('GET /api/inventory over Graph and Azurite', () => {
       if (i % 10 === 0) {
         managedIds.push(app.appId);
         await store.createApp({
-          config: {
-            appId: app.appId,
-            displayName: app.displayName,
-            enabled: true,
-            lifetimeDays: 90,
-            renewBeforeDays: 30,
-            keySize: 2048,
-            graphMode: 'owner',
-            bootstrap: false,
-            notifications: { enabled: false, recipients: [], thresholdDays: 14, includeCertificate: false, attachmentFormat: 'cer' },
-            keyVault: {
-              enabled: true,
-              vaultUrl: 'https://inventory-vault.vault.azure.net/',
-              certificateName: `c${i}`,
-              grantAppRead: false,
-              readers: [],
-            },
-          },
+          config: managedConfig(app.appId, app.displayName, {
+            vaultUrl: 'https://inventory-vault.vault.azure.net/',
+            certificateName: `c${i}`,
+          }),
           history: { action: 'config.created', trigger: 'test', outcome: 'succeeded' },
         });
       }

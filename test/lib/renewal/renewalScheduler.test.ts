@@ -12,6 +12,7 @@ import { MAX_DEQUEUE_COUNT } from '../../../src/lib/domain/renewalMessage.js';
 import { AppRegistrationDirectoryDouble } from '../../support/appRegistrationDirectoryDouble.js';
 import { assertRenewalInvariants, credentialBaseline } from '../../support/renewalInvariants.js';
 import { peekAll, startRenewalWorld, type RenewalWorld } from '../../support/renewalWorld.js';
+import { managedConfig } from '../../support/storedAppFixture.js';
 
 const DAY = 24 * 3600_000;
 const admin = { oid: 'admin-oid', name: 'Ada Admin' };
@@ -483,24 +484,12 @@ describe('drift slice', () => {
     try {
       await slicing.store.importApps(
         Array.from({ length: 300 }, (_, i) => ({
-          config: {
-            appId: randomUUID(),
-            displayName: `Slice ${i}`,
-            enabled: false,
-            lifetimeDays: 365,
-            renewBeforeDays: 30,
-            keySize: 2048,
-            graphMode: 'owner',
-            bootstrap: false,
-            notifications: { enabled: false, recipients: [], thresholdDays: 14, includeCertificate: false, attachmentFormat: 'cer' },
-            keyVault: {
-              enabled: true,
-              vaultUrl: slicing.keyVault.vaultUrl,
-              certificateName: `slice-${i}`,
-              grantAppRead: true,
-              readers: [],
-            },
-          } satisfies AppConfig,
+          config: managedConfig(
+            randomUUID(),
+            `Slice ${i}`,
+            { vaultUrl: slicing.keyVault.vaultUrl, certificateName: `slice-${i}`, grantAppRead: true },
+            { enabled: false, lifetimeDays: 365 },
+          ),
         })),
       );
       let read = 0;
