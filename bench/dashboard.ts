@@ -14,6 +14,7 @@ import { machine, median, percentile, printResult, round } from './stats.js';
  *    end to that paint (the page's own work once the data is there);
  *  - sort: a click on each column's header, input to next paint;
  *  - filter: typing a word into the filter and deleting it again, each key press to next paint;
+ *  - scroll: 800 px at a time down the list, to the paint with a row (not a spacer) mid-screen;
  *  - timeline: the click on "Timeline" to its bars painted, and back to the overview's rows painted.
  * Timed in the page (dashboardProbe.ts): the event's timestamp to the paint after the handlers;
  * Event Timing's INP-style duration for the same inputs and the Long Tasks API's tasks beside it.
@@ -21,17 +22,19 @@ import { machine, median, percentile, printResult, round } from './stats.js';
  * Goal: sort and filter under 100 ms at 1,000 apps (p95 of every interaction measured): RAIL's
  * response goal, "complete a transition initiated by user input within 100 ms" (web.dev/articles/rail);
  * web.dev's INP "good" threshold is 200 ms at the 75th percentile (web.dev/articles/inp), so the goal
- * keeps a margin for machines slower than this one. Initial render under 1 s after the data arrives:
- * RAIL's 100-1000 ms, where "loading pages or changing views" still feels continuous and past which
- * users lose focus; the fetch itself is the API's and is reported beside it.
+ * keeps a margin for machines slower than this one. The overview's render once the data has arrived,
+ * and the timeline's, under 1 s: RAIL's 100-1000 ms, where "loading pages or changing views" still
+ * feels continuous and past which users lose focus; the fetch itself is the API's, reported beside.
  */
 const SIZES = (process.env.BENCH_DASHBOARD_SIZES ?? '10,1000').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_DASHBOARD_RUNS ?? 5);
-const GOAL = { interactionMs: 100, renderAfterDataMs: 1000 };
+const GOAL = { interactionMs: 100, viewMs: 1000 };
 const FILTER_WORD = 'payments';
 const SORT_LABELS = ['App', 'Days left', 'Next renewal', 'Last outcome', 'Verified', 'Days left'];
 /** Each key press waits for its paint, then this long, so that one measurement never overlaps the next. */
 const PAUSE_MS = 60;
+const SCROLL_STEPS = 8;
+const SCROLL_STEP_PX = 800;
 
 interface Timed {
   readonly type: string;
@@ -108,6 +111,16 @@ async function oneRun(page: Page, dashboardUrl: string, apps: number, into: Reco
   }
   await probe(page, `waitFor('overview', '${apps} of ${apps} apps', ${lastKey!.start})`);
 
+  // Page by page down the list and back to the top; a list that fits the screen does not scroll.
+  for (let step = 0; step < SCROLL_STEPS; step++) {
+    const timed = await probe<(Timed & { frames: number }) | null>(page, `scrollStep(${SCROLL_STEP_PX})`);
+    if (timed === null) break;
+    into.scroll!.ms.push(timed.end - timed.start);
+    windows.push(['scroll', timed.start, timed.end]);
+    await pause(PAUSE_MS);
+  }
+  await page.evaluate('window.scrollTo(0, 0)');
+
   const nav = page.getByRole('navigation', { name: 'Views' });
   const toTimeline = await interact('timelineClick', () => nav.getByRole('link', { name: 'Timeline' }).click());
   const bars = await probe<Change>(page, `waitFor('timeline', '${apps}', ${toTimeline.start})`);
@@ -152,7 +165,18 @@ function longTaskSummary(tasks: readonly Span[]) {
 }
 
 async function measureSize(page: Page, dashboardUrl: string, apps: number) {
-  const names = ['load', 'fetch', 'renderAfterData', 'sort', 'filter', 'timelineClick', 'timeline', 'overviewClick', 'overviewFromMemory'];
+  const names = [
+    'load',
+    'fetch',
+    'renderAfterData',
+    'sort',
+    'filter',
+    'scroll',
+    'timelineClick',
+    'timeline',
+    'overviewClick',
+    'overviewFromMemory',
+  ];
   const into = Object.fromEntries(names.map((n) => [n, phase()]));
   // A first run warms the browser's caches and the host's code paths; it is not counted.
   await oneRun(page, dashboardUrl, apps, Object.fromEntries(names.map((n) => [n, phase()])));
@@ -177,6 +201,7 @@ async function measureSize(page: Page, dashboardUrl: string, apps: number) {
     renderAfterData: pick('renderAfterData'),
     sort: pick('sort', true),
     filter: pick('filter', true),
+    scroll: pick('scroll'),
     timeline: pick('timeline'),
     overviewFromMemory: pick('overviewFromMemory'),
     domNodes,
@@ -187,10 +212,10 @@ type SizeResult = Awaited<ReturnType<typeof measureSize>>;
 
 function report(result: SizeResult): void {
   const line = (name: string, s: { median?: number; p95?: number; longTasks?: { count: number; maxMs: number } } | undefined) =>
-    `  ${name.padEnd(20)} median ${String(s?.median).padStart(7)} ms   p95 ${String(s?.p95).padStart(7)} ms` +
+    `  ${name.padEnd(20)} median ${String(s?.median ?? '—').padStart(7)} ms   p95 ${String(s?.p95 ?? '—').padStart(7)} ms` +
     (s?.longTasks ? `   long tasks ${s.longTasks.count} (max ${s.longTasks.maxMs} ms)` : '');
   console.log(`${result.apps} apps (DOM elements: overview ${result.domNodes.overview}, timeline ${result.domNodes.timeline})`);
-  for (const name of ['load', 'fetch', 'renderAfterData', 'sort', 'filter', 'timeline', 'overviewFromMemory'] as const) {
+  for (const name of ['load', 'fetch', 'renderAfterData', 'sort', 'filter', 'scroll', 'timeline', 'overviewFromMemory'] as const) {
     console.log(line(name, result[name]));
   }
   console.log(line('sort (Event Timing)', result.sort.eventTiming));
@@ -222,13 +247,14 @@ export async function benchDashboard(): Promise<void> {
     const goalMet =
       largest.sort.p95! < GOAL.interactionMs &&
       largest.filter.p95! < GOAL.interactionMs &&
-      largest.renderAfterData.p95! < GOAL.renderAfterDataMs;
+      largest.renderAfterData.p95! < GOAL.viewMs &&
+      largest.timeline.p95! < GOAL.viewMs;
     printResult({
       benchmark: 'dashboard',
       goal: {
         sortAndFilterP95Ms: GOAL.interactionMs,
-        renderAfterDataP95Ms: GOAL.renderAfterDataMs,
-        basis: 'RAIL response 100 ms (web.dev/articles/rail); INP good <= 200 ms (web.dev/articles/inp)',
+        renderAfterDataAndTimelineP95Ms: GOAL.viewMs,
+        basis: 'RAIL: response 100 ms, a view 100-1000 ms (web.dev/articles/rail); INP good <= 200 ms (web.dev/articles/inp)',
       },
       runs: RUNS,
       sizes,

@@ -13,6 +13,7 @@
  * - `events`: Event Timing entries of interactions (durationThreshold 16 ms, the smallest the API
  *   allows), the browser's own INP-style figure for the same inputs.
  * - `longTasks`: every task over 50 ms (Long Tasks API).
+ * - `scrollStep(dy)`: a scroll by `dy` to the first paint with a table row at the viewport's centre.
  * - `waitFor(name, value, since)`: the first time since `since` that the overview read `value`
  *   ("1000 of 1000 apps", with rows in its table) or the timeline had `value` bars, with the paint
  *   after; watched from the document's start, so a render that finished before the benchmark
@@ -46,6 +47,21 @@ export const DASHBOARD_PROBE = `(() => {
   }, { capture: true });
   probe.interactionsDone = (count) => new Promise((done) => {
     const check = () => (probe.interactions.length >= count ? done(probe.interactions[count - 1]) : setTimeout(check, 5));
+    check();
+  });
+  // A scroll by dy: from the call to the first paint with a row of the table (not a spacer) at the
+  // viewport's centre; null when the page cannot scroll that far (a short list).
+  probe.scrollStep = (dy) => new Promise((done) => {
+    const from = scrollY;
+    const start = performance.now();
+    scrollBy(0, dy);
+    if (Math.abs(scrollY - from) < dy) return done(null);
+    let frames = 0;
+    const check = () => probe.nextPaint().then((end) => {
+      const row = document.elementFromPoint(innerWidth / 2, innerHeight / 2)?.closest('tr');
+      if ((row && !row.classList.contains('spacer')) || ++frames > 120) done({ type: 'scroll', start, end, frames });
+      else check();
+    });
     check();
   });
   // Every change of the overview (its "N of M apps" once rows are in its table: the two render
