@@ -7,7 +7,8 @@
  *   adapters    tables/, graph/, keyvault/, authorization/, email/, eventgrid/, queue/, azureErrors.ts: one per service,
  *               the only importers (with the root) of the Azure service SDKs
  *   use cases   renewal/ (outside decide/), apps/, access/, rotations/, inventory/: depend on ports, never on an adapter
- *   interface   http/, then functions/ (one file per trigger), composition.ts and config.ts (the root)
+ *   interface   http/, then functions/ (one file per trigger), composition.ts and config.ts (the root, with
+ *               serviceClients.ts and readinessProbes.ts split off it)
  *   entry       index.ts (registration only)
  *   sync        sync/: the entra-cert-sync command, its own composition root (cli.ts) with its one
  *               adapter (vaultCertificateSource.ts); the Functions app never imports it
@@ -16,7 +17,7 @@
  */
 const ADAPTERS = '^src/lib/(tables|graph|keyvault|authorization|email|eventgrid|queue)/|^src/lib/azureErrors\\.ts$';
 const USE_CASES = '^src/lib/(apps/|access/|rotations/|inventory/|renewal/(?!decide/))';
-const ROOT = '^src/lib/(composition|config)\\.ts$';
+const ROOT = '^src/lib/(composition|config|serviceClients|readinessProbes)\\.ts$';
 const SYNC_ADAPTER = '^src/sync/vaultCertificateSource\\.ts$';
 const CLI_ADAPTER = '^src/cli/cliCredential\\.ts$';
 /** The Azure service SDKs: only their adapters (and the composition root that builds them) import them. */

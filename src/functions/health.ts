@@ -16,7 +16,7 @@ export async function health(request: HttpRequest, context: InvocationContext): 
   if (request.query.get('ready') !== 'true') return { status: 200, jsonBody: { status: 'ok' }, headers: NO_STORE };
   // Loaded on a readiness check only: the composition root imports every Azure SDK, and health is
   // registered eagerly, so a static import would make every cold start pay for all of them.
-  const { getReadinessProbes } = await import('../lib/composition.js');
+  const { getReadinessProbes } = await import('../lib/readinessProbes.js');
   const report = await checkReadiness(getReadinessProbes());
   if (report.ready) return { status: 200, jsonBody: { status: 'ready', checks: report.checks }, headers: NO_STORE };
   const down = report.checks.filter((c) => c.status === 'down');

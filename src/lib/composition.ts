@@ -1,28 +1,21 @@
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
-import { EmailClient } from '@azure/communication-email';
 import { TableClient } from '@azure/data-tables';
-import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { CertificateClient } from '@azure/keyvault-certificates';
-import { SecretClient } from '@azure/keyvault-secrets';
 import { QueueClient } from '@azure/storage-queue';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { VaultAccessService } from './access/vaultAccessService.js';
 import { AppService } from './apps/appService.js';
 import { VaultRoleAssignmentClient } from './authorization/vaultRoleAssignmentClient.js';
 import { CertificateService } from './apps/certificateService.js';
-import { isRestError } from './azureErrors.js';
 import { AppStore } from './tables/appStore.js';
 import { ROTATIONS_TABLE_NAME, RotationStore } from './tables/rotationStore.js';
 import { RotationService } from './rotations/rotationService.js';
 import { InventoryService } from './inventory/inventoryService.js';
 import { TenantApplicationsClient } from './graph/tenantApplicationsClient.js';
 import { AppManagementPolicyClient } from './graph/appManagementPolicyClient.js';
-import { loadSettings, type EmailSettings, type EventGridSettings, type Settings, type StorageConnection } from './config.js';
+import { loadSettings, type Settings, type StorageConnection } from './config.js';
 import type { AppRegistrationDirectory, ServicePrincipalDirectory } from './domain/ports.js';
-import { NotificationMailer } from './email/notificationMailer.js';
 import { ConfigurationError } from './errors.js';
-import { EventPublisher } from './eventgrid/eventPublisher.js';
 import { AppRegistrationClient } from './graph/appRegistrationClient.js';
 import { GraphAppRegistrationDirectory } from './graph/graphAppRegistrationDirectory.js';
 import { createAppSignIn, createGraphClient, graphScopeFor } from './graph/graphClient.js';
@@ -30,17 +23,20 @@ import { GraphWritePacer } from './graph/graphWritePacer.js';
 import { AppSignInVerifier } from './graph/signInVerifier.js';
 import { BearerAuthenticator } from './http/bearerAuthenticator.js';
 import { DASHBOARD_ROOT, DashboardSite, dashboardSignIn } from './ui/dashboardSite.js';
-import { ReadinessFailure, type ReadinessProbe } from './http/readiness.js';
-import { CertificateVaultClient } from './keyvault/certificateVaultClient.js';
 import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME, StorageRenewalQueue } from './queue/renewalQueue.js';
 import { RenewalScheduler } from './renewal/renewalScheduler.js';
 import { RenewalService } from './renewal/renewalService.js';
+import type { NotificationMailer } from './email/notificationMailer.js';
+import type { EventPublisher } from './eventgrid/eventPublisher.js';
+import type { CertificateVaultClient } from './keyvault/certificateVaultClient.js';
+import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from './serviceClients.js';
 
 /**
  * The composition root: the one place that reads the environment, builds SDK clients and adapters,
  * and hands them to the use cases. Everything is built lazily on first use, so a cold start pays only
  * for what the first invocation needs, and a bad setting fails that invocation with a message naming
- * the setting rather than crashing the host at import.
+ * the setting rather than crashing the host at import. Two parts live beside it: serviceClients.ts
+ * (adapters built from arguments, which tests share) and readinessProbes.ts (GET /api/health?ready).
  */
 let loadedSettings: Settings | undefined;
 
@@ -247,63 +243,6 @@ export function getEventPublisher(): EventPublisher | undefined {
   return publisher ?? undefined;
 }
 
-/** Key Vault DNS suffixes whose challenge resource the SDK can verify against the vault's host name. */
-const KEY_VAULT_HOST = /\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net|microsoftazure\.de)$/i;
-
-/** Options every SDK client gets: retries with the SDK's backoff, which honours Retry-After. */
-export interface ServiceClientOptions {
-  readonly retryOptions?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
-  /** Deadline of one adapter call, retries included; each adapter has its own default. */
-  readonly timeoutInMs?: number;
-}
-
-/**
- * The Key Vault adapter over its two SDK clients. Against a vault that is not on a Key Vault domain
- * (the loopback emulator), the SDK's check that the challenge's resource matches the vault host
- * cannot pass, so it is turned off there and only there.
- */
-export function createCertificateVaultClient(
-  vaultUrl: string,
-  credential: TokenCredential,
-  options: ServiceClientOptions = {},
-): CertificateVaultClient {
-  const disableChallengeResourceVerification = !KEY_VAULT_HOST.test(new URL(vaultUrl).hostname);
-  const clientOptions = { disableChallengeResourceVerification, retryOptions: options.retryOptions };
-  return new CertificateVaultClient(
-    new CertificateClient(vaultUrl, credential, clientOptions),
-    new SecretClient(vaultUrl, credential, clientOptions),
-    {
-      timeoutInMs: options.timeoutInMs,
-    },
-  );
-}
-
-/** The email adapter: the access key of EMAIL_CONNECTION_STRING when given, else the rotator's identity. */
-export function createNotificationMailer(
-  email: EmailSettings,
-  credential: () => TokenCredential,
-  options: ServiceClientOptions & { pollIntervalInMs?: number } = {},
-): NotificationMailer {
-  const clientOptions = { retryOptions: options.retryOptions };
-  const client = email.connectionString
-    ? new EmailClient(email.connectionString, clientOptions)
-    : new EmailClient(email.endpoint, credential(), clientOptions);
-  return new NotificationMailer(client, email.sender, { pollIntervalInMs: options.pollIntervalInMs, timeoutInMs: options.timeoutInMs });
-}
-
-/** The Event Grid adapter: EVENTGRID_TOPIC_KEY when given, else the rotator's identity. */
-export function createEventPublisher(
-  eventGrid: EventGridSettings,
-  credential: () => TokenCredential,
-  options: ServiceClientOptions = {},
-): EventPublisher {
-  const clientOptions = { retryOptions: options.retryOptions };
-  const client = eventGrid.topicKey
-    ? new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', new AzureKeyCredential(eventGrid.topicKey), clientOptions)
-    : new EventGridPublisherClient(eventGrid.topicEndpoint, 'CloudEvent', credential(), clientOptions);
-  return new EventPublisher(client, eventGrid.topicEndpoint, { timeoutInMs: options.timeoutInMs });
-}
-
 // --- Use cases ---------------------------------------------------------------------------------
 
 /** The use cases' own progress lines, one JSON object each on stdout (the host forwards them as traces). */
@@ -421,57 +360,4 @@ export function getApi(): Api {
     }),
   };
   return api;
-}
-
-// --- Readiness (GET /api/health?ready=true) -----------------------------------------------------
-
-/**
- * What the host needs before it can do any work: valid settings, the config table's storage and the
- * renewal queue's. A storage that answers at all (even 404: no such row, queue or table yet) is up;
- * only a refusal (401/403) or no answer is down. Each reason names the setting or status, never a value.
- */
-export function getReadinessProbes(): ReadinessProbe[] {
-  const settings = (): Settings => {
-    try {
-      return getSettings();
-    } catch (error) {
-      if (!(error instanceof ConfigurationError)) throw error;
-      throw new ReadinessFailure(`invalid or missing: ${[...new Set(error.issues.map((issue) => issue.path))].join(', ')}`);
-    }
-  };
-  const reachable = async (setting: string, call: () => Promise<unknown>) => {
-    try {
-      await call();
-    } catch (error) {
-      if (error instanceof ReadinessFailure) throw new ReadinessFailure(`needs valid settings first (${error.message})`);
-      if (isRestError(error) && error.statusCode === 404) return;
-      const why =
-        isRestError(error) && error.statusCode !== undefined ? `HTTP ${error.statusCode}` : error instanceof Error ? error.name : 'error';
-      throw new ReadinessFailure(`${setting} unreachable (${why})`);
-    }
-  };
-  return [
-    {
-      name: 'settings',
-      check: () =>
-        new Promise<void>((resolve) => {
-          settings();
-          resolve();
-        }),
-    },
-    {
-      name: 'config-storage',
-      check: (signal) =>
-        reachable('CONFIG_STORAGE', () =>
-          createTableClient(settings().configStorage, APPS_TABLE_NAME).getEntity('readiness', 'readiness', { abortSignal: signal }),
-        ),
-    },
-    {
-      name: 'queue-storage',
-      check: (signal) =>
-        reachable('AzureWebJobsStorage', () =>
-          createRenewalQueueClient(settings().webJobsStorage, RENEWAL_QUEUE_NAME).getProperties({ abortSignal: signal }),
-        ),
-    },
-  ];
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import { encodePemBundle } from '../../src/lib/certificates/encode.js';
 import { createSelfSignedCertificate, generateRsaKeyPair } from '../../src/lib/certificates/generateCertificate.js';
 import { encodePfx } from '../../src/lib/certificates/pfx.js';
-import { createCertificateVaultClient } from '../../src/lib/composition.js';
+import { createCertificateVaultClient } from '../../src/lib/serviceClients.js';
 import { FAST_RETRIES, startTestIdentity, type TestIdentity } from '../support/identity.js';
 import { GraphEmulator } from './graph.js';
 import { KeyVaultEmulator } from './keyVault.js';

@@ -3,7 +3,7 @@ import { ClientCertificateCredential, ClientSecretCredential, DefaultAzureCreden
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { encodePemBundle } from '../../src/lib/certificates/encode.js';
 import { generateCertificate, type GeneratedCertificate } from '../../src/lib/certificates/generateCertificate.js';
-import { createCertificateVaultClient } from '../../src/lib/composition.js';
+import { createCertificateVaultClient } from '../../src/lib/serviceClients.js';
 import { EntraAuthority } from './entraAuthority.js';
 import { GRAPH_RESOURCE, GraphEmulator } from './graph.js';
 import { KeyVaultEmulator } from './keyVault.js';

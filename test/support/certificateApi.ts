@@ -7,7 +7,7 @@ import { createCertificatesHandlers } from '../../src/functions/certificates.js'
 import type { StoredApp } from '../../src/lib/domain/storedApp.js';
 import { AppStore } from '../../src/lib/tables/appStore.js';
 import { CertificateService, type CertificateServiceDependencies } from '../../src/lib/apps/certificateService.js';
-import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from '../../src/lib/composition.js';
+import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from '../../src/lib/serviceClients.js';
 import { BearerAuthenticator, type Role } from '../../src/lib/http/bearerAuthenticator.js';
 import type { RenewalService } from '../../src/lib/renewal/renewalService.js';
 import { EventGridEmulator } from '../emulators/eventGrid.js';

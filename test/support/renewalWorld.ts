@@ -8,7 +8,7 @@ import { deliverQueueMessage, PROCESSING_VISIBILITY_SECONDS } from '../../tools/
 import type { AppConfig } from '../../src/lib/domain/appConfig.js';
 import type { StoredApp } from '../../src/lib/domain/storedApp.js';
 import { AppStore } from '../../src/lib/tables/appStore.js';
-import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from '../../src/lib/composition.js';
+import { createCertificateVaultClient, createEventPublisher, createNotificationMailer } from '../../src/lib/serviceClients.js';
 import { AppRegistrationClient } from '../../src/lib/graph/appRegistrationClient.js';
 import { createAppSignIn, createGraphClient, graphScopeFor } from '../../src/lib/graph/graphClient.js';
 import type { GraphWritePacer } from '../../src/lib/graph/graphWritePacer.js';

@@ -12,7 +12,7 @@ import {
 } from '../../src/lib/certificates/generateCertificate.js';
 import { encodePemBundle } from '../../src/lib/certificates/encode.js';
 import { encodePfx } from '../../src/lib/certificates/pfx.js';
-import { createCertificateVaultClient } from '../../src/lib/composition.js';
+import { createCertificateVaultClient } from '../../src/lib/serviceClients.js';
 import type { CertificateVaultClient } from '../../src/lib/keyvault/certificateVaultClient.js';
 import { entraCertSync } from '../../src/sync/entraCertSync.js';
 import { GraphEmulator, type GraphApplication } from '../emulators/graph.js';

@@ -16,7 +16,7 @@ import {
   type GeneratedCertificate,
 } from '../../../src/lib/certificates/generateCertificate.js';
 import { encodePfx } from '../../../src/lib/certificates/pfx.js';
-import { createCertificateVaultClient } from '../../../src/lib/composition.js';
+import { createCertificateVaultClient } from '../../../src/lib/serviceClients.js';
 import type { AccessState, AppConfig, RenewalState } from '../../../src/lib/domain/appConfig.js';
 import { AppRegistrationClient } from '../../../src/lib/graph/appRegistrationClient.js';
 import { GraphAppRegistrationDirectory } from '../../../src/lib/graph/graphAppRegistrationDirectory.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createNotificationMailer } from '../../../src/lib/composition.js';
+import { createNotificationMailer } from '../../../src/lib/serviceClients.js';
 import type { NotificationEmail, NotificationMailer } from '../../../src/lib/email/notificationMailer.js';
 import { PreconditionError, RetriableError, ValidationError } from '../../../src/lib/errors.js';
 import { EmailEmulator } from '../../emulators/email.js';

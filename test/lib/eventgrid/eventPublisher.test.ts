@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createEventPublisher } from '../../../src/lib/composition.js';
+import { createEventPublisher } from '../../../src/lib/serviceClients.js';
 import { PreconditionError, RetriableError, ValidationError } from '../../../src/lib/errors.js';
 import type { EventPublisher, RotatorEvent } from '../../../src/lib/eventgrid/eventPublisher.js';
 import { EventGridEmulator } from '../../emulators/eventGrid.js';

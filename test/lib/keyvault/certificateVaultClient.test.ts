@@ -8,7 +8,7 @@ import {
   type GeneratedCertificate,
 } from '../../../src/lib/certificates/generateCertificate.js';
 import { encodePfx } from '../../../src/lib/certificates/pfx.js';
-import { createCertificateVaultClient } from '../../../src/lib/composition.js';
+import { createCertificateVaultClient } from '../../../src/lib/serviceClients.js';
 import { ConflictError, NotFoundError, PreconditionError, RetriableError, ValidationError } from '../../../src/lib/errors.js';
 import type { CertificateVaultClient } from '../../../src/lib/keyvault/certificateVaultClient.js';
 import { KeyVaultEmulator } from '../../emulators/keyVault.js';
