@@ -48,15 +48,19 @@ export function filterRows(rows: readonly OverviewRow[], text: string, status: S
   );
 }
 
-/** Sorted copy; apps without a value (no certificate yet) last in either direction. */
+/**
+ * Sorted copy; apps without a value (no certificate yet) last in either direction. Each row's value
+ * is read once rather than in every comparison (by name, some 20,000 lower-cased copies for 1,000 apps).
+ */
 export function sortRows(rows: readonly OverviewRow[], key: SortKey, ascending: boolean): OverviewRow[] {
   const value = (row: OverviewRow): string | number | undefined =>
     key === 'verified' ? Number(row.verified) : key === 'displayName' ? row.displayName.toLowerCase() : row[key];
-  return [...rows].sort((a, b) => {
-    const x = value(a);
-    const y = value(b);
-    if (x === undefined || y === undefined) return x === y ? 0 : x === undefined ? 1 : -1;
-    const order = x < y ? -1 : x > y ? 1 : 0;
-    return ascending ? order : -order;
-  });
+  return rows
+    .map((row) => ({ row, value: value(row) }))
+    .sort(({ value: x }, { value: y }) => {
+      if (x === undefined || y === undefined) return x === y ? 0 : x === undefined ? 1 : -1;
+      const order = x < y ? -1 : x > y ? 1 : 0;
+      return ascending ? order : -order;
+    })
+    .map(({ row }) => row);
 }

@@ -2,8 +2,8 @@ import { observeWindowOffset, observeWindowRect, Virtualizer, windowScroll, type
 import type { RefObject } from 'preact';
 import { useLayoutEffect, useReducer, useState } from 'preact/hooks';
 
-/** A row's height before it is measured (one line of the overview's table). */
-const ESTIMATED_ROW_PX = 36;
+/** A row's height before it is measured: one line of the overview's table is 32.5 px in Chromium. */
+const ESTIMATED_ROW_PX = 33;
 /** Rows rendered beyond each edge of the viewport, so a short scroll shows rows already there. */
 const OVERSCAN = 15;
 
@@ -39,6 +39,12 @@ export function useWindowRows(count: number, keyOf: (index: number) => string, b
     initialRect: { width: innerWidth, height: innerHeight },
     initialOffset: () => scrollY,
     onChange: () => rerender(undefined),
+    // Heights from the ResizeObserver's entries only. The default also reads each row's box as its ref
+    // is set, mid-commit, which lays the page out again for every row rendered (most of a sort's time).
+    measureElement: (row: HTMLTableRowElement, entry: ResizeObserverEntry | undefined, v: Virtualizer<Window, HTMLTableRowElement>) => {
+      const box = entry?.borderBoxSize[0];
+      return box ? Math.round(box.blockSize) : (v.itemSizeCache.get(v.options.getItemKey(v.indexFromElement(row))) ?? ESTIMATED_ROW_PX);
+    },
   };
   const [virtualizer] = useState(() => new Virtualizer<Window, HTMLTableRowElement>(options));
   virtualizer.setOptions(options);
