@@ -9,7 +9,8 @@ export default defineConfig({
     // Interop tests shell out to openssl and generate RSA keys: give them room on 2 cores.
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // The default summary, then every skipped test with its reason (issue 22.7).
-    reporters: ['default', './test/support/skipReasonReporter.ts'],
+    // The default summary, then every skipped test with its reason, and a failed run if a test
+    // printed a stack trace to stderr (issue 22.7).
+    reporters: ['default', './test/support/skipReasonReporter.ts', './test/support/quietRunReporter.ts'],
   },
 });
