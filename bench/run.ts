@@ -9,6 +9,7 @@ import { benchDashboard } from './dashboard.js';
 import { benchInventory } from './inventory.js';
 import { benchRenew } from './renew.js';
 import { benchRotate } from './rotate.js';
+import { benchRotations } from './rotations.js';
 import { benchScan } from './scan.js';
 
 const benchmarks: Record<string, () => Promise<void>> = {
@@ -19,6 +20,7 @@ const benchmarks: Record<string, () => Promise<void>> = {
   inventory: benchInventory,
   chaos: benchChaos,
   rotate: benchRotate,
+  rotations: benchRotations,
   dashboard: benchDashboard,
 };
 

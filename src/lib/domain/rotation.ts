@@ -155,6 +155,8 @@ export interface RotationRepository {
   updateRotation(record: RotationRecord, etag: string): Promise<{ etag: string }>;
   listRotations(): Promise<RotationRecord[]>;
   listRotationApps(id: string): Promise<RotationApp[]>;
+  /** How many of the rotation's apps are at each stage, reading no more of each row than its stage. */
+  countRotationApps(id: string): Promise<RotationCounts>;
   /** Adds the apps that have no row yet (a start taken over keeps what the first one wrote). */
   addRotationApps(id: string, apps: readonly RotationApp[]): Promise<void>;
   getRotationApp(id: string, appId: string): Promise<{ app: RotationApp; etag: string } | undefined>;
@@ -165,6 +167,6 @@ export interface RotationRepository {
   updateRotationApp(id: string, app: RotationApp, etag: string, previous: RotationAppStage): Promise<void>;
   /** Whether any app of the rotation is not settled yet: one indexed read, not a scan. */
   hasOpenApps(id: string): Promise<boolean>;
-  /** The unsettled apps (for the scheduler's reconciliation), at most `limit`. */
-  listOpenApps(id: string, limit: number): Promise<RotationApp[]>;
+  /** The ids of unsettled apps (for the scheduler's reconciliation, which reads each row itself), at most `limit`. */
+  listOpenAppIds(id: string, limit: number): Promise<string[]>;
 }

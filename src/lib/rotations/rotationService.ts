@@ -111,7 +111,10 @@ export class RotationService implements RotationTracker {
     return viewOf(found.record, await this.#deps.rotations.listRotationApps(id));
   }
 
-  /** Every rotation, newest first; the apps of completed ones are summed up in their record. */
+  /**
+   * Every rotation, newest first, with its counts and no app lists: a completed one's are summed up
+   * in its record, an unfinished one's counted from its rows' stages alone.
+   */
   async list(): Promise<RotationView[]> {
     const records = await this.#deps.rotations.listRotations();
     records.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
@@ -120,12 +123,8 @@ export class RotationService implements RotationTracker {
       if (record.status === 'completed' && record.counts) {
         views.push({ ...viewOf(record, []), total: record.total ?? 0, counts: record.counts });
       } else {
-        views.push({
-          ...viewOf(record, await this.#deps.rotations.listRotationApps(record.id)),
-          openApps: [],
-          failedApps: [],
-          skippedApps: [],
-        });
+        const counts = await this.#deps.rotations.countRotationApps(record.id);
+        views.push({ ...viewOf(record, []), total: Object.values(counts).reduce((sum, n) => sum + n, 0), counts });
       }
     }
     return views;
@@ -154,8 +153,8 @@ export class RotationService implements RotationTracker {
           const found = await this.#deps.rotations.getRotation(record.id);
           if (found && found.record.status === 'starting' && !this.#held(found.record)) await this.#resume(found.record, found.etag);
         } else if (record.status === 'running') {
-          for (const app of await this.#deps.rotations.listOpenApps(record.id, RECONCILED_PER_TICK)) {
-            await this.#settle(record.id, app.appId, record.createdAt);
+          for (const appId of await this.#deps.rotations.listOpenAppIds(record.id, RECONCILED_PER_TICK)) {
+            await this.#settle(record.id, appId, record.createdAt);
           }
           await this.#completeIfDone(record.id);
         } else {

@@ -1,11 +1,13 @@
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
 import { PreconditionFailedError } from '../errors.js';
 import {
+  countStages,
   isSettled,
   rotationAppSchema,
   rotationRecordSchema,
   type RotationApp,
   type RotationAppStage,
+  type RotationCounts,
   type RotationRecord,
   type RotationRepository,
 } from '../domain/rotation.js';
@@ -15,7 +17,8 @@ import { isRestError, translateStorageError } from './tableErrors.js';
 /**
  * The Table Storage rows of bulk rotations (docs/http-api.md), in a table of their own:
  *   PartitionKey `rotations`, RowKey {id}            the rotation's record (JSON, validated on read)
- *   PartitionKey `rotation_{id}`, RowKey app_{appId}  where that app's renewal for it stands
+ *   PartitionKey `rotation_{id}`, RowKey app_{appId}  where that app's renewal for it stands (JSON,
+ *                                                     and its stage again as a column, so counting reads only that)
  *   PartitionKey `rotation_{id}`, RowKey open_{appId} present while that app is not settled
  * The open_ marker is deleted in the same transaction that settles its app row, so "is anything
  * left" is one RowKey-range read of at most one row, however large the rotation.
@@ -29,6 +32,13 @@ const OPEN_PREFIX = 'open_';
 const MAX_BATCH = 100;
 
 const partitionOf = (id: string) => `rotation_${id}`;
+
+/** What a range read may select of a row. */
+interface RangeRow {
+  readonly rowKey: string;
+  readonly app?: string;
+  readonly stage?: RotationAppStage;
+}
 
 export class RotationStore implements RotationRepository {
   readonly #table: TableClient;
@@ -101,27 +111,28 @@ export class RotationStore implements RotationRepository {
     return this.#appsInRange(id, APP_PREFIX, Number.POSITIVE_INFINITY, (row) => rotationAppSchema.parse(JSON.parse(row.app!)));
   }
 
-  async listOpenApps(id: string, limit: number): Promise<RotationApp[]> {
-    const appIds = await this.#appsInRange(id, OPEN_PREFIX, limit, (row) => row.rowKey.slice(OPEN_PREFIX.length));
-    const apps: RotationApp[] = [];
-    for (const appId of appIds) {
-      const found = await this.getRotationApp(id, appId);
-      if (found) apps.push(found.app);
-    }
-    return apps;
+  async countRotationApps(id: string): Promise<RotationCounts> {
+    const stages = await this.#appsInRange(id, APP_PREFIX, Number.POSITIVE_INFINITY, (row) => row.stage, ['stage']);
+    // A row written before the stage column existed: read that rotation's rows whole.
+    if (stages.some((stage) => stage === undefined)) return countStages(await this.listRotationApps(id));
+    return countStages(stages.map((stage) => ({ stage: stage! })));
+  }
+
+  async listOpenAppIds(id: string, limit: number): Promise<string[]> {
+    return this.#appsInRange(id, OPEN_PREFIX, limit, (row) => row.rowKey.slice(OPEN_PREFIX.length), ['RowKey']);
   }
 
   async hasOpenApps(id: string): Promise<boolean> {
-    return (await this.#appsInRange(id, OPEN_PREFIX, 1, (row) => row.rowKey)).length > 0;
+    return (await this.#appsInRange(id, OPEN_PREFIX, 1, (row) => row.rowKey, ['RowKey'])).length > 0;
   }
 
-  async #appsInRange<T>(id: string, prefix: string, limit: number, map: (row: { rowKey: string; app?: string }) => T): Promise<T[]> {
+  async #appsInRange<T>(id: string, prefix: string, limit: number, map: (row: RangeRow) => T, select?: string[]): Promise<T[]> {
     await this.#ready();
     const filter = odata`PartitionKey eq ${partitionOf(id)} and RowKey ge ${prefix} and RowKey lt ${prefixEnd(prefix)}`;
     const items: T[] = [];
     try {
       const pages = this.#table
-        .listEntities<{ rowKey: string; app?: string }>({ queryOptions: { filter } })
+        .listEntities<RangeRow>({ queryOptions: { filter, ...(select ? { select } : {}) } })
         .byPage({ maxPageSize: Math.min(1000, limit) });
       for await (const page of pages) {
         for (const row of page) {
@@ -139,7 +150,7 @@ export class RotationStore implements RotationRepository {
     await this.#ready();
     const partitionKey = partitionOf(id);
     const rowsOf = (app: RotationApp): TransactionAction[] => [
-      ['create', { partitionKey, rowKey: `${APP_PREFIX}${app.appId}`, app: JSON.stringify(app) }],
+      ['create', { partitionKey, rowKey: `${APP_PREFIX}${app.appId}`, app: JSON.stringify(app), stage: app.stage }],
       ...(isSettled(app.stage) ? [] : [['create', { partitionKey, rowKey: `${OPEN_PREFIX}${app.appId}` }] as TransactionAction]),
     ];
     let batch: TransactionAction[] = [];
@@ -185,7 +196,7 @@ export class RotationStore implements RotationRepository {
     await this.#ready();
     const partitionKey = partitionOf(id);
     const actions: TransactionAction[] = [
-      ['update', { partitionKey, rowKey: `${APP_PREFIX}${app.appId}`, app: JSON.stringify(app) }, 'Replace', { etag }],
+      ['update', { partitionKey, rowKey: `${APP_PREFIX}${app.appId}`, app: JSON.stringify(app), stage: app.stage }, 'Replace', { etag }],
     ];
     // Settling removes the marker in the same commit, so the marker and the row never disagree.
     if (isSettled(app.stage) && !isSettled(previous)) actions.push(['delete', { partitionKey, rowKey: `${OPEN_PREFIX}${app.appId}` }]);
