@@ -91,7 +91,10 @@ export function Overview({ apps, now }: { apps: readonly AppView[]; now: Date })
   );
 }
 
-/** The height of the rows not rendered; a CSSOM style, which the page's policy (style-src 'self') allows where a style attribute would not be. */
+/**
+ * The height of the rows not rendered. Set through the CSSOM, which the page's policy (style-src
+ * 'self') allows where it would refuse a style attribute in markup.
+ */
 function Spacer({ height }: { height: number }) {
   return (
     <tr class="spacer" aria-hidden="true">
