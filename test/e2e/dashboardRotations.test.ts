@@ -93,15 +93,24 @@ describe("the dashboard's bulk rotations in Chromium", () => {
     await page.getByText('No rotation yet.').waitFor();
     await page.getByRole('button', { name: 'Start a rotation' }).click();
     const dialog = page.getByRole('dialog', { name: 'Start a bulk rotation' });
+    const startButton = dialog.getByRole('button', { name: 'Start rotation' });
+    // Nothing chosen, no reason: the API names both, each shown at its own field.
+    await startButton.click();
+    await dialog.locator('[id="e-selector.appIds"]').waitFor();
+    expect(await dialog.locator('[id="e-selector.appIds"]').textContent()).toMatch(/\S/);
+    await dialog.locator('#e-reason').waitFor();
     await dialog.getByRole('checkbox', { name: managed.displayName }).check();
     await dialog.getByRole('checkbox', { name: unmanaged.displayName }).check();
     await expect(dialog.locator('#start-summary').textContent()).resolves.toContain(
       `2 chosen apps (${managed.displayName}, ${unmanaged.displayName})`,
     );
 
-    // No reason: the API's field error beside the field, and nothing started.
-    await dialog.getByRole('button', { name: 'Start rotation' }).click();
-    await dialog.locator('#e-reason').waitFor();
+    // Apps chosen, still no reason: the reason's error alone, and nothing started.
+    await startButton.click();
+    // The click cleared the last answer's message; this is the new answer's.
+    expect(await dialog.locator('p.message-error').textContent()).toMatch(/reason/);
+    expect(await dialog.locator('p.message-error').textContent()).not.toMatch(/selector/);
+    expect(await dialog.locator('[id="e-selector.appIds"]').count()).toBe(0);
     expect(await dialog.locator('#e-reason').textContent()).toMatch(/say why/);
     expect(await dialog.locator('#f-reason').getAttribute('aria-invalid')).toBe('true');
     await page.screenshot({ path: join(DASHBOARD_SCREENSHOTS, 'rotation-start.png') });
@@ -123,10 +132,10 @@ describe("the dashboard's bulk rotations in Chromium", () => {
       await route.abort('connectionreset');
     });
     await dialog.locator('#f-reason').fill(REASON);
-    await dialog.getByRole('button', { name: 'Start rotation' }).dblclick();
+    await startButton.dblclick();
     await dialog.getByText(/No answer from the API/).waitFor();
     expect(await rotations()).toHaveLength(1);
-    await dialog.getByRole('button', { name: 'Start rotation' }).click();
+    await startButton.click();
 
     await page.getByRole('heading', { name: `Rotation: ${REASON}` }).waitFor();
     expect(dropped).toBe(1);
