@@ -60,8 +60,9 @@ function authorizeUrl(params: Record<string, string | undefined>): string {
 }
 
 /** The picker page, then the pick: the redirect back with the code. */
-async function signIn(challenge: string, pick = admin.oid): Promise<URL> {
-  const picker = await fetch(authorizeUrl({ code_challenge: challenge }));
+/** `method` null sends no code_challenge_method at all. */
+async function signIn(challenge: string, pick = admin.oid, method: string | null = 'S256'): Promise<URL> {
+  const picker = await fetch(authorizeUrl({ code_challenge: challenge, code_challenge_method: method ?? undefined }));
   expect(picker.status).toBe(200);
   const html = await picker.text();
   const request = /name="request" value="([^"]+)"/.exec(html)![1]!;
@@ -153,6 +154,44 @@ describe('the authority signs a person in to a single-page app (authorization co
       'https://evil.example',
     );
     expect(((await otherOrigin.json()) as { error_codes: number[] }).error_codes).toEqual([9002326]);
+  });
+
+  // Entra supports plain and S256 (learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow); no method is plain (RFC 7636 §4.3).
+  it.each([
+    { method: 'S256', challengeOf: (v: string) => createHash('sha256').update(v).digest('base64url') },
+    { method: 'plain', challengeOf: (v: string) => v },
+    { method: null, challengeOf: (v: string) => v },
+  ])('redeems a code whose challenge method is $method with its verifier only', async ({ method, challengeOf }) => {
+    const verifier = pkce().verifier;
+    const codeFor = async () => new URLSearchParams((await signIn(challengeOf(verifier), admin.oid, method)).hash.slice(1)).get('code')!;
+    const form = (code: string, codeVerifier: string) => ({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: codeVerifier,
+    });
+
+    const code = await codeFor();
+    // Under S256 the challenge itself (what a plain client would send) is a wrong verifier too.
+    const wrongs = challengeOf(verifier) === verifier ? [pkce().verifier] : [pkce().verifier, challengeOf(verifier)];
+    for (const wrong of wrongs) {
+      const refused = await redeem(form(code, wrong));
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error_codes: number[] }).error_codes).toEqual([501481]);
+    }
+    const redeemed = await redeem(form(await codeFor(), verifier));
+    expect(redeemed.status).toBe(200);
+    expect(((await redeemed.json()) as { access_token?: string }).access_token).toBeTruthy();
+  });
+
+  it('refuses a challenge method it does not know, back at the redirect URI', async () => {
+    const response = await fetch(authorizeUrl({ code_challenge: pkce().challenge, code_challenge_method: 'S512' }), { redirect: 'manual' });
+    expect(response.status).toBe(302);
+    const back = new URLSearchParams(new URL(response.headers.get('location')!).hash.slice(1));
+    expect(back.get('error')).toBe('invalid_request');
+    expect(back.get('error_description')).toContain("code_challenge_method 'S512'");
+    expect(back.get('state')).toBe('s1');
+    expect(back.get('code')).toBeNull();
   });
 
   it('lets a browser read its metadata and keys, and answers the token endpoint preflight for the origin', async () => {

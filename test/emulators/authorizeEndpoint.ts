@@ -8,14 +8,16 @@ import type { IssueAccessTokenOptions } from './entraAuthority.js';
  *
  * Follows https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow:
  * - GET /{tenant}/oauth2/v2.0/authorize: client_id, response_type=code, a redirect_uri registered
- *   for the app's single-page-app platform, scope, state, nonce, code_challenge with
- *   code_challenge_method S256 (required for a SPA); response_mode query or fragment. An unknown
- *   redirect URI is an error page (AADSTS50011), never a redirect; other errors go back to the
+ *   for the app's single-page-app platform, scope, state, nonce, code_challenge (required for a SPA)
+ *   with code_challenge_method S256 or plain (that page: "Microsoft identity platform supports both
+ *   plain and S256"; a missing method is plain, RFC 7636 §4.3; any other is invalid_request, §4.4.1);
+ *   response_mode query or fragment. An unknown redirect URI is an error page (AADSTS50011), never a
+ *   redirect; other errors go back to the
  *   redirect URI as error/error_description. prompt=none has no session here: login_required.
  *   Instead of a password prompt it shows a page to pick one of the tenant's users.
  * - POST /{tenant}/oauth2/v2.0/token, grant_type authorization_code (code, code_verifier,
  *   redirect_uri, client_id) or refresh_token: a code is redeemed once, within 10 minutes, with the
- *   verifier whose S256 hash is the challenge (AADSTS501481 otherwise), and only cross-origin: a SPA's
+ *   verifier the challenge was made from (AADSTS501481 otherwise), and only cross-origin: a SPA's
  *   tokens need an Origin header (AADSTS9002327, github.com/AzureAD/microsoft-authentication-library-for-js/issues/2482),
  *   answered with Access-Control-Allow-Origin; OPTIONS answers the CORS preflight MSAL's headers cause.
  * - GET /{tenant}/oauth2/v2.0/logout: back to a registered post_logout_redirect_uri.
@@ -57,6 +59,7 @@ interface PendingRequest {
   readonly nonce: string | null;
   readonly scopes: readonly string[];
   readonly codeChallenge: string;
+  readonly codeChallengeMethod: ChallengeMethod;
 }
 
 interface IssuedCode extends PendingRequest {
@@ -71,6 +74,14 @@ interface RefreshGrant {
   readonly scopes: readonly string[];
   readonly origin: string;
 }
+
+type ChallengeMethod = 'S256' | 'plain';
+
+/** The challenge a verifier makes under each method (RFC 7636 §4.2). */
+const CHALLENGE_OF: Readonly<Record<ChallengeMethod, (verifier: string) => string>> = {
+  S256: (verifier) => createHash('sha256').update(verifier, 'ascii').digest('base64url'),
+  plain: (verifier) => verifier,
+};
 
 const CODE_LIFETIME_MS = 10 * 60 * 1000;
 const TOKEN_LIFETIME_SECONDS = 3599;
@@ -204,8 +215,14 @@ export class UserSignIn {
     if (!codeChallenge) {
       return back('invalid_request', 9002325, 'Proof Key for Code Exchange is required for cross-origin authorization code redemption.');
     }
-    if ((query.get('code_challenge_method') ?? 'plain') !== 'S256') {
-      return back('invalid_request', 50121, 'The code_challenge_method must be S256 for this client.');
+    const codeChallengeMethod = query.get('code_challenge_method') ?? 'plain';
+    if (!Object.hasOwn(CHALLENGE_OF, codeChallengeMethod)) {
+      // RFC 7636 §4.4.1's error; Entra's reference-error-codes page lists no AADSTS number for it, so none is made up.
+      return this.#redirect(redirectUri, mode, {
+        error: 'invalid_request',
+        error_description: `code_challenge_method '${codeChallengeMethod}' is not supported: use S256 or plain.`,
+        state: query.get('state'),
+      });
     }
     const scopes = (query.get('scope') ?? '').split(' ').filter((s) => s !== '');
     const unknown = scopes.filter((s) => !OIDC_SCOPES.has(s) && !app.scopes.some((own) => s === `${app.appIdUri}/${own}`));
@@ -227,6 +244,7 @@ export class UserSignIn {
       nonce: query.get('nonce'),
       scopes,
       codeChallenge,
+      codeChallengeMethod: codeChallengeMethod as ChallengeMethod,
     });
     const users = [...this.#users.values()].filter((u) => u.tenantId === tenantId);
     const choices = users
@@ -353,7 +371,7 @@ export class UserSignIn {
         );
       }
       const verifier = form.get('code_verifier') ?? '';
-      if (createHash('sha256').update(verifier).digest('base64url') !== issued.codeChallenge) {
+      if (CHALLENGE_OF[issued.codeChallengeMethod](verifier) !== issued.codeChallenge) {
         throw new SignInError(
           400,
           'invalid_grant',
