@@ -50,6 +50,10 @@ export interface HistoryEntry {
 /** The generate response with the one-time key material an Admin asked for. */
 export interface Generated {
   readonly thumbprint: string;
+  /** Where the new private key lives, in words (Key Vault, or only this answer and the email). */
+  readonly privateKey?: { readonly storedIn: readonly string[]; readonly notice: string };
+  /** What else the caller should know, e.g. `scheduled-renewal-disabled`. */
+  readonly notices?: readonly { readonly code: string; readonly detail: string }[];
   readonly pfx?: { readonly fileName?: string; readonly base64: string; readonly password: string };
   readonly pem?: { readonly fileName: string; readonly bundle: string };
 }

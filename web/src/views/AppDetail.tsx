@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiProblem, type Api, type AppView, type Certificate, type Generated, type HistoryEntry } from '../api';
 import type { Auth } from '../auth';
 import { dateTime, shortDate } from '../format';
+import { CertificateTable } from './CertificateTable';
 import { ConfigForm } from './ConfigForm';
 import { KeyDialog, type KeyMaterial } from './KeyDialog';
 
@@ -9,7 +10,11 @@ interface Loaded {
   app: AppView | undefined;
   certificates: readonly Certificate[];
   history: readonly HistoryEntry[];
+  /** The history's next page, if it has one. */
+  historyMore?: string;
 }
+
+const HISTORY_PAGE = 25;
 
 /** One app: its certificates, history and config, and the actions the signed-in role may take. */
 export function AppDetail({ appId, api, auth, onChanged }: { appId: string; api: Api; auth: Auth; onChanged: () => void }) {
@@ -25,9 +30,9 @@ export function AppDetail({ appId, api, auth, onChanged }: { appId: string; api:
       const [app, certificates, history] = await Promise.all([
         api.json<AppView>('GET', `/apps/${appId}`),
         api.json<{ items: Certificate[] }>('GET', `/apps/${appId}/certificates`),
-        api.json<{ items: HistoryEntry[] }>('GET', `/apps/${appId}/history`),
+        api.json<{ items: HistoryEntry[]; continuationToken?: string }>('GET', `/apps/${appId}/history?pageSize=${HISTORY_PAGE}`),
       ]);
-      setLoaded({ app, certificates: certificates.items, history: history.items });
+      setLoaded({ app, certificates: certificates.items, history: history.items, historyMore: history.continuationToken });
     } catch (e) {
       setError(e instanceof ApiProblem ? `${e.title}: ${e.detail}` : String(e));
     }
@@ -35,6 +40,18 @@ export function AppDetail({ appId, api, auth, onChanged }: { appId: string; api:
   useEffect(() => {
     void load();
   }, [appId]);
+
+  const moreHistory = async (token: string) => {
+    try {
+      const page = await api.json<{ items: HistoryEntry[]; continuationToken?: string }>(
+        'GET',
+        `/apps/${appId}/history?pageSize=${HISTORY_PAGE}&continuationToken=${encodeURIComponent(token)}`,
+      );
+      setLoaded((l) => l && { ...l, history: [...l.history, ...page.items], historyMore: page.continuationToken });
+    } catch (e) {
+      setNotice(e instanceof ApiProblem ? `${e.title}: ${e.detail}` : String(e));
+    }
+  };
 
   const act = async (what: () => Promise<void>) => {
     setBusy(true);
@@ -53,16 +70,19 @@ export function AppDetail({ appId, api, auth, onChanged }: { appId: string; api:
   const generate = (include?: 'pfx' | 'pem') =>
     act(async () => {
       const generated = await api.json<Generated>('POST', `/apps/${appId}/certificates${include ? `?include=${include}` : ''}`);
-      setNotice(`Deployed certificate ${generated.thumbprint}; verification follows.`);
+      // Where the key lives and what else to know (scheduled renewal off): said with the key, or beside the notice.
+      const notices = [...(generated.privateKey ? [generated.privateKey.notice] : []), ...(generated.notices ?? []).map((n) => n.detail)];
+      setNotice([`Deployed certificate ${generated.thumbprint}; verification follows.`, ...notices].join(' '));
       if (generated.pfx) {
         setMaterial({
           fileName: generated.pfx.fileName ?? `${generated.thumbprint}.pfx`,
           mediaType: 'application/x-pkcs12',
           base64: generated.pfx.base64,
           password: generated.pfx.password,
+          notices,
         });
       } else if (generated.pem) {
-        setMaterial({ fileName: generated.pem.fileName, mediaType: 'application/x-pem-file', text: generated.pem.bundle });
+        setMaterial({ fileName: generated.pem.fileName, mediaType: 'application/x-pem-file', text: generated.pem.bundle, notices });
       }
     });
 
@@ -85,8 +105,10 @@ export function AppDetail({ appId, api, auth, onChanged }: { appId: string; api:
 
   if (error) return <p class="message message-error">{error}</p>;
   if (!loaded) return <p class="status">Loading…</p>;
-  const { app, certificates, history } = loaded;
+  const { app, certificates, history, historyMore } = loaded;
   if (!app) return <p>Not managed.</p>;
+  // An app without a display name is confirmed by its id: an empty text must not confirm.
+  const confirmWord = app.displayName.trim() === '' ? app.appId : app.displayName;
 
   return (
     <section aria-labelledby="app-title">
@@ -121,47 +143,15 @@ export function AppDetail({ appId, api, auth, onChanged }: { appId: string; api:
       )}
 
       <h3>Certificates on the app registration</h3>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Display name</th>
-            <th scope="col">Thumbprint</th>
-            <th scope="col">Valid from</th>
-            <th scope="col">Valid until</th>
-            <th scope="col">Status</th>
-            <th scope="col">Managed</th>
-            {auth.can('CertRotator.Admin') && <th scope="col">Private key</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {certificates.map((c) => (
-            <tr key={c.keyId}>
-              <td>{c.displayName}</td>
-              <td>
-                <code>{c.thumbprint}</code>
-              </td>
-              <td>{shortDate(c.validFrom)}</td>
-              <td>{shortDate(c.validUntil)}</td>
-              <td>{c.status}</td>
-              <td>{c.managed ? 'yes' : 'no'}</td>
-              {auth.can('CertRotator.Admin') && (
-                <td>
-                  {c.managed && (
-                    <>
-                      <button type="button" disabled={busy} onClick={() => void downloadKey(c, 'pfx')}>
-                        PFX
-                      </button>{' '}
-                      <button type="button" disabled={busy} onClick={() => void downloadKey(c, 'pem')}>
-                        PEM
-                      </button>
-                    </>
-                  )}
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <CertificateTable
+        appId={appId}
+        certificates={certificates}
+        api={api}
+        admin={auth.can('CertRotator.Admin')}
+        busy={busy}
+        act={act}
+        onKeyDownload={(c, format) => void downloadKey(c, format)}
+      />
 
       <ConfigForm app={app} api={api} editable={auth.can('CertRotator.Admin')} onSaved={() => onChanged()} />
 
@@ -190,22 +180,29 @@ export function AppDetail({ appId, api, auth, onChanged }: { appId: string; api:
           ))}
         </tbody>
       </table>
+      {historyMore !== undefined && (
+        <p>
+          <button type="button" onClick={() => void moreHistory(historyMore)}>
+            More history
+          </button>
+        </p>
+      )}
 
       {auth.can('CertRotator.Admin') && (
         <form
           class="danger-zone"
           onSubmit={(e) => {
             e.preventDefault();
-            if (confirmText === app.displayName) void stopManaging();
+            if (confirmText === confirmWord) void stopManaging();
           }}
         >
           <h3>Stop managing this app</h3>
           <p>Its certificates stay on the app registration and in Key Vault; scheduled renewal stops.</p>
           <label>
-            Type the app's name, <strong>{app.displayName}</strong>, to confirm{' '}
+            Type the app's {confirmWord === app.appId ? 'id' : 'name'}, <strong>{confirmWord}</strong>, to confirm{' '}
             <input value={confirmText} onInput={(e) => setConfirmText(e.currentTarget.value)} autocomplete="off" />
           </label>{' '}
-          <button type="submit" class="danger" disabled={busy || confirmText !== app.displayName}>
+          <button type="submit" class="danger" disabled={busy || confirmText !== confirmWord}>
             Stop managing
           </button>
         </form>

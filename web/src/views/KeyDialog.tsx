@@ -8,6 +8,8 @@ export interface KeyMaterial {
   readonly base64?: string;
   readonly text?: string;
   readonly password?: string;
+  /** What the API said with it: where the key is kept, that scheduled renewal is off. */
+  readonly notices?: readonly string[];
 }
 
 /**
@@ -45,6 +47,13 @@ export function KeyDialog({ material, onClose }: { material: KeyMaterial; onClos
     <dialog ref={dialog} class="key-dialog" aria-labelledby="key-title" onClose={onClose}>
       <h2 id="key-title">New private key: shown once</h2>
       <p>Save it now. The rotator does not show it again; Key Vault keeps its own copy when it is on.</p>
+      {material.notices && material.notices.length > 0 && (
+        <ul class="notices" aria-label="Notices">
+          {material.notices.map((n) => (
+            <li key={n}>{n}</li>
+          ))}
+        </ul>
+      )}
       <p>
         <button type="button" class="primary" onClick={download}>
           Download {material.fileName}
