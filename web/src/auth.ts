@@ -1,4 +1,4 @@
-import { BrowserCacheLocation, InteractionRequiredAuthError, PublicClientApplication, type AccountInfo } from '@azure/msal-browser';
+import { BrowserCacheLocation, CacheLookupPolicy, PublicClientApplication, type AccountInfo } from '@azure/msal-browser';
 
 /** What /api/ui/config.json says (src/lib/ui/dashboardSite.ts). */
 export interface SignInSettings {
@@ -18,12 +18,20 @@ const RANK: Record<Role, number> = { 'CertRotator.Reader': 1, 'CertRotator.Opera
  * client). MSAL's cache is sessionStorage: tokens last as long as the tab, never in localStorage.
  * The roles shown are read from the access token only to decide what to offer; the API checks them
  * again on every call.
+ *
+ * Tokens are renewed with the refresh token only, never MSAL's hidden iframe: the iframe would load
+ * /api/ui/ inside the page, which its own policy forbids (frame-src lists the authority only,
+ * frame-ancestors 'none'), and MSAL would wait out its timeout. A SPA's refresh token lives 24 hours
+ * whatever is done (learn.microsoft.com/entra/msal/javascript/browser/token-lifetimes), so a day-old
+ * tab signs in again.
  */
 export class Auth {
   readonly #msal: PublicClientApplication;
   readonly #settings: SignInSettings;
   #account: AccountInfo | undefined;
   #roles: Role[] = [];
+  #ended = false;
+  #redirecting: Promise<void> | undefined;
 
   private constructor(msal: PublicClientApplication, settings: SignInSettings) {
     this.#msal = msal;
@@ -47,9 +55,20 @@ export class Auth {
     auth.#account = result?.account ?? msal.getAllAccounts()[0];
     if (auth.#account) {
       msal.setActiveAccount(auth.#account);
-      await auth.token();
+      try {
+        await auth.#silentToken();
+      } catch {
+        // Whatever the reason (no refresh token, an expired one, the authority unreachable), the page offers a new sign-in.
+        auth.#account = undefined;
+        auth.#ended = true;
+      }
     }
     return auth;
+  }
+
+  /** Whether a signed-in session was found that could not be renewed without the person: the page says so beside Sign in. */
+  get sessionEnded(): boolean {
+    return this.#ended;
   }
 
   get account(): AccountInfo | undefined {
@@ -73,16 +92,26 @@ export class Auth {
     return this.#msal.logoutRedirect({ account: this.#account });
   }
 
-  /** A token for the API, from MSAL's cache or renewed with the refresh token; a new sign-in when neither works. */
+  /** A token for the API, from MSAL's cache or renewed with the refresh token; on any failure, off to sign in again. */
   async token(): Promise<string> {
     try {
-      const result = await this.#msal.acquireTokenSilent({ scopes: this.#settings.scopes, account: this.#account });
-      this.#roles = rolesOf(result.accessToken);
-      return result.accessToken;
+      return await this.#silentToken();
     } catch (error) {
-      if (error instanceof InteractionRequiredAuthError) await this.signIn();
+      // Parallel calls fail together: one redirect (a second loginRedirect would throw interaction_in_progress).
+      this.#redirecting ??= this.signIn();
+      await this.#redirecting;
       throw error;
     }
+  }
+
+  async #silentToken(): Promise<string> {
+    const result = await this.#msal.acquireTokenSilent({
+      scopes: this.#settings.scopes,
+      account: this.#account,
+      cacheLookupPolicy: CacheLookupPolicy.AccessTokenAndRefreshToken,
+    });
+    this.#roles = rolesOf(result.accessToken);
+    return result.accessToken;
   }
 }
 

@@ -15,6 +15,11 @@ async function start(root: HTMLElement): Promise<void> {
     render(
       <main class="sign-in">
         <h1>Entra Cert Rotator</h1>
+        {auth.sessionEnded && (
+          <p class="message" role="status">
+            Your sign-in has ended and could not be renewed. Sign in again to continue.
+          </p>
+        )}
         <p>Sign in with your organisation's account to see the managed apps and their certificates.</p>
         <button type="button" class="primary" onClick={() => void auth.signIn()}>
           Sign in
