@@ -1,7 +1,7 @@
 import type { HttpHandler } from '@azure/functions';
 import { getDashboardSite } from '../lib/composition.js';
 import { MethodNotAllowedError } from '../lib/http/httpErrors.js';
-import { problemResponse } from '../lib/http/problem.js';
+import { problemOf, problemResponse } from '../lib/http/problem.js';
 import type { DashboardSite } from '../lib/ui/dashboardSite.js';
 
 /**
@@ -13,9 +13,12 @@ export function createDashboardHandler(site: () => DashboardSite): HttpHandler {
   return (request, context) => {
     try {
       if (request.method.toUpperCase() !== 'GET') throw new MethodNotAllowedError(request.method, ['GET']);
-      return Promise.resolve(
-        site().serve(request.params.path ?? '', new URL(request.url).pathname, request.headers.get('if-none-match') ?? undefined),
+      const answer = site().serve(
+        request.params.path ?? '',
+        new URL(request.url).pathname,
+        request.headers.get('if-none-match') ?? undefined,
       );
+      return Promise.resolve('problem' in answer ? problemOf(request, context, answer.problem) : answer);
     } catch (error) {
       return Promise.resolve(problemResponse(error, request, context));
     }

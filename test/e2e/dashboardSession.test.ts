@@ -8,8 +8,8 @@ import { skipAllWhen } from '../support/skipWithReason.js';
  * the sandbox: a tab whose refresh token is gone or past its fixed 24 hours
  * (learn.microsoft.com/entra/msal/javascript/browser/token-lifetimes) is offered a new sign-in at
  * once, on load or at its next API call, without MSAL's hidden iframe, which the page's own policy
- * refuses (frame-src is the authority only) and which used to leave the page waiting ~35 s on a
- * bare heading.
+ * refuses and which used to leave the page waiting ~35 s on a bare heading. And a load asks for
+ * nothing missing: the tab's icon is the build's own file (no /favicon.ico 404).
  */
 
 /** Well under MSAL's iframe timeouts (10 s and more): an answer this fast took no iframe. */
@@ -79,6 +79,23 @@ describe("the dashboard's session in Chromium", () => {
     },
     60_000,
   );
+
+  it("loads nothing that is missing: the tab's icon is the page's own file, allowed by its policy", async () => {
+    const page = await world.signIn('Reader');
+    const refused = policyViolations(page);
+    const answers: { url: string; status: number; type: string }[] = [];
+    page.on('response', (r) => answers.push({ url: r.url(), status: r.status(), type: r.request().resourceType() }));
+    await page.reload();
+    await page.getByRole('heading', { name: 'Managed apps' }).waitFor();
+    const icon = await page.locator('link[rel="icon"]').getAttribute('href');
+    expect(icon).toMatch(/^\/api\/ui\/assets\/icon-[\w-]+\.svg$/);
+    // Chromium asks for the icon after the load, and /favicon.ico only when the page names none.
+    await expect
+      .poll(() => answers.filter((a) => new URL(a.url).pathname === icon).map((a) => a.status), { timeout: PROMPTLY_MS })
+      .toEqual([200]);
+    expect(answers.filter((a) => a.status >= 400)).toEqual([]);
+    expect(refused).toEqual([]);
+  }, 60_000);
 
   it("an API call without a renewable token goes to the authority's sign-in page, not into an iframe", async () => {
     const page = await world.signIn('Reader');

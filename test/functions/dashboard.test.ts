@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import functions, { type HttpResponseInit } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboardHandler } from '../../src/functions/dashboard.js';
+import { problemSchema } from '../../src/lib/http/problem.js';
 import { DashboardSite, dashboardSignIn, type DashboardSignIn } from '../../src/lib/ui/dashboardSite.js';
 import { installFunctionsCore, registeredFunctions } from '../../tools/local-host/functionsCore.js';
 import { startHttpTriggers, type HttpTriggerHost } from '../../tools/local-host/httpTrigger.js';
@@ -62,6 +63,10 @@ describe('the dashboard site (src/lib/ui/dashboardSite.ts)', () => {
       expect(csp).toContain("frame-ancestors 'none'");
       // API calls to the page's own origin, token requests to the authority, nothing else.
       expect(csp).toContain("connect-src 'self' https://login.example.test;");
+      // No frames at all: MSAL renews with the refresh token only (web/src/auth.ts), so default-src 'none' governs them.
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).not.toContain('frame-src');
+      expect(csp).toContain("img-src 'self';");
       expect(response.headers.get('x-content-type-options')).toBe('nosniff');
     }
   });
@@ -84,6 +89,11 @@ describe('the dashboard site (src/lib/ui/dashboardSite.ts)', () => {
       const response = await get(site, path);
       expect(response.status, path).toBe(404);
       expect(response.headers.get('content-type')).toBe('application/problem+json');
+      expect(problemSchema.parse(JSON.parse(response.body as string))).toMatchObject({
+        type: 'urn:entra-cert-rotator:problem:not-found',
+        status: 404,
+        instance: new URL(`https://rotator.example/api/ui/${path}`).pathname,
+      });
     }
   });
 
@@ -112,6 +122,17 @@ describe('the dashboard site (src/lib/ui/dashboardSite.ts)', () => {
     const unbuilt = await get(DashboardSite.load(join(root, 'absent'), SIGN_IN), '');
     expect(unbuilt.status).toBe(503);
     expect(unbuilt.body as string).toContain('npm run build');
+    // In the API's problem shape (its problemSchema), the request's path and invocation id included.
+    for (const [response, instance] of [
+      [unconfigured, '/api/ui/config.json'],
+      [unbuilt, '/api/ui/'],
+    ] as const) {
+      const problem = problemSchema.parse(JSON.parse(response.body as string));
+      expect(problem).toMatchObject({ type: 'urn:entra-cert-rotator:problem:dashboard-unavailable', status: 503, instance });
+      expect(problem.invocationId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(response.headers.get('content-type')).toBe('application/problem+json');
+      expect(response.headers.get('cache-control')).toBe('no-store');
+    }
   });
 
   it.each([
@@ -167,6 +188,9 @@ describe('the dashboard as src/index.ts registers it, on the local host, with th
     expect(html).not.toMatch(/<style\b| style=| on[a-z]+=/i);
     const assets = [...html.matchAll(/(?:src|href)="(\/api\/ui\/assets\/[^"]+)"/g)].map(([, path]) => path!);
     expect(assets.some((a) => a.endsWith('.js')) && assets.some((a) => a.endsWith('.css'))).toBe(true);
+    // The tab's icon is a file of the build, so the browser asks for no /favicon.ico (a 404 on every load).
+    expect(html).toMatch(/<link rel="icon" type="image\/svg\+xml" href="\/api\/ui\/assets\/icon-[\w-]+\.svg"/);
+    expect(assets.some((a) => a.endsWith('.svg'))).toBe(true);
     for (const asset of assets) {
       const response = await fetch(new URL(asset, base));
       expect(response.status, asset).toBe(200);

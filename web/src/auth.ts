@@ -20,8 +20,8 @@ const RANK: Record<Role, number> = { 'CertRotator.Reader': 1, 'CertRotator.Opera
  * again on every call.
  *
  * Tokens are renewed with the refresh token only, never MSAL's hidden iframe: the iframe would load
- * /api/ui/ inside the page, which its own policy forbids (frame-src lists the authority only,
- * frame-ancestors 'none'), and MSAL would wait out its timeout. A SPA's refresh token lives 24 hours
+ * /api/ui/ inside the page, which its own policy forbids (no frame-src, frame-ancestors 'none':
+ * src/lib/ui/dashboardSite.ts), and MSAL would wait out its timeout. A SPA's refresh token lives 24 hours
  * whatever is done (learn.microsoft.com/entra/msal/javascript/browser/token-lifetimes), so a day-old
  * tab signs in again.
  */

@@ -121,18 +121,38 @@ export function problemResponse(
   const known = error instanceof RotatorError && !(error instanceof ConfigurationError);
   if (!known || error instanceof RetriableError) context.error(`${request.method} ${new URL(request.url).pathname} failed:`, error);
   const mapped = known ? map(error, options) : { status: 500, title: 'Internal error' };
-  const problem: Problem = {
-    type: `${PROBLEM_TYPE_PREFIX}${known ? error.code : 'internal'}`,
-    title: mapped.title,
-    status: mapped.status,
+  return problemOf(request, context, {
+    ...mapped,
+    code: known ? error.code : 'internal',
     detail: known ? error.message : `An unexpected error occurred; quote invocation ${context.invocationId} when reporting it.`,
+  });
+}
+
+/** What a problem says, its status decided by the caller: problemResponse's mapping, or the dashboard's static site. */
+export interface ProblemFacts {
+  readonly status: number;
+  readonly title: string;
+  /** The last part of the problem type URN. */
+  readonly code: string;
+  readonly detail: string;
+  readonly headers?: Record<string, string>;
+  readonly errors?: readonly FieldIssue[];
+}
+
+/** The problem+json response for `facts`, with the request's path as instance and the invocation id. */
+export function problemOf(request: HttpRequest, context: InvocationContext, facts: ProblemFacts): HttpResponseInit {
+  const problem: Problem = {
+    type: `${PROBLEM_TYPE_PREFIX}${facts.code}`,
+    title: facts.title,
+    status: facts.status,
+    detail: facts.detail,
     instance: new URL(request.url).pathname,
-    ...(mapped.errors ? { errors: mapped.errors } : {}),
+    ...(facts.errors ? { errors: facts.errors } : {}),
     invocationId: context.invocationId,
   };
   return {
-    status: mapped.status,
-    headers: { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store', ...SECURITY_HEADERS, ...mapped.headers },
+    status: facts.status,
+    headers: { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store', ...SECURITY_HEADERS, ...facts.headers },
     body: JSON.stringify(problem),
   };
 }

@@ -4,6 +4,7 @@ import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HttpResponseInit } from '@azure/functions';
 import { isGuid } from '../domain/identifiers.js';
+import type { ProblemFacts } from '../http/problem.js';
 
 /**
  * The dashboard's files (README, Dashboard), served by the Function App under /api/ui/ so that page and
@@ -51,9 +52,11 @@ export function dashboardSignIn(settings: {
 }
 
 /**
- * The page's policy: its own scripts and styles only (none inline), API calls to its own origin,
- * token requests to the authority (MSAL's fetch, and its hidden iframe for a silent renewal), never
- * framed, no <base> or plugin. Images: its own, and blob: for nothing but a download's link.
+ * The page's policy: its own scripts, styles and images only (none inline; the icon is a file of
+ * the build), API calls to its own origin, token requests to the authority (MSAL's fetch), no
+ * frames either way (web/src/auth.ts never lets MSAL renew in a hidden iframe), no <base> or plugin.
+ * A download's blob: link needs nothing: following a link is governed by no directive (CSP's
+ * navigate-to was removed, w3c/webappsec-csp#564).
  */
 export function dashboardContentSecurityPolicy(authority: string): string {
   const authorityOrigin = new URL(authority).origin;
@@ -64,7 +67,6 @@ export function dashboardContentSecurityPolicy(authority: string): string {
     "img-src 'self'",
     "font-src 'self'",
     `connect-src 'self' ${authorityOrigin}`,
-    `frame-src ${authorityOrigin}`,
     "form-action 'none'",
     "base-uri 'none'",
     "object-src 'none'",
@@ -131,7 +133,7 @@ export class DashboardSite {
    * `requestPath` is the URL's path, to send `/api/ui` to `/api/ui/` (the redirect URI, and where
    * relative links resolve).
    */
-  serve(path: string, requestPath: string, ifNoneMatch: string | undefined): HttpResponseInit {
+  serve(path: string, requestPath: string, ifNoneMatch: string | undefined): HttpResponseInit | { readonly problem: ProblemFacts } {
     if (path === '' && !requestPath.endsWith('/')) {
       return { status: 308, headers: { ...this.#headers, Location: `${requestPath}/`, 'Cache-Control': 'no-cache' } };
     }
@@ -148,20 +150,16 @@ export class DashboardSite {
     return { status: 200, headers, body: file.body };
   }
 
-  #missing(name: string): HttpResponseInit {
-    const notBuilt = !this.#files.has(ENTRY_PAGE);
+  /** What is missing, for the handler to answer as the API answers any problem (src/lib/http/problem.ts). */
+  #missing(name: string): { readonly problem: ProblemFacts } {
     const notConfigured = name === CONFIG_FILE && this.#config === undefined;
-    const status = notBuilt || notConfigured ? 503 : 404;
-    const detail = notConfigured
-      ? 'Sign-in is not configured: API_AUDIENCE names no client id (a GUID, or an App ID URI api://{client id})'
-      : notBuilt
-        ? 'The dashboard is not built: `npm run build` writes it to dist/web'
-        : `The dashboard has no file ${name.slice(0, 200)}`;
-    return {
-      status,
-      headers: { ...this.#headers, 'Content-Type': 'application/problem+json', 'Cache-Control': 'no-store' },
-      body: JSON.stringify({ type: 'about:blank', title: status === 404 ? 'Not found' : 'Service unavailable', status, detail }),
-    };
+    if (notConfigured || !this.#files.has(ENTRY_PAGE)) {
+      const detail = notConfigured
+        ? 'Sign-in is not configured: API_AUDIENCE names no client id (a GUID, or an App ID URI api://{client id})'
+        : 'The dashboard is not built: `npm run build` writes it to dist/web';
+      return { problem: { status: 503, title: 'Service unavailable', code: 'dashboard-unavailable', detail } };
+    }
+    return { problem: { status: 404, title: 'Not found', code: 'not-found', detail: `The dashboard has no file ${name.slice(0, 200)}` } };
   }
 }
 
