@@ -89,11 +89,16 @@ describe('GraphWritePacer', () => {
     }
     const seen = writesSeen();
     expect(seen.map((w) => w.status)).toEqual(Array(16).fill(204));
-    // Each write after one that reported 0.8 or more came at least its interval later (10 % slack
-    // for when the emulator logs a request rather than when it arrives).
+    // Each write after one that reported 0.8 or more came its interval later. The emulator logs when a
+    // request arrives, not when the pacer let it go: on a loaded machine one request's arrival lags
+    // (a CI run saw 108 ms), shortening the gap after it by as much as it lengthens the gap before.
+    // So each gap keeps at least half its interval (unpaced writes arrive milliseconds apart), and
+    // the slowed gaps together, where one lag cancels out, keep their intervals within 200 ms.
     const slowed = reported.slice(0, -1).flatMap((usage, i) => (usage >= 0.8 ? [{ gap: seen[i + 1]!.at - seen[i]!.at, usage }] : []));
     expect(slowed.length).toBeGreaterThan(0);
-    for (const { gap, usage } of slowed) expect(gap).toBeGreaterThanOrEqual(0.9 * writeIntervalMs(usage, options));
+    for (const { gap, usage } of slowed) expect(gap).toBeGreaterThanOrEqual(0.5 * writeIntervalMs(usage, options));
+    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    expect(sum(slowed.map((s) => s.gap))).toBeGreaterThanOrEqual(sum(slowed.map((s) => writeIntervalMs(s.usage, options))) - 200);
   });
 
   it('holds every client sharing it until a 429’s Retry-After has passed', async () => {
