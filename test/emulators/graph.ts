@@ -7,6 +7,7 @@ import { GRAPH_WRITE_LIMITS, GraphWriteThrottle, type GraphWriteLimits, type Wri
 import { expandedOwner, MAX_EXPANDED_ITEMS, pageOf, parseListingQuery } from './graphListing.js';
 import { AppManagementPolicies, POLICY_READ } from './graphPolicies.js';
 import { presentCollections, type AppObjectCollections } from './graphAppObject.js';
+import { addPasswordCredential } from './graphPasswords.js';
 
 /**
  * A loopback Microsoft Graph v1.0, the part of it that manages an application's certificates.
@@ -206,6 +207,8 @@ export class GraphEmulator implements CertificateDirectory {
       .route('POST', `${byAppId}/addKey`, 'add-key', (r) => this.#handle(r, (c) => this.#addKey(r, c)))
       .route('POST', '/v1.0/applications/:id/removeKey', 'remove-key', (r) => this.#handle(r, (c) => this.#removeKey(r, c)))
       .route('POST', `${byAppId}/removeKey`, 'remove-key', (r) => this.#handle(r, (c) => this.#removeKey(r, c)))
+      .route('POST', '/v1.0/applications/:id/addPassword', 'add-password', (r) => this.#handle(r, (c) => this.#addPassword(r, c)))
+      .route('POST', `${byAppId}/addPassword`, 'add-password', (r) => this.#handle(r, (c) => this.#addPassword(r, c)))
       .route('GET', '/v1.0/policies/defaultAppManagementPolicy', 'get-default-app-management-policy', (r) =>
         this.#handle(r, (c) => {
           if (!c.roles.includes(POLICY_READ)) throw denied();
@@ -790,6 +793,15 @@ export class GraphEmulator implements CertificateDirectory {
         usage: credential.usage,
       },
     };
+  }
+
+  /** Application.ReadWrite.OwnedBy on an owned app, or ReadWrite.All: as application-addpassword lists. */
+  #addPassword(request: EmulatorRequest, caller: Caller): EmulatorResponse {
+    const app = this.#resolve(request, caller);
+    if (!this.#canWrite(app, caller)) throw denied();
+    const added = addPasswordCredential(this.url, request.json, new Date(), badRequest);
+    (app.passwordCredentials ??= []).push(added.credential);
+    return { status: 200, body: added.body };
   }
 
   async #removeKey(request: EmulatorRequest, caller: Caller): Promise<EmulatorResponse> {
