@@ -12,8 +12,8 @@ import { skipAllWhen } from '../support/skipWithReason.js';
  * nothing missing: the tab's icon is the build's own file (no /favicon.ico 404).
  */
 
-/** Well under MSAL's iframe timeouts (10 s and more): an answer this fast took no iframe. */
-const PROMPTLY_MS = 5000;
+/** Under MSAL's iframe timeout (system.iframeBridgeTimeout, 10 s by default): an answer this fast took no iframe. */
+const PROMPTLY_MS = 8000;
 
 let world: DashboardBrowser;
 
@@ -94,6 +94,17 @@ describe("the dashboard's session in Chromium", () => {
       .poll(() => answers.filter((a) => new URL(a.url).pathname === icon).map((a) => a.status), { timeout: PROMPTLY_MS })
       .toEqual([200]);
     expect(answers.filter((a) => a.status >= 400)).toEqual([]);
+    expect(refused).toEqual([]);
+  }, 60_000);
+
+  it('saves a download through its blob: link with no policy violation, though the policy names no blob:', async () => {
+    const page = await world.signIn('Reader');
+    const refused = policyViolations(page);
+    await page.goto(`${world.sandbox.info.dashboardUrl}#/apps/${world.sandbox.info.apps.managed.appId}`);
+    const button = page.getByRole('button', { name: /^Download .+\.cer$/ }).first();
+    const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+    expect(download.suggestedFilename()).toMatch(/\.cer$/);
+    expect(await download.failure()).toBeNull();
     expect(refused).toEqual([]);
   }, 60_000);
 
