@@ -40,12 +40,18 @@ export function CertificateTable({
   const [typed, setTyped] = useState('');
   const [refusal, setRefusal] = useState<string>();
   const [forceConfirmed, setForceConfirmed] = useState(false);
+  const [downloadError, setDownloadError] = useState<string>();
 
-  const download = (certificate: Certificate, encoding: 'der' | 'pem') =>
-    act(async () => {
+  // A download changes nothing, so it does not reload the page's data as an action does.
+  const download = async (certificate: Certificate, encoding: 'der' | 'pem') => {
+    setDownloadError(undefined);
+    try {
       const response = await api.call('GET', `/apps/${appId}/certificates/${certificate.thumbprint}?format=cer&encoding=${encoding}`);
       await saveResponse(response, `${certificate.thumbprint}.${encoding === 'der' ? 'cer' : 'pem'}`);
-    });
+    } catch (e) {
+      setDownloadError(e instanceof ApiProblem ? `${e.title}: ${e.detail}` : String(e));
+    }
+  };
 
   const startRemoving = (certificate: Certificate) => {
     setRemoving(certificate);
@@ -71,6 +77,11 @@ export function CertificateTable({
 
   return (
     <>
+      {downloadError && (
+        <p class="message message-error" role="alert">
+          {downloadError}
+        </p>
+      )}
       <table>
         <thead>
           <tr>
