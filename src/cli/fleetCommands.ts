@@ -15,6 +15,8 @@ interface RotationView {
   counts: Record<'queued' | 'deployed' | 'verified' | 'failed' | 'skipped', number>;
   openApps: { appId: string; displayName: string; stage: string }[];
   failedApps: { appId: string; displayName: string; detail?: string }[];
+  /** Absent from servers older than the field (GET /api/rotations/{id} gained it later). */
+  skippedApps?: { appId: string; displayName: string; detail?: string }[];
 }
 
 const rotationRows = (rotations: readonly RotationView[]) =>
@@ -46,6 +48,12 @@ const rotationDetail = (r: RotationView) =>
     ? `\nopen:\n${table(
         ['APP ID', 'NAME', 'STAGE'],
         r.openApps.map((a) => [a.appId, a.displayName, a.stage]),
+      )}`
+    : '') +
+  ((r.skippedApps ?? []).length > 0
+    ? `\nskipped:\n${table(
+        ['APP ID', 'NAME', 'WHY'],
+        (r.skippedApps ?? []).map((a) => [a.appId, a.displayName, a.detail]),
       )}`
     : '');
 

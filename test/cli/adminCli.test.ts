@@ -145,6 +145,18 @@ describe('entra-cert-rotator against the sandbox', () => {
     expect(again.stderr).toContain('--idempotency-key cli-test-1');
     const listed = await cli('rotations', 'list');
     expect(listed.stdout).toContain('CLI test');
+
+    // An app with scheduled renewal off is skipped, and the table says which and why.
+    expect((await cli('apps', 'set', appId, '--set', 'enabled=false')).code).toBe(EXIT.ok);
+    try {
+      const skipping = await cli('rotations', 'start', '--app-id', appId, '--reason', 'CLI skip test', '--wait');
+      expect(skipping.code).toBe(EXIT.ok);
+      const skippedTable = skipping.stdout.slice(skipping.stdout.indexOf('\nskipped:\n'));
+      expect(skippedTable).toMatch(/^\nskipped:\nAPP ID\s+NAME\s+WHY\n/);
+      expect(skippedTable).toContain(appId);
+    } finally {
+      expect((await cli('apps', 'set', appId, '--set', 'enabled=true')).code).toBe(EXIT.ok);
+    }
   }, 120_000);
 
   it('answers usage errors with exit 2, an unknown app with 4, and runs as the bin', async () => {
