@@ -10,7 +10,8 @@ import {
 } from '../../src/lib/certificates/generateCertificate.js';
 import { encodePemBundle } from '../../src/lib/certificates/encode.js';
 import { EntraAuthority } from './entraAuthority.js';
-import { GRAPH_RESOURCE, GraphEmulator, PROOF_AUDIENCE, type GraphApplication } from './graph.js';
+import { GRAPH_RESOURCE, GraphEmulator, type GraphApplication } from './graph.js';
+import { PROOF_AUDIENCE } from './graphProof.js';
 import { loadOrCreateEmulatorTls } from './tls.js';
 
 const tenantId = randomUUID();

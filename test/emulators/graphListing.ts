@@ -11,7 +11,7 @@
  *    to query parameters", Graph known issues; microsoft-graph-docs #21516) — the emulator caps
  *    the page rather than refusing, and the client just follows nextLink either way;
  *  - `$filter=appId eq '…'` only (what the rotator sends).
- * Collections never return a credential's `key` (graph.ts #present).
+ * Collections never return a credential's `key` (graphApplicationView.ts presentApplication).
  */
 
 export const DEFAULT_PAGE_SIZE = 100;

@@ -10,7 +10,7 @@
  * maxLifetime, `trustedCertificateAuthority`), restrictForAppsCreatedAfterDateTime and state. A
  * policy assigned to an app replaces the tenant default for it. Writes are refused with
  * CredentialInvalidLifetimeAsPerAppPolicy when a new certificate outlives the lifetime in force
- * (graph.ts #checkLimits), as the real service answers (microsoft-graph-docs#21469), and a
+ * (graphKeyCredential.ts checkCredentialLimits), as the real service answers (microsoft-graph-docs#21469), and a
  * self-signed certificate under a trustedCertificateAuthority restriction with a 400 of the same
  * family (trustedCertificateRefusal below).
  */
