@@ -1,38 +1,21 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  randomBytes,
-  randomUUID,
-  X509Certificate,
-  type KeyObject,
-} from 'node:crypto';
-import { base64url, createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
+import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { base64url, createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
+import { AadstsError, aadstsResponse } from './aadstsError.js';
 import { UserSignIn } from './authorizeEndpoint.js';
+import { authenticateClient, parseClientCredentialsRequest, type ClientRegistration } from './clientCredentialsGrant.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse } from './emulatorServer.js';
+import { parseManagedIdentityRequest } from './managedIdentityEndpoint.js';
+import { ANY_ORIGIN, newSigningKey, openIdMetadata, signingKeyFrom, type SigningKey } from './openIdDiscovery.js';
 
 /**
  * A loopback Microsoft Entra ID authority (the AZURE_AUTHORITY_HOST of the tests and the sandbox).
  *
  * Follows:
- * - OpenID Connect metadata: https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc
- *   (`/{tenant}/v2.0/.well-known/openid-configuration`, `/{tenant}/discovery/v2.0/keys`).
- * - Client credentials with a secret or a certificate assertion:
- *   https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow and
- *   https://learn.microsoft.com/entra/identity-platform/certificate-credentials (RS256 + `x5t`,
- *   PS256 + `x5t#S256`; aud = token endpoint, iss = sub = client id, exp, nbf, jti).
- * - Error bodies: https://learn.microsoft.com/entra/identity-platform/reference-error-codes
- *   ({ error, error_description "AADSTSnnn: …\r\nTrace ID…", error_codes, timestamp, trace_id,
- *   correlation_id, error_uri }).
- * - App Service managed identity, protocol 2019-08-01:
- *   https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference
- *   (GET IDENTITY_ENDPOINT?resource=…&api-version=2019-08-01 with header X-IDENTITY-HEADER; answer
- *   { access_token, expires_on (epoch seconds as a string), resource, token_type, client_id }).
- *
- * Strict where the real service is: a scope without `/.default`, a wrong secret, an assertion whose
- * certificate is unknown, expired, not yet valid or not yet propagated, a wrong audience or issuer,
- * a wrong signature algorithm for the thumbprint header: each is refused with the AADSTS body.
+ * - OpenID Connect metadata and signing keys: openIdDiscovery.ts.
+ * - Client credentials with a secret or a certificate assertion: clientCredentialsGrant.ts.
+ * - Error bodies: aadstsError.ts.
+ * - App Service managed identity, protocol 2019-08-01: managedIdentityEndpoint.ts.
+ * - People signing in to single-page apps (authorization code with PKCE): authorizeEndpoint.ts.
  */
 
 export interface DirectoryKeyCredential {
@@ -92,18 +75,6 @@ export interface ManagedIdentity {
   roles?: string[];
 }
 
-interface SigningKey {
-  readonly kid: string;
-  readonly privateKey: KeyObject;
-  readonly jwk: JWK;
-}
-
-interface ClientRegistration {
-  secrets: Set<string>;
-  roles: string[];
-  principalId: string;
-}
-
 interface ResourceRegistration {
   version: 1 | 2;
   /** v2 tokens carry the resource app's client id as `aud`. */
@@ -112,23 +83,8 @@ interface ResourceRegistration {
 
 /** The first-party resources' tokens are v1 (accessTokenAcceptedVersion null), as in Azure. */
 const DEFAULT_TOKEN_VERSION = 1;
-const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const CLOCK_SKEW_SECONDS = 300;
 const TOKEN_LIFETIME_SECONDS = 3599;
-/** Metadata and keys are public and read by browsers (MSAL in a single-page app): Entra allows any origin. */
-const ANY_ORIGIN = { 'access-control-allow-origin': '*' } as const;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-class AadstsError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly code: number,
-    description: string,
-  ) {
-    super(description);
-  }
-}
 
 /**
  * What the authority has to remember across a restart (the sandbox keeps it under .sandbox/): its
@@ -146,20 +102,6 @@ export interface EntraAuthoritySnapshot {
   }[];
   readonly resources: readonly { readonly resource: string; readonly version: 1 | 2; readonly appId?: string }[];
   readonly managedIdentities: readonly { readonly header: string; readonly identity: ManagedIdentity }[];
-}
-
-function newSigningKey(): SigningKey {
-  return signingKeyFrom(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
-}
-
-function signingKeyFrom(privateKey: KeyObject): SigningKey {
-  const publicKey = createPublicKey(privateKey);
-  // Entra's kid is the key's x5t; a hash of the public key serves the same purpose here.
-  const kid = createHash('sha1')
-    .update(publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('base64url');
-  const jwk = { ...(publicKey.export({ format: 'jwk' }) as JWK), kid, kty: 'RSA', use: 'sig', alg: 'RS256' };
-  return { kid, privateKey, jwk };
 }
 
 export class EntraAuthority {
@@ -191,10 +133,14 @@ export class EntraAuthority {
     this.server = new EmulatorServer('entra-authority', options.tls);
     this.directory = options.directory;
     this.server
-      .route('GET', '/:tenant/v2.0/.well-known/openid-configuration', 'openid-configuration', (r) => this.#metadata(r, 2))
-      .route('GET', '/:tenant/.well-known/openid-configuration', 'openid-configuration-v1', (r) => this.#metadata(r, 1))
-      .route('GET', '/:tenant/discovery/v2.0/keys', 'keys', () => this.#keysResponse())
-      .route('GET', '/:tenant/discovery/keys', 'keys-v1', () => this.#keysResponse())
+      .route('GET', '/:tenant/v2.0/.well-known/openid-configuration', 'openid-configuration', (r) =>
+        openIdMetadata(this.url, r.params.tenant!, 2),
+      )
+      .route('GET', '/:tenant/.well-known/openid-configuration', 'openid-configuration-v1', (r) =>
+        openIdMetadata(this.url, r.params.tenant!, 1),
+      )
+      .route('GET', '/:tenant/discovery/v2.0/keys', 'keys', () => ({ status: 200, headers: ANY_ORIGIN, body: this.jwks }))
+      .route('GET', '/:tenant/discovery/keys', 'keys-v1', () => ({ status: 200, headers: ANY_ORIGIN, body: this.jwks }))
       .route('POST', '/:tenant/oauth2/v2.0/token', 'token', (r) => this.#token(r))
       .route('GET', '/msi/token', 'managed-identity', (r) => this.#managedIdentityToken(r))
       // Not Entra's: the sign-in log of certificate sign-ins, for a test whose authority runs in another process (the sandbox).
@@ -395,220 +341,38 @@ export class EntraAuthority {
     return client;
   }
 
-  #metadata(request: EmulatorRequest, version: 1 | 2): EmulatorResponse {
-    const tenant = request.params.tenant!;
-    const base = `${this.url}/${tenant}`;
-    if (version === 1) {
-      return {
-        status: 200,
-        headers: ANY_ORIGIN,
-        body: {
-          token_endpoint: `${base}/oauth2/token`,
-          token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
-          jwks_uri: `${base}/discovery/keys`,
-          response_modes_supported: ['query', 'fragment', 'form_post'],
-          subject_types_supported: ['pairwise'],
-          id_token_signing_alg_values_supported: ['RS256'],
-          response_types_supported: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
-          scopes_supported: ['openid'],
-          issuer: `https://sts.windows.net/${tenant}/`,
-          authorization_endpoint: `${base}/oauth2/authorize`,
-          http_logout_supported: true,
-          frontchannel_logout_supported: true,
-          end_session_endpoint: `${base}/oauth2/logout`,
-          claims_supported: [
-            'sub',
-            'iss',
-            'aud',
-            'exp',
-            'iat',
-            'auth_time',
-            'acr',
-            'amr',
-            'nonce',
-            'email',
-            'given_name',
-            'family_name',
-            'nickname',
-          ],
-          tenant_region_scope: 'EU',
-          cloud_instance_name: 'microsoftonline.com',
-          cloud_graph_host_name: 'graph.windows.net',
-          msgraph_host: 'graph.microsoft.com',
-        },
-      };
-    }
-    return {
-      status: 200,
-      headers: ANY_ORIGIN,
-      body: {
-        token_endpoint: `${base}/oauth2/v2.0/token`,
-        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
-        jwks_uri: `${base}/discovery/v2.0/keys`,
-        response_modes_supported: ['query', 'fragment', 'form_post'],
-        subject_types_supported: ['pairwise'],
-        id_token_signing_alg_values_supported: ['RS256'],
-        response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
-        scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-        issuer: `${base}/v2.0`,
-        request_uri_parameter_supported: false,
-        userinfo_endpoint: `${base}/openid/userinfo`,
-        authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
-        device_authorization_endpoint: `${base}/oauth2/v2.0/devicecode`,
-        http_logout_supported: true,
-        frontchannel_logout_supported: true,
-        end_session_endpoint: `${base}/oauth2/v2.0/logout`,
-        claims_supported: [
-          'sub',
-          'iss',
-          'cloud_instance_name',
-          'cloud_instance_host_name',
-          'cloud_graph_host_name',
-          'msgraph_host',
-          'aud',
-          'exp',
-          'iat',
-          'auth_time',
-          'acr',
-          'nonce',
-          'preferred_username',
-          'name',
-          'tid',
-          'ver',
-          'at_hash',
-          'c_hash',
-          'email',
-        ],
-        kerberos_endpoint: `${base}/kerberos`,
-        tenant_region_scope: 'EU',
-        cloud_instance_name: 'microsoftonline.com',
-        cloud_graph_host_name: 'graph.windows.net',
-        msgraph_host: 'graph.microsoft.com',
-        rbac_url: 'https://pas.windows.net',
-      },
-    };
-  }
-
-  #keysResponse(): EmulatorResponse {
-    return { status: 200, headers: ANY_ORIGIN, body: this.jwks };
-  }
-
-  #aadstsResponse(error: AadstsError): EmulatorResponse {
-    const traceId = randomUUID();
-    const correlationId = randomUUID();
-    const timestamp = new Date()
-      .toISOString()
-      .replace('T', ' ')
-      .replace(/\.\d+Z$/, 'Z');
-    return {
-      status: error.status,
-      body: {
-        error: error.error,
-        error_description: `AADSTS${error.code}: ${error.message} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
-        error_codes: [error.code],
-        timestamp,
-        trace_id: traceId,
-        correlation_id: correlationId,
-        error_uri: `${this.url}/error?code=${error.code}`,
-      },
-    };
-  }
-
   async #token(request: EmulatorRequest): Promise<EmulatorResponse> {
     if (this.signIn.handles(request)) return this.signIn.token(request);
     try {
       return await this.#clientCredentials(request);
     } catch (error) {
-      if (error instanceof AadstsError) return this.#aadstsResponse(error);
+      if (error instanceof AadstsError) return aadstsResponse(error, this.url);
       throw error;
     }
   }
 
   async #clientCredentials(request: EmulatorRequest): Promise<EmulatorResponse> {
-    const tenantId = request.params.tenant!.toLowerCase();
-    if (!GUID.test(tenantId)) {
-      throw new AadstsError(
-        400,
-        'invalid_request',
-        90002,
-        `Tenant '${tenantId}' not found. Check to make sure you have the correct tenant ID.`,
-      );
-    }
-    if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '')) {
-      throw new AadstsError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'grant_type'.");
-    }
-    const form = new URLSearchParams(request.body.toString('utf8'));
-    const grantType = form.get('grant_type');
-    if (grantType !== 'client_credentials') {
-      throw new AadstsError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType ?? ''}'.`);
-    }
-    const clientId = form.get('client_id')?.toLowerCase();
-    if (!clientId)
-      throw new AadstsError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.");
-    const scopes = (form.get('scope') ?? '').split(' ').filter((s) => s !== '' && !['openid', 'profile', 'offline_access'].includes(s));
-    if (scopes.length !== 1 || !scopes[0]!.endsWith('/.default')) {
-      throw new AadstsError(
-        400,
-        'invalid_scope',
-        1002012,
-        `The provided value for scope ${scopes.join(' ')} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
-      );
-    }
-    const resource = scopes[0]!.slice(0, -'/.default'.length).replace(/\/+$/, '');
-
-    let via: 'client_secret' | 'client_assertion';
-    let certificateThumbprint: string | undefined;
-    let principalId: string;
-    let roles: string[];
-    const registered = this.#clients.get(`${tenantId}|${clientId}`);
-    const secret = form.get('client_secret');
-    const assertion = form.get('client_assertion');
-    if (secret !== null) {
-      if (!registered || registered.secrets.size === 0) throw this.#unknownApplication(clientId, tenantId);
-      if (!registered.secrets.has(secret)) {
-        throw new AadstsError(
-          401,
-          'invalid_client',
-          7000215,
-          'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.',
-        );
-      }
-      via = 'client_secret';
-      principalId = registered.principalId;
-      roles = registered.roles;
-    } else if (assertion !== null) {
-      if (form.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE) {
-        throw new AadstsError(400, 'invalid_request', 50027, `Invalid client_assertion_type: must be ${CLIENT_ASSERTION_TYPE}.`);
-      }
-      const application = this.directory?.findApplication(tenantId, clientId);
-      if (!application) throw this.#unknownApplication(clientId, tenantId);
-      const credential = await this.#verifyClientAssertion(assertion, tenantId, clientId, application);
-      certificateThumbprint = createHash('sha1').update(credential.key).digest('hex').toUpperCase();
-      via = 'client_assertion';
-      principalId = application.servicePrincipalId;
-      roles = registered?.roles ?? [];
-    } else {
-      throw new AadstsError(
-        401,
-        'invalid_client',
-        7000218,
-        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-      );
-    }
-
+    const parsed = parseClientCredentialsRequest(request);
+    const { tenantId, clientId, resource } = parsed;
+    const client = await authenticateClient(parsed, {
+      registered: this.#clients.get(`${tenantId}|${clientId}`),
+      directory: this.directory,
+      acceptedAudiences: [this.tokenEndpointFor(tenantId), `${this.url}/${tenantId}/oauth2/token`],
+      propagationDelaySeconds: this.#propagationDelaySeconds,
+    });
     const shape = this.#resources.get(resource) ?? { version: DEFAULT_TOKEN_VERSION };
     const accessToken = await this.issueAccessToken({
       tenantId,
       audience: shape.version === 2 && shape.appId ? shape.appId : resource,
       version: shape.version,
       appId: clientId,
-      oid: principalId,
-      roles: roles.length > 0 ? roles : undefined,
+      oid: client.principalId,
+      roles: client.roles.length > 0 ? client.roles : undefined,
     });
     this.issued.push({
-      via,
+      via: client.via,
       claims: JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>,
-      ...(certificateThumbprint ? { certificateThumbprint } : {}),
+      ...(client.certificateThumbprint ? { certificateThumbprint: client.certificateThumbprint } : {}),
     });
     return {
       status: 200,
@@ -617,136 +381,11 @@ export class EntraAuthority {
     };
   }
 
-  #unknownApplication(clientId: string, tenantId: string): AadstsError {
-    return new AadstsError(
-      400,
-      'unauthorized_client',
-      700016,
-      `Application with identifier '${clientId}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`,
-    );
-  }
-
-  /** https://learn.microsoft.com/entra/identity-platform/certificate-credentials */
-  async #verifyClientAssertion(
-    assertion: string,
-    tenantId: string,
-    clientId: string,
-    application: DirectoryApplication,
-  ): Promise<DirectoryKeyCredential> {
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(assertion);
-    } catch {
-      throw new AadstsError(401, 'invalid_client', 50027, 'JWT token is invalid or malformed.');
-    }
-    const x5t = typeof header.x5t === 'string' ? header.x5t : undefined;
-    const x5tS256 = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
-    // Entra pairs the hash of the thumbprint header with the signature: SHA-1 x5t with RS256, x5t#S256 with PS256.
-    const expectedAlg = x5tS256 !== undefined ? 'PS256' : 'RS256';
-    if ((x5t === undefined && x5tS256 === undefined) || header.alg !== expectedAlg) {
-      throw new AadstsError(
-        401,
-        'invalid_client',
-        5002723,
-        `Invalid JWT header: expected alg ${expectedAlg} with ${x5tS256 !== undefined ? 'x5t#S256' : 'x5t'} (got alg ${String(header.alg)}).`,
-      );
-    }
-    const identifier = x5tS256 ?? x5t!;
-    const digest = x5tS256 !== undefined ? 'sha256' : 'sha1';
-    const credential = application.keyCredentials.find(
-      (c) => c.type === 'AsymmetricX509Cert' && c.usage === 'Verify' && createHash(digest).update(c.key).digest('base64url') === identifier,
-    );
-    const notRegistered = () =>
-      new AadstsError(
-        401,
-        'invalid_client',
-        700027,
-        `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${Buffer.from(identifier, 'base64url').toString('hex').toUpperCase()}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${clientId}'.]`,
-      );
-    if (!credential) throw notRegistered();
-    const now = Date.now();
-    if (credential.addedAt.getTime() + this.#propagationDelaySeconds * 1000 > now) throw notRegistered();
-    if (credential.endDateTime.getTime() <= now) {
-      throw new AadstsError(
-        401,
-        'invalid_client',
-        700027,
-        `The certificate with identifier used to sign the client assertion is expired on application. [Reason - The key used is expired., Thumbprint of key used by client: '${Buffer.from(identifier, 'base64url').toString('hex').toUpperCase()}']`,
-      );
-    }
-    if (credential.startDateTime.getTime() > now) {
-      throw new AadstsError(
-        401,
-        'invalid_client',
-        700027,
-        `The certificate with identifier used to sign the client assertion is not yet valid on application. [Reason - The key used is not yet valid., Thumbprint of key used by client: '${Buffer.from(identifier, 'base64url').toString('hex').toUpperCase()}']`,
-      );
-    }
-    const publicKey = new X509Certificate(credential.key).publicKey;
-    let payload: Record<string, unknown>;
-    try {
-      ({ payload } = await jwtVerify(assertion, publicKey, { algorithms: [expectedAlg], clockTolerance: CLOCK_SKEW_SECONDS }));
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
-        throw new AadstsError(
-          401,
-          'invalid_client',
-          700024,
-          `Client assertion is not within its valid time range. (${(error as Error).message})`,
-        );
-      }
-      throw new AadstsError(401, 'invalid_client', 7000274, 'Key was found, but use of the key to verify the signature failed.');
-    }
-    const accepted = [this.tokenEndpointFor(tenantId), `${this.url}/${tenantId}/oauth2/token`];
-    if (typeof payload.aud !== 'string' || !accepted.includes(payload.aud)) {
-      throw new AadstsError(
-        401,
-        'invalid_client',
-        700023,
-        `Client assertion audience claim does not match Realm issuer. Review the documentation at https://aka.ms/certCredentials . (aud was '${String(payload.aud)}')`,
-      );
-    }
-    if (String(payload.iss).toLowerCase() !== clientId || String(payload.sub).toLowerCase() !== clientId) {
-      throw new AadstsError(
-        401,
-        'invalid_client',
-        700021,
-        "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://aka.ms/certCredentials .",
-      );
-    }
-    if (typeof payload.exp !== 'number') throw new AadstsError(401, 'invalid_client', 700024, 'Client assertion contains no exp claim.');
-    if (typeof payload.jti !== 'string' || payload.jti === '')
-      throw new AadstsError(401, 'invalid_client', 50027, 'Client assertion contains no jti claim.');
-    return credential;
-  }
-
   async #managedIdentityToken(request: EmulatorRequest): Promise<EmulatorResponse> {
-    const header = request.headers['x-identity-header'];
-    const identity = typeof header === 'string' ? this.#managedIdentities.get(header) : undefined;
-    if (!identity) {
-      return { status: 401, body: { statusCode: 401, message: 'Unauthorized: the X-IDENTITY-HEADER is missing or wrong.' } };
-    }
-    const apiVersion = request.url.searchParams.get('api-version');
-    if (apiVersion !== '2019-08-01') {
-      return {
-        status: 400,
-        body: { statusCode: 400, message: `Unsupported api-version '${apiVersion ?? ''}': this endpoint speaks 2019-08-01.` },
-      };
-    }
-    const resource = request.url.searchParams.get('resource');
-    if (!resource) return { status: 400, body: { statusCode: 400, message: "The 'resource' parameter is required." } };
-    for (const [param, value] of [
-      ['client_id', identity.clientId],
-      ['principal_id', identity.principalId],
-      ['object_id', identity.principalId],
-    ] as const) {
-      const asked = request.url.searchParams.get(param);
-      if (asked !== null && asked.toLowerCase() !== value.toLowerCase()) {
-        return { status: 400, body: { statusCode: 400, message: `No managed identity with ${param} '${asked}' is assigned to this app.` } };
-      }
-    }
-    const normalized = resource.replace(/\/\.default$/, '').replace(/\/+$/, '');
+    const parsed = parseManagedIdentityRequest(request, this.#managedIdentities);
+    if ('refusal' in parsed) return parsed.refusal;
+    const { identity, resource, normalized } = parsed;
+
     const shape = this.#resources.get(normalized) ?? { version: DEFAULT_TOKEN_VERSION };
     const expiresOn = Math.floor(Date.now() / 1000) + 24 * 3600;
     const accessToken = await this.issueAccessToken({
