@@ -115,12 +115,13 @@ describe('the deploy package (scripts/package-function.sh)', () => {
       'package-lock.json',
       'package.json',
     ]);
-    // The dashboard's bundle (vite build): its entry page and hashed assets, no source and no source map.
+    // The dashboard's bundle (vite build): its entry page and hashed assets (scripts, styles, the
+    // icon), no source and no source map.
     const web = app.filter((path) => path.startsWith('dist/web/'));
     expect(web).toContain('dist/web/index.html');
-    expect(web.filter((path) => path !== 'dist/web/index.html' && !/^dist\/web\/assets\/[\w-]+-[\w-]{8}\.(js|css)$/.test(path))).toEqual(
-      [],
-    );
+    expect(
+      web.filter((path) => path !== 'dist/web/index.html' && !/^dist\/web\/assets\/[\w-]+-[\w-]{8}\.(js|css|svg)$/.test(path)),
+    ).toEqual([]);
     // Every source module compiled, so a lazily imported handler is there when first called.
     const sources = filesUnder(join(projectRoot, 'src')).filter((path) => path.endsWith('.ts') && !path.endsWith('.d.ts'));
     expect(sources.length).toBeGreaterThan(0);
