@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppStore } from '../src/lib/tables/appStore.js';
 import { APPS_TABLE_NAME, createTableClient } from '../src/lib/composition.js';
@@ -15,9 +15,12 @@ import { KEY_VAULT_GRANTS_CONDITION, ResourceManagerEmulator } from '../test/emu
 import { loadOrCreateEmulatorTls } from '../test/emulators/tls.js';
 import { DEMO, issueRoleTokens, registerDashboardSignIn, seedDemoTenant } from './sandbox/demoTenant.js';
 import { EmulatorState, readTenantRecord, writeTenantRecord, type TenantRecord } from './sandbox/emulatorState.js';
-import { AT_RISK_HORIZON_DAYS, expiryBannerLines, readExpiryFigures } from './sandbox/expiryFigures.js';
-import { sandboxLayout, type SandboxLayout } from './sandbox/sandboxLayout.js';
+import { expiryBannerLines, readExpiryFigures } from './sandbox/expiryFigures.js';
+import { sandboxLayout } from './sandbox/sandboxLayout.js';
 import { busyPorts } from './sandbox/busyPorts.js';
+import { checkKeptState, hasData, KeptStateError, resetSandbox } from './sandbox/keptState.js';
+import { deployPackage, exited, inheritedEnvironment, spawnHost, stopChild, waitForHost } from './sandbox/hostProcess.js';
+import { displayPath, sandboxBanner } from './sandbox/sandboxBanner.js';
 import { ensureWebBuild } from '../test/support/webBuild.js';
 
 /**
@@ -35,85 +38,12 @@ import { ensureWebBuild } from '../test/support/webBuild.js';
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const reset = process.argv.slice(2).includes('--reset');
 const layout = sandboxLayout(process.env, projectRoot);
-const HOST_READY_TIMEOUT_MS = 60_000;
-const CHILD_STOP_TIMEOUT_MS = 15_000;
-
-/** Settings the sandbox sets itself; the same names from the caller's shell must not leak into the host. */
-const OWN_SETTINGS = /^(AZURE_|IDENTITY_|MSI_|IMDS_|AzureWebJobs|CONFIG_STORAGE|EMAIL_|EVENTGRID_|API_|FUNCTIONS_|WEBSITE_)/;
-const OWN_NAMES = new Set([
-  'MANAGED_TENANT_ID',
-  'RENEWAL_SCHEDULE',
-  'RENEWAL_LEASE_SECONDS',
-  'VERIFY_WINDOW_MINUTES',
-  'GRAPH_BASE_URL',
-  'DEFAULT_KEYVAULT_URL',
-  'DEFAULT_KEYVAULT_RESOURCE_ID',
-  'ARM_BASE_URL',
-  'NODE_EXTRA_CA_CERTS',
-]);
 
 let azurite: RunningAzurite | undefined;
 let host: ChildProcess | undefined;
 let state: EmulatorState | undefined;
 const emulators: { close(): Promise<void> }[] = [];
 let stopping: Promise<void> | undefined;
-
-function display(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? path : rel;
-}
-
-/** `--reset`: everything goes but the TLS material, so a CA someone chose to trust stays valid. */
-function resetSandbox(layout: SandboxLayout): void {
-  if (!existsSync(layout.dir)) return;
-  for (const entry of readdirSync(layout.dir)) {
-    if (join(layout.dir, entry) !== layout.paths.tls) rmSync(join(layout.dir, entry), { recursive: true, force: true });
-  }
-}
-
-/** What the user must fix before a start (kept state that does not hang together, a busy port): one line, no stack. */
-class KeptStateError extends Error {}
-
-/** Anything in the data folder but the TLS material. */
-function hasData(layout: SandboxLayout): boolean {
-  return existsSync(layout.dir) && readdirSync(layout.dir).some((entry) => join(layout.dir, entry) !== layout.paths.tls);
-}
-
-/**
- * Kept state must hang together: every emulator's file is there, and every app in storage is an app
- * registration in Graph. Otherwise the sandbox would run on a tenant that answers "no such app" and
- * "grant a role" to a user who changed nothing; it stops and says how to start clean instead.
- */
-async function checkKeptState(kept: { state: string; graph: GraphEmulator; store: AppStore }): Promise<void> {
-  const problems: string[] = [];
-  for (const name of ['authority', 'graph', 'key-vault']) {
-    if (!existsSync(join(kept.state, `${name}.json`))) problems.push(`${name}.json is missing`);
-  }
-  for (const app of (await kept.store.listApps({ maxPageSize: 1000 })).items) {
-    if (!kept.graph.application(app.config.appId)) problems.push(`managed app ${app.config.appId} is not in Graph`);
-  }
-  if (problems.length > 0) {
-    throw new KeptStateError(
-      `The kept state in ${display(kept.state)} is inconsistent (${problems.slice(0, 3).join('; ')}). Start clean with: npm run sandbox -- --reset`,
-    );
-  }
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (exited(child)) return Promise.resolve();
-  return new Promise((done) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_TIMEOUT_MS);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      done();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 function shutdown(code: number): Promise<void> {
   stopping ??= (async () => {
@@ -146,46 +76,6 @@ process.on('exit', () => {
   }
 });
 
-function prefixLines(stream: NodeJS.ReadableStream, prefix: string, out: NodeJS.WritableStream): void {
-  let buffered = '';
-  stream.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) out.write(`${prefix}${line}\n`);
-  });
-}
-
-/** The caller's environment minus anything that would point the host elsewhere (a developer's AZURE_CLIENT_SECRET, say). */
-function inheritedEnvironment(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !OWN_SETTINGS.test(name) && !OWN_NAMES.has(name)));
-}
-
-/** SANDBOX_APP: the folder azd would ship, loaded as the Functions host loads it (package.json's main). */
-function deployPackage(root: string): { root: string; entryPoint: string } {
-  const manifest = join(root, 'package.json');
-  if (!existsSync(manifest)) throw new Error(`SANDBOX_APP: ${root} has no package.json (build one with scripts/package-function.sh)`);
-  if (existsSync(join(root, 'local.settings.json'))) throw new Error(`SANDBOX_APP: ${root} has a local.settings.json, which would mix in`);
-  const { main } = JSON.parse(readFileSync(manifest, 'utf8')) as { main?: unknown };
-  if (typeof main !== 'string') throw new Error(`SANDBOX_APP: ${manifest} names no "main"`);
-  return { root, entryPoint: resolve(root, main) };
-}
-
-async function waitForHost(child: ChildProcess, url: string): Promise<void> {
-  const deadline = Date.now() + HOST_READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (exited(child)) throw new Error(`The local host exited during start-up (code ${child.exitCode}); its output is above`);
-    try {
-      const response = await fetch(url);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`The local host did not answer ${url} within ${HOST_READY_TIMEOUT_MS / 1000} s`);
-}
-
 async function main(): Promise<void> {
   const { paths, ports } = layout;
   const busy = await busyPorts(ports);
@@ -195,7 +85,7 @@ async function main(): Promise<void> {
   // tenant.json is written last, once the seed is complete: it is the commit of a first start. Data
   // without it is what a start that died while seeding left behind, never kept state.
   else if (readTenantRecord(paths.state) === undefined && hasData(layout)) {
-    console.log(`${display(layout.dir)} holds data of a start that did not finish seeding; starting clean (the TLS material is kept).`);
+    console.log(`${displayPath(layout.dir)} holds data of a start that did not finish seeding; starting clean (the TLS material is kept).`);
     resetSandbox(layout);
   }
   for (const dir of [layout.dir, paths.azurite, paths.outbox, paths.tokens, paths.hostRoot]) mkdirSync(dir, { recursive: true });
@@ -327,22 +217,9 @@ async function main(): Promise<void> {
     API_AUDIENCE: `${DEMO.api.audience},${DEMO.api.clientId}`,
     API_TENANT_ID: DEMO.tenantId,
   };
-  // `tsx tools/local-host/main.ts` as one process: tsx's loader in this node rather than its CLI wrapper,
-  // so the pid recorded is the host's own and a signal reaches it directly.
-  // The flags of `npm run host` (package.json): the same host, with the same heap ceiling.
-  const child = spawn(
-    process.execPath,
-    ['--max-old-space-size=128', '--import', import.meta.resolve('tsx'), join(projectRoot, 'tools', 'local-host', 'main.ts')],
-    {
-      // A package runs from its own folder, as from wwwroot in Azure.
-      cwd: app?.root ?? projectRoot,
-      env: hostEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  // A package runs from its own folder, as from wwwroot in Azure.
+  const child = spawnHost(projectRoot, app?.root ?? projectRoot, hostEnv);
   host = child;
-  prefixLines(child.stdout, 'host | ', process.stdout);
-  prefixLines(child.stderr, 'host | ', process.stderr);
   child.once('exit', (code, signal) => {
     if (stopping) return;
     console.error(`The local host stopped by itself (code ${code}, signal ${signal}); stopping the sandbox.`);
@@ -381,7 +258,6 @@ async function main(): Promise<void> {
   };
   writeFileSync(paths.sandboxJson, `${JSON.stringify(sandbox, null, 2)}\n`, { mode: 0o600 });
 
-  const adminToken = display(join(paths.tokens, 'admin.jwt'));
   // The safety net's figures, through the API as a user would ask: a failure to read them is said, not fatal.
   const expiry = await readExpiryFigures(async (pathAndQuery) => {
     const response = await fetch(`${apiBaseUrl}${pathAndQuery}`, { headers: { authorization: `Bearer ${tokens.Reader}` } });
@@ -390,32 +266,28 @@ async function main(): Promise<void> {
   }).then(expiryBannerLines, (error: unknown) => [
     `  Expiry     could not be read: ${error instanceof Error ? error.message : String(error)}`,
   ]);
-  const reporting = await store.getApp(DEMO.unmanagedApp.appId);
-  const due = managed?.state.nextRenewalDueAt;
   console.log(
-    [
-      '',
-      `Entra Cert Rotator sandbox is running${existing ? ' (state kept from the last run; --reset starts clean)' : ''}. Ctrl-C stops it.`,
-      '',
-      `  API        ${apiBaseUrl}`,
-      `  Dashboard  ${dashboardUrl} (sign in as Sandbox Reader, Operator or Admin; the browser must trust the CA below, or accept ${authority.url} once)`,
-      `  Tenant     ${DEMO.tenantId}`,
-      `  Demo apps  ${DEMO.managedApp.appId}  ${DEMO.managedApp.displayName}: ${managed ? `managed, renewal due ${due ?? '(not scheduled)'}` : 'in Entra, not managed'}`,
-      `             ${DEMO.unmanagedApp.appId}  ${DEMO.unmanagedApp.displayName}: ${reporting ? `managed, renewal due ${reporting.state.nextRenewalDueAt ?? '(not scheduled)'}` : 'in Entra, not managed yet'}`,
-      `  Tokens     ${display(paths.sandboxJson)} and ${display(paths.tokens)}/{reader,operator,admin}.jwt (valid until ${expiresAt.toISOString()})`,
-      `  Emails     ${display(paths.outbox)}/*.eml`,
-      `  Events     ${display(paths.events)}`,
-      ...(app ? [`  App        ${display(app.entryPoint)} (SANDBOX_APP)`] : []),
-      `  Emulators  authority ${authority.url}, Graph ${graph.url}, Key Vault ${keyVault.vaultUrl}, email ${email.server.url}, Event Grid ${eventGrid.server.url}, Resource Manager ${resourceManager.url}`,
-      `  Storage    Azurite, tables ${azurite.tableEndpoint}, queues ${azurite.queueEndpoint}`,
-      `  CA         ${display(tls.caPath)} (NODE_EXTRA_CA_CERTS for your own clients of the emulators)`,
-      ...expiry,
-      '',
-      'Try:',
-      `  curl -s ${apiBaseUrl}/apps -H "Authorization: Bearer $(cat ${adminToken})"`,
-      `  curl -s "${apiBaseUrl}/apps?expiringWithinDays=${AT_RISK_HORIZON_DAYS}" -H "Authorization: Bearer $(cat ${adminToken})"`,
-      '',
-    ].join('\n'),
+    sandboxBanner({
+      kept: existing !== undefined,
+      apiBaseUrl,
+      dashboardUrl,
+      paths,
+      managed,
+      reporting: await store.getApp(DEMO.unmanagedApp.appId),
+      tokensExpireAt: expiresAt,
+      appEntryPoint: app?.entryPoint,
+      emulators: {
+        authority: authority.url,
+        graph: graph.url,
+        keyVault: keyVault.vaultUrl,
+        email: email.server.url,
+        eventGrid: eventGrid.server.url,
+        resourceManager: resourceManager.url,
+      },
+      storage: { tableEndpoint: azurite.tableEndpoint, queueEndpoint: azurite.queueEndpoint },
+      caPath: tls.caPath,
+      expiry,
+    }),
   );
 }
 
