@@ -1,60 +1,24 @@
 import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { Pkcs12ReadError, readPkcs12, writePkcs12 } from './pfxCodec.js';
 import { thumbprintsOf } from '../../src/lib/certificates/thumbprints.js';
 import { audiencesFor, bearerTokenOf, type BearerVerifier } from './bearerAuth.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type EmulatorTlsOptions } from './emulatorServer.js';
-import { BUILT_IN_ROLES, scopeCovers } from './resourceManager.js';
+import { certificateAttributes, certificateBundle, certificateItem, certificateSecretValue } from './keyVaultBundles.js';
+import { parseImport } from './keyVaultImport.js';
+import { grantedByAzureRbac, rolesGrant, type AzureRoleAssignments, type KeyVaultDataAction, type KeyVaultRole } from './keyVaultRbac.js';
 
 /**
  * Loopback emulator of the Azure Key Vault data plane, the part @azure/keyvault-certificates 4.10
  * and @azure/keyvault-secrets 4.12 use for imported certificates. It follows:
- * - Import Certificate: https://learn.microsoft.com/rest/api/keyvault/certificates/import-certificate/import-certificate
- *   (POST {vault}/certificates/{name}/import; `value` base64 PFX with `pwd`, or PEM text when the
- *   policy's secret_props.contentType is application/x-pem-file; PKCS#8 keys only; a new version per import)
- * - Get Certificate / Get Certificate Versions: https://learn.microsoft.com/rest/api/keyvault/certificates/get-certificate/get-certificate,
- *   https://learn.microsoft.com/rest/api/keyvault/certificates/get-certificate-versions/get-certificate-versions
- * - Get Secret (the certificate's addressable secret, holding the key): https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret
+ * - Import Certificate (a new version per import; the body's checks: keyVaultImport.ts)
+ * - Get Certificate / Get Certificate Versions and Get Secret (the certificate's addressable secret,
+ *   holding the key): keyVaultBundles.ts
  * - Challenge-based auth: https://learn.microsoft.com/azure/key-vault/general/authentication-requests-and-responses
  *   (401 + `WWW-Authenticate: Bearer authorization="{authority}/{tenant}", resource="https://vault.azure.net"`)
- * - RBAC data actions of the built-in roles: https://learn.microsoft.com/azure/key-vault/general/rbac-guide
+ * - RBAC data actions of the built-in roles: keyVaultRbac.ts
  * Error bodies are Key Vault's `{ error: { code, message } }` with the messages the service writes.
  */
 
 export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
-
-export type KeyVaultDataAction =
-  | 'Microsoft.KeyVault/vaults/certificates/import/action'
-  | 'Microsoft.KeyVault/vaults/certificates/read'
-  | 'Microsoft.KeyVault/vaults/secrets/getSecret/action';
-
-export type KeyVaultRole =
-  | 'Key Vault Administrator'
-  | 'Key Vault Certificates Officer'
-  | 'Key Vault Certificate User'
-  | 'Key Vault Secrets User'
-  | 'Key Vault Reader';
-
-/** The built-in roles' definition ids (Azure built-in roles reference). */
-const ROLE_IDS: Record<KeyVaultRole, string> = {
-  'Key Vault Administrator': BUILT_IN_ROLES['Key Vault Administrator'],
-  'Key Vault Certificates Officer': BUILT_IN_ROLES['Key Vault Certificates Officer'],
-  'Key Vault Certificate User': BUILT_IN_ROLES['Key Vault Certificate User'],
-  'Key Vault Secrets User': BUILT_IN_ROLES['Key Vault Secrets User'],
-  'Key Vault Reader': BUILT_IN_ROLES['Key Vault Reader'],
-};
-
-/** The data actions each built-in role grants, restricted to the ones this emulator serves. */
-const ROLE_ACTIONS: Record<KeyVaultRole, readonly KeyVaultDataAction[]> = {
-  'Key Vault Administrator': [
-    'Microsoft.KeyVault/vaults/certificates/import/action',
-    'Microsoft.KeyVault/vaults/certificates/read',
-    'Microsoft.KeyVault/vaults/secrets/getSecret/action',
-  ],
-  'Key Vault Certificates Officer': ['Microsoft.KeyVault/vaults/certificates/import/action', 'Microsoft.KeyVault/vaults/certificates/read'],
-  'Key Vault Certificate User': ['Microsoft.KeyVault/vaults/certificates/read', 'Microsoft.KeyVault/vaults/secrets/getSecret/action'],
-  'Key Vault Secrets User': ['Microsoft.KeyVault/vaults/secrets/getSecret/action'],
-  'Key Vault Reader': ['Microsoft.KeyVault/vaults/certificates/read'],
-};
 
 export interface KeyVaultEmulatorOptions {
   readonly tls: EmulatorTlsOptions;
@@ -74,10 +38,7 @@ export interface KeyVaultEmulatorOptions {
    * Key Vault's RBAC allows them (https://learn.microsoft.com/azure/key-vault/general/rbac-guide,
    * "Secret, key, and certificate scope role assignment").
    */
-  readonly roleAssignments?: {
-    readonly vaultResourceId: string;
-    readonly list: () => readonly { readonly scope: string; readonly roleId: string; readonly principalId: string }[];
-  };
+  readonly roleAssignments?: AzureRoleAssignments;
   /** Page size of list operations (Key Vault's default and maximum is 25). */
   readonly pageSize?: number;
   readonly now?: () => Date;
@@ -283,8 +244,8 @@ export class KeyVaultEmulator {
     if (this.#options.rbac) {
       const principal = typeof claims.oid === 'string' ? claims.oid : '';
       const granted =
-        [...(this.#roleAssignments.get(principal) ?? [])].some((role) => ROLE_ACTIONS[role].includes(action)) ||
-        this.#grantedByAzureRbac(principal, action, request);
+        rolesGrant(this.#roleAssignments.get(principal) ?? [], action) ||
+        grantedByAzureRbac(this.#options.roleAssignments, principal, action, request);
       if (!granted) {
         const appId = typeof claims.appid === 'string' ? claims.appid : typeof claims.azp === 'string' ? claims.azp : '';
         return error({
@@ -300,23 +261,6 @@ export class KeyVaultEmulator {
     return serve();
   }
 
-  #grantedByAzureRbac(principal: string, action: KeyVaultDataAction, request: EmulatorRequest): boolean {
-    const source = this.#options.roleAssignments;
-    if (!source || principal === '') return false;
-    const kind = request.path.split('/')[1];
-    const object = `${source.vaultResourceId}/${kind}/${request.params.name ?? ''}`;
-    return source
-      .list()
-      .some(
-        (a) =>
-          a.principalId.toLowerCase() === principal.toLowerCase() &&
-          scopeCovers(a.scope, object) &&
-          Object.entries(ROLE_IDS).some(
-            ([role, id]) => id === a.roleId.toLowerCase() && ROLE_ACTIONS[role as KeyVaultRole].includes(action),
-          ),
-      );
-  }
-
   #importCertificate(request: EmulatorRequest): EmulatorResponse {
     const name = request.params.name!;
     if (!NAME.test(name)) {
@@ -324,29 +268,9 @@ export class KeyVaultEmulator {
         `The request URI contains an invalid name: ${name}. Follow this link for more information on valid names: https://aka.ms/kvnames`,
       );
     }
-    const body = request.json as { value?: unknown; pwd?: unknown; tags?: unknown; policy?: { secret_props?: { contentType?: unknown } } };
-    if (typeof body !== 'object' || body === null || typeof body.value !== 'string' || body.value === '') {
-      return badParameter('Property value is required.');
-    }
-    if (body.pwd !== undefined && typeof body.pwd !== 'string') return badParameter('Property pwd must be a string.');
-    const tags = body.tags ?? {};
-    if (typeof tags !== 'object' || tags === null || Object.values(tags).some((v) => typeof v !== 'string')) {
-      return badParameter('Tags must be an object of string values.');
-    }
-    if (Object.keys(tags).length > 15) return badParameter('The number of tags exceeds the maximum of 15.');
-    const contentType =
-      body.policy?.secret_props?.contentType === 'application/x-pem-file' ? 'application/x-pem-file' : 'application/x-pkcs12';
-
-    const parsed = contentType === 'application/x-pem-file' ? parsePem(body.value) : parsePfx(body.value, body.pwd ?? '');
+    const parsed = parseImport(request.json, this.#now());
     if ('error' in parsed) return badParameter(parsed.error);
-    const x509 = new X509Certificate(parsed.der);
-    if (!x509.checkPrivateKey(parsed.privateKey)) {
-      return badParameter('The specified X.509 certificate content is invalid. Error: the private key does not match the certificate.');
-    }
-    const notAfter = x509.validToDate;
-    if (notAfter.getTime() <= this.#now().getTime()) {
-      return badParameter('The specified X.509 certificate content is invalid. Error: the certificate has expired.');
-    }
+    const { x509 } = parsed;
 
     const key = name.toLowerCase();
     const { sha1, x5t } = thumbprintsOf(parsed.der);
@@ -357,16 +281,15 @@ export class KeyVaultEmulator {
       privateKey: parsed.privateKey,
       thumbprint: sha1,
       x5t,
-      tags: { ...(tags as Record<string, string>) },
-      contentType,
+      tags: parsed.tags,
+      contentType: parsed.contentType,
       notBefore: x509.validFromDate,
-      notAfter,
+      notAfter: x509.validToDate,
       created: this.#now(),
     };
     this.#certificatesByName.set(key, [...(this.#certificatesByName.get(key) ?? []), stored]);
-    return { status: 200, body: this.#bundle(stored) };
+    return { status: 200, body: certificateBundle(this.vaultUrl, stored) };
   }
-
   #find(request: EmulatorRequest, kind: 'certificate' | 'secret'): StoredCertificateVersion | ApiError {
     const { name, version } = request.params as { name: string; version?: string };
     const versions = this.#certificatesByName.get(name.toLowerCase()) ?? [];
@@ -388,7 +311,7 @@ export class KeyVaultEmulator {
 
   #getCertificate(request: EmulatorRequest): EmulatorResponse {
     const found = this.#find(request, 'certificate');
-    return 'status' in found ? error(found) : { status: 200, body: this.#bundle(found) };
+    return 'status' in found ? error(found) : { status: 200, body: certificateBundle(this.vaultUrl, found) };
   }
 
   #listVersions(request: EmulatorRequest): EmulatorResponse {
@@ -404,7 +327,7 @@ export class KeyVaultEmulator {
       next === undefined
         ? null
         : `${this.vaultUrl}certificates/${encodeURIComponent(name)}/versions?api-version=${request.url.searchParams.get('api-version')}&$skiptoken=${next}&maxresults=${max}`;
-    return { status: 200, body: { value: page.map((v) => this.#item(v)), nextLink } };
+    return { status: 200, body: { value: page.map((v) => certificateItem(this.vaultUrl, v)), nextLink } };
   }
 
   async #getSecret(request: EmulatorRequest): Promise<EmulatorResponse> {
@@ -419,137 +342,23 @@ export class KeyVaultEmulator {
         id: `${this.vaultUrl}secrets/${found.name}/${found.version}`,
         kid: `${this.vaultUrl}keys/${found.name}/${found.version}`,
         managed: true,
-        attributes: this.#attributes(found),
+        attributes: certificateAttributes(found),
         tags: found.tags,
       },
     };
   }
 
   /**
-   * An imported PFX comes back re-packed without a password, as Key Vault serves a certificate's
-   * secret. A version's secret is the same bytes on every read (Key Vault versions are immutable), so
-   * it is packed once, on the first read (a PFX costs ~1 ms of KDF work; the same bytes also let a
-   * test compare two reads).
+   * A version's secret is the same bytes on every read (Key Vault versions are immutable), so it is
+   * packed once, on the first read (a PFX costs ~1 ms of KDF work; the same bytes also let a test
+   * compare two reads).
    */
   #secretValue(v: StoredCertificateVersion): Promise<string> {
     let value = this.#secretValues.get(v);
     if (value === undefined) {
-      value =
-        v.contentType === 'application/x-pem-file'
-          ? Promise.resolve((v.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string) + derToPemCertificate(v.der))
-          : unprotectedPfx(v.der, v.privateKey).then((pfx) => pfx.toString('base64'));
+      value = certificateSecretValue(v);
       this.#secretValues.set(v, value);
     }
     return value;
   }
-
-  #attributes(v: StoredCertificateVersion) {
-    const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
-    return {
-      enabled: true,
-      nbf: seconds(v.notBefore),
-      exp: seconds(v.notAfter),
-      created: seconds(v.created),
-      updated: seconds(v.created),
-      recoveryLevel: 'Recoverable+Purgeable',
-      recoverableDays: 90,
-    };
-  }
-
-  #item(v: StoredCertificateVersion) {
-    return { id: `${this.vaultUrl}certificates/${v.name}/${v.version}`, x5t: v.x5t, attributes: this.#attributes(v), tags: v.tags };
-  }
-
-  #bundle(v: StoredCertificateVersion) {
-    const x509 = new X509Certificate(v.der);
-    const keySize = x509.publicKey.asymmetricKeyDetails?.modulusLength;
-    const months = Math.max(1, Math.round((v.notAfter.getTime() - v.notBefore.getTime()) / (30.44 * 24 * 3600 * 1000)));
-    return {
-      ...this.#item(v),
-      kid: `${this.vaultUrl}keys/${v.name}/${v.version}`,
-      sid: `${this.vaultUrl}secrets/${v.name}/${v.version}`,
-      cer: v.der.toString('base64'),
-      policy: {
-        id: `${this.vaultUrl}certificates/${v.name}/policy`,
-        key_props: {
-          exportable: true,
-          kty: x509.publicKey.asymmetricKeyType === 'rsa' ? 'RSA' : 'EC',
-          key_size: keySize,
-          reuse_key: false,
-        },
-        secret_props: { contentType: v.contentType },
-        x509_props: { subject: x509.subject.split('\n').join(', '), ekus: x509.keyUsage ?? [], key_usage: [], validity_months: months },
-        lifetime_actions: [{ trigger: { lifetime_percentage: 80 }, action: { action_type: 'EmailContacts' } }],
-        issuer: { name: 'Unknown' },
-        attributes: { enabled: true, created: this.#attributes(v).created, updated: this.#attributes(v).updated },
-      },
-    };
-  }
-}
-
-type ParsedImport = { der: Buffer; privateKey: KeyObject } | { error: string };
-
-/**
- * Read with the emulator's own PKCS#12 reader (./pfxCodec.ts, node-forge), never the product's, so a
- * bug the product's writer and reader share cannot pass. The MAC is checked with the password, so a
- * wrong password fails here as it does in Key Vault.
- */
-function parsePfx(value: string, password: string): ParsedImport {
-  const unreadable = {
-    error: 'The specified PKCS#12 X.509 certificate content can not be read. Please check if certificate is in valid PKCS#12 format.',
-  };
-  if (!/^[A-Za-z0-9+/\s]+={0,2}\s*$/.test(value)) return unreadable;
-  let contents;
-  try {
-    contents = readPkcs12(Buffer.from(value, 'base64'), password);
-  } catch (error) {
-    if (error instanceof Pkcs12ReadError) return unreadable;
-    throw error;
-  }
-  if (!contents.privateKey) {
-    return {
-      error:
-        'Private key is not specified in the specified X.509 PKCS#12 certificate content. Please specify private key in the PKCS#12 content.',
-    };
-  }
-  return { der: contents.certificate, privateKey: contents.privateKey };
-}
-
-function parsePem(value: string): ParsedImport {
-  const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(value)?.[0];
-  if (!cert)
-    return {
-      error: 'The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format.',
-    };
-  const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(value)?.[0];
-  if (!key) {
-    return {
-      error:
-        'Private key is not specified in the specified X.509 PEM certificate content. Please specify private key in the X.509 PEM certificate content.',
-    };
-  }
-  try {
-    return { der: new X509Certificate(cert).raw, privateKey: createPrivateKey(key) };
-  } catch {
-    return {
-      error: 'The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format.',
-    };
-  }
-}
-
-function derToPemCertificate(der: Buffer): string {
-  return `-----BEGIN CERTIFICATE-----\n${der
-    .toString('base64')
-    .match(/.{1,64}/g)!
-    .join('\n')}\n-----END CERTIFICATE-----\n`;
-}
-
-/**
- * A PFX under the empty password (what `openssl pkcs12 -passin pass:` opens), the form of a
- * certificate's secret value. Key Vault does not document its PBE choices, so readers must take any
- * layout; this one (3DES-shrouded key, plain certificate bag, SHA-1 MAC) is written by the emulator's
- * own writer (./pfxCodec.ts), unlike the product's, whose reader must open it.
- */
-function unprotectedPfx(der: Buffer, privateKey: KeyObject): Promise<Buffer> {
-  return writePkcs12(der, privateKey, '');
 }
