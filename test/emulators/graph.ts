@@ -3,7 +3,7 @@ import { CredentialLedger } from './credentialLedger.js';
 import { EmulatorServer, type EmulatorRequest, type EmulatorResponse, type Fault, type InjectedFault } from './emulatorServer.js';
 import type { CertificateDirectory, DirectoryApplication, EntraAuthority } from './entraAuthority.js';
 import { GRAPH_WRITE_LIMITS, GraphWriteThrottle, type GraphWriteLimits, type WriteVerdict } from './graphThrottle.js';
-import { expandedOwner, MAX_EXPANDED_ITEMS, pageOf, parseListingQuery } from './graphListing.js';
+import { applicationsListBody } from './graphListing.js';
 import { AppManagementPolicies, POLICY_READ } from './graphPolicies.js';
 import { addPasswordCredential } from './graphPasswords.js';
 import { badRequest, denied, GraphFailure, graphErrorBody, notFound } from './graphFailure.js';
@@ -280,7 +280,9 @@ export class GraphEmulator implements CertificateDirectory {
     let admitted: WriteVerdict | undefined;
     try {
       const caller = await authenticateCaller(request, this.authority, [GRAPH_RESOURCE, GRAPH_APP_ID, this.url]);
-      const target = this.#target(request, caller);
+      // The application a write names, if it exists: its sign-in audience decides a throttling limit.
+      const named = this.#named(request, caller);
+      const target = named && { id: named.id, signInAudience: named.signInAudience ?? 'AzureADMyOrg' };
       admitted = this.writeThrottle.admit({ method: request.method, callerAppId: caller.appId, tenantId: caller.tenantId, target });
       if (admitted.throttled) throw new GraphFailure(429, 'TooManyRequests', 'Please retry again later.');
       const response = await action(caller);
@@ -296,23 +298,18 @@ export class GraphEmulator implements CertificateDirectory {
     }
   }
 
-  #resolve(request: EmulatorRequest, caller: GraphCaller): GraphApplication {
-    const { id, appId } = request.params;
-    const key = (id ?? appId ?? '').toLowerCase();
-    const app = [...this.#applications.values()].find(
-      (a) => a.tenantId === caller.tenantId && (id !== undefined ? a.id === key : a.appId === key),
-    );
-    if (!app) throw notFound(key);
-    return app;
-  }
-
-  /** The application a write names, if it exists (its sign-in audience decides a throttling limit). */
-  #target(request: EmulatorRequest, caller: GraphCaller): { id: string; signInAudience: string } | undefined {
+  /** The application a request's path names (by id or appId) in the caller's tenant, if it exists. */
+  #named(request: EmulatorRequest, caller: GraphCaller): GraphApplication | undefined {
     const { id, appId } = request.params;
     if (id === undefined && appId === undefined) return undefined;
     const key = (id ?? appId ?? '').toLowerCase();
-    const app = [...this.#applications.values()].find((a) => a.tenantId === caller.tenantId && (id !== undefined ? a.id : a.appId) === key);
-    return app ? { id: app.id, signInAudience: app.signInAudience ?? 'AzureADMyOrg' } : undefined;
+    return [...this.#applications.values()].find((a) => a.tenantId === caller.tenantId && (id !== undefined ? a.id : a.appId) === key);
+  }
+
+  #resolve(request: EmulatorRequest, caller: GraphCaller): GraphApplication {
+    const app = this.#named(request, caller);
+    if (!app) throw notFound((request.params.id ?? request.params.appId ?? '').toLowerCase());
+    return app;
   }
 
   #getApplication(request: EmulatorRequest, caller: GraphCaller): EmulatorResponse {
@@ -335,27 +332,8 @@ export class GraphEmulator implements CertificateDirectory {
   }
 
   #listApplications(request: EmulatorRequest, caller: GraphCaller): EmulatorResponse {
-    const query = parseListingQuery(request.url.searchParams);
-    if ('error' in query) throw badRequest(query.error);
-    let apps = [...this.#applications.values()].filter((a) => a.tenantId === caller.tenantId && canRead(a, caller));
-    if (query.filterAppId !== undefined) apps = apps.filter((a) => a.appId === query.filterAppId);
-    const select = selectedFields(request.url);
-    const page = pageOf(apps, query, request.url);
-    // A collection read never returns `key`, whatever $select says.
-    const value = page.value.map((a) => ({
-      ...presentApplication(a, select, false),
-      ...(query.expandOwners
-        ? { owners: a.owners.slice(0, MAX_EXPANDED_ITEMS).map((o) => expandedOwner(o, query.expandOwners!.select)) }
-        : {}),
-    }));
-    return {
-      status: 200,
-      body: {
-        '@odata.context': `${this.url}/v1.0/$metadata#applications`,
-        value,
-        ...(page.nextLink ? { '@odata.nextLink': page.nextLink } : {}),
-      },
-    };
+    const readable = [...this.#applications.values()].filter((a) => a.tenantId === caller.tenantId && canRead(a, caller));
+    return { status: 200, body: applicationsListBody(this.url, readable, request.url) };
   }
 
   #listOwners(request: EmulatorRequest, caller: GraphCaller): EmulatorResponse {

@@ -1,3 +1,7 @@
+import type { GraphApplication } from './graph.js';
+import { presentApplication, selectedFields } from './graphApplicationView.js';
+import { badRequest } from './graphFailure.js';
+
 /**
  * GET /v1.0/applications as Graph pages it, for the Graph emulator (graph.ts keeps the routes):
  *  - `$top` 1 to 999, default 100; anything else is 400 ("application-list": "$top ... 999"; a
@@ -94,4 +98,25 @@ export function pageOf<T>(items: readonly T[], query: ListingQuery, requestUrl: 
     .filter((part) => part !== '' && !/^(\$|%24)skiptoken=/i.test(part));
   const token = `$skiptoken=X%27${Buffer.from(`skip:${next}`, 'utf8').toString('hex').toUpperCase()}%27`;
   return { value, nextLink: `${requestUrl.origin}${requestUrl.pathname}?${[...kept, token].join('&')}` };
+}
+
+/** The body of GET /v1.0/applications over the applications the caller may read; a bad query is Graph's 400. */
+export function applicationsListBody(graphUrl: string, readable: readonly GraphApplication[], requestUrl: URL): Record<string, unknown> {
+  const query = parseListingQuery(requestUrl.searchParams);
+  if ('error' in query) throw badRequest(query.error);
+  const apps = query.filterAppId === undefined ? readable : readable.filter((a) => a.appId === query.filterAppId);
+  const select = selectedFields(requestUrl);
+  const page = pageOf(apps, query, requestUrl);
+  // A collection read never returns `key`, whatever $select says.
+  const value = page.value.map((a) => ({
+    ...presentApplication(a, select, false),
+    ...(query.expandOwners
+      ? { owners: a.owners.slice(0, MAX_EXPANDED_ITEMS).map((o) => expandedOwner(o, query.expandOwners!.select)) }
+      : {}),
+  }));
+  return {
+    '@odata.context': `${graphUrl}/v1.0/$metadata#applications`,
+    value,
+    ...(page.nextLink ? { '@odata.nextLink': page.nextLink } : {}),
+  };
 }
