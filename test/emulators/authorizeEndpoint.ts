@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { EmulatorRequest, EmulatorResponse, EmulatorServer } from './emulatorServer.js';
 import type { IssueAccessTokenOptions } from './entraAuthority.js';
+import { AadstsError, aadstsResponse } from './aadstsError.js';
 
 /**
  * People signing in to a single-page app with the authorization code flow and PKCE, the part of the
@@ -87,34 +88,6 @@ const CODE_LIFETIME_MS = 10 * 60 * 1000;
 const TOKEN_LIFETIME_SECONDS = 3599;
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
 
-class SignInError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly code: number,
-    description: string,
-  ) {
-    super(description);
-  }
-}
-
-function errorBody(error: SignInError): Record<string, unknown> {
-  const timestamp = new Date()
-    .toISOString()
-    .replace('T', ' ')
-    .replace(/\.\d+Z$/, 'Z');
-  const traceId = randomUUID();
-  const correlationId = randomUUID();
-  return {
-    error: error.error,
-    error_description: `AADSTS${error.code}: ${error.message} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
-    error_codes: [error.code],
-    timestamp,
-    trace_id: traceId,
-    correlation_id: correlationId,
-  };
-}
-
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -174,8 +147,8 @@ export class UserSignIn {
       const body = await this.#redeem(request, origin);
       return { status: 200, headers: { ...cors, 'cache-control': 'no-store, no-cache', pragma: 'no-cache' }, body };
     } catch (error) {
-      if (!(error instanceof SignInError)) throw error;
-      return { status: error.status, headers: cors, body: errorBody(error) };
+      if (!(error instanceof AadstsError)) throw error;
+      return { ...aadstsResponse(error, this.#issuer.url), headers: cors };
     }
   }
 
@@ -318,7 +291,7 @@ export class UserSignIn {
     const form = new URLSearchParams(request.body.toString('utf8'));
     const app = this.#app(tenantId, form.get('client_id'));
     if (!app) {
-      throw new SignInError(
+      throw new AadstsError(
         400,
         'unauthorized_client',
         700016,
@@ -326,7 +299,7 @@ export class UserSignIn {
       );
     }
     if (origin === undefined) {
-      throw new SignInError(
+      throw new AadstsError(
         400,
         'invalid_request',
         9002327,
@@ -334,7 +307,7 @@ export class UserSignIn {
       );
     }
     if (!app.redirectUris.some((uri) => new URL(uri).origin === origin)) {
-      throw new SignInError(
+      throw new AadstsError(
         400,
         'invalid_request',
         9002326,
@@ -347,23 +320,23 @@ export class UserSignIn {
     if (form.get('grant_type') === 'authorization_code') {
       const issued = this.#codes.get(form.get('code') ?? '');
       if (!issued || issued.app !== app)
-        throw new SignInError(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid (the code is unknown).');
+        throw new AadstsError(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid (the code is unknown).');
       if (issued.redeemed)
-        throw new SignInError(
+        throw new AadstsError(
           400,
           'invalid_grant',
           54005,
           'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.',
         );
       if (issued.expiresAt < Date.now())
-        throw new SignInError(
+        throw new AadstsError(
           400,
           'invalid_grant',
           70008,
           'The provided authorization code or refresh token has expired due to inactivity.',
         );
       if (form.get('redirect_uri') !== issued.redirectUri) {
-        throw new SignInError(
+        throw new AadstsError(
           400,
           'invalid_grant',
           50011,
@@ -372,7 +345,7 @@ export class UserSignIn {
       }
       const verifier = form.get('code_verifier') ?? '';
       if (CHALLENGE_OF[issued.codeChallengeMethod](verifier) !== issued.codeChallenge) {
-        throw new SignInError(
+        throw new AadstsError(
           400,
           'invalid_grant',
           501481,
@@ -384,13 +357,13 @@ export class UserSignIn {
     } else {
       const grant = this.#refreshTokens.get(form.get('refresh_token') ?? '');
       if (!grant || grant.app !== app)
-        throw new SignInError(
+        throw new AadstsError(
           400,
           'invalid_grant',
           9002313,
           'Invalid request. Request is malformed or invalid (the refresh token is unknown).',
         );
-      if (grant.origin !== origin) throw new SignInError(400, 'invalid_grant', 9002327, 'The refresh token was issued to another origin.');
+      if (grant.origin !== origin) throw new AadstsError(400, 'invalid_grant', 9002327, 'The refresh token was issued to another origin.');
       this.#refreshTokens.delete(form.get('refresh_token')!);
       ({ user } = grant);
       scopes = grant.scopes;
