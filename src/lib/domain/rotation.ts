@@ -61,6 +61,10 @@ export type RotationRequest = z.output<typeof rotationRequestSchema>;
 export const ROTATION_APP_STAGES = ['queued', 'deployed', 'verified', 'failed', 'skipped'] as const;
 export type RotationAppStage = (typeof ROTATION_APP_STAGES)[number];
 
+export function isRotationAppStage(value: unknown): value is RotationAppStage {
+  return typeof value === 'string' && (ROTATION_APP_STAGES as readonly string[]).includes(value);
+}
+
 export function isSettled(stage: RotationAppStage): boolean {
   return stage === 'verified' || stage === 'failed' || stage === 'skipped';
 }

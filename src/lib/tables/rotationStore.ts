@@ -2,6 +2,7 @@ import { odata, type TableClient, type TransactionAction } from '@azure/data-tab
 import { PreconditionFailedError } from '../errors.js';
 import {
   countStages,
+  isRotationAppStage,
   isSettled,
   rotationAppSchema,
   rotationRecordSchema,
@@ -37,7 +38,8 @@ const partitionOf = (id: string) => `rotation_${id}`;
 interface RangeRow {
   readonly rowKey: string;
   readonly app?: string;
-  readonly stage?: RotationAppStage;
+  /** Untrusted as read: see countRotationApps. */
+  readonly stage?: string | null;
 }
 
 export class RotationStore implements RotationRepository {
@@ -113,9 +115,11 @@ export class RotationStore implements RotationRepository {
 
   async countRotationApps(id: string): Promise<RotationCounts> {
     const stages = await this.#appsInRange(id, APP_PREFIX, Number.POSITIVE_INFINITY, (row) => row.stage, ['stage']);
-    // A row written before the stage column existed: read that rotation's rows whole.
-    if (stages.some((stage) => stage === undefined)) return countStages(await this.listRotationApps(id));
-    return countStages(stages.map((stage) => ({ stage: stage! })));
+    // A row written before the stage column existed: read that rotation's rows whole. Azure Tables
+    // answers a selected property a row lacks as null, Azurite leaves it out (Azurite#2535), so
+    // anything but a known stage counts as missing.
+    if (!stages.every(isRotationAppStage)) return countStages(await this.listRotationApps(id));
+    return countStages(stages.map((stage) => ({ stage })));
   }
 
   async listOpenAppIds(id: string, limit: number): Promise<string[]> {

@@ -59,6 +59,14 @@ describe('RotationStore', () => {
     expect(await store.countRotationApps(id)).toEqual({ queued: 1, deployed: 0, verified: 1, failed: 1, skipped: 0 });
   });
 
+  it('counts from the JSON when a stage column holds no known stage (Azure Tables answers a missing one as null)', async () => {
+    const apps = [appRow('queued'), appRow('verified')];
+    const { table, store, id } = await rotationWith(apps);
+    // Azurite cannot store or answer a null property, so an empty string stands in for it here.
+    await table.updateEntity({ partitionKey: `rotation_${id}`, rowKey: `app_${apps[1]!.appId}`, stage: '' }, 'Merge');
+    expect(await store.countRotationApps(id)).toEqual({ queued: 1, deployed: 0, verified: 1, failed: 0, skipped: 0 });
+  });
+
   it('lists the ids of the unsettled apps only, at most the limit', async () => {
     const open = [appRow('queued'), appRow('deployed'), appRow('queued')];
     const { store, id } = await rotationWith([...open, appRow('verified'), appRow('skipped')]);
