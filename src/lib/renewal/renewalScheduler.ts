@@ -188,7 +188,15 @@ export class RenewalScheduler {
   async #requeueStuckConfirm(app: StoredApp, now: Date): Promise<void> {
     const renewal = app.state.renewal;
     if (!renewal || !confirmIsStuck(app, now)) return;
-    await this.#dependencies.queue.enqueue({ appId: app.config.appId, renewalId: renewal.id, stage: 'confirm', trigger: renewal.trigger });
+    // A rotation's renewal keeps its rotation and reason: the confirm's history rows and report name it.
+    const rotation = renewal.rotationId === undefined ? {} : { rotationId: renewal.rotationId, reason: renewal.reason };
+    await this.#dependencies.queue.enqueue({
+      appId: app.config.appId,
+      renewalId: renewal.id,
+      stage: 'confirm',
+      trigger: renewal.trigger,
+      ...rotation,
+    });
     this.#dependencies.log?.('confirm stage re-queued', { appId: app.config.appId, renewalId: renewal.id });
   }
 

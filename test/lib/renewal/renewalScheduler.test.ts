@@ -369,6 +369,32 @@ describe('a confirm stage that was never queued', () => {
     expect(state.verifiedAt).toBeDefined();
     await assertRenewalInvariants(world, before, { newCertificates: 1 });
   });
+
+  it("keeps a rotation's id and reason on the confirm it queues again, so the rest of that renewal's history names the rotation", async () => {
+    const app = await managedApp();
+    const confirmLost: RenewalQueue = {
+      enqueue: (message, options) =>
+        message.stage === 'confirm'
+          ? Promise.reject(new RetriableError('queue unavailable'))
+          : world.renewalQueue.enqueue(message, options),
+    };
+    const rotationId = randomUUID();
+    const reason = 'Key compromise drill';
+    const deploy = { appId: app.config.appId, renewalId: randomUUID(), stage: 'deploy', trigger: 'rotation', rotationId, reason } as const;
+    await expect(world.service({ queue: confirmLost }).processQueueMessage(deploy, { dequeueCount: 1 })).rejects.toThrow();
+    expect((await world.store.getApp(app.config.appId))!.state.renewal).toMatchObject({ id: deploy.renewalId, stage: 'deployed' });
+
+    const service = world.service();
+    await restartDriftPass();
+    await world.scheduler(service, { now: () => new Date(Date.now() + 4 * 3600_000) }).tick();
+    const requeued = world.enqueued.filter((e) => e.message.renewalId === deploy.renewalId && e.message.stage === 'confirm');
+    expect(requeued.map((e) => e.message)).toEqual([expect.objectContaining({ trigger: 'rotation', rotationId, reason })]);
+    await world.drain(service);
+    expect((await world.store.getApp(app.config.appId))!.state.renewal).toMatchObject({ id: deploy.renewalId, stage: 'completed' });
+    // Newest first: the confirm stage's row of this renewal.
+    const history = (await world.store.listHistory(app.config.appId, { maxPageSize: 100 })).items;
+    expect(history.find((h) => h.action === 'renewal.confirm')).toMatchObject({ outcome: 'succeeded', rotationId, reason });
+  });
 });
 
 describe('notifications on the timer', () => {
