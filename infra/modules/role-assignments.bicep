@@ -9,7 +9,7 @@ param principalId string
 @description('Required. Storage account holding the runtime\'s blobs and queues and the config tables.')
 param storageAccountName string
 
-@description('Required. Queues the app reads and writes (the renewal queue and its poison queue).')
+@description('Required. Queues the app reads and writes (the deploy and confirm queues and their poison queues).')
 param queueNames string[]
 
 @description('Required. Tables the app reads and writes.')

@@ -17,7 +17,7 @@ param tags object = {}
 @description('Required. Blob container that Flex Consumption deploys the app package from.')
 param deploymentContainerName string
 
-@description('Required. Queues the app uses (the renewal queue and its poison queue).')
+@description('Required. Queues the app uses (the deploy and confirm queues and their poison queues).')
 param queueNames string[]
 
 @description('Required. Tables the app uses.')

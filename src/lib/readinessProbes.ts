@@ -3,11 +3,11 @@ import { APPS_TABLE_NAME, createRenewalQueueClient, createTableClient, getSettin
 import type { Settings } from './config.js';
 import { ConfigurationError } from './errors.js';
 import { ReadinessFailure, type ReadinessProbe } from './http/readiness.js';
-import { RENEWAL_QUEUE_NAME } from './queue/renewalQueue.js';
+import { RENEWAL_CONFIRM_QUEUE_NAME, RENEWAL_QUEUE_NAME } from './queue/renewalQueue.js';
 
 /**
  * What the host needs before it can do any work: valid settings, the config table's storage and the
- * renewal queue's. A storage that answers at all (even 404: no such row, queue or table yet) is up;
+ * renewal queues'. A storage that answers at all (even 404: no such row, queue or table yet) is up;
  * only a refusal (401/403) or no answer is down. Each reason names the setting or status, never a value.
  */
 export function getReadinessProbes(): ReadinessProbe[] {
@@ -49,8 +49,14 @@ export function getReadinessProbes(): ReadinessProbe[] {
     {
       name: 'queue-storage',
       check: (signal) =>
+        // Both stages' queues: each has its own role assignment, and a deploy without `azd provision`
+        // (docs/deployment.md) would leave the confirm queue refused while the other answers.
         reachable('AzureWebJobsStorage', () =>
-          createRenewalQueueClient(settings().webJobsStorage, RENEWAL_QUEUE_NAME).getProperties({ abortSignal: signal }),
+          Promise.all(
+            [RENEWAL_QUEUE_NAME, RENEWAL_CONFIRM_QUEUE_NAME].map((name) =>
+              createRenewalQueueClient(settings().webJobsStorage, name).getProperties({ abortSignal: signal }),
+            ),
+          ),
         ),
     },
   ];

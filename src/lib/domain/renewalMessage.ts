@@ -30,7 +30,7 @@ export const renewalMessageSchema = z
 
 /**
  * host.json's `extensions.queues.maxDequeueCount`: the attempt that reaches it is the last, after
- * which the host moves the message to `renewal-requests-poison`. A test keeps the two equal.
+ * which the host moves the message to its queue's `-poison` queue. A test keeps the two equal.
  */
 export const MAX_DEQUEUE_COUNT = 5;
 
