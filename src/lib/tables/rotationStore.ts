@@ -157,26 +157,28 @@ export class RotationStore implements RotationRepository {
       ['create', { partitionKey, rowKey: `${APP_PREFIX}${app.appId}`, app: JSON.stringify(app), stage: app.stage }],
       ...(isSettled(app.stage) ? [] : [['create', { partitionKey, rowKey: `${OPEN_PREFIX}${app.appId}` }] as TransactionAction]),
     ];
-    let batch: TransactionAction[] = [];
-    const batches: TransactionAction[][] = [];
+    // Batches of whole apps: an app's row and its open marker always go in one transaction.
+    let batch: TransactionAction[][] = [];
+    const batches: TransactionAction[][][] = [];
     for (const app of apps) {
       const rows = rowsOf(app);
-      if (batch.length + rows.length > MAX_BATCH) {
+      if (batch.flat().length + rows.length > MAX_BATCH) {
         batches.push(batch);
         batch = [];
       }
-      batch.push(...rows);
+      batch.push(rows);
     }
     if (batch.length > 0) batches.push(batch);
-    for (const actions of batches) {
+    for (const groups of batches) {
       try {
-        await this.#table.submitTransaction(actions);
+        await this.#table.submitTransaction(groups.flat());
       } catch (error) {
-        // Another start of the same rotation wrote some of these first: add the rest one by one.
+        // Another start of the same rotation wrote some of these first: add the rest app by app,
+        // each with its marker, so a crash in between never leaves an open app without one.
         if (!isRestError(error, 409)) translateStorageError(error, `Adding apps to rotation ${id}`);
-        for (const action of actions) {
+        for (const rows of groups) {
           try {
-            await this.#table.createEntity(action[1]);
+            await this.#table.submitTransaction(rows);
           } catch (single) {
             if (!isRestError(single, 409)) translateStorageError(single, `Adding apps to rotation ${id}`);
           }

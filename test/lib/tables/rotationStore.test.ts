@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { RestError } from '@azure/core-rest-pipeline';
 import { describe, expect, it } from 'vitest';
 import { countStages, type RotationApp, type RotationRecord } from '../../../src/lib/domain/rotation.js';
 import { RotationStore } from '../../../src/lib/tables/rotationStore.js';
@@ -65,6 +66,31 @@ describe('RotationStore', () => {
     // Azurite cannot store or answer a null property, so an empty string stands in for it here.
     await table.updateEntity({ partitionKey: `rotation_${id}`, rowKey: `app_${apps[1]!.appId}`, stage: '' }, 'Merge');
     expect(await store.countRotationApps(id)).toEqual({ queued: 1, deployed: 0, verified: 1, failed: 0, skipped: 0 });
+  });
+
+  it('adds the apps another start did not, each with its open marker in the same write, even when storage fails half-way', async () => {
+    const [a, b, c] = [appRow('queued'), appRow('queued'), appRow('queued')];
+    const { table, store, id } = await rotationWith([a, b]);
+    // The whole batch meets a's and b's rows (409); after that, storage fails whatever write carries
+    // c's open marker, as a process dying right before it would.
+    table.pipeline.addPolicy({
+      name: 'failOpenMarkerOfC',
+      sendRequest: async (request, next) => {
+        const body = typeof request.body === 'string' ? request.body : '';
+        if (body.includes(`open_${c.appId}`) && !body.includes(`app_${a.appId}`))
+          throw new RestError('storage went away', { statusCode: 503 });
+        return next(request);
+      },
+    });
+    await expect(store.addRotationApps(id, [a, b, c])).rejects.toThrow();
+    const rows = async (rowKey: string) =>
+      await table.getEntity(`rotation_${id}`, rowKey).then(
+        () => true,
+        () => false,
+      );
+    // c is in the rotation with its marker, or not at all: never an open app the reconciliation cannot find.
+    expect(await rows(`app_${c.appId}`)).toBe(await rows(`open_${c.appId}`));
+    expect((await store.listOpenAppIds(id, 10)).sort()).toEqual([a.appId, b.appId].sort());
   });
 
   it('lists the ids of the unsettled apps only, at most the limit', async () => {
