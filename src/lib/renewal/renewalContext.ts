@@ -13,7 +13,18 @@ import type {
   VaultFor,
 } from '../domain/ports.js';
 
-export type RenewalStep = 'leased' | 'generated' | 'imported' | 'added' | 'recorded' | 'queued' | 'verified' | 'notified' | 'cleaned';
+export type RenewalStep =
+  | 'leased'
+  | 'generated'
+  | 'imported'
+  | 'added'
+  | 'recorded'
+  | 'queued'
+  | 'verified'
+  | 'notified'
+  | 'cleaned'
+  /** A failure for good written, its email and event pending, before they are sent. */
+  | 'failure-recorded';
 
 /** Where a renewal's progress and failures are reported: the invocation's logger (Application Insights traces). */
 export type RenewalLog = (message: string, properties?: Record<string, unknown>) => void;

@@ -11,7 +11,7 @@ import { nearExpiryKey } from './decide/nearExpiry.js';
 import { deployStage } from './deployStage.js';
 import { restoreKeyVaultLatest, restoreKeyVaultLatestUnder } from './keyVaultRestore.js';
 import { leaseForDelivery, releaseLease, type LeasedApp } from './leasedApp.js';
-import { factsFromPending, NotificationSender } from './notificationSender.js';
+import { factsFromPending, NotificationSender, withPending } from './notificationSender.js';
 import { accessFacts, notificationId } from './notifications.js';
 import type { RenewalContext, RenewalDependencies, RenewalLog } from './renewalContext.js';
 import { renewalMessageSchema, rotationFieldsOf } from '../domain/renewalMessage.js';
@@ -211,7 +211,22 @@ export class RenewalService implements CertificateGenerator {
       stage: 'failed',
       ...(message.rotationId === undefined ? {} : { rotationId: message.rotationId }),
     };
-    const updated = await writeRenewalState(
+    const facts = {
+      kind: 'failed',
+      id: notificationId('failed', message.renewalId),
+      appId: message.appId,
+      displayName: app.config.displayName,
+      trigger: message.trigger,
+      error: text,
+      ...rotationFieldsOf(message),
+      thumbprint: app.state.currentThumbprint,
+      notAfter: app.state.notAfter,
+    } as const;
+    // The failure and its email and event are written together, as pending (the marker first, see
+    // markPendingNotifications): a process dying before they are sent leaves them to the scheduler.
+    // A redelivery finds the failure recorded and sends nothing itself.
+    await this.#context.store.markPendingNotifications(message.appId);
+    const recorded = await writeRenewalState(
       this.#context.store,
       app,
       undefined,
@@ -221,20 +236,21 @@ export class RenewalService implements CertificateGenerator {
         lastOutcomeAt: now.toISOString(),
         lastError: text,
         consecutiveFailures: state.consecutiveFailures + 1,
+        pendingNotifications: withPending(
+          state.pendingNotifications,
+          (['email', 'event'] as const).map((channel) => ({ facts, channel, error: 'not sent yet' })),
+        ),
       }),
       { action: `renewal.${message.stage}`, trigger: message.trigger, outcome: 'failed', error: text, ...rotationFieldsOf(message) },
     );
-    return this.#context.notifications.notify(updated, undefined, {
-      kind: 'failed',
-      id: notificationId('failed', message.renewalId),
-      appId: message.appId,
-      displayName: updated.config.displayName,
-      trigger: message.trigger,
-      error: text,
-      ...rotationFieldsOf(message),
-      thumbprint: updated.state.currentThumbprint,
-      notAfter: updated.state.notAfter,
-    });
+    await this.#context.afterStep?.('failure-recorded', message);
+    const failures = await this.#context.notifications.send(recorded, facts);
+    return writeRenewalState(this.#context.store, recorded, undefined, (state) => ({
+      pendingNotifications: withPending(
+        state.pendingNotifications.filter((entry) => entry.id !== facts.id),
+        failures,
+      ),
+    }));
   }
 
   /**

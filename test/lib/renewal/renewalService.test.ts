@@ -413,6 +413,40 @@ describe('failures', () => {
     await assertRenewalInvariants(world, before, { newCertificates: 0 });
   });
 
+  it('a process dying right after it recorded a failure for good leaves the email and event pending, and the next tick sends them once', async () => {
+    const { appId } = await managedAppWithHistory();
+    const message = await scheduleDueRenewal(world, appId);
+    world.email.clearMessages();
+    const down = world.keyVault.server.inject('importCertificate', { status: 503 });
+    let crashed = 0;
+    const service = world.service({
+      afterStep: (step, m) => {
+        if (step === 'failure-recorded' && m.renewalId === message.renewalId && crashed++ === 0) throw new Error('process killed');
+      },
+    });
+    try {
+      expect(await world.drain(service)).toEqual({ delivered: MAX_DEQUEUE_COUNT, poisoned: 1 });
+    } finally {
+      world.keyVault.server.clearFaults();
+    }
+    expect(down.served).toBeGreaterThanOrEqual(MAX_DEQUEUE_COUNT);
+    expect(crashed).toBe(1);
+    const failedEvents = () => world.eventGrid.events().filter((e) => e.event.id === `failed:${message.renewalId}`);
+    const failedEmails = () => world.email.messages().filter((m) => m.message.content.subject.includes('renewal FAILED'));
+    expect(failedEvents()).toHaveLength(0);
+    expect((await world.store.getApp(appId))!.state.pendingNotifications.map((p) => [p.channel, p.kind]).sort()).toEqual([
+      ['email', 'failed'],
+      ['event', 'failed'],
+    ]);
+
+    await world.scheduler(service).tick();
+    expect(failedEvents()).toHaveLength(1);
+    expect(failedEvents()[0]!.event.data).toMatchObject({ appId, trigger: message.trigger });
+    expect(failedEmails()).toHaveLength(1);
+    expect((await world.store.getApp(appId))!.state.pendingNotifications).toEqual([]);
+    await world.poisonQueue.clearMessages();
+  });
+
   it('a renewal the app registration keeps refusing fails without leaving Key Vault’s latest version on a certificate Entra does not have', async () => {
     const { appId } = await managedAppWithHistory();
     const before = credentialBaseline(world, appId);
